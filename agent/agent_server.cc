@@ -1,0 +1,115 @@
+#include "agent/agent_server.h"
+
+#include <unistd.h>
+
+#include <climits>
+
+#include "absl/strings/str_cat.h"
+#include "common/logging.h"
+#include "common/version.h"
+#include "grpcpp/ext/proto_server_reflection_plugin.h"
+
+namespace latency {
+
+std::string LocalHostname() {
+  char name[HOST_NAME_MAX + 1] = {};
+  if (gethostname(name, sizeof(name) - 1) != 0 || name[0] == '\0') {
+    return "unknown";
+  }
+  return name;
+}
+
+absl::Status ValidateAgentOptions(const AgentOptions& options) {
+  if (options.listen.empty() || options.listen.find(':') == std::string::npos) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--listen: want HOST:PORT, got '", options.listen, "'"));
+  }
+  if (options.max_message_bytes < 1024) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--max_message_bytes: must be at least 1024, got ",
+                     options.max_message_bytes));
+  }
+  if (options.drain_timeout < absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("--drain_timeout: must not be negative");
+  }
+  return absl::OkStatus();
+}
+
+AgentServer::AgentServer(const AgentOptions& options, Clock& clock,
+                         const std::string& hostname)
+    : options_(options),
+      echo_service_(
+          clock, AgentIdentity{hostname, kVersion,
+                               static_cast<uint64_t>(options.max_message_bytes),
+                               options.icmp_echo_sysctl_path}) {}
+
+absl::StatusOr<std::unique_ptr<AgentServer>> AgentServer::Start(
+    const AgentOptions& options, Clock& clock) {
+  if (absl::Status valid = ValidateAgentOptions(options); !valid.ok()) {
+    return valid;
+  }
+  std::string hostname =
+      options.hostname.empty() ? LocalHostname() : options.hostname;
+  std::unique_ptr<AgentServer> agent(new AgentServer(options, clock, hostname));
+
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort(options.listen, grpc::InsecureServerCredentials(),
+                           &agent->port_);
+  // gRPC sets SO_REUSEPORT by default, which would let a second agent
+  // silently share the port; a port in use must be an error instead.
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+  builder.SetMaxReceiveMessageSize(options.max_message_bytes);
+  // Replies echo the payload, so they are as large as the largest request
+  // plus a few fields.
+  builder.SetMaxSendMessageSize(options.max_message_bytes + 4096);
+  builder.RegisterService(&agent->echo_service_);
+  builder.RegisterService(&agent->health_service_);
+  agent->server_ = builder.BuildAndStart();
+  if (agent->server_ == nullptr || agent->port_ == 0) {
+    return absl::UnavailableError(
+        absl::StrCat("--listen: cannot listen on ", options.listen,
+                     " (address in use, or not an address of this host?)"));
+  }
+  agent->health_service_.SetStatus(
+      "", HealthService::ServingStatus(
+              grpc::health::v1::HealthCheckResponse::SERVING));
+  agent->health_service_.SetStatus(
+      v1::EchoService::service_full_name(),
+      grpc::health::v1::HealthCheckResponse::SERVING);
+
+  IcmpEchoSetting icmp = ReadIcmpEchoSetting(options.icmp_echo_sysctl_path);
+  auto log = Logger("agent");
+  log->info("latency-agent {} serving on port {} (listen {}, host {})",
+            kVersion, agent->port_, options.listen, hostname);
+  if (icmp.enabled) {
+    log->info("host answers ICMP echo ({})", icmp.state);
+  } else {
+    log->warn(
+        "host does not answer ICMP echo ({}); ICMP probes to it will "
+        "time out",
+        icmp.state);
+  }
+  return agent;
+}
+
+AgentServer::~AgentServer() { Shutdown(); }
+
+std::shared_ptr<grpc::Channel> AgentServer::InProcessChannel() {
+  grpc::ChannelArguments args;
+  args.SetMaxSendMessageSize(INT_MAX);
+  args.SetMaxReceiveMessageSize(INT_MAX);
+  return server_->InProcessChannel(args);
+}
+
+void AgentServer::Shutdown() {
+  if (shut_down_ || server_ == nullptr) return;
+  shut_down_ = true;
+  health_service_.Shutdown();
+  server_->Shutdown(std::chrono::system_clock::now() +
+                    absl::ToChronoNanoseconds(options_.drain_timeout));
+  server_->Wait();
+  Logger("agent")->info("latency-agent stopped");
+}
+
+}  // namespace latency

@@ -1,0 +1,52 @@
+// latency-agent: answers gRPC echo (unary and streaming) with its own
+// receive/send timestamps, plus health and reflection.
+#include <cstdint>
+#include <string>
+
+#include "absl/flags/flag.h"
+#include "agent/agent_server.h"
+#include "common/flags.h"
+#include "common/logging.h"
+#include "common/signals.h"
+
+ABSL_FLAG(std::string, listen, "0.0.0.0:50051",
+          "host:port to serve gRPC on; [::]:PORT for IPv6, port 0 for any");
+ABSL_FLAG(int32_t, max_message_bytes, 1 << 20,
+          "largest echo request accepted (bytes); larger requests get "
+          "RESOURCE_EXHAUSTED");
+ABSL_FLAG(absl::Duration, drain_timeout, absl::Seconds(2),
+          "on SIGTERM/SIGINT, how long in-flight calls may finish");
+ABSL_FLAG(std::string, log_level, "info",
+          "trace, debug, info, warn, error, critical or off");
+ABSL_FLAG(std::string, log_format, "text", "text or json (one object a line)");
+
+int main(int argc, char** argv) {
+  latency::BlockShutdownSignals();
+  latency::ParseFlags(
+      argc, argv, "latency-agent",
+      "Answers latency.v1.EchoService (gRPC echo with receive/send stamps)\n"
+      "for latency-server and latencyctl, plus health and reflection.\n\n"
+      "Usage: latency-agent [--listen=0.0.0.0:50051] [flags]");
+
+  if (absl::Status s = latency::SetupLogging(absl::GetFlag(FLAGS_log_level),
+                                             absl::GetFlag(FLAGS_log_format));
+      !s.ok()) {
+    fprintf(stderr, "latency-agent: %s\n", std::string(s.message()).c_str());
+    return 2;
+  }
+  latency::AgentOptions options;
+  options.listen = absl::GetFlag(FLAGS_listen);
+  options.max_message_bytes = absl::GetFlag(FLAGS_max_message_bytes);
+  options.drain_timeout = absl::GetFlag(FLAGS_drain_timeout);
+
+  auto agent =
+      latency::AgentServer::Start(options, latency::RealClockInstance());
+  if (!agent.ok()) {
+    latency::Logger("agent")->critical("{}", agent.status().ToString());
+    return 1;
+  }
+  int sig = latency::WaitForShutdownSignal();
+  latency::Logger("agent")->info("signal {}: draining", sig);
+  (*agent)->Shutdown();
+  return 0;
+}

@@ -1,0 +1,19 @@
+#ifndef LATENCY_COMMON_FLAGS_H_
+#define LATENCY_COMMON_FLAGS_H_
+
+#include <string>
+#include <vector>
+
+namespace latency {
+
+// Parses Abseil flags for one of the project's binaries: `--version` prints
+// "<program> <version>", `--help` lists the project's own flags (not
+// Abseil's internals; those stay under --helpfull), `usage` heads the help.
+// Returns the positional arguments after the program name.
+std::vector<std::string> ParseFlags(int argc, char** argv,
+                                    const std::string& program,
+                                    const std::string& usage);
+
+}  // namespace latency
+
+#endif  // LATENCY_COMMON_FLAGS_H_

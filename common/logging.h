@@ -1,0 +1,25 @@
+#ifndef LATENCY_COMMON_LOGGING_H_
+#define LATENCY_COMMON_LOGGING_H_
+
+#include <memory>
+#include <string>
+
+#include "absl/status/status.h"
+#include "spdlog/spdlog.h"
+
+namespace latency {
+
+// Configures spdlog for a binary: every logger writes to stderr, as text
+// ("2026-01-02 03:04:05.678 info [agent] message") or as one JSON object per
+// line. `level` is one of trace, debug, info, warn, error, critical, off.
+// Returns InvalidArgument naming the bad value.
+absl::Status SetupLogging(const std::string& level, const std::string& format);
+
+// Returns the named component logger ("agent", "prober", ...), creating it
+// with the configured sinks on first use. Libraries log through this and
+// never write to stdout.
+std::shared_ptr<spdlog::logger> Logger(const std::string& component);
+
+}  // namespace latency
+
+#endif  // LATENCY_COMMON_LOGGING_H_

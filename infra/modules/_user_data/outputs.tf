@@ -1,0 +1,19 @@
+output "rendered" {
+  description = "The user_data shell script (bash, for cloud-init on Debian 12)."
+  value       = local.rendered
+}
+
+output "service_name" {
+  description = "Name of the systemd unit the script installs and starts (without .service)."
+  value       = local.binary
+}
+
+output "args" {
+  description = "Command-line flags passed to the service."
+  value       = local.args
+}
+
+output "install_method" {
+  description = "`source` (git clone and CMake build) or `container` (docker run of container_image)."
+  value       = local.install_method
+}

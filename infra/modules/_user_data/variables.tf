@@ -1,0 +1,173 @@
+variable "role" {
+  description = "Which program this host runs: `agent` (latency-agent) or `server` (latency-server, the metrics server)."
+  type        = string
+
+  validation {
+    condition     = contains(["agent", "server"], var.role)
+    error_message = "role must be \"agent\" or \"server\"."
+  }
+}
+
+variable "git_url" {
+  description = "HTTPS URL of the latency-pair git repository to build from source. Exactly one of git_url and container_image must be set."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.git_url == null || can(regex("^https://[A-Za-z0-9][A-Za-z0-9.-]*(:[0-9]+)?(/[A-Za-z0-9._~%+@-]+)+/?$", var.git_url))
+    error_message = "git_url must be an https:// URL made of letters, digits and ._~%+@- (for example https://github.com/org/latency-pair.git)."
+  }
+
+  validation {
+    condition     = (var.git_url == null) != (var.container_image == null)
+    error_message = "Set exactly one of git_url (build from source) and container_image (run a prebuilt image)."
+  }
+}
+
+variable "git_ref" {
+  description = "Branch, tag or full commit SHA of git_url to build."
+  type        = string
+  default     = "main"
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9][A-Za-z0-9._/-]{0,127}$", var.git_ref)) && !strcontains(var.git_ref, "..") && !endswith(var.git_ref, ".lock") && !endswith(var.git_ref, "/")
+    error_message = "git_ref must be a git branch, tag or commit SHA: letters, digits and ._/- only, at most 128 characters, no \"..\"."
+  }
+}
+
+variable "container_image" {
+  description = "Container image holding both binaries (for example ghcr.io/org/latency-pair:1.0.0, optionally @sha256:...). When set, docker.io runs it on the host network instead of building from source."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.container_image == null || can(regex("^[a-z0-9]+([._-][a-z0-9]+)*(:[0-9]+)?(/[a-z0-9]+([._-][a-z0-9]+)*)+(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(@sha256:[a-f0-9]{64})?$", var.container_image))
+    error_message = "container_image must look like REGISTRY/REPOSITORY[:TAG][@sha256:DIGEST], for example ghcr.io/org/latency-pair:1.0.0."
+  }
+
+  validation {
+    # docker gives added capabilities to root only; the container runs as the service user.
+    condition     = var.container_image == null || alltrue([for p in(var.role == "server" ? [var.grpc_port, var.http_port] : [var.agent_grpc_port]) : p >= 1024])
+    error_message = "With container_image the service runs as an unprivileged user in the container and cannot bind ports below 1024; choose ports >= 1024."
+  }
+}
+
+variable "service_user" {
+  description = "Unprivileged system user (and group) the service runs as; created at boot."
+  type        = string
+  default     = "latency"
+
+  validation {
+    condition     = can(regex("^[a-z_][a-z0-9_-]{0,30}$", var.service_user)) && var.service_user != "root"
+    error_message = "service_user must be a valid, non-root Linux user name (lower case, at most 31 characters)."
+  }
+}
+
+variable "install_ssm_agent" {
+  description = "Install the AWS SSM agent at boot (Debian's AMIs do not ship it) so that Session Manager works without SSH."
+  type        = bool
+  default     = true
+}
+
+variable "agent_grpc_port" {
+  description = "Agent only: TCP port latency-agent listens on for gRPC echo."
+  type        = number
+  default     = 50051
+
+  validation {
+    condition     = var.agent_grpc_port == floor(var.agent_grpc_port) && var.agent_grpc_port >= 1 && var.agent_grpc_port <= 65535
+    error_message = "agent_grpc_port must be an integer between 1 and 65535."
+  }
+}
+
+variable "targets" {
+  description = "Server only: agents to probe, in order (the first is the one /metrics reports as latency_ms). name labels the target, host is an IPv4 address or DNS name, port the agent's gRPC port."
+  type = list(object({
+    name = string
+    host = string
+    port = optional(number, 50051)
+  }))
+  default = []
+
+  validation {
+    condition     = alltrue([for t in var.targets : can(regex("^[a-z0-9]([a-z0-9_-]{0,30}[a-z0-9])?$", t.name))])
+    error_message = "Target names must be 1-32 lower-case letters, digits, '-' or '_', starting and ending with a letter or digit."
+  }
+
+  validation {
+    condition     = length(distinct([for t in var.targets : t.name])) == length(var.targets)
+    error_message = "Target names must be unique."
+  }
+
+  validation {
+    condition     = alltrue([for t in var.targets : can(regex("^[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$", t.host))])
+    error_message = "Every target host must be an IPv4 address or a DNS name."
+  }
+
+  validation {
+    condition     = alltrue([for t in var.targets : t.port == floor(t.port) && t.port >= 1 && t.port <= 65535])
+    error_message = "Every target port must be an integer between 1 and 65535."
+  }
+
+  validation {
+    condition     = var.role != "server" || length(var.targets) > 0
+    error_message = "The server needs at least one target."
+  }
+}
+
+variable "grpc_port" {
+  description = "Server only: TCP port of the gRPC query service (--grpc_listen)."
+  type        = number
+  default     = 50052
+
+  validation {
+    condition     = var.grpc_port == floor(var.grpc_port) && var.grpc_port >= 1 && var.grpc_port <= 65535
+    error_message = "grpc_port must be an integer between 1 and 65535."
+  }
+}
+
+variable "http_port" {
+  description = "Server only: TCP port of the HTTP/JSON gateway that serves /metrics (--http_listen)."
+  type        = number
+  default     = 5000
+
+  validation {
+    condition     = var.http_port == floor(var.http_port) && var.http_port >= 1 && var.http_port <= 65535 && var.http_port != var.grpc_port
+    error_message = "http_port must be an integer between 1 and 65535, different from grpc_port."
+  }
+}
+
+variable "probe_interval" {
+  description = "Server only: probe interval per target (--interval), a duration such as 1s, 500ms or 1m; at least 100ms."
+  type        = string
+  default     = "1s"
+
+  validation {
+    condition = can(regex("^[1-9][0-9]*(ms|s|m)$", var.probe_interval)) && (
+      !endswith(var.probe_interval, "ms") || try(tonumber(trimsuffix(var.probe_interval, "ms")) >= 100, false)
+    )
+    error_message = "probe_interval must be a whole number followed by ms, s or m (for example 1s or 500ms), and at least 100ms."
+  }
+}
+
+variable "log_level" {
+  description = "Log level of the service (--log_level)."
+  type        = string
+  default     = "info"
+
+  validation {
+    condition     = contains(["trace", "debug", "info", "warn", "error", "critical", "off"], var.log_level)
+    error_message = "log_level must be one of trace, debug, info, warn, error, critical, off."
+  }
+}
+
+variable "log_format" {
+  description = "Agent only: log format (--log_format), text or json."
+  type        = string
+  default     = "text"
+
+  validation {
+    condition     = contains(["text", "json"], var.log_format)
+    error_message = "log_format must be \"text\" or \"json\"."
+  }
+}

@@ -1,0 +1,220 @@
+locals {
+  create_instance_profile = var.iam_instance_profile == null
+  ami_id                  = var.ami_id != null ? var.ami_id : try(data.aws_ami.debian[0].id, null)
+  ami_arch                = var.architecture == "arm64" ? "arm64" : "amd64"
+
+  # Users reach /metrics and the gRPC query service from allowed_cidrs, nothing else.
+  public_ingress = {
+    for pair in setproduct([var.http_port, var.grpc_port], var.allowed_cidrs) : "${pair[0]}-${pair[1]}" => {
+      port = pair[0]
+      cidr = pair[1]
+    }
+  }
+}
+
+# Newest official Debian 12 image, from Debian's own AWS account. Skipped when ami_id is set.
+data "aws_ami" "debian" {
+  count = var.ami_id == null ? 1 : 0
+
+  most_recent = true
+  owners      = ["136693071363"]
+
+  filter {
+    name   = "name"
+    values = ["debian-12-${local.ami_arch}-*"]
+  }
+
+  filter {
+    name   = "architecture"
+    values = [var.architecture]
+  }
+
+  filter {
+    name   = "virtualization-type"
+    values = ["hvm"]
+  }
+
+  filter {
+    name   = "root-device-type"
+    values = ["ebs"]
+  }
+}
+
+data "aws_partition" "current" {
+  count = local.create_instance_profile ? 1 : 0
+}
+
+module "user_data" {
+  source = "../_user_data"
+
+  role              = "server"
+  git_url           = var.git_url
+  git_ref           = var.git_ref
+  container_image   = var.container_image
+  install_ssm_agent = var.install_ssm_agent
+  targets           = var.targets
+  grpc_port         = var.grpc_port
+  http_port         = var.http_port
+  probe_interval    = var.probe_interval
+  log_level         = var.log_level
+}
+
+################################################################################
+# Security group: users in allowed_cidrs reach HTTP and gRPC; probes go to the agents.
+################################################################################
+
+resource "aws_security_group" "this" {
+  name_prefix = "${var.name}-server-"
+  description = "latency-pair metrics server: HTTP and gRPC from allowed_cidrs, probes to the agents"
+  vpc_id      = var.vpc_id
+
+  tags = merge(var.tags, { Name = "${var.name}-server" })
+
+  lifecycle {
+    create_before_destroy = true
+  }
+}
+
+resource "aws_vpc_security_group_ingress_rule" "public" {
+  for_each = local.public_ingress
+
+  security_group_id = aws_security_group.this.id
+  description       = each.value.port == var.http_port ? "HTTP /metrics from an allowed network" : "gRPC query service from an allowed network"
+  cidr_ipv4         = each.value.cidr
+  ip_protocol       = "tcp"
+  from_port         = each.value.port
+  to_port           = each.value.port
+
+  tags = merge(var.tags, { Name = "${var.name}-server-${each.value.port == var.http_port ? "http" : "grpc"}" })
+}
+
+resource "aws_vpc_security_group_ingress_rule" "ssh" {
+  for_each = toset(var.ssh_cidrs)
+
+  security_group_id = aws_security_group.this.id
+  description       = "SSH from an operator network"
+  cidr_ipv4         = each.value
+  ip_protocol       = "tcp"
+  from_port         = 22
+  to_port           = 22
+
+  tags = merge(var.tags, { Name = "${var.name}-server-ssh" })
+}
+
+resource "aws_vpc_security_group_egress_rule" "agent_icmp_echo" {
+  security_group_id            = aws_security_group.this.id
+  description                  = "ICMP echo request to the agents"
+  referenced_security_group_id = var.agent_security_group_id
+  ip_protocol                  = "icmp"
+  from_port                    = 8  # ICMP type: echo request
+  to_port                      = -1 # ICMP code: any
+
+  tags = merge(var.tags, { Name = "${var.name}-server-to-agents-icmp" })
+}
+
+resource "aws_vpc_security_group_egress_rule" "agent_grpc" {
+  security_group_id            = aws_security_group.this.id
+  description                  = "gRPC echo to the agents"
+  referenced_security_group_id = var.agent_security_group_id
+  ip_protocol                  = "tcp"
+  from_port                    = var.agent_grpc_port
+  to_port                      = var.agent_grpc_port
+
+  tags = merge(var.tags, { Name = "${var.name}-server-to-agents-grpc" })
+}
+
+# Egress for boot and management: packages, git, image pulls and Session Manager.
+resource "aws_vpc_security_group_egress_rule" "bootstrap" {
+  for_each = { for pair in setproduct([80, 443], var.bootstrap_egress_cidrs) : "${pair[0]}-${pair[1]}" => pair }
+
+  security_group_id = aws_security_group.this.id
+  description       = each.value[0] == 443 ? "HTTPS: git, registry, SSM" : "HTTP: Debian package mirrors"
+  cidr_ipv4         = each.value[1]
+  ip_protocol       = "tcp"
+  from_port         = each.value[0]
+  to_port           = each.value[0]
+
+  tags = merge(var.tags, { Name = "${var.name}-server-egress-${each.value[0]}" })
+}
+
+################################################################################
+# Instance profile: Session Manager only.
+################################################################################
+
+resource "aws_iam_role" "this" {
+  count = local.create_instance_profile ? 1 : 0
+
+  name_prefix = "${var.name}-server-"
+  description = "latency-pair metrics server: Session Manager access only"
+  assume_role_policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [{
+      Effect    = "Allow"
+      Action    = "sts:AssumeRole"
+      Principal = { Service = "ec2.amazonaws.com" }
+    }]
+  })
+
+  tags = var.tags
+}
+
+resource "aws_iam_role_policy_attachment" "ssm" {
+  count = local.create_instance_profile ? 1 : 0
+
+  role       = aws_iam_role.this[0].name
+  policy_arn = "arn:${data.aws_partition.current[0].partition}:iam::aws:policy/AmazonSSMManagedInstanceCore"
+}
+
+resource "aws_iam_instance_profile" "this" {
+  count = local.create_instance_profile ? 1 : 0
+
+  name_prefix = "${var.name}-server-"
+  role        = aws_iam_role.this[0].name
+
+  tags = var.tags
+}
+
+################################################################################
+# Metrics server
+################################################################################
+
+resource "aws_instance" "this" {
+  ami                         = local.ami_id
+  instance_type               = var.instance_type
+  subnet_id                   = var.subnet_id
+  placement_group             = var.placement_group
+  vpc_security_group_ids      = [aws_security_group.this.id]
+  associate_public_ip_address = var.associate_public_ip_address
+  iam_instance_profile        = local.create_instance_profile ? aws_iam_instance_profile.this[0].name : var.iam_instance_profile
+  key_name                    = var.key_name
+
+  # The targets are in user_data: a new agent list means a new server (and a new public IP).
+  user_data                   = module.user_data.rendered
+  user_data_replace_on_change = true
+
+  metadata_options {
+    http_endpoint               = "enabled"
+    http_tokens                 = "required" # IMDSv2 only
+    http_put_response_hop_limit = 1
+    instance_metadata_tags      = "disabled"
+  }
+
+  root_block_device {
+    volume_type           = "gp3"
+    volume_size           = var.root_volume_size
+    encrypted             = true
+    kms_key_id            = var.root_volume_kms_key_id
+    delete_on_termination = true
+
+    tags = merge(var.tags, { Name = "${var.name}-server" })
+  }
+
+  tags = merge(var.tags, { Name = "${var.name}-server", Role = "metrics-server" })
+
+  lifecycle {
+    precondition {
+      condition     = local.ami_id != null
+      error_message = "No AMI: set ami_id, or make sure the Debian 12 AMI lookup finds one in this region."
+    }
+  }
+}

@@ -1,0 +1,163 @@
+mock_provider "aws" {
+  mock_data "aws_ami" {
+    defaults = { id = "ami-0d0e0b0i0a0n0120" }
+  }
+  mock_data "aws_partition" {
+    defaults = { partition = "aws" }
+  }
+}
+
+variables {
+  name                    = "lp-test"
+  vpc_id                  = "vpc-0123456789abcdef0"
+  subnet_id               = "subnet-0aaaaaaaaaaaaaaaa"
+  agent_security_group_id = "sg-0b0b0b0b0b0b0b0b0"
+  allowed_cidrs           = ["203.0.113.7/32", "198.51.100.0/24"]
+  git_url                 = "https://github.com/example/latency-pair.git"
+  git_ref                 = "v1.2.3"
+  targets = [
+    { name = "same-az", host = "10.42.0.10" },
+    { name = "cross-az", host = "10.42.1.10" },
+  ]
+  tags = { Project = "latency-pair" }
+}
+
+run "http_and_grpc_only_from_allowed_cidrs" {
+  command = plan
+
+  assert {
+    condition     = length(aws_vpc_security_group_ingress_rule.public) == 4
+    error_message = "Expected one rule per (port, allowed CIDR): 2 ports x 2 CIDRs."
+  }
+
+  assert {
+    condition     = alltrue([for r in aws_vpc_security_group_ingress_rule.public : contains(["203.0.113.7/32", "198.51.100.0/24"], r.cidr_ipv4) && contains([5000, 50052], r.from_port) && r.from_port == r.to_port && r.ip_protocol == "tcp"])
+    error_message = "Ingress must be TCP 5000 and 50052 from allowed_cidrs only."
+  }
+
+  assert {
+    condition     = length(aws_vpc_security_group_ingress_rule.ssh) == 0
+    error_message = "No SSH rule may exist unless ssh_cidrs is given."
+  }
+}
+
+run "probes_only_to_the_agent_group" {
+  command = plan
+
+  assert {
+    condition = (
+      aws_vpc_security_group_egress_rule.agent_icmp_echo.referenced_security_group_id == "sg-0b0b0b0b0b0b0b0b0" &&
+      aws_vpc_security_group_egress_rule.agent_icmp_echo.ip_protocol == "icmp" &&
+      aws_vpc_security_group_egress_rule.agent_icmp_echo.from_port == 8 &&
+      aws_vpc_security_group_egress_rule.agent_grpc.referenced_security_group_id == "sg-0b0b0b0b0b0b0b0b0" &&
+      aws_vpc_security_group_egress_rule.agent_grpc.from_port == 50051 &&
+      aws_vpc_security_group_egress_rule.agent_grpc.to_port == 50051
+    )
+    error_message = "ICMP echo and gRPC must go to the agents' security group only."
+  }
+
+  assert {
+    condition     = alltrue([for r in aws_vpc_security_group_egress_rule.bootstrap : contains([80, 443], r.from_port)])
+    error_message = "Other egress is limited to TCP 80/443."
+  }
+}
+
+run "instance_hardening_and_boot" {
+  command = plan
+
+  assert {
+    condition     = aws_instance.this.metadata_options[0].http_tokens == "required" && aws_instance.this.root_block_device[0].encrypted
+    error_message = "IMDSv2 must be required and the root volume encrypted."
+  }
+
+  assert {
+    condition     = strcontains(aws_instance.this.user_data, "--target=same-az=10.42.0.10:50051 --target=cross-az=10.42.1.10:50051 --grpc_listen=0.0.0.0:50052 --http_listen=0.0.0.0:5000")
+    error_message = "The server must boot with every target, in order, and its listen ports."
+  }
+
+  assert {
+    condition     = strcontains(aws_instance.this.user_data, "readonly GIT_REF='v1.2.3'") && strcontains(aws_instance.this.user_data, "net.ipv4.ping_group_range")
+    error_message = "The server must build the given ref and enable unprivileged ICMP."
+  }
+
+  assert {
+    condition     = length(aws_iam_instance_profile.this) == 1 && aws_iam_role_policy_attachment.ssm[0].policy_arn == "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore"
+    error_message = "The server must get an instance profile with the Session Manager policy only."
+  }
+}
+
+run "endpoints" {
+  command = apply
+
+  override_resource {
+    target = aws_instance.this
+    values = {
+      public_ip  = "198.51.100.20"
+      private_ip = "10.42.0.5"
+    }
+  }
+
+  assert {
+    condition     = output.metrics_url == "http://198.51.100.20:5000/metrics" && output.grpc_endpoint == "198.51.100.20:50052"
+    error_message = "Endpoints must point at the public IP and the configured ports."
+  }
+
+  assert {
+    condition     = output.targets == ["same-az=10.42.0.10:50051", "cross-az=10.42.1.10:50051"]
+    error_message = "The targets output must list NAME=HOST:PORT in order."
+  }
+}
+
+run "public_access_is_an_explicit_choice" {
+  command = plan
+
+  variables {
+    allowed_cidrs       = ["0.0.0.0/0"]
+    allow_public_access = true
+  }
+
+  assert {
+    condition     = aws_vpc_security_group_ingress_rule.public["5000-0.0.0.0/0"].cidr_ipv4 == "0.0.0.0/0"
+    error_message = "allow_public_access = true must accept 0.0.0.0/0."
+  }
+}
+
+run "reject_world_without_opt_in" {
+  command = plan
+  variables {
+    allowed_cidrs = ["0.0.0.0/0"]
+  }
+  expect_failures = [var.allowed_cidrs]
+}
+
+run "reject_sneaky_halves_of_the_internet" {
+  command = plan
+  variables {
+    allowed_cidrs = ["0.0.0.0/1", "128.0.0.0/1"]
+  }
+  expect_failures = [var.allowed_cidrs]
+}
+
+run "reject_empty_or_malformed_cidrs" {
+  command = plan
+  variables {
+    allowed_cidrs = ["203.0.113.7"]
+  }
+  expect_failures = [var.allowed_cidrs]
+}
+
+run "reject_port_clash" {
+  command = plan
+  variables {
+    http_port = 50052
+  }
+  expect_failures = [var.http_port]
+}
+
+run "reject_no_targets" {
+  command = plan
+  variables {
+    targets = []
+  }
+  expect_failures = [var.targets]
+}

@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Installs what building and testing latency-pair needs on Debian 12:
+# apt packages, and buf (npm @bufbuild/buf) for proto lint and reflection
+# tests. Idempotent and quiet when everything is already there.
+#
+#   scripts/setup.sh            build + test dependencies
+#   LATENCY_TOOLS_DIR=/opt/x    where npm tools go (default /opt/latency-tools)
+set -euo pipefail
+
+TOOLS_DIR="${LATENCY_TOOLS_DIR:-/opt/latency-tools}"
+BUF_VERSION="1.75.0"
+
+APT_PACKAGES=(
+  build-essential cmake pkg-config git
+  libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
+  libabsl-dev libspdlog-dev libgtest-dev libgmock-dev googletest grpc-proto
+  libcpp-httplib-dev
+  nodejs npm
+  iputils-ping iproute2 procps curl ca-certificates
+)
+
+missing=()
+for pkg in "${APT_PACKAGES[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed"; then
+    missing+=("$pkg")
+  fi
+done
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "setup: installing ${missing[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends \
+    "${missing[@]}" >/dev/null
+fi
+
+if [ ! -x "$TOOLS_DIR/node_modules/.bin/buf" ] ||
+   [ "$("$TOOLS_DIR/node_modules/.bin/buf" --version 2>/dev/null)" != "$BUF_VERSION" ]; then
+  echo "setup: installing @bufbuild/buf@$BUF_VERSION into $TOOLS_DIR"
+  $SUDO mkdir -p "$TOOLS_DIR"
+  (cd "$TOOLS_DIR" && $SUDO npm install --silent --no-fund --no-audit \
+    --no-save "@bufbuild/buf@$BUF_VERSION" >/dev/null)
+fi
