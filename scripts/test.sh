@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Installs what is missing, builds, and runs every test: unit, integration
+# (real binaries, buf curl), proto lint, shell lint and the Terraform checks.
+#
+#   scripts/test.sh                 everything
+#   BUILD_DIR=out scripts/test.sh   build elsewhere (default: build/)
+#   CI=true scripts/test.sh         warnings are errors
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+scripts/setup.sh
+
+BUILD_DIR="${BUILD_DIR:-build}"
+TOOLS_DIR="${LATENCY_TOOLS_DIR:-/opt/latency-tools}"
+cmake_args=(-DCMAKE_BUILD_TYPE=Release)
+if [ "${CI:-}" = "true" ]; then cmake_args+=(-DLATENCY_WERROR=ON); fi
+if command -v ccache >/dev/null; then
+  cmake_args+=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
+  # Absolute paths under the checkout become relative, so a fresh clone in
+  # another folder still hits the cache.
+  export CCACHE_BASEDIR="$PWD"
+fi
+
+echo "== build"
+cmake -S . -B "$BUILD_DIR" "${cmake_args[@]}" >/dev/null
+cmake --build "$BUILD_DIR" -j"$(nproc)"
+
+echo "== buf lint"
+(cd proto && "$TOOLS_DIR/node_modules/.bin/buf" lint)
+
+echo "== shellcheck"
+shellcheck scripts/*.sh .ci/run
+
+if [ -f infra/scripts/check.sh ]; then
+  echo "== terraform"
+  bash infra/scripts/check.sh
+fi
+
+echo "== ctest"
+ctest --test-dir "$BUILD_DIR" --output-on-failure -j2

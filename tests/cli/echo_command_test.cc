@@ -1,0 +1,90 @@
+#include "cli/echo_command.h"
+
+#include <sstream>
+
+#include "agent/agent_server.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/testing/status_matchers.h"
+
+namespace latency {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::MatchesRegex;
+
+TEST(SummarizeTest, CountsAndStatistics) {
+  std::vector<EchoReply> replies(4);
+  replies[0] = {1, true, 1'000'000, 0, "", "h"};
+  replies[1] = {2, true, 3'000'000, 0, "", "h"};
+  replies[2] = {3, false, 0, 0, "DEADLINE_EXCEEDED", ""};
+  replies[3] = {4, true, 2'000'000, 0, "", "h"};
+  EchoSummary summary = Summarize(replies);
+  EXPECT_EQ(summary.sent, 4);
+  EXPECT_EQ(summary.received, 3);
+  EXPECT_DOUBLE_EQ(*summary.min_ms, 1.0);
+  EXPECT_DOUBLE_EQ(*summary.avg_ms, 2.0);
+  EXPECT_DOUBLE_EQ(*summary.max_ms, 3.0);
+  EXPECT_NEAR(*summary.stddev_ms, 0.8165, 1e-4);
+  EXPECT_EQ(FormatSummary("a:1", summary),
+            "--- a:1 echo statistics ---\n4 sent, 3 received, 25.0% loss\n"
+            "rtt min/avg/max/stddev = 1.000/2.000/3.000/0.816 ms\n");
+}
+
+TEST(SummarizeTest, NoReplyMeansNoNumbers) {
+  EchoSummary summary = Summarize({{1, false, 0, 0, "UNAVAILABLE", ""}});
+  EXPECT_FALSE(summary.min_ms.has_value());
+  EXPECT_FALSE(summary.avg_ms.has_value());
+  EXPECT_THAT(FormatSummary("a:1", summary), Not(HasSubstr("rtt")));
+}
+
+TEST(FormatReplyLineTest, OkAndError) {
+  EXPECT_EQ(FormatReplyLine({7, true, 1'234'000, 4'000, "", "h1"}),
+            "seq=7 rtt=1.234 ms agent=0.004 ms network=1.230 ms host=h1");
+  EXPECT_EQ(FormatReplyLine({8, false, 0, 0, "UNAVAILABLE: down", ""}),
+            "seq=8 error: UNAVAILABLE: down");
+}
+
+class RunEchoTest : public ::testing::TestWithParam<bool> {};
+
+TEST_P(RunEchoTest, EchoesARealAgent) {
+  AgentOptions agent_options;
+  agent_options.listen = "127.0.0.1:0";
+  auto agent = AgentServer::Start(agent_options, RealClockInstance());
+  ASSERT_THAT(agent, testing::IsOk());
+  EchoOptions options;
+  options.agent = "127.0.0.1:" + std::to_string((*agent)->port());
+  options.count = 3;
+  options.interval = absl::ZeroDuration();
+  options.payload_bytes = 100;
+  options.stream = GetParam();
+  std::ostringstream out;
+  int code = RunEcho(options,
+                     grpc::CreateChannel(options.agent,
+                                         grpc::InsecureChannelCredentials()),
+                     RealClockInstance(), out);
+  EXPECT_EQ(code, 0) << out.str();
+  EXPECT_THAT(out.str(), HasSubstr("seq=3 rtt="));
+  EXPECT_THAT(out.str(), HasSubstr("3 sent, 3 received, 0.0% loss"));
+}
+
+INSTANTIATE_TEST_SUITE_P(UnaryAndStream, RunEchoTest, ::testing::Bool());
+
+TEST(RunEchoNoAgentTest, UnreachableAgentExitsTwo) {
+  EchoOptions options;
+  options.agent = "127.0.0.1:1";  // nothing listens on port 1 here
+  options.count = 2;
+  options.interval = absl::ZeroDuration();
+  options.timeout = absl::Milliseconds(500);
+  std::ostringstream out;
+  int code = RunEcho(options,
+                     grpc::CreateChannel(options.agent,
+                                         grpc::InsecureChannelCredentials()),
+                     RealClockInstance(), out);
+  EXPECT_EQ(code, 2);
+  EXPECT_THAT(out.str(), HasSubstr("seq=1 error: UNAVAILABLE"));
+  EXPECT_THAT(out.str(), HasSubstr("2 sent, 0 received, 100.0% loss"));
+}
+
+}  // namespace
+}  // namespace latency
