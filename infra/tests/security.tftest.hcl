@@ -63,7 +63,7 @@ run "server_probes_only_the_agent_group" {
   command = plan
 
   assert {
-    condition = toset([for r in module.metrics_server.egress_rules : "${r.ip_protocol}/${r.from_port}" if r.referenced_security_group_id == "sg-0agent00000000000"]) == toset(["icmp/8", "tcp/50051"])
+    condition     = toset([for r in module.metrics_server.egress_rules : "${r.ip_protocol}/${r.from_port}" if r.referenced_security_group_id == "sg-0agent00000000000"]) == toset(["icmp/8", "tcp/50051"])
     error_message = "The server's probes (ICMP echo, gRPC) must target the agents' security group."
   }
 

@@ -1,4 +1,6 @@
 # Inputs a user can get wrong fail at plan time with a message that names the variable.
+# Independent mistakes share a run (each listed variable must fail on its own); validations
+# that refer to another variable get a run where that variable is valid.
 
 mock_provider "aws" {
   source = "./tests/mocks"
@@ -13,117 +15,68 @@ run "defaults_are_valid" {
   command = plan
 }
 
-run "reject_malformed_allowed_cidrs" {
+run "reject_missing_prefix_bad_vpc_name_interval" {
   command = plan
   variables {
-    allowed_cidrs = ["203.0.113.7"]
+    allowed_cidrs  = ["203.0.113.7"] # a host needs /32
+    vpc_cidr       = "10.0.0.0/8"    # larger than AWS allows
+    name           = "Latency_Pair"
+    probe_interval = "10ms" # below 100ms
   }
-  expect_failures = [var.allowed_cidrs]
+  expect_failures = [var.allowed_cidrs, var.vpc_cidr, var.name, var.probe_interval]
 }
 
-run "reject_host_bits_in_cidr" {
+run "reject_host_bits_unitless_interval_types_logs" {
   command = plan
   variables {
-    allowed_cidrs = ["203.0.113.7/24"]
+    allowed_cidrs        = ["203.0.113.7/24"] # not a network address
+    probe_interval       = "1"
+    agent_instance_type  = "small"
+    server_instance_type = "t3"
+    log_level            = "verbose"
+    log_format           = "xml"
   }
-  expect_failures = [var.allowed_cidrs]
+  expect_failures = [var.allowed_cidrs, var.probe_interval, var.agent_instance_type, var.server_instance_type, var.log_level, var.log_format]
 }
 
-run "reject_empty_allowed_cidrs" {
+run "reject_empty_cidrs_ami_arch_volume" {
   command = plan
   variables {
-    allowed_cidrs = []
+    allowed_cidrs    = []
+    ami_id           = "debian-12"
+    architecture     = "amd64"
+    root_volume_size = 4
   }
-  expect_failures = [var.allowed_cidrs]
+  expect_failures = [var.allowed_cidrs, var.ami_id, var.architecture, var.root_volume_size]
 }
 
-run "reject_internet_halves_without_opt_in" {
+run "reject_internet_halves_ssh_without_key_bad_ports" {
   command = plan
   variables {
-    allowed_cidrs = ["0.0.0.0/1", "128.0.0.0/1"]
-  }
-  expect_failures = [var.allowed_cidrs]
-}
-
-run "reject_ssh_without_key" {
-  command = plan
-  variables {
-    ssh_cidrs = ["198.51.100.0/24"]
-  }
-  expect_failures = [var.ssh_cidrs]
-}
-
-run "reject_bad_vpc_cidr" {
-  command = plan
-  variables {
-    vpc_cidr = "10.0.0.0/8"
-  }
-  expect_failures = [var.vpc_cidr]
-}
-
-run "reject_bad_ports" {
-  command = plan
-  variables {
+    allowed_cidrs    = ["0.0.0.0/1", "128.0.0.0/1"] # the internet, without allow_public_access
+    ssh_cidrs        = ["198.51.100.0/24"]          # no key_name
     agent_grpc_port  = 70000
     server_grpc_port = 22
   }
-  expect_failures = [var.agent_grpc_port, var.server_grpc_port]
+  expect_failures = [var.allowed_cidrs, var.ssh_cidrs, var.agent_grpc_port, var.server_grpc_port]
 }
 
-run "reject_clashing_server_ports" {
+run "reject_clashing_server_ports_and_agent_names" {
   command = plan
   variables {
     server_http_port = 50052
+    agents           = { "Agent One" = {} }
   }
-  expect_failures = [var.server_http_port]
+  expect_failures = [var.server_http_port, var.agents]
 }
 
-run "reject_fractional_port" {
+run "reject_fractional_port_and_region_as_zone" {
   command = plan
   variables {
     server_http_port = 5000.5
+    agents           = { cross-az = { availability_zone = "us-east-1" } }
   }
-  expect_failures = [var.server_http_port]
-}
-
-run "reject_bad_intervals" {
-  command = plan
-  variables {
-    probe_interval = "10ms"
-  }
-  expect_failures = [var.probe_interval]
-}
-
-run "reject_interval_without_unit" {
-  command = plan
-  variables {
-    probe_interval = "1"
-  }
-  expect_failures = [var.probe_interval]
-}
-
-run "reject_bad_names" {
-  command = plan
-  variables {
-    name = "Latency_Pair"
-  }
-  expect_failures = [var.name]
-}
-
-run "reject_bad_agent_names" {
-  command = plan
-  variables {
-    agents = { "Agent One" = {} }
-  }
-  expect_failures = [var.agents]
-}
-
-run "reject_region_as_agent_zone" {
-  command = plan
-  variables {
-    agents = { cross-az = { availability_zone = "us-east-1" } }
-  }
-  expect_failures = [var.agents]
+  expect_failures = [var.server_http_port, var.agents]
 }
 
 run "reject_duplicate_pinned_ips" {
@@ -143,15 +96,6 @@ run "reject_no_agents" {
     agents = {}
   }
   expect_failures = [var.agents]
-}
-
-run "reject_bad_instance_types" {
-  command = plan
-  variables {
-    agent_instance_type  = "small"
-    server_instance_type = "t3"
-  }
-  expect_failures = [var.agent_instance_type, var.server_instance_type]
 }
 
 run "reject_both_install_sources" {
@@ -196,23 +140,4 @@ run "reject_privileged_port_with_container" {
     server_http_port = 80
   }
   expect_failures = [var.container_image]
-}
-
-run "reject_bad_log_settings" {
-  command = plan
-  variables {
-    log_level  = "verbose"
-    log_format = "xml"
-  }
-  expect_failures = [var.log_level, var.log_format]
-}
-
-run "reject_bad_ami_arch_and_volume" {
-  command = plan
-  variables {
-    ami_id           = "debian-12"
-    architecture     = "amd64"
-    root_volume_size = 4
-  }
-  expect_failures = [var.ami_id, var.architecture, var.root_volume_size]
 }

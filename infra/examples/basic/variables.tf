@@ -1,0 +1,33 @@
+variable "region" {
+  description = "AWS Region to deploy in."
+  type        = string
+  default     = "us-east-1"
+
+  validation {
+    condition     = can(regex("^[a-z]{2}(-[a-z]+)+-[0-9]$", var.region))
+    error_message = "region must be an AWS Region name such as us-east-1."
+  }
+}
+
+variable "allowed_cidrs" {
+  description = "Required. IPv4 CIDRs allowed to reach /metrics and gRPC, e.g. [\"203.0.113.7/32\"] (your address: curl https://checkip.amazonaws.com)."
+  type        = list(string)
+}
+
+variable "git_url" {
+  description = "HTTPS URL of the latency-pair repository to build on the instances. Set this or container_image."
+  type        = string
+  default     = null
+}
+
+variable "git_ref" {
+  description = "Branch, tag or commit SHA of git_url to build."
+  type        = string
+  default     = "main"
+}
+
+variable "container_image" {
+  description = "Container image with both binaries, instead of building from source."
+  type        = string
+  default     = null
+}
