@@ -1,0 +1,111 @@
+#ifndef LATENCY_SERVER_STATS_LOG_HISTOGRAM_H_
+#define LATENCY_SERVER_STATS_LOG_HISTOGRAM_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <vector>
+
+#include "absl/functional/function_ref.h"
+
+namespace latency {
+
+// LogHistogram counts non-negative int64 values (nanoseconds) in logarithmic
+// buckets and answers quantiles with at most 1% relative error. Histograms
+// merge exactly: Merge(a, b) equals recording a's and b's values into one.
+//
+// Buckets (the same for every histogram):
+//   - Exact buckets: every value 0..kExactLimit-1 (0..255 ns) has its own.
+//     Bucket 0 is also the underflow bucket: negative values are recorded
+//     as 0.
+//   - Log buckets from kExactLimit up to kMaxValueNs (10^13 ns = 10,000 s):
+//     each bucket's lower bound is kGrowthFactor times the previous one's,
+//     rounded up to an integer. kGrowthFactor = (1 + a) / (1 - a) with
+//     a = 0.008, i.e. about 1.01613: the real number nearest every value of
+//     [lo, lo * kGrowthFactor] is within a = 0.8% of it (DDSketch's
+//     mapping). Each bucket reports one integer representative (the integer
+//     nearest the harmonic mean of its bounds); rounding to an integer adds
+//     at most 0.5 / 256 < 0.2%, so every value is within 1% of its bucket's
+//     representative (the tests check every bucket; the largest error is
+//     0.893%, in bucket [331, 336] reported as 333).
+//   - One overflow bucket for values above kMaxValueNs. Quantiles that land
+//     there return kMaxValueNs + 1: read it as "more than kMaxValueNs".
+// There are NumBuckets() (about 1,780) buckets in all.
+//
+// Storage is sparse: a sorted vector holding one 8-byte word per populated
+// bucket (16-bit index, 48-bit count), so memory follows the number of
+// distinct buckets seen, not the number of values: at most NumBuckets() words
+// (14 KB; 16 KB with the vector's growth slack). Merge sizes its result
+// exactly. Counts saturate at 2^48 - 1 per bucket.
+//
+// Quantile(q) uses the nearest-rank definition: the representative of the
+// bucket holding the smallest recorded value v such that at least
+// ceil(q * count()) values are <= v. The true nearest-rank value lies in that
+// bucket, so the answer is within 1% of it (values above kMaxValueNs aside).
+//
+// Not thread-safe; copyable and movable.
+class LogHistogram {
+ public:
+  static constexpr int64_t kExactLimit = 256;
+  static constexpr double kBucketRelativeError = 0.008;
+  static constexpr double kGrowthFactor =
+      (1 + kBucketRelativeError) / (1 - kBucketRelativeError);
+  static constexpr int64_t kMaxValueNs = 10'000'000'000'000;
+
+  // One populated bucket: values in [lower_ns, upper_ns] (both inclusive)
+  // are reported as representative_ns. The overflow bucket's upper_ns is
+  // INT64_MAX.
+  struct Bucket {
+    int64_t lower_ns = 0;
+    int64_t upper_ns = 0;
+    int64_t representative_ns = 0;
+    uint64_t count = 0;
+  };
+
+  // Bucket layout, shared by all histograms. Index 0 is the zero/underflow
+  // bucket, NumBuckets() - 1 the overflow bucket.
+  static int NumBuckets();
+  static int BucketIndexFor(int64_t value_ns);
+  static Bucket BucketAt(int index);  // with count 0
+
+  void Record(int64_t value_ns);
+  void Merge(const LogHistogram& other);
+  void Clear();
+
+  // nullopt when empty. q is clamped to [0, 1].
+  std::optional<int64_t> Quantile(double q) const;
+
+  // Number of recorded values that are <= bound_ns, counting each value as
+  // its bucket's representative (as Quantile does). Exact for buckets that
+  // lie wholly on one side of the bound; for a Prometheus `le` bucket it is
+  // off by at most the one bucket that straddles the bound.
+  uint64_t CountAtOrBelow(int64_t bound_ns) const;
+
+  // Calls fn for each populated bucket in increasing order of value. Summing
+  // counts along the way gives cumulative (Prometheus-style) buckets.
+  void ForEachBucket(absl::FunctionRef<void(const Bucket&)> fn) const;
+
+  uint64_t count() const { return count_; }
+  bool empty() const { return count_ == 0; }
+  size_t populated_buckets() const { return entries_.size(); }
+
+  // sizeof(*this) plus the heap block holding the buckets.
+  size_t ApproxMemoryBytes() const;
+
+  friend bool operator==(const LogHistogram& a, const LogHistogram& b) {
+    return a.count_ == b.count_ && a.entries_ == b.entries_;
+  }
+
+ private:
+  // Each entry is (bucket index << kIndexShift) | count, so sorting entries
+  // sorts by bucket index.
+  static constexpr int kIndexShift = 48;
+  static constexpr uint64_t kCountMask = (uint64_t{1} << kIndexShift) - 1;
+
+  std::vector<uint64_t> entries_;
+  uint64_t count_ = 0;
+};
+
+}  // namespace latency
+
+#endif  // LATENCY_SERVER_STATS_LOG_HISTOGRAM_H_

@@ -1,0 +1,167 @@
+#include "server/stats/status.h"
+
+#include <cstdint>
+#include <string>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/server/stats/test_samples.h"
+
+namespace latency {
+namespace {
+
+using ::latency::testing::kSec;
+using ::latency::testing::kT0;
+
+constexpr ProbeStatus kAll[] = {ProbeStatus::kUnknown, ProbeStatus::kOk,
+                                ProbeStatus::kDegraded, ProbeStatus::kDown,
+                                ProbeStatus::kStale};
+const absl::Duration kInterval = absl::Seconds(1);
+
+TEST(ProbeStatusTest, Names) {
+  EXPECT_STREQ(ProbeStatusName(ProbeStatus::kUnknown), "unknown");
+  EXPECT_STREQ(ProbeStatusName(ProbeStatus::kOk), "ok");
+  EXPECT_STREQ(ProbeStatusName(ProbeStatus::kDegraded), "degraded");
+  EXPECT_STREQ(ProbeStatusName(ProbeStatus::kDown), "down");
+  EXPECT_STREQ(ProbeStatusName(ProbeStatus::kStale), "stale");
+}
+
+TEST(ProbeStatusTest, WorstFollowsSeverity) {
+  EXPECT_EQ(Worst(ProbeStatus::kOk, ProbeStatus::kUnknown),
+            ProbeStatus::kUnknown);
+  EXPECT_EQ(Worst(ProbeStatus::kUnknown, ProbeStatus::kDegraded),
+            ProbeStatus::kDegraded);
+  EXPECT_EQ(Worst(ProbeStatus::kDegraded, ProbeStatus::kStale),
+            ProbeStatus::kStale);
+  EXPECT_EQ(Worst(ProbeStatus::kStale, ProbeStatus::kDown), ProbeStatus::kDown);
+  for (ProbeStatus a : kAll) {
+    EXPECT_EQ(Worst(a, a), a);
+    EXPECT_EQ(Worst(ProbeStatus::kOk, a), a);
+    EXPECT_EQ(Worst(ProbeStatus::kDown, a), ProbeStatus::kDown);
+    for (ProbeStatus b : kAll) {
+      EXPECT_EQ(Worst(a, b), Worst(b, a));
+      EXPECT_EQ(Severity(Worst(a, b)), std::max(Severity(a), Severity(b)));
+    }
+  }
+}
+
+class ComputeStatusTest : public ::testing::Test {
+ protected:
+  ProbeStatus StatusAt(int64_t now) const {
+    return ComputeStatus(stats_, now, kInterval, thresholds_);
+  }
+  // One probe per second from now_ on.
+  void Ok(int n = 1) {
+    for (int i = 0; i < n; ++i) {
+      stats_.Record(::latency::testing::OkSample(now_ += kSec, 2'000'000));
+    }
+  }
+  void Fail(int n = 1) {
+    for (int i = 0; i < n; ++i) {
+      stats_.Record(::latency::testing::FailedSample(now_ += kSec));
+    }
+  }
+  ProbeStatus Now() const { return StatusAt(now_); }
+
+  SeriesStats stats_{kT0};
+  StatusThresholds thresholds_;
+  int64_t now_ = kT0;
+};
+
+TEST_F(ComputeStatusTest, UnknownUntilTheFirstSampleThenStaleWhenNoneCame) {
+  EXPECT_EQ(StatusAt(kT0), ProbeStatus::kUnknown);
+  EXPECT_EQ(StatusAt(kT0 + 3 * kSec), ProbeStatus::kUnknown);
+  EXPECT_EQ(StatusAt(kT0 + 3 * kSec + 1), ProbeStatus::kStale);
+}
+
+TEST_F(ComputeStatusTest, EveryTransitionAndRecovery) {
+  EXPECT_EQ(Now(), ProbeStatus::kUnknown);
+  Ok();
+  EXPECT_EQ(Now(), ProbeStatus::kOk);
+  Ok(18);
+  Fail();  // 1 / 20 = 5%: not above the threshold
+  EXPECT_EQ(Now(), ProbeStatus::kOk);
+  Fail();  // 2 / 21 = 9.5%
+  EXPECT_EQ(Now(), ProbeStatus::kDegraded);
+  Fail();  // third in a row
+  EXPECT_EQ(Now(), ProbeStatus::kDown);
+  Fail(10);
+  EXPECT_EQ(Now(), ProbeStatus::kDown);
+  Ok();  // the failures are still in the 1-minute window
+  EXPECT_EQ(stats_.consecutive_failures(), 0u);
+  EXPECT_EQ(Now(), ProbeStatus::kDegraded);
+  Ok(70);  // the 1m window now holds only successes
+  EXPECT_EQ(Now(), ProbeStatus::kOk);
+
+  // Time advances with no completed probe.
+  EXPECT_EQ(StatusAt(now_ + 3 * kSec), ProbeStatus::kOk);
+  EXPECT_EQ(StatusAt(now_ + 3 * kSec + 1), ProbeStatus::kStale);
+  now_ += 600 * kSec;
+  EXPECT_EQ(Now(), ProbeStatus::kStale);
+  Ok();  // probing resumes
+  EXPECT_EQ(Now(), ProbeStatus::kOk);
+}
+
+TEST_F(ComputeStatusTest, DownOutranksStale) {
+  Ok();
+  Fail(3);
+  EXPECT_EQ(StatusAt(now_ + 600 * kSec), ProbeStatus::kDown);
+}
+
+TEST_F(ComputeStatusTest, StaleOutranksDegraded) {
+  Ok(10);
+  Fail(2);
+  Ok();
+  EXPECT_EQ(Now(), ProbeStatus::kDegraded);
+  EXPECT_EQ(StatusAt(now_ + 4 * kSec), ProbeStatus::kStale);
+}
+
+TEST_F(ComputeStatusTest, DegradedUsesOnlyTheLastMinute) {
+  Fail(2);
+  Ok(100);
+  EXPECT_EQ(Now(), ProbeStatus::kOk);
+  EXPECT_EQ(stats_.Counts(absl::Hours(1), now_).lost, 2u);
+}
+
+TEST_F(ComputeStatusTest, StaleScalesWithTheInterval) {
+  Ok();
+  EXPECT_EQ(
+      ComputeStatus(stats_, now_ + 25 * kSec, absl::Seconds(10), thresholds_),
+      ProbeStatus::kOk);
+  EXPECT_EQ(
+      ComputeStatus(stats_, now_ + 31 * kSec, absl::Seconds(10), thresholds_),
+      ProbeStatus::kStale);
+}
+
+TEST_F(ComputeStatusTest, ThresholdsAreConfigurable) {
+  Ok(8);
+  Fail(2);  // 20% loss, two in a row
+  EXPECT_EQ(Now(), ProbeStatus::kDegraded);
+
+  thresholds_.degraded_loss_percent = 25;
+  EXPECT_EQ(Now(), ProbeStatus::kOk);
+  thresholds_.down_after_failures = 2;
+  EXPECT_EQ(Now(), ProbeStatus::kDown);
+  thresholds_.down_after_failures = 0;  // never down
+  Fail(20);
+  EXPECT_EQ(Now(), ProbeStatus::kDegraded);
+
+  thresholds_.stale_after_intervals = 10;
+  EXPECT_EQ(StatusAt(now_ + 10 * kSec), ProbeStatus::kDegraded);
+  EXPECT_EQ(StatusAt(now_ + 10 * kSec + 1), ProbeStatus::kStale);
+  thresholds_.stale_after_intervals = 0;    // never stale
+  thresholds_.degraded_loss_percent = 100;  // never degraded
+  EXPECT_EQ(StatusAt(now_ + 3600 * kSec), ProbeStatus::kOk);
+}
+
+TEST_F(ComputeStatusTest, ZeroLossThresholdMakesAnyLossDegraded) {
+  thresholds_.degraded_loss_percent = 0;
+  Ok(99);
+  EXPECT_EQ(Now(), ProbeStatus::kOk);
+  Fail();
+  Ok();
+  EXPECT_EQ(Now(), ProbeStatus::kDegraded);
+}
+
+}  // namespace
+}  // namespace latency
