@@ -59,6 +59,14 @@ struct Sample {
   }
 };
 
+// SampleSink receives every completed probe. Probers call Record from their
+// own threads; implementations must be thread-safe and must not block.
+class SampleSink {
+ public:
+  virtual ~SampleSink() = default;
+  virtual void Record(const Sample& sample) = 0;
+};
+
 // Short lowercase names used in logs, metrics labels and failure maps:
 // "icmp"/"grpc"; "ok", "timeout", "unreachable", "ttl_exceeded",
 // "send_failed", "error".

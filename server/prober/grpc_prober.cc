@@ -1,0 +1,251 @@
+#include "server/prober/grpc_prober.h"
+
+#include "common/logging.h"
+
+namespace latency {
+namespace {
+
+const char* StateName(grpc_connectivity_state state) {
+  switch (state) {
+    case GRPC_CHANNEL_IDLE:
+      return "IDLE";
+    case GRPC_CHANNEL_CONNECTING:
+      return "CONNECTING";
+    case GRPC_CHANNEL_READY:
+      return "READY";
+    case GRPC_CHANNEL_TRANSIENT_FAILURE:
+      return "TRANSIENT_FAILURE";
+    case GRPC_CHANNEL_SHUTDOWN:
+      return "SHUTDOWN";
+  }
+  return "UNKNOWN";
+}
+
+SampleResult ResultOf(const grpc::Status& status) {
+  switch (status.error_code()) {
+    case grpc::StatusCode::OK:
+      return SampleResult::kOk;
+    case grpc::StatusCode::DEADLINE_EXCEEDED:
+      return SampleResult::kTimeout;
+    case grpc::StatusCode::UNAVAILABLE:
+      return SampleResult::kUnreachable;
+    default:
+      return SampleResult::kError;
+  }
+}
+
+}  // namespace
+
+GrpcProber::GrpcProber(Clock& clock, SampleSink& sink)
+    : clock_(clock), sink_(sink) {}
+
+GrpcProber::~GrpcProber() { Stop(); }
+
+void GrpcProber::AddTarget(const GrpcTarget& target,
+                           std::unique_ptr<EchoClient> client) {
+  slot_of_target_[target.target_index] = static_cast<int>(slots_.size());
+  Slot slot;
+  slot.target = target;
+  slot.client = std::move(client);
+  slot.payload.assign(static_cast<size_t>(std::max(0, target.payload_bytes)),
+                      'p');
+  slots_.push_back(std::move(slot));
+  counters_.push_back(std::make_unique<GrpcTargetCounters>());
+}
+
+const GrpcTargetCounters& GrpcProber::counters(int target_index) const {
+  return *counters_[slot_of_target_.at(target_index)];
+}
+
+void GrpcProber::PlanSchedule(int64_t start_ns) {
+  int count = static_cast<int>(slots_.size());
+  for (int i = 0; i < count; ++i) {
+    schedule_.Add(
+        SpreadFirstDue(start_ns, slots_[i].target.interval_ns, i, count),
+        slots_[i].target.interval_ns);
+  }
+}
+
+void GrpcProber::SendDue(int64_t now_ns) {
+  due_scratch_.clear();
+  schedule_.PopDue(now_ns, &due_scratch_);
+  for (const ProbeSchedule::Due& due : due_scratch_) {
+    if (due.skipped > 0) counters_[due.series]->skipped_probes += due.skipped;
+    SendOne(due.series, due.scheduled_ns);
+  }
+}
+
+void GrpcProber::NoteChannelState(Slot& slot) {
+  GrpcTargetCounters& counters =
+      *counters_[slot_of_target_[slot.target.target_index]];
+  int state = slot.client->State();
+  int previous = counters.channel_state.exchange(state);
+  if (state != previous) {
+    ++counters.channel_state_changes;
+    auto log = Logger("prober");
+    auto level = state == GRPC_CHANNEL_TRANSIENT_FAILURE ? spdlog::level::warn
+                                                         : spdlog::level::info;
+    log->log(level, "target {} gRPC channel {} -> {}", slot.target.name,
+             StateName(static_cast<grpc_connectivity_state>(previous)),
+             StateName(static_cast<grpc_connectivity_state>(state)));
+  }
+}
+
+void GrpcProber::SendOne(int slot_index, int64_t scheduled_ns) {
+  Slot& slot = slots_[slot_index];
+  NoteChannelState(slot);
+  uint64_t sequence = slot.next_sequence++;
+  v1::EchoRequest request;
+  request.set_sequence(sequence);
+  request.set_payload(slot.payload);
+  int64_t sent_ns = clock_.MonotonicNanos();
+  request.set_client_send_time_ns(sent_ns);
+  int64_t lag = sent_ns - scheduled_ns;
+  int64_t previous = max_lag_ns_.load();
+  while (lag > previous && !max_lag_ns_.compare_exchange_weak(previous, lag)) {
+  }
+  {
+    absl::MutexLock lock(&mu_);
+    Pending pending{scheduled_ns, sent_ns, sent_ns + slot.target.timeout_ns};
+    pending_[PendingKey{slot_index, sequence}] = pending;
+    deadlines_.push({pending.deadline_ns, PendingKey{slot_index, sequence}});
+  }
+  // Outside mu_: the client may call back inline.
+  slot.client->Echo(
+      request, absl::Nanoseconds(slot.target.timeout_ns),
+      [this, slot_index, sequence](const grpc::Status& status,
+                                   const v1::EchoResponse& response) {
+        OnReply(slot_index, sequence, status, response);
+      });
+}
+
+void GrpcProber::OnReply(int slot_index, uint64_t sequence,
+                         const grpc::Status& status,
+                         const v1::EchoResponse& response) {
+  int64_t completed_ns = clock_.MonotonicNanos();
+  Pending pending;
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = pending_.find(PendingKey{slot_index, sequence});
+    if (it == pending_.end()) {
+      // Already timed out by the prober.
+      if (status.ok()) ++counters_[slot_index]->late_replies;
+      return;
+    }
+    pending = it->second;
+    pending_.erase(it);
+  }
+  Sample sample;
+  sample.target_index = slots_[slot_index].target.target_index;
+  sample.kind = ProbeKind::kGrpc;
+  sample.sequence = sequence;
+  sample.scheduled_ns = pending.scheduled_ns;
+  sample.sent_ns = pending.sent_ns;
+  sample.completed_ns = completed_ns;
+  sample.result = ResultOf(status);
+  if (status.ok() && response.sequence() != sequence) {
+    sample.result = SampleResult::kError;
+    sample.error =
+        "reply carries sequence " + std::to_string(response.sequence());
+  } else if (status.ok()) {
+    sample.rtt_ns = completed_ns - pending.sent_ns;
+    int64_t agent =
+        response.agent_send_time_ns() - response.agent_receive_time_ns();
+    // A clockless or misbehaving agent must not produce a negative or
+    // larger-than-RTT agent time.
+    if (agent >= 0 && agent <= *sample.rtt_ns) sample.agent_time_ns = agent;
+  } else {
+    sample.error = GrpcStatusText(status);
+  }
+  Emit(std::move(sample));
+}
+
+void GrpcProber::ExpireTimeouts(int64_t now_ns) {
+  std::vector<std::pair<PendingKey, Pending>> expired;
+  {
+    absl::MutexLock lock(&mu_);
+    while (!deadlines_.empty() && deadlines_.top().first <= now_ns) {
+      PendingKey key = deadlines_.top().second;
+      deadlines_.pop();
+      auto it = pending_.find(key);
+      if (it == pending_.end()) continue;
+      expired.emplace_back(key, it->second);
+      pending_.erase(it);
+    }
+  }
+  for (const auto& [key, pending] : expired) {
+    Sample sample;
+    sample.target_index = slots_[key.slot].target.target_index;
+    sample.kind = ProbeKind::kGrpc;
+    sample.sequence = key.sequence;
+    sample.scheduled_ns = pending.scheduled_ns;
+    sample.sent_ns = pending.sent_ns;
+    sample.completed_ns = now_ns;
+    sample.result = SampleResult::kTimeout;
+    sample.error = "no reply within timeout";
+    Emit(std::move(sample));
+  }
+}
+
+std::optional<int64_t> GrpcProber::NextWakeNs() {
+  std::optional<int64_t> next = schedule_.NextDueNs();
+  absl::MutexLock lock(&mu_);
+  if (!deadlines_.empty() && (!next || deadlines_.top().first < *next)) {
+    next = deadlines_.top().first;
+  }
+  return next;
+}
+
+size_t GrpcProber::pending_count() {
+  absl::MutexLock lock(&mu_);
+  return pending_.size();
+}
+
+void GrpcProber::Emit(Sample sample) {
+  sample.scheduled_wall =
+      clock_.WallNow() -
+      absl::Nanoseconds(clock_.MonotonicNanos() - sample.scheduled_ns);
+  sink_.Record(sample);
+}
+
+void GrpcProber::Start() {
+  if (loop_.joinable()) return;
+  {
+    absl::MutexLock lock(&mu_);
+    stop_ = false;
+  }
+  PlanSchedule(clock_.MonotonicNanos());
+  loop_ = std::thread([this] { RunLoop(); });
+}
+
+void GrpcProber::Stop() {
+  if (loop_.joinable()) {
+    {
+      absl::MutexLock lock(&mu_);
+      stop_ = true;
+    }
+    loop_.join();
+  }
+  // Destroying the clients cancels in-flight calls and waits for their
+  // callbacks, which still find this prober alive.
+  for (Slot& slot : slots_) slot.client.reset();
+}
+
+void GrpcProber::RunLoop() {
+  Logger("prober")->info("gRPC prober: {} targets", slots_.size());
+  while (true) {
+    int64_t now = clock_.MonotonicNanos();
+    SendDue(now);
+    ExpireTimeouts(now);
+    std::optional<int64_t> wake = NextWakeNs();
+    int64_t wait_ns =
+        wake ? std::max<int64_t>(0, *wake - clock_.MonotonicNanos())
+             : 1'000'000'000;
+    absl::MutexLock lock(&mu_);
+    // Wakes early only to stop; sends are driven by the timetable.
+    mu_.AwaitWithTimeout(absl::Condition(&stop_), absl::Nanoseconds(wait_ns));
+    if (stop_) return;
+  }
+}
+
+}  // namespace latency

@@ -1,0 +1,124 @@
+#ifndef LATENCY_SERVER_PROBER_GRPC_PROBER_H_
+#define LATENCY_SERVER_PROBER_GRPC_PROBER_H_
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <queue>
+#include <thread>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/synchronization/mutex.h"
+#include "common/clock.h"
+#include "server/prober/echo_client.h"
+#include "server/prober/schedule.h"
+#include "server/sample.h"
+
+namespace latency {
+
+// One gRPC target as the prober sees it.
+struct GrpcTarget {
+  int target_index = 0;
+  std::string name;  // for logs
+  int64_t interval_ns = 1'000'000'000;
+  int64_t timeout_ns = 1'000'000'000;
+  int payload_bytes = 0;
+};
+
+// Per-target channel events.
+struct GrpcTargetCounters {
+  std::atomic<uint64_t> late_replies{0};  // reply after its timeout
+  std::atomic<uint64_t> channel_state_changes{0};
+  std::atomic<int> channel_state{GRPC_CHANNEL_IDLE};
+  std::atomic<uint64_t> skipped_probes{0};
+};
+
+// GrpcProber sends echo probes to every agent at a fixed rate from one
+// scheduler thread. Calls are asynchronous (EchoClient), so a slow or dead
+// agent never delays another; the prober itself enforces each probe's
+// timeout, whatever the client does. Each completed probe becomes a Sample
+// with the client-side RTT and the agent's own handling time
+// (agent_send - agent_receive), so network RTT = rtt - agent_time.
+//
+// Channel connectivity is sampled at every probe; changes are logged and
+// counted.
+class GrpcProber {
+ public:
+  GrpcProber(Clock& clock, SampleSink& sink);
+  ~GrpcProber();
+
+  void AddTarget(const GrpcTarget& target, std::unique_ptr<EchoClient> client);
+
+  void Start();
+  // Stops sending, then destroys the clients (cancelling what is in flight).
+  void Stop();
+
+  const GrpcTargetCounters& counters(int target_index) const;
+  int64_t TakeMaxLagNs() { return max_lag_ns_.exchange(0); }
+
+  // --- Steps of the scheduler loop (public for tests). ---
+  void PlanSchedule(int64_t start_ns);
+  void SendDue(int64_t now_ns);
+  void ExpireTimeouts(int64_t now_ns) ABSL_LOCKS_EXCLUDED(mu_);
+  std::optional<int64_t> NextWakeNs() ABSL_LOCKS_EXCLUDED(mu_);
+  size_t pending_count() ABSL_LOCKS_EXCLUDED(mu_);
+
+ private:
+  struct Slot {
+    GrpcTarget target;
+    std::unique_ptr<EchoClient> client;
+    uint64_t next_sequence = 0;
+    std::string payload;
+  };
+  struct PendingKey {
+    int slot;
+    uint64_t sequence;
+    bool operator==(const PendingKey& o) const {
+      return slot == o.slot && sequence == o.sequence;
+    }
+    template <typename H>
+    friend H AbslHashValue(H h, const PendingKey& k) {
+      return H::combine(std::move(h), k.slot, k.sequence);
+    }
+  };
+  struct Pending {
+    int64_t scheduled_ns = 0;
+    int64_t sent_ns = 0;
+    int64_t deadline_ns = 0;
+  };
+
+  void SendOne(int slot, int64_t scheduled_ns);
+  void OnReply(int slot, uint64_t sequence, const grpc::Status& status,
+               const v1::EchoResponse& response) ABSL_LOCKS_EXCLUDED(mu_);
+  void NoteChannelState(Slot& slot);
+  void Emit(Sample sample);
+  void RunLoop();
+
+  Clock& clock_;
+  SampleSink& sink_;
+  std::vector<Slot> slots_;
+  std::vector<std::unique_ptr<GrpcTargetCounters>> counters_;
+  absl::flat_hash_map<int, int> slot_of_target_;
+  ProbeSchedule schedule_;  // loop thread only
+  std::vector<ProbeSchedule::Due> due_scratch_;
+  std::atomic<int64_t> max_lag_ns_{0};
+
+  absl::Mutex mu_;
+  absl::flat_hash_map<PendingKey, Pending> pending_ ABSL_GUARDED_BY(mu_);
+  using TimedKey = std::pair<int64_t, PendingKey>;
+  struct LaterFirst {
+    bool operator()(const TimedKey& a, const TimedKey& b) const {
+      return a.first > b.first;
+    }
+  };
+  std::priority_queue<TimedKey, std::vector<TimedKey>, LaterFirst> deadlines_
+      ABSL_GUARDED_BY(mu_);
+  bool stop_ ABSL_GUARDED_BY(mu_) = false;
+  std::thread loop_;
+};
+
+}  // namespace latency
+
+#endif  // LATENCY_SERVER_PROBER_GRPC_PROBER_H_

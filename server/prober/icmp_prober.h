@@ -1,0 +1,171 @@
+#ifndef LATENCY_SERVER_PROBER_ICMP_PROBER_H_
+#define LATENCY_SERVER_PROBER_ICMP_PROBER_H_
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <queue>
+#include <thread>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/synchronization/mutex.h"
+#include "common/clock.h"
+#include "server/prober/icmp_socket.h"
+#include "server/prober/ip_address.h"
+#include "server/prober/schedule.h"
+#include "server/sample.h"
+
+namespace latency {
+
+// One ICMP target as the prober sees it.
+struct IcmpTarget {
+  int target_index = 0;              // Sample::target_index
+  std::optional<IpAddress> address;  // nullopt until resolved
+  int payload_bytes = 56;
+  int64_t interval_ns = 1'000'000'000;
+  int64_t timeout_ns = 1'000'000'000;
+};
+
+// Per-target events that are not samples: they do not change loss or RTT.
+struct IcmpTargetCounters {
+  std::atomic<uint64_t> late_replies{0};        // reply after its timeout
+  std::atomic<uint64_t> duplicate_replies{0};   // second reply to one probe
+  std::atomic<uint64_t> mismatched_replies{0};  // our id/seq, wrong payload
+  std::atomic<uint64_t> skipped_probes{0};  // prober fell an interval behind
+};
+
+// IcmpProber sends ICMP echo requests to every target at a fixed rate from
+// ONE event loop (epoll over an IPv4 and an IPv6 socket), matches replies by
+// source address, sequence and payload, and reports one Sample per probe to
+// the sink: ok with the RTT, timeout, unreachable or ttl_exceeded. Late and
+// duplicate replies are counted, never turned into samples.
+//
+// RTT uses the kernel's software send and receive stamps when the socket has
+// them (Sample::timestamp_source says which were used), falling back to the
+// clock read around sendto()/recvmsg().
+//
+// Thread model: Start() runs the loop on its own thread; the step methods
+// (SendDue, DrainSocket, ExpireTimeouts) are public so tests can drive the
+// prober with a fake clock and fake sockets without that thread.
+class IcmpProber {
+ public:
+  // Either socket may be null (that family then fails with send_failed).
+  IcmpProber(Clock& clock, SampleSink& sink, std::unique_ptr<IcmpSocket> v4,
+             std::unique_ptr<IcmpSocket> v6);
+  ~IcmpProber();
+
+  // Adds a target before Start(); phases are spread by Start() (or by
+  // PlanSchedule() in tests).
+  void AddTarget(const IcmpTarget& target);
+
+  // Changes a target's address (DNS re-resolution). Thread-safe.
+  void UpdateAddress(int target_index, const IpAddress& address)
+      ABSL_LOCKS_EXCLUDED(updates_mu_);
+
+  void Start();
+  void Stop();
+
+  const IcmpTargetCounters& counters(int target_index) const;
+  // Largest send lag seen (actual send - scheduled), ns, since the last call.
+  int64_t TakeMaxLagNs() { return max_lag_ns_.exchange(0); }
+
+  // --- Steps of the event loop (public for tests). ---
+  void PlanSchedule(int64_t start_ns);
+  void SendDue(int64_t now_ns);
+  void DrainSocket(IcmpSocket& socket);
+  void ExpireTimeouts(int64_t now_ns);
+  // When the loop must next wake up: next send or next timeout.
+  std::optional<int64_t> NextWakeNs() const;
+  size_t pending_count() const { return pending_.size(); }
+
+ private:
+  struct Key {
+    IpAddress address;
+    uint16_t sequence;
+    bool operator==(const Key& other) const {
+      return address == other.address && sequence == other.sequence;
+    }
+    template <typename H>
+    friend H AbslHashValue(H h, const Key& key) {
+      return H::combine(std::move(h), key.address, key.sequence);
+    }
+  };
+  struct Pending {
+    int slot = 0;  // index into targets_
+    uint64_t sequence = 0;
+    uint64_t token = 0;
+    int64_t scheduled_ns = 0;
+    int64_t sent_ns = 0;  // userspace, just before sendto
+    int64_t deadline_ns = 0;
+    std::optional<int64_t> tx_kernel_realtime_ns;
+    std::optional<int64_t> tx_kernel_monotonic_ns;
+  };
+  // Probes that already ended, kept for a while to tell late and duplicate
+  // replies from strangers.
+  struct Ended {
+    int slot = 0;
+    bool answered = false;
+    int64_t forget_ns = 0;
+  };
+  struct Slot {
+    IcmpTarget target;
+    uint64_t next_sequence = 0;
+  };
+
+  void ApplyAddressUpdates() ABSL_LOCKS_EXCLUDED(updates_mu_);
+  void SendOne(int slot, int64_t scheduled_ns);
+  void HandleMessage(IcmpSocket& socket, const IcmpReceived& item);
+  void HandleError(IcmpSocket& socket, const Key& key, SampleResult result,
+                   const std::string& detail);
+  void Complete(const Key& key, SampleResult result, int64_t completed_ns,
+                std::optional<int64_t> rtt_ns, TimestampSource source,
+                const std::string& error);
+  void Remember(const Key& key, int slot, bool answered, int64_t now_ns);
+  void RunLoop();
+  void Emit(const Sample& sample);
+
+  Clock& clock_;
+  SampleSink& sink_;
+  std::unique_ptr<IcmpSocket> v4_;
+  std::unique_ptr<IcmpSocket> v6_;
+  const uint64_t nonce_;
+  uint64_t next_token_ = 1;
+
+  std::vector<Slot> slots_;
+  std::vector<std::unique_ptr<IcmpTargetCounters>> counters_;
+  absl::flat_hash_map<int, int> slot_of_target_;
+  ProbeSchedule schedule_;
+  absl::flat_hash_map<Key, Pending> pending_;
+  // Min-heaps of (time, key) with lazy deletion: an entry whose probe has
+  // already ended (or was replaced) is skipped when popped.
+  using TimedKey = std::pair<int64_t, Key>;
+  struct LaterFirst {
+    bool operator()(const TimedKey& a, const TimedKey& b) const {
+      return a.first > b.first;
+    }
+  };
+  using KeyHeap =
+      std::priority_queue<TimedKey, std::vector<TimedKey>, LaterFirst>;
+  KeyHeap deadlines_;
+  // tx key -> probe, per socket (0 = v4, 1 = v6).
+  absl::flat_hash_map<uint32_t, Key> tx_keys_[2];
+  absl::flat_hash_map<Key, Ended> ended_;
+  KeyHeap forget_order_;
+  std::vector<ProbeSchedule::Due> due_scratch_;
+  std::atomic<int64_t> max_lag_ns_{0};
+
+  absl::Mutex updates_mu_;
+  std::vector<std::pair<int, IpAddress>> updates_ ABSL_GUARDED_BY(updates_mu_);
+
+  int epoll_fd_ = -1;
+  int wake_fd_ = -1;
+  std::atomic<bool> stop_{false};
+  std::thread loop_;
+};
+
+}  // namespace latency
+
+#endif  // LATENCY_SERVER_PROBER_ICMP_PROBER_H_

@@ -1,0 +1,79 @@
+#ifndef LATENCY_SERVER_PROBER_ICMP_SOCKET_H_
+#define LATENCY_SERVER_PROBER_ICMP_SOCKET_H_
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "common/clock.h"
+#include "server/prober/ip_address.h"
+
+namespace latency {
+
+// One thing read from an ICMP socket.
+struct IcmpReceived {
+  enum class Kind {
+    kMessage,      // an ICMP message (reply, or for raw sockets any ICMP)
+    kTxTimestamp,  // the kernel's send stamp of an earlier Send()
+    kError,        // an ICMP error queued for a datagram socket (IP_RECVERR)
+  };
+  Kind kind = Kind::kMessage;
+  // kMessage: the sender. kError: the original packet's destination.
+  std::optional<IpAddress> peer;
+  // kMessage: as ParseIcmp expects (see IcmpSocket::ip_header_included).
+  // kError: the offending original ICMP message when the kernel quotes it.
+  std::string data;
+  // Monotonic time right after the read (userspace receive stamp).
+  int64_t userspace_ns = 0;
+  // Kernel software stamp (RX for kMessage, TX for kTxTimestamp) as
+  // CLOCK_REALTIME ns, and the same instant moved onto the monotonic clock.
+  std::optional<int64_t> kernel_realtime_ns;
+  std::optional<int64_t> kernel_monotonic_ns;
+  // kTxTimestamp: the key Send() returned for the packet.
+  uint32_t tx_key = 0;
+  // kError: ICMP type and code of the error.
+  uint8_t error_type = 0;
+  uint8_t error_code = 0;
+};
+
+// IcmpSocket is the prober's only way to the network for ICMP (cloudprober's
+// icmpConn), so tests can use a fake. Not thread-safe: one event loop owns it.
+class IcmpSocket {
+ public:
+  virtual ~IcmpSocket() = default;
+
+  // File descriptor to wait on (readable or EPOLLERR); -1 for fakes.
+  virtual int fd() const = 0;
+  virtual bool ipv6() const = 0;
+  // Raw IPv4 sockets deliver the IP header with each message.
+  virtual bool ip_header_included() const = 0;
+  // The ICMP identifier replies to this socket carry. Datagram sockets get
+  // it from the kernel (their "port"); raw sockets choose one.
+  virtual uint16_t id() const = 0;
+  // Whether the kernel stamps sends and receives (SO_TIMESTAMPING).
+  virtual bool kernel_timestamps() const = 0;
+  // "datagram" or "raw", for logs.
+  virtual std::string mode() const = 0;
+
+  // Sends one ICMP message to `to`. Returns the key its kTxTimestamp will
+  // carry, or the send error (a lost probe, not a fatal condition).
+  virtual absl::StatusOr<uint32_t> Send(const IpAddress& to,
+                                        absl::string_view message) = 0;
+
+  // Reads one pending item without blocking; nullopt when none is left.
+  virtual std::optional<IcmpReceived> Receive() = 0;
+};
+
+// Opens the best ICMP socket this process may have for the family: an
+// unprivileged datagram socket when net.ipv4.ping_group_range includes our
+// group, a raw socket with CAP_NET_RAW otherwise. The error explains both
+// routes when neither works.
+absl::StatusOr<std::unique_ptr<IcmpSocket>> OpenIcmpSocket(bool ipv6,
+                                                           Clock& clock);
+
+}  // namespace latency
+
+#endif  // LATENCY_SERVER_PROBER_ICMP_SOCKET_H_

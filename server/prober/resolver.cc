@@ -1,0 +1,46 @@
+#include "server/prober/resolver.h"
+
+#include <netdb.h>
+
+#include "absl/strings/str_cat.h"
+
+namespace latency {
+
+absl::StatusOr<IpAddress> ResolveHost(const std::string& host,
+                                      AddressFamily family) {
+  if (std::optional<IpAddress> literal = IpAddress::Parse(host)) {
+    return *literal;
+  }
+  addrinfo hints{};
+  hints.ai_family = family == AddressFamily::kIpv4   ? AF_INET
+                    : family == AddressFamily::kIpv6 ? AF_INET6
+                                                     : AF_UNSPEC;
+  hints.ai_socktype = SOCK_DGRAM;
+  addrinfo* results = nullptr;
+  int rc = getaddrinfo(host.c_str(), nullptr, &hints, &results);
+  if (rc != 0) {
+    return absl::UnavailableError(
+        absl::StrCat("resolving ", host, ": ", gai_strerror(rc)));
+  }
+  std::optional<IpAddress> address;
+  for (addrinfo* ai = results; ai != nullptr && !address; ai = ai->ai_next) {
+    address = IpAddress::FromSockaddr(ai->ai_addr, ai->ai_addrlen);
+  }
+  freeaddrinfo(results);
+  if (!address) {
+    return absl::UnavailableError(
+        absl::StrCat("resolving ", host, ": no address"));
+  }
+  return *address;
+}
+
+std::string GrpcTargetFor(const std::string& host, uint16_t port) {
+  if (std::optional<IpAddress> literal = IpAddress::Parse(host)) {
+    return literal->is_v6()
+               ? absl::StrCat("ipv6:[", literal->ToString(), "]:", port)
+               : absl::StrCat("ipv4:", literal->ToString(), ":", port);
+  }
+  return absl::StrCat("dns:///", host, ":", port);
+}
+
+}  // namespace latency

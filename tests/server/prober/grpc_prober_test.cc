@@ -1,0 +1,180 @@
+#include "server/prober/grpc_prober.h"
+
+#include "absl/strings/str_cat.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/testing/fake_clock.h"
+#include "tests/testing/fake_echo_client.h"
+#include "tests/testing/recording_sink.h"
+
+namespace latency {
+namespace {
+
+using ::latency::testing::FakeClock;
+using ::latency::testing::FakeEchoClient;
+using ::latency::testing::RecordingSink;
+using ::testing::Optional;
+using ::testing::SizeIs;
+
+constexpr int64_t kMs = 1'000'000;
+constexpr int64_t kUs = 1'000;
+
+class GrpcProberTest : public ::testing::Test {
+ protected:
+  FakeEchoClient* AddTarget(int index, int64_t timeout_ns = 500 * kMs,
+                            int payload_bytes = 0) {
+    auto client = std::make_unique<FakeEchoClient>();
+    FakeEchoClient* raw = client.get();
+    GrpcTarget target;
+    target.target_index = index;
+    target.name = absl::StrCat("t", index);
+    target.interval_ns = 1000 * kMs;
+    target.timeout_ns = timeout_ns;
+    target.payload_bytes = payload_bytes;
+    prober_.AddTarget(target, std::move(client));
+    return raw;
+  }
+  void Step() {
+    prober_.SendDue(clock_.MonotonicNanos());
+    prober_.ExpireTimeouts(clock_.MonotonicNanos());
+  }
+
+  FakeClock clock_;
+  RecordingSink sink_;
+  GrpcProber prober_{clock_, sink_};
+};
+
+TEST_F(GrpcProberTest, ReplyGivesRttAgentTimeAndNetworkRtt) {
+  FakeEchoClient* client = AddTarget(0, 500 * kMs, 32);
+  prober_.PlanSchedule(clock_.MonotonicNanos());
+  Step();
+  ASSERT_EQ(client->call_count(), 1u);
+  FakeEchoClient::Call call = client->TakeCall(0);
+  EXPECT_EQ(call.request.sequence(), 0u);
+  EXPECT_EQ(call.request.payload().size(), 32u);
+  EXPECT_EQ(call.timeout, absl::Milliseconds(500));
+  clock_.Advance(absl::Microseconds(400));
+  client->Reply(0, /*agent_time_ns=*/30 * kUs);
+
+  auto samples = sink_.samples();
+  ASSERT_THAT(samples, SizeIs(1));
+  EXPECT_EQ(samples[0].kind, ProbeKind::kGrpc);
+  EXPECT_EQ(samples[0].result, SampleResult::kOk);
+  EXPECT_THAT(samples[0].rtt_ns, Optional(400 * kUs));
+  EXPECT_THAT(samples[0].agent_time_ns, Optional(30 * kUs));
+  EXPECT_THAT(samples[0].network_rtt_ns(), Optional(370 * kUs));
+  EXPECT_EQ(prober_.pending_count(), 0u);
+}
+
+TEST_F(GrpcProberTest, ProberTimeoutWinsOverALateFailure) {
+  FakeEchoClient* client = AddTarget(0);
+  prober_.PlanSchedule(clock_.MonotonicNanos());
+  for (int i = 0; i < 3; ++i) {
+    Step();
+    clock_.Advance(absl::Seconds(1));
+  }
+  client->Fail(
+      0, grpc::Status(grpc::StatusCode::UNAVAILABLE, "connection refused"));
+  client->Fail(1, grpc::Status(grpc::StatusCode::PERMISSION_DENIED, "no"));
+  client->Fail(2, grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED, ""));
+  auto samples = sink_.samples();
+  // Probe 0 and 1 timed out at the prober first (500 ms < 1 s steps).
+  ASSERT_THAT(samples, SizeIs(3));
+  EXPECT_EQ(samples[0].result, SampleResult::kTimeout);
+  EXPECT_EQ(samples[1].result, SampleResult::kTimeout);
+  EXPECT_EQ(samples[2].result, SampleResult::kTimeout);
+}
+
+TEST_F(GrpcProberTest, ErrorStatusesMapToResults) {
+  FakeEchoClient* client = AddTarget(0);
+  prober_.PlanSchedule(clock_.MonotonicNanos());
+  Step();
+  client->Fail(
+      0, grpc::Status(grpc::StatusCode::UNAVAILABLE, "connection refused"));
+  clock_.Advance(absl::Seconds(1));
+  Step();
+  client->Fail(1, grpc::Status(grpc::StatusCode::PERMISSION_DENIED, "no"));
+  auto samples = sink_.samples();
+  ASSERT_THAT(samples, SizeIs(2));
+  EXPECT_EQ(samples[0].result, SampleResult::kUnreachable);
+  EXPECT_EQ(samples[0].error, "UNAVAILABLE: connection refused");
+  EXPECT_FALSE(samples[0].rtt_ns.has_value());
+  EXPECT_EQ(samples[1].result, SampleResult::kError);
+  EXPECT_EQ(samples[1].error, "PERMISSION_DENIED: no");
+}
+
+TEST_F(GrpcProberTest, NoReplyTimesOutAndALateReplyIsCounted) {
+  FakeEchoClient* client = AddTarget(0, 300 * kMs);
+  prober_.PlanSchedule(clock_.MonotonicNanos());
+  Step();
+  clock_.Advance(absl::Milliseconds(300));
+  Step();
+  auto samples = sink_.samples();
+  ASSERT_THAT(samples, SizeIs(1));
+  EXPECT_EQ(samples[0].result, SampleResult::kTimeout);
+  client->Reply(0, 0);
+  EXPECT_THAT(sink_.samples(), SizeIs(1));
+  EXPECT_EQ(prober_.counters(0).late_replies, 1u);
+}
+
+TEST_F(GrpcProberTest, AReplyWithAnotherSequenceIsAnError) {
+  FakeEchoClient* client = AddTarget(0);
+  prober_.PlanSchedule(clock_.MonotonicNanos());
+  Step();
+  FakeEchoClient::Call call = client->TakeCall(0);
+  v1::EchoResponse wrong;
+  wrong.set_sequence(99);
+  call.done(grpc::Status::OK, wrong);
+  ASSERT_THAT(sink_.samples(), SizeIs(1));
+  EXPECT_EQ(sink_.samples()[0].result, SampleResult::kError);
+  EXPECT_FALSE(sink_.samples()[0].rtt_ns.has_value());
+}
+
+TEST_F(GrpcProberTest, ImplausibleAgentTimeIsDropped) {
+  FakeEchoClient* client = AddTarget(0);
+  prober_.PlanSchedule(clock_.MonotonicNanos());
+  Step();
+  clock_.Advance(absl::Microseconds(100));
+  client->Reply(0, /*agent_time_ns=*/500 * kUs);  // longer than the RTT
+  ASSERT_THAT(sink_.samples(), SizeIs(1));
+  EXPECT_TRUE(sink_.samples()[0].rtt_ns.has_value());
+  EXPECT_FALSE(sink_.samples()[0].agent_time_ns.has_value());
+}
+
+TEST_F(GrpcProberTest, AHungTargetDoesNotDelayAnother) {
+  FakeEchoClient* hung = AddTarget(0, 900 * kMs);
+  FakeEchoClient* live = AddTarget(1, 900 * kMs);
+  prober_.PlanSchedule(clock_.MonotonicNanos());
+  size_t answered = 0;
+  for (int tick = 0; tick < 50; ++tick) {
+    Step();
+    while (answered < live->call_count()) live->Reply(answered++, 0);
+    clock_.Advance(absl::Milliseconds(100));
+  }
+  EXPECT_EQ(hung->call_count(), 5u);
+  int live_ok = 0, hung_timeouts = 0;
+  for (const Sample& s : sink_.samples()) {
+    if (s.target_index == 1 && s.result == SampleResult::kOk) ++live_ok;
+    if (s.target_index == 0 && s.result == SampleResult::kTimeout)
+      ++hung_timeouts;
+  }
+  EXPECT_EQ(live_ok, 5);
+  EXPECT_GE(hung_timeouts, 4);
+}
+
+TEST_F(GrpcProberTest, ChannelStateChangesAreCounted) {
+  FakeEchoClient* client = AddTarget(0);
+  prober_.PlanSchedule(clock_.MonotonicNanos());
+  Step();  // IDLE -> READY
+  client->state = GRPC_CHANNEL_TRANSIENT_FAILURE;
+  clock_.Advance(absl::Seconds(1));
+  Step();
+  client->state = GRPC_CHANNEL_READY;
+  clock_.Advance(absl::Seconds(1));
+  Step();
+  EXPECT_EQ(prober_.counters(0).channel_state_changes, 3u);
+  EXPECT_EQ(prober_.counters(0).channel_state, GRPC_CHANNEL_READY);
+}
+
+}  // namespace
+}  // namespace latency

@@ -1,0 +1,150 @@
+#include "server/prober/icmp_packet.h"
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace latency {
+namespace {
+
+using ::testing::Optional;
+
+TEST(InternetChecksumTest, KnownVectors) {
+  // RFC 1071 section 3 example: 0x0001 0xf203 0xf4f5 0xf6f7 sums to 0xddf2.
+  const char data[] = {0x00,
+                       0x01,
+                       static_cast<char>(0xf2),
+                       0x03,
+                       static_cast<char>(0xf4),
+                       static_cast<char>(0xf5),
+                       static_cast<char>(0xf6),
+                       static_cast<char>(0xf7)};
+  EXPECT_EQ(InternetChecksum(absl::string_view(data, sizeof(data))),
+            static_cast<uint16_t>(~0xddf2));
+  // A packet carrying its checksum sums to zero.
+  std::string packet = BuildEchoRequest(false, 7, 9, "abc");
+  EXPECT_EQ(InternetChecksum(packet), 0);
+}
+
+TEST(BuildEchoRequestTest, HeaderFields) {
+  std::string v4 = BuildEchoRequest(false, 0x1234, 0xabcd, "xy");
+  ASSERT_EQ(v4.size(), 10u);
+  EXPECT_EQ(static_cast<uint8_t>(v4[0]), 8);
+  EXPECT_EQ(static_cast<uint8_t>(v4[4]), 0x12);
+  EXPECT_EQ(static_cast<uint8_t>(v4[7]), 0xcd);
+  std::string v6 = BuildEchoRequest(true, 1, 2, "");
+  EXPECT_EQ(static_cast<uint8_t>(v6[0]), 128);
+  EXPECT_EQ(v6[2], 0);  // kernel fills the ICMPv6 checksum
+}
+
+TEST(BuildProbePayloadTest, NonceTokenAndFiller) {
+  std::string payload =
+      BuildProbePayload(0x0102030405060708, 0x1112131415161718, 56);
+  ASSERT_EQ(payload.size(), 56u);
+  EXPECT_EQ(payload[0], 0x01);
+  EXPECT_EQ(payload[15], 0x18);
+  EXPECT_EQ(payload[16], 16);
+  EXPECT_EQ(BuildProbePayload(1, 2, 4).size(), 4u);
+  EXPECT_EQ(BuildProbePayload(1, 2, 0).size(), 0u);
+  EXPECT_NE(BuildProbePayload(1, 2, 56), BuildProbePayload(1, 3, 56));
+}
+
+std::string AsReply(std::string request, bool ipv6) {
+  request[0] = static_cast<char>(ipv6 ? 129 : 0);
+  return request;
+}
+
+TEST(ParseIcmpTest, EchoReplyV4AndV6) {
+  for (bool ipv6 : {false, true}) {
+    auto parsed = ParseIcmp(AsReply(BuildEchoRequest(ipv6, 5, 6, "pay"), ipv6),
+                            ipv6, false);
+    ASSERT_TRUE(parsed.ok()) << parsed.status();
+    EXPECT_EQ(parsed->kind, ParsedIcmp::Kind::kEchoReply);
+    EXPECT_THAT(parsed->id, Optional(5));
+    EXPECT_THAT(parsed->sequence, Optional(6));
+    EXPECT_EQ(parsed->payload, "pay");
+  }
+}
+
+std::string Ipv4Header(const std::string& src, const std::string& dst,
+                       size_t payload_bytes) {
+  std::string header(20, '\0');
+  header[0] = 0x45;
+  header[2] = static_cast<char>((20 + payload_bytes) >> 8);
+  header[3] = static_cast<char>((20 + payload_bytes) & 0xff);
+  header[8] = 64;
+  header[9] = 1;
+  sockaddr_storage s;
+  IpAddress::Parse(src)->ToSockaddr(0, &s);
+  memcpy(&header[12], &reinterpret_cast<sockaddr_in*>(&s)->sin_addr, 4);
+  IpAddress::Parse(dst)->ToSockaddr(0, &s);
+  memcpy(&header[16], &reinterpret_cast<sockaddr_in*>(&s)->sin_addr, 4);
+  return header;
+}
+
+TEST(ParseIcmpTest, RawV4SkipsTheIpHeader) {
+  std::string reply = AsReply(BuildEchoRequest(false, 1, 2, "z"), false);
+  auto parsed = ParseIcmp(
+      Ipv4Header("10.0.0.2", "10.0.0.1", reply.size()) + reply, false, true);
+  ASSERT_TRUE(parsed.ok());
+  EXPECT_EQ(parsed->kind, ParsedIcmp::Kind::kEchoReply);
+  EXPECT_THAT(parsed->sequence, Optional(2));
+}
+
+TEST(ParseIcmpTest, UnreachableQuotesTheOriginalRequest) {
+  std::string request = BuildEchoRequest(false, 0x4242, 77, "");
+  std::string quote =
+      Ipv4Header("10.0.0.1", "192.0.2.9", request.size()) + request;
+  std::string error(8, '\0');
+  error[0] = 3;  // destination unreachable
+  error[1] = 1;  // host unreachable
+  auto parsed = ParseIcmp(
+      Ipv4Header("10.0.0.254", "10.0.0.1", 8 + quote.size()) + error + quote,
+      false, true);
+  ASSERT_TRUE(parsed.ok());
+  EXPECT_EQ(parsed->kind, ParsedIcmp::Kind::kUnreachable);
+  EXPECT_EQ(parsed->code, 1);
+  EXPECT_THAT(parsed->id, Optional(0x4242));
+  EXPECT_THAT(parsed->sequence, Optional(77));
+  ASSERT_TRUE(parsed->quoted_destination.has_value());
+  EXPECT_EQ(parsed->quoted_destination->ToString(), "192.0.2.9");
+}
+
+TEST(ParseIcmpTest, TimeExceededV6) {
+  std::string request = BuildEchoRequest(true, 9, 10, "");
+  std::string ip6(40, '\0');
+  ip6[0] = 0x60;
+  sockaddr_storage s;
+  IpAddress::Parse("2001:db8::5")->ToSockaddr(0, &s);
+  memcpy(&ip6[24], &reinterpret_cast<sockaddr_in6*>(&s)->sin6_addr, 16);
+  std::string error(8, '\0');
+  error[0] = 3;  // ICMPv6 time exceeded
+  auto parsed = ParseIcmp(error + ip6 + request, true, false);
+  ASSERT_TRUE(parsed.ok());
+  EXPECT_EQ(parsed->kind, ParsedIcmp::Kind::kTimeExceeded);
+  EXPECT_THAT(parsed->sequence, Optional(10));
+  EXPECT_EQ(parsed->quoted_destination->ToString(), "2001:db8::5");
+}
+
+TEST(ParseIcmpTest, MalformedInputIsAnErrorNotACrash) {
+  EXPECT_FALSE(ParseIcmp("", false, false).ok());
+  EXPECT_FALSE(ParseIcmp("abc", true, false).ok());
+  EXPECT_FALSE(ParseIcmp(std::string(10, '\0'), false, true).ok());
+  // An error whose quote is truncated parses, without id or sequence.
+  std::string error(8, '\0');
+  error[0] = 3;
+  auto parsed = ParseIcmp(error + "\x45", false, false);
+  ASSERT_TRUE(parsed.ok());
+  EXPECT_FALSE(parsed->sequence.has_value());
+}
+
+TEST(IpAddressTest, ParsePrintCompare) {
+  EXPECT_EQ(IpAddress::Parse("127.0.0.1")->ToString(), "127.0.0.1");
+  EXPECT_EQ(IpAddress::Parse("::1")->ToString(), "::1");
+  EXPECT_TRUE(IpAddress::Parse("::1")->is_v6());
+  EXPECT_FALSE(IpAddress::Parse("localhost").has_value());
+  EXPECT_EQ(*IpAddress::Parse("10.0.0.1"), *IpAddress::Parse("10.0.0.1"));
+  EXPECT_NE(*IpAddress::Parse("10.0.0.1"), *IpAddress::Parse("10.0.0.2"));
+}
+
+}  // namespace
+}  // namespace latency

@@ -1,0 +1,65 @@
+#include "server/prober/schedule.h"
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace latency {
+namespace {
+
+constexpr int64_t kSecond = 1'000'000'000;
+
+TEST(SpreadFirstDueTest, SpreadsEvenlyOverTheInterval) {
+  EXPECT_EQ(SpreadFirstDue(100, kSecond, 0, 4), 100);
+  EXPECT_EQ(SpreadFirstDue(100, kSecond, 1, 4), 100 + kSecond / 4);
+  EXPECT_EQ(SpreadFirstDue(100, kSecond, 3, 4), 100 + 3 * kSecond / 4);
+  EXPECT_EQ(SpreadFirstDue(0, 3600 * kSecond, 9999, 10000),
+            3600 * kSecond / 10000 * 9999);
+}
+
+TEST(ProbeScheduleTest, FixedRateIndependentOfWhenPopped) {
+  ProbeSchedule schedule;
+  schedule.Add(0, kSecond);
+  std::vector<ProbeSchedule::Due> due;
+  schedule.PopDue(0, &due);
+  ASSERT_EQ(due.size(), 1u);
+  EXPECT_EQ(due[0].scheduled_ns, 0);
+  // Popped 300 ms late: still scheduled at 1 s, next still at 2 s.
+  due.clear();
+  schedule.PopDue(kSecond + 300'000'000, &due);
+  ASSERT_EQ(due.size(), 1u);
+  EXPECT_EQ(due[0].scheduled_ns, kSecond);
+  EXPECT_EQ(due[0].skipped, 0u);
+  EXPECT_EQ(schedule.NextDueNs(), 2 * kSecond);
+}
+
+TEST(ProbeScheduleTest, FallingBehindSkipsTicksInsteadOfBursting) {
+  ProbeSchedule schedule;
+  schedule.Add(0, kSecond);
+  std::vector<ProbeSchedule::Due> due;
+  schedule.PopDue(0, &due);
+  due.clear();
+  schedule.PopDue(3 * kSecond + 5, &due);
+  ASSERT_EQ(due.size(), 1u);
+  EXPECT_EQ(due[0].scheduled_ns, 3 * kSecond);
+  EXPECT_EQ(due[0].skipped, 2u);
+  EXPECT_EQ(schedule.NextDueNs(), 4 * kSecond);
+}
+
+TEST(ProbeScheduleTest, SeriesWithDifferentIntervalsInterleave) {
+  ProbeSchedule schedule;
+  schedule.Add(0, kSecond);
+  schedule.Add(0, kSecond / 2);
+  std::vector<ProbeSchedule::Due> due;
+  int fast = 0, slow = 0;
+  for (int64_t t = 0; t <= 2 * kSecond; t += kSecond / 10) {
+    due.clear();
+    schedule.PopDue(t, &due);
+    for (const auto& d : due) (d.series == 0 ? slow : fast)++;
+  }
+  EXPECT_EQ(slow, 3);  // 0, 1, 2 s
+  EXPECT_EQ(fast, 5);  // 0, .5, 1, 1.5, 2 s
+  EXPECT_FALSE(ProbeSchedule().NextDueNs().has_value());
+}
+
+}  // namespace
+}  // namespace latency
