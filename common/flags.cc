@@ -1,9 +1,12 @@
 #include "common/flags.h"
 
+#include <optional>
+
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "absl/flags/usage_config.h"
 #include "absl/strings/match.h"
+#include "absl/strings/str_join.h"
 #include "common/version.h"
 
 namespace latency {
@@ -17,11 +20,24 @@ bool IsProjectFlagFile(absl::string_view file) {
          absl::StrContains(file, "/cli/") || absl::StrContains(file, "/agent/");
 }
 
+// If args[*i] is --name=V, -name=V, or --name V (then *i advances past V),
+// returns V.
+std::optional<std::string> TakeFlagValue(const std::vector<std::string>& args,
+                                         size_t* i, const std::string& name) {
+  for (const std::string& prefix : {"--" + name, "-" + name}) {
+    if (args[*i] == prefix && *i + 1 < args.size()) return args[++*i];
+    if (absl::StartsWith(args[*i], prefix + "=")) {
+      return args[*i].substr(prefix.size() + 1);
+    }
+  }
+  return std::nullopt;
+}
+
 }  // namespace
 
-std::vector<std::string> ParseFlags(int argc, char** argv,
-                                    const std::string& program,
-                                    const std::string& usage) {
+std::vector<std::string> ParseFlags(
+    int argc, char** argv, const std::string& program, const std::string& usage,
+    const std::vector<std::string>& repeatable) {
   static std::string* const version = new std::string();
   *version = program + " " + kVersion + "\n";
   absl::FlagsUsageConfig config;
@@ -30,7 +46,32 @@ std::vector<std::string> ParseFlags(int argc, char** argv,
   config.contains_helpshort_flags = IsProjectFlagFile;
   absl::SetFlagsUsageConfig(config);
   absl::SetProgramUsageMessage(usage);
-  std::vector<char*> positional = absl::ParseCommandLine(argc, argv);
+  // Merge each repeatable flag's occurrences into one comma-joined value.
+  std::vector<std::string> args(argv, argv + argc);
+  for (const std::string& name : repeatable) {
+    std::vector<std::string> values;
+    std::vector<std::string> kept;
+    for (size_t i = 0; i < args.size(); ++i) {
+      if (args[i] == "--") {  // everything after is positional
+        kept.insert(kept.end(), args.begin() + i, args.end());
+        break;
+      }
+      if (std::optional<std::string> value = TakeFlagValue(args, &i, name)) {
+        values.push_back(*value);
+      } else {
+        kept.push_back(args[i]);
+      }
+    }
+    if (values.size() > 1) {
+      kept.insert(kept.begin() + 1,
+                  "--" + name + "=" + absl::StrJoin(values, ","));
+      args = std::move(kept);
+    }
+  }
+  std::vector<char*> merged;
+  for (std::string& arg : args) merged.push_back(arg.data());
+  std::vector<char*> positional =
+      absl::ParseCommandLine(static_cast<int>(merged.size()), merged.data());
   return std::vector<std::string>(positional.begin() + 1, positional.end());
 }
 

@@ -10,9 +10,13 @@ namespace latency {
 // "<program> <version>", `--help` lists the project's own flags (not
 // Abseil's internals; those stay under --helpfull), `usage` heads the help.
 // Returns the positional arguments after the program name.
-std::vector<std::string> ParseFlags(int argc, char** argv,
-                                    const std::string& program,
-                                    const std::string& usage);
+//
+// Abseil keeps only the last value of a flag given twice; each name in
+// `repeatable` (a std::vector<std::string> flag) instead collects every
+// occurrence, so `--target=a --target=b` means a,b.
+std::vector<std::string> ParseFlags(
+    int argc, char** argv, const std::string& program, const std::string& usage,
+    const std::vector<std::string>& repeatable = {});
 
 }  // namespace latency
 

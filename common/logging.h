@@ -5,7 +5,19 @@
 #include <string>
 
 #include "absl/status/status.h"
+#include "absl/strings/string_view.h"
 #include "spdlog/spdlog.h"
+
+// Debian's Abseil has its own string_view type (not std::string_view), which
+// fmt cannot print by itself; status messages are absl::string_view.
+template <>
+struct fmt::formatter<absl::string_view> : fmt::formatter<fmt::string_view> {
+  template <typename FormatContext>
+  auto format(absl::string_view value, FormatContext& ctx) const {
+    return fmt::formatter<fmt::string_view>::format(
+        fmt::string_view(value.data(), value.size()), ctx);
+  }
+};
 
 namespace latency {
 

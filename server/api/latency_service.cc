@@ -1,0 +1,134 @@
+#include "server/api/latency_service.h"
+
+#include <deque>
+
+#include "absl/synchronization/mutex.h"
+#include "server/api/status_util.h"
+
+namespace latency {
+namespace {
+
+// Finishes a unary call with a handler's StatusOr result.
+template <typename Response>
+grpc::ServerUnaryReactor* Reply(grpc::CallbackServerContext* context,
+                                absl::StatusOr<Response> result,
+                                Response* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  if (result.ok()) *response = std::move(*result);
+  reactor->Finish(ToGrpcStatus(result.status()));
+  return reactor;
+}
+
+}  // namespace
+
+class LatencyServiceImpl::WatchReactor final
+    : public grpc::ServerWriteReactor<v1::WatchResponse> {
+ public:
+  WatchReactor(LatencyServiceImpl* service, const v1::WatchRequest& request)
+      : service_(service), request_(request) {
+    subscription_ = service_->store_.Subscribe(
+        [this](const Sample& sample) { OnSample(sample); });
+  }
+
+  void OnWriteDone(bool ok) override ABSL_LOCKS_EXCLUDED(mu_) {
+    absl::MutexLock lock(&mu_);
+    writing_ = false;
+    if (!ok || finished_) return;
+    WriteNextLocked();
+  }
+
+  void OnCancel() override ABSL_LOCKS_EXCLUDED(mu_) {
+    absl::MutexLock lock(&mu_);
+    if (!finished_) {
+      finished_ = true;
+      Finish(grpc::Status::CANCELLED);
+    }
+  }
+
+  void OnDone() override {
+    service_->store_.Unsubscribe(subscription_);
+    --service_->watchers_;
+    delete this;
+  }
+
+ private:
+  void OnSample(const Sample& sample) ABSL_LOCKS_EXCLUDED(mu_) {
+    if (!service_->query_.WatchMatches(request_, sample)) return;
+    v1::WatchResponse response;
+    *response.mutable_sample() = service_->query_.SampleToProto(sample);
+    absl::MutexLock lock(&mu_);
+    if (finished_) return;
+    if (queue_.size() >= kWatchQueueLimit) {
+      queue_.pop_front();
+      ++service_->dropped_;
+    }
+    queue_.push_back(std::move(response));
+    if (!writing_) WriteNextLocked();
+  }
+
+  void WriteNextLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (queue_.empty()) return;
+    current_ = std::move(queue_.front());
+    queue_.pop_front();
+    writing_ = true;
+    StartWrite(&current_);
+  }
+
+  LatencyServiceImpl* const service_;
+  const v1::WatchRequest request_;
+  int subscription_ = -1;
+  absl::Mutex mu_;
+  std::deque<v1::WatchResponse> queue_ ABSL_GUARDED_BY(mu_);
+  v1::WatchResponse current_ ABSL_GUARDED_BY(mu_);
+  bool writing_ ABSL_GUARDED_BY(mu_) = false;
+  bool finished_ ABSL_GUARDED_BY(mu_) = false;
+};
+
+LatencyServiceImpl::LatencyServiceImpl(const QueryHandler& query,
+                                       ResultStore& store, int max_watchers)
+    : query_(query), store_(store), max_watchers_(max_watchers) {}
+
+grpc::ServerUnaryReactor* LatencyServiceImpl::GetLatency(
+    grpc::CallbackServerContext* context, const v1::GetLatencyRequest* request,
+    v1::GetLatencyResponse* response) {
+  return Reply(context, query_.GetLatency(*request), response);
+}
+
+grpc::ServerUnaryReactor* LatencyServiceImpl::ListTargets(
+    grpc::CallbackServerContext* context,
+    const v1::ListTargetsRequest* /*request*/,
+    v1::ListTargetsResponse* response) {
+  return Reply(context,
+               absl::StatusOr<v1::ListTargetsResponse>(query_.ListTargets()),
+               response);
+}
+
+grpc::ServerUnaryReactor* LatencyServiceImpl::GetTargetStats(
+    grpc::CallbackServerContext* context,
+    const v1::GetTargetStatsRequest* request,
+    v1::GetTargetStatsResponse* response) {
+  return Reply(context, query_.GetTargetStats(*request), response);
+}
+
+grpc::ServerWriteReactor<v1::WatchResponse>* LatencyServiceImpl::Watch(
+    grpc::CallbackServerContext* /*context*/, const v1::WatchRequest* request) {
+  absl::Status valid = query_.ValidateWatch(*request);
+  if (valid.ok() && ++watchers_ > max_watchers_) {
+    --watchers_;
+    valid = absl::ResourceExhaustedError("too many Watch streams (limit " +
+                                         std::to_string(max_watchers_) + ")");
+  }
+  if (!valid.ok()) {
+    class Rejected final : public grpc::ServerWriteReactor<v1::WatchResponse> {
+     public:
+      explicit Rejected(const absl::Status& status) {
+        Finish(ToGrpcStatus(status));
+      }
+      void OnDone() override { delete this; }
+    };
+    return new Rejected(valid);
+  }
+  return new WatchReactor(this, *request);
+}
+
+}  // namespace latency

@@ -1,0 +1,228 @@
+#include "server/api/query.h"
+
+#include "absl/strings/str_cat.h"
+#include "google/protobuf/util/time_util.h"
+
+namespace latency {
+namespace {
+
+constexpr ProbeKind kKinds[] = {ProbeKind::kIcmp, ProbeKind::kGrpc};
+
+double Ms(int64_t ns) { return static_cast<double>(ns) / 1e6; }
+double Ms(double ns) { return ns / 1e6; }
+
+v1::SampleResult ResultToProto(SampleResult result) {
+  switch (result) {
+    case SampleResult::kOk:
+      return v1::SAMPLE_RESULT_OK;
+    case SampleResult::kTimeout:
+      return v1::SAMPLE_RESULT_TIMEOUT;
+    case SampleResult::kUnreachable:
+      return v1::SAMPLE_RESULT_UNREACHABLE;
+    case SampleResult::kTtlExceeded:
+      return v1::SAMPLE_RESULT_TTL_EXCEEDED;
+    case SampleResult::kSendFailed:
+      return v1::SAMPLE_RESULT_SEND_FAILED;
+    case SampleResult::kError:
+      return v1::SAMPLE_RESULT_ERROR;
+  }
+  return v1::SAMPLE_RESULT_UNSPECIFIED;
+}
+
+v1::TimestampSource SourceToProto(TimestampSource source) {
+  switch (source) {
+    case TimestampSource::kKernel:
+      return v1::TIMESTAMP_SOURCE_KERNEL;
+    case TimestampSource::kUserspace:
+      return v1::TIMESTAMP_SOURCE_USERSPACE;
+    case TimestampSource::kMixed:
+      return v1::TIMESTAMP_SOURCE_MIXED;
+    case TimestampSource::kNone:
+      return v1::TIMESTAMP_SOURCE_UNSPECIFIED;
+  }
+  return v1::TIMESTAMP_SOURCE_UNSPECIFIED;
+}
+
+v1::ProbeSummary ProbeSummaryOf(const ProbeView& view) {
+  v1::ProbeSummary probe;
+  probe.set_kind(ProbeKindToProto(view.kind));
+  probe.set_enabled(view.enabled);
+  probe.set_status(view.enabled ? ProbeStatusName(view.status) : "disabled");
+  if (view.last_ok && view.last_ok->rtt_ns) {
+    probe.set_last_rtt_ms(Ms(*view.last_ok->rtt_ns));
+    if (view.last_ok->network_rtt_ns) {
+      probe.set_last_network_rtt_ms(Ms(*view.last_ok->network_rtt_ns));
+    }
+  }
+  if (view.age_ns) probe.set_age_ms(Ms(*view.age_ns));
+  probe.set_consecutive_failures(view.consecutive_failures);
+  if (view.last && view.last->result != SampleResult::kOk) {
+    probe.set_last_error(view.last->error.empty()
+                             ? SampleResultName(view.last->result)
+                             : view.last->error);
+  }
+  return probe;
+}
+
+}  // namespace
+
+v1::ProbeKind ProbeKindToProto(ProbeKind kind) {
+  return kind == ProbeKind::kIcmp ? v1::PROBE_KIND_ICMP : v1::PROBE_KIND_GRPC;
+}
+
+QueryHandler::QueryHandler(const ResultStore& store,
+                           std::function<std::string(int)> address_of)
+    : store_(store), address_of_(std::move(address_of)) {}
+
+v1::TargetSummary QueryHandler::Summary(int target) const {
+  const TargetSpec& spec = store_.targets()[target];
+  v1::TargetSummary summary;
+  summary.set_name(spec.name);
+  summary.set_host(spec.host);
+  summary.set_address(address_of_(target));
+  summary.set_grpc_port(spec.grpc_port);
+  summary.set_status(ProbeStatusName(store_.TargetStatus(target)));
+  for (ProbeKind kind : kKinds) {
+    *summary.add_probes() = ProbeSummaryOf(store_.Probe(target, kind));
+  }
+  return summary;
+}
+
+absl::StatusOr<v1::GetLatencyResponse> QueryHandler::GetLatency(
+    const v1::GetLatencyRequest& request) const {
+  int target = 0;
+  if (!request.target().empty()) {
+    std::optional<int> found = store_.FindTarget(request.target());
+    if (!found) {
+      return absl::NotFoundError(
+          absl::StrCat("unknown target '", request.target(), "'"));
+    }
+    target = *found;
+  }
+  v1::GetLatencyResponse response;
+  v1::ListTargetsResponse all = ListTargets();
+  ProbeStatus overall = store_.OverallStatus();
+  response.set_status(ProbeStatusName(overall));
+  const v1::TargetSummary& summary = all.targets(target);
+  response.set_target(summary.name());
+  for (const v1::ProbeSummary& probe : summary.probes()) {
+    if (probe.kind() == v1::PROBE_KIND_ICMP) {
+      response.set_icmp_status(probe.status());
+      if (probe.has_last_rtt_ms()) response.set_latency_ms(probe.last_rtt_ms());
+      if (probe.has_age_ms()) response.set_age_ms(probe.age_ms());
+    } else {
+      response.set_grpc_status(probe.status());
+      if (probe.has_last_rtt_ms())
+        response.set_grpc_latency_ms(probe.last_rtt_ms());
+      if (probe.has_last_network_rtt_ms()) {
+        response.set_grpc_network_latency_ms(probe.last_network_rtt_ms());
+      }
+    }
+  }
+  *response.mutable_targets() = std::move(*all.mutable_targets());
+  return response;
+}
+
+v1::ListTargetsResponse QueryHandler::ListTargets() const {
+  v1::ListTargetsResponse response;
+  for (size_t i = 0; i < store_.targets().size(); ++i) {
+    *response.add_targets() = Summary(static_cast<int>(i));
+  }
+  return response;
+}
+
+absl::StatusOr<v1::GetTargetStatsResponse> QueryHandler::GetTargetStats(
+    const v1::GetTargetStatsRequest& request) const {
+  if (request.target().empty()) {
+    return absl::InvalidArgumentError("target: required");
+  }
+  std::optional<int> target = store_.FindTarget(request.target());
+  if (!target) {
+    return absl::NotFoundError(
+        absl::StrCat("unknown target '", request.target(), "'"));
+  }
+  std::string window_text = request.window().empty() ? "1m" : request.window();
+  absl::StatusOr<absl::Duration> window = ParseWindow(window_text);
+  if (!window.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("window: ", window.status().message()));
+  }
+  v1::GetTargetStatsResponse response;
+  *response.mutable_target() = Summary(*target);
+  response.set_window(window_text);
+  for (ProbeKind kind : kKinds) {
+    ProbeView view = store_.Probe(*target, kind);
+    if (!view.enabled) continue;
+    WindowSnapshot s = store_.Snapshot(*target, kind, *window);
+    v1::ProbeStats* stats = response.add_probes();
+    stats->set_kind(ProbeKindToProto(kind));
+    stats->set_status(ProbeStatusName(view.status));
+    stats->set_sent(s.sent);
+    stats->set_received(s.received);
+    stats->set_lost(s.lost);
+    if (s.loss_percent) stats->set_loss_percent(*s.loss_percent);
+    if (s.last_rtt_ns) stats->set_last_ms(Ms(*s.last_rtt_ns));
+    if (s.min_ns) stats->set_min_ms(Ms(*s.min_ns));
+    if (s.mean_ns) stats->set_mean_ms(Ms(*s.mean_ns));
+    if (s.max_ns) stats->set_max_ms(Ms(*s.max_ns));
+    if (s.stddev_ns) stats->set_stddev_ms(Ms(*s.stddev_ns));
+    if (s.jitter_ns) stats->set_jitter_ms(Ms(*s.jitter_ns));
+    if (s.p50_ns) stats->set_p50_ms(Ms(*s.p50_ns));
+    if (s.p90_ns) stats->set_p90_ms(Ms(*s.p90_ns));
+    if (s.p99_ns) stats->set_p99_ms(Ms(*s.p99_ns));
+    if (s.p999_ns) stats->set_p999_ms(Ms(*s.p999_ns));
+    if (s.network_p50_ns) stats->set_network_p50_ms(Ms(*s.network_p50_ns));
+    for (const auto& [cause, count] : s.failures) {
+      (*stats->mutable_failures())[cause] = count;
+    }
+    if (view.age_ns) stats->set_age_ms(Ms(*view.age_ns));
+    if (view.last)
+      stats->set_timestamp_source(SourceToProto(view.last->timestamp_source));
+  }
+  return response;
+}
+
+absl::Status QueryHandler::ValidateWatch(
+    const v1::WatchRequest& request) const {
+  if (!request.target().empty() && !store_.FindTarget(request.target())) {
+    return absl::NotFoundError(
+        absl::StrCat("unknown target '", request.target(), "'"));
+  }
+  if (!v1::ProbeKind_IsValid(request.kind())) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("kind: unknown value ", request.kind()));
+  }
+  return absl::OkStatus();
+}
+
+bool QueryHandler::WatchMatches(const v1::WatchRequest& request,
+                                const Sample& sample) const {
+  if (request.kind() != v1::PROBE_KIND_UNSPECIFIED &&
+      request.kind() != ProbeKindToProto(sample.kind)) {
+    return false;
+  }
+  return request.target().empty() ||
+         store_.targets()[sample.target_index].name == request.target();
+}
+
+v1::Sample QueryHandler::SampleToProto(const Sample& sample) const {
+  v1::Sample out;
+  out.set_target(store_.targets()[sample.target_index].name);
+  out.set_kind(ProbeKindToProto(sample.kind));
+  out.set_sequence(sample.sequence);
+  *out.mutable_scheduled_time() =
+      google::protobuf::util::TimeUtil::NanosecondsToTimestamp(
+          absl::ToUnixNanos(sample.scheduled_wall));
+  out.set_result(ResultToProto(sample.result));
+  if (sample.rtt_ns) out.set_rtt_ms(Ms(*sample.rtt_ns));
+  if (std::optional<int64_t> network = sample.network_rtt_ns()) {
+    out.set_network_rtt_ms(Ms(*network));
+  }
+  if (sample.agent_time_ns) out.set_agent_time_ms(Ms(*sample.agent_time_ns));
+  out.set_send_lag_ms(Ms(sample.sent_ns - sample.scheduled_ns));
+  out.set_timestamp_source(SourceToProto(sample.timestamp_source));
+  out.set_error(sample.error);
+  return out;
+}
+
+}  // namespace latency

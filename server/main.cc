@@ -1,0 +1,110 @@
+// latency-server: probes every target by ICMP and gRPC, keeps windowed
+// statistics and a status per target.
+#include <string>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "common/flags.h"
+#include "common/logging.h"
+#include "common/signals.h"
+#include "server/config/config.h"
+#include "server/server_app.h"
+
+ABSL_FLAG(std::vector<std::string>, target, {},
+          "[NAME=]HOST[:GRPC_PORT] to probe (repeatable, or comma-separated); "
+          "gRPC port defaults to 50051; IPv6 as [::1]:50051");
+ABSL_FLAG(std::string, config, "",
+          "server config file (text proto, or JSON when named *.json); see "
+          "server/config/example.textproto");
+ABSL_FLAG(absl::Duration, interval, absl::ZeroDuration(),
+          "default probe interval for targets that do not set one (1s)");
+ABSL_FLAG(absl::Duration, timeout, absl::ZeroDuration(),
+          "default probe timeout for targets that do not set one (1s)");
+ABSL_FLAG(std::string, grpc_listen, "0.0.0.0:50052",
+          "host:port of the gRPC query service (LatencyService, health, "
+          "reflection); empty disables it");
+ABSL_FLAG(
+    std::string, http_listen, "0.0.0.0:5000",
+    "host:port of the HTTP gateway (/metrics JSON or Prometheus, /v1/..., "
+    "/healthz, /readyz); empty disables it");
+ABSL_FLAG(int32_t, max_watchers, 64, "most concurrent Watch streams");
+ABSL_FLAG(absl::Duration, report_interval, absl::Seconds(60),
+          "log a one-line 1-minute summary per target this often; 0 = never");
+ABSL_FLAG(absl::Duration, dns_refresh, absl::Seconds(60),
+          "re-resolve target host names this often");
+ABSL_FLAG(std::string, log_level, "info",
+          "trace, debug, info, warn, error, critical or off");
+ABSL_FLAG(std::string, log_format, "text", "text or json (one object a line)");
+
+namespace {
+
+absl::StatusOr<latency::ServerOptions> OptionsFromFlags() {
+  latency::v1::ServerConfig config;
+  if (std::string path = absl::GetFlag(FLAGS_config); !path.empty()) {
+    absl::StatusOr<latency::v1::ServerConfig> loaded =
+        latency::LoadConfigFile(path);
+    if (!loaded.ok()) return loaded.status();
+    config = *loaded;
+  }
+  latency::v1::ProbeSettings flag_defaults;
+  if (absl::Duration d = absl::GetFlag(FLAGS_interval);
+      d > absl::ZeroDuration()) {
+    flag_defaults.set_interval_ms(absl::ToInt64Milliseconds(d));
+  }
+  if (absl::Duration d = absl::GetFlag(FLAGS_timeout);
+      d > absl::ZeroDuration()) {
+    flag_defaults.set_timeout_ms(absl::ToInt64Milliseconds(d));
+  }
+  absl::StatusOr<latency::ServerSettings> settings = latency::BuildSettings(
+      config, absl::GetFlag(FLAGS_target), flag_defaults);
+  if (!settings.ok()) return settings.status();
+  latency::ServerOptions options;
+  options.targets = settings->targets;
+  options.thresholds.degraded_loss_percent =
+      settings->thresholds.degraded_loss_percent();
+  options.thresholds.down_after_failures =
+      static_cast<int>(settings->thresholds.down_after_failures());
+  options.thresholds.stale_after_intervals =
+      static_cast<int>(settings->thresholds.stale_after_intervals());
+  options.report_interval = absl::GetFlag(FLAGS_report_interval);
+  options.dns_refresh = absl::GetFlag(FLAGS_dns_refresh);
+  options.grpc_listen = absl::GetFlag(FLAGS_grpc_listen);
+  options.http_listen = absl::GetFlag(FLAGS_http_listen);
+  options.max_watchers = absl::GetFlag(FLAGS_max_watchers);
+  return options;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  latency::BlockShutdownSignals();
+  latency::ParseFlags(
+      argc, argv, "latency-server",
+      "Probes targets by ICMP and by gRPC echo to latency-agent, keeps "
+      "windowed statistics\nand a status per target.\n\n"
+      "Usage: latency-server --target=[NAME=]HOST[:PORT] [--target=...] "
+      "[flags]\n       latency-server --config=FILE [flags]",
+      {"target"});
+  if (absl::Status s = latency::SetupLogging(absl::GetFlag(FLAGS_log_level),
+                                             absl::GetFlag(FLAGS_log_format));
+      !s.ok()) {
+    fprintf(stderr, "latency-server: %s\n", std::string(s.message()).c_str());
+    return 2;
+  }
+  auto log = latency::Logger("server");
+  absl::StatusOr<latency::ServerOptions> options = OptionsFromFlags();
+  if (!options.ok()) {
+    log->critical("bad configuration: {}", options.status().message());
+    return 2;
+  }
+  auto app = latency::ServerApp::Start(*options, latency::RealClockInstance());
+  if (!app.ok()) {
+    log->critical("{}", app.status().message());
+    return 1;
+  }
+  int sig = latency::WaitForShutdownSignal();
+  log->info("signal {}: stopping", sig);
+  (*app)->Shutdown();
+  log->info("latency-server stopped");
+  return 0;
+}

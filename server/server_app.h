@@ -1,0 +1,110 @@
+#ifndef LATENCY_SERVER_SERVER_APP_H_
+#define LATENCY_SERVER_SERVER_APP_H_
+
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "common/clock.h"
+#include "common/health_service.h"
+#include "server/api/http_gateway.h"
+#include "server/api/latency_service.h"
+#include "server/api/query.h"
+#include "server/prober/grpc_prober.h"
+#include "server/prober/icmp_prober.h"
+#include "server/stats/status.h"
+#include "server/store/result_store.h"
+#include "server/target.h"
+
+namespace latency {
+
+// ServerOptions are latency-server's resolved settings (flags + config).
+struct ServerOptions {
+  std::vector<TargetSpec> targets;
+  StatusThresholds thresholds;
+  // How often a one-line summary per target is logged; 0 disables it.
+  absl::Duration report_interval = absl::Seconds(60);
+  // How often DNS names are resolved again.
+  absl::Duration dns_refresh = absl::Seconds(60);
+  // Query surfaces: gRPC LatencyService and the HTTP gateway (port 0 = any;
+  // an empty address disables that surface).
+  std::string grpc_listen = "0.0.0.0:50052";
+  std::string http_listen = "0.0.0.0:5000";
+  int max_watchers = 64;
+  // How long shutdown lets in-flight queries finish.
+  absl::Duration drain_timeout = absl::Seconds(1);
+};
+
+// Per-target facts the query surfaces show besides statistics.
+struct TargetRuntime {
+  std::string address;  // resolved address, empty when unresolved
+};
+
+// ServerApp wires latency-server: resolves targets, opens ICMP sockets (IPv4
+// and IPv6, whichever this process may open; a failure is logged with its fix
+// and gRPC probing goes on), starts the ICMP and gRPC probers feeding one
+// ResultStore, serves the store through the gRPC LatencyService (with health
+// and reflection) and the HTTP gateway, and runs a housekeeping thread that
+// logs status transitions, periodic summaries and re-resolves DNS names.
+class ServerApp {
+ public:
+  static absl::StatusOr<std::unique_ptr<ServerApp>> Start(
+      const ServerOptions& options, Clock& clock);
+  ~ServerApp();
+
+  ResultStore& store() { return *store_; }
+  // Resolved address of a target ("" when not resolved).
+  std::string AddressOf(int target) const ABSL_LOCKS_EXCLUDED(mu_);
+  // Prober counters for metrics.
+  const IcmpProber* icmp_prober() const { return icmp_.get(); }
+  const GrpcProber* grpc_prober() const { return grpc_.get(); }
+  // Max prober send lag since the last call, ns.
+  int64_t TakeMaxLagNs(ProbeKind kind);
+  // Whether the ICMP probe could start (sockets available).
+  bool icmp_available() const { return icmp_available_; }
+  // Bound ports of the query surfaces (0 when disabled).
+  int grpc_port() const { return grpc_port_; }
+  int http_port() const { return http_gateway_ ? http_gateway_->port() : 0; }
+  // Per-target prober counters, for Prometheus.
+  TargetCounters CountersOf(int target) const;
+
+  void Shutdown();
+
+ private:
+  ServerApp(const ServerOptions& options, Clock& clock);
+  void Housekeeping();
+  void LogTransitions();
+  void LogReport();
+  void Reresolve();
+  absl::Status StartQuerySurfaces();
+
+  const ServerOptions options_;
+  Clock& clock_;
+  std::unique_ptr<ResultStore> store_;
+  std::unique_ptr<IcmpProber> icmp_;
+  std::unique_ptr<GrpcProber> grpc_;
+  bool icmp_available_ = false;
+  std::atomic<bool> probing_{false};
+
+  std::unique_ptr<QueryHandler> query_;
+  std::unique_ptr<LatencyServiceImpl> latency_service_;
+  HealthService health_service_;
+  std::unique_ptr<grpc::Server> grpc_server_;
+  int grpc_port_ = 0;
+  std::unique_ptr<HttpGateway> http_gateway_;
+
+  mutable absl::Mutex mu_;
+  std::vector<TargetRuntime> runtime_ ABSL_GUARDED_BY(mu_);
+  bool stop_ ABSL_GUARDED_BY(mu_) = false;
+  std::vector<ProbeStatus> last_status_;  // housekeeping thread only
+  std::thread housekeeping_;
+};
+
+}  // namespace latency
+
+#endif  // LATENCY_SERVER_SERVER_APP_H_

@@ -1,0 +1,123 @@
+#include "server/store/result_store.h"
+
+namespace latency {
+
+ResultStore::ResultStore(Clock& clock, std::vector<TargetSpec> targets,
+                         StatusThresholds thresholds)
+    : clock_(clock), targets_(std::move(targets)), thresholds_(thresholds) {
+  int64_t now = clock_.MonotonicNanos();
+  for (size_t i = 0; i < targets_.size(); ++i) {
+    index_by_name_[targets_[i].name] = static_cast<int>(i);
+    series_.push_back(std::make_unique<Series>(now));
+    series_.push_back(std::make_unique<Series>(now));
+  }
+}
+
+void ResultStore::Record(const Sample& sample) {
+  if (sample.target_index < 0 ||
+      sample.target_index >= static_cast<int>(targets_.size())) {
+    return;
+  }
+  {
+    Series& series = SeriesFor(sample.target_index, sample.kind);
+    absl::MutexLock lock(&series.mu);
+    series.stats.Record(sample);
+  }
+  absl::MutexLock lock(&subscribers_mu_);
+  for (const auto& [id, subscriber] : subscribers_) subscriber(sample);
+}
+
+std::optional<int> ResultStore::FindTarget(const std::string& name) const {
+  auto it = index_by_name_.find(name);
+  if (it == index_by_name_.end()) return std::nullopt;
+  return it->second;
+}
+
+bool ResultStore::Enabled(int target, ProbeKind kind) const {
+  return kind == ProbeKind::kIcmp ? targets_[target].icmp_enabled
+                                  : targets_[target].grpc_enabled;
+}
+
+ProbeView ResultStore::Probe(int target, ProbeKind kind) const {
+  ProbeView view;
+  view.kind = kind;
+  view.enabled = Enabled(target, kind);
+  int64_t now = clock_.MonotonicNanos();
+  const Series& series = SeriesFor(target, kind);
+  absl::MutexLock lock(&series.mu);
+  const SeriesStats& stats = series.stats;
+  view.status =
+      ComputeStatus(stats, now, targets_[target].interval, thresholds_);
+  view.last = stats.last_sample();
+  view.last_ok = stats.last_ok_sample();
+  view.consecutive_failures = stats.consecutive_failures();
+  if (std::optional<int64_t> completed = stats.last_completed_ns()) {
+    view.age_ns = std::max<int64_t>(0, now - *completed);
+  }
+  view.totals = stats.totals();
+  return view;
+}
+
+WindowSnapshot ResultStore::Snapshot(int target, ProbeKind kind,
+                                     absl::Duration window) const {
+  int64_t now = clock_.MonotonicNanos();
+  const Series& series = SeriesFor(target, kind);
+  absl::MutexLock lock(&series.mu);
+  return series.stats.Snapshot(window, now);
+}
+
+WindowCounts ResultStore::Counts(int target, ProbeKind kind,
+                                 absl::Duration window) const {
+  int64_t now = clock_.MonotonicNanos();
+  const Series& series = SeriesFor(target, kind);
+  absl::MutexLock lock(&series.mu);
+  return series.stats.Counts(window, now);
+}
+
+LogHistogram ResultStore::TotalHistogram(int target, ProbeKind kind) const {
+  const Series& series = SeriesFor(target, kind);
+  absl::MutexLock lock(&series.mu);
+  return series.stats.total_rtt_histogram();
+}
+
+ProbeStatus ResultStore::TargetStatus(int target) const {
+  std::optional<ProbeStatus> worst;
+  for (ProbeKind kind : {ProbeKind::kIcmp, ProbeKind::kGrpc}) {
+    if (!Enabled(target, kind)) continue;
+    ProbeStatus status = Probe(target, kind).status;
+    worst = worst ? Worst(*worst, status) : status;
+  }
+  return worst.value_or(ProbeStatus::kUnknown);
+}
+
+ProbeStatus ResultStore::OverallStatus() const {
+  std::optional<ProbeStatus> worst;
+  for (size_t i = 0; i < targets_.size(); ++i) {
+    ProbeStatus status = TargetStatus(static_cast<int>(i));
+    worst = worst ? Worst(*worst, status) : status;
+  }
+  return worst.value_or(ProbeStatus::kUnknown);
+}
+
+int ResultStore::Subscribe(Subscriber subscriber) {
+  absl::MutexLock lock(&subscribers_mu_);
+  int id = next_subscriber_id_++;
+  subscribers_.emplace_back(id, std::move(subscriber));
+  return id;
+}
+
+void ResultStore::Unsubscribe(int id) {
+  absl::MutexLock lock(&subscribers_mu_);
+  std::erase_if(subscribers_, [id](const auto& s) { return s.first == id; });
+}
+
+size_t ResultStore::ApproxMemoryBytes() const {
+  size_t total = sizeof(*this);
+  for (const auto& series : series_) {
+    absl::MutexLock lock(&series->mu);
+    total += sizeof(Series) + series->stats.ApproxMemoryBytes();
+  }
+  return total;
+}
+
+}  // namespace latency

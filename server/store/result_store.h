@@ -1,0 +1,108 @@
+#ifndef LATENCY_SERVER_STORE_RESULT_STORE_H_
+#define LATENCY_SERVER_STORE_RESULT_STORE_H_
+
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "common/clock.h"
+#include "server/sample.h"
+#include "server/stats/status.h"
+#include "server/stats/windowed_stats.h"
+#include "server/target.h"
+
+namespace latency {
+
+// What readers see of one probe series at one instant.
+struct ProbeView {
+  ProbeKind kind = ProbeKind::kIcmp;
+  bool enabled = false;
+  ProbeStatus status = ProbeStatus::kUnknown;
+  std::optional<LastSample> last;     // latest completed probe
+  std::optional<LastSample> last_ok;  // latest successful probe
+  uint64_t consecutive_failures = 0;
+  // Since the latest completed probe; nullopt before the first.
+  std::optional<int64_t> age_ns;
+  SeriesTotals totals;
+};
+
+// ResultStore is where samples land (the probers' SampleSink) and where every
+// reader (query service, HTTP gateway, Prometheus, Watch, logs) looks. Data
+// flows one way: probers -> Record -> readers; readers never probe.
+//
+// One SeriesStats per target and kind, each behind its own mutex, so a
+// reader of one target never blocks a prober writing another. Memory is
+// bounded by SeriesStats' bound times 2 x targets.
+class ResultStore final : public SampleSink {
+ public:
+  using Subscriber = std::function<void(const Sample&)>;
+
+  ResultStore(Clock& clock, std::vector<TargetSpec> targets,
+              StatusThresholds thresholds);
+
+  void Record(const Sample& sample) override;
+
+  const std::vector<TargetSpec>& targets() const { return targets_; }
+  const StatusThresholds& thresholds() const { return thresholds_; }
+  // Index of the target with that name, or nullopt.
+  std::optional<int> FindTarget(const std::string& name) const;
+
+  // The probe's state now. `target` must be a valid index.
+  ProbeView Probe(int target, ProbeKind kind) const;
+  // Statistics over `window` (one of kWindows), ending now.
+  WindowSnapshot Snapshot(int target, ProbeKind kind,
+                          absl::Duration window) const;
+  // Counts only (no histogram merge): cheap enough for every scrape.
+  WindowCounts Counts(int target, ProbeKind kind, absl::Duration window) const;
+  // Total RTT histogram since start (for Prometheus); copies under the lock.
+  LogHistogram TotalHistogram(int target, ProbeKind kind) const;
+
+  // Worst status over the target's enabled probes.
+  ProbeStatus TargetStatus(int target) const;
+  // Worst status over every target ("ok" only when all are ok).
+  ProbeStatus OverallStatus() const;
+
+  // Calls `subscriber` with every later sample, on the prober's thread: it
+  // must be quick and must not call back into the store's writers. Returns
+  // an id for Unsubscribe.
+  int Subscribe(Subscriber subscriber) ABSL_LOCKS_EXCLUDED(subscribers_mu_);
+  void Unsubscribe(int id) ABSL_LOCKS_EXCLUDED(subscribers_mu_);
+
+  int64_t now_ns() const { return clock_.MonotonicNanos(); }
+  size_t ApproxMemoryBytes() const;
+
+ private:
+  struct Series {
+    mutable absl::Mutex mu;
+    SeriesStats stats ABSL_GUARDED_BY(mu);
+    explicit Series(int64_t created_ns) : stats(created_ns) {}
+  };
+  const Series& SeriesFor(int target, ProbeKind kind) const {
+    return *series_[2 * target + (kind == ProbeKind::kGrpc ? 1 : 0)];
+  }
+  Series& SeriesFor(int target, ProbeKind kind) {
+    return *series_[2 * target + (kind == ProbeKind::kGrpc ? 1 : 0)];
+  }
+  bool Enabled(int target, ProbeKind kind) const;
+
+  Clock& clock_;
+  const std::vector<TargetSpec> targets_;
+  const StatusThresholds thresholds_;
+  absl::flat_hash_map<std::string, int> index_by_name_;
+  std::vector<std::unique_ptr<Series>> series_;
+
+  absl::Mutex subscribers_mu_;
+  int next_subscriber_id_ ABSL_GUARDED_BY(subscribers_mu_) = 0;
+  std::vector<std::pair<int, Subscriber>> subscribers_
+      ABSL_GUARDED_BY(subscribers_mu_);
+};
+
+}  // namespace latency
+
+#endif  // LATENCY_SERVER_STORE_RESULT_STORE_H_
