@@ -4,25 +4,13 @@
 #include <thread>
 
 #include "absl/strings/str_format.h"
+#include "cli/rpc_util.h"
 #include "latency/v1/echo.grpc.pb.h"
 
 namespace latency {
 namespace {
 
 double Ms(int64_t ns) { return static_cast<double>(ns) / 1e6; }
-
-std::string StatusText(const grpc::Status& status) {
-  static const char* const kNames[] = {
-      "OK",        "CANCELLED",          "UNKNOWN",          "INVALID_ARGUMENT",
-      "DEADLINE_EXCEEDED", "NOT_FOUND",   "ALREADY_EXISTS",  "PERMISSION_DENIED",
-      "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION", "ABORTED", "OUT_OF_RANGE",
-      "UNIMPLEMENTED", "INTERNAL",        "UNAVAILABLE",     "DATA_LOSS",
-      "UNAUTHENTICATED"};
-  int code = status.error_code();
-  std::string name = code >= 0 && code <= 16 ? kNames[code] : "CODE_" + std::to_string(code);
-  return status.error_message().empty() ? name
-                                        : name + ": " + status.error_message();
-}
 
 // Sends echoes one at a time, unary or on one stream.
 class Echoer {
@@ -49,8 +37,8 @@ class Echoer {
     v1::EchoResponse response;
     int64_t start = clock_.MonotonicNanos();
     request.set_client_send_time_ns(start);
-    grpc::Status status =
-        options_.stream ? StreamEcho(request, &response) : UnaryEcho(request, &response);
+    grpc::Status status = options_.stream ? StreamEcho(request, &response)
+                                          : UnaryEcho(request, &response);
     int64_t end = clock_.MonotonicNanos();
     EchoReply reply;
     reply.sequence = sequence;
@@ -61,21 +49,16 @@ class Echoer {
           response.agent_send_time_ns() - response.agent_receive_time_ns();
       reply.agent_hostname = response.agent_hostname();
     } else {
-      reply.error = StatusText(status);
+      reply.error = GrpcStatusText(status);
     }
     return reply;
   }
 
  private:
-  std::chrono::system_clock::time_point Deadline() const {
-    return std::chrono::system_clock::now() +
-           absl::ToChronoNanoseconds(options_.timeout);
-  }
-
   grpc::Status UnaryEcho(const v1::EchoRequest& request,
                          v1::EchoResponse* response) {
     grpc::ClientContext context;
-    context.set_deadline(Deadline());
+    context.set_deadline(DeadlineAfter(options_.timeout));
     return stub_->Echo(&context, request, response);
   }
 
@@ -124,7 +107,8 @@ EchoSummary Summarize(const std::vector<EchoReply>& replies) {
   if (summary.received > 0) {
     double mean = sum / summary.received;
     summary.avg_ms = mean;
-    summary.stddev_ms = std::sqrt(std::max(0.0, sum_sq / summary.received - mean * mean));
+    summary.stddev_ms =
+        std::sqrt(std::max(0.0, sum_sq / summary.received - mean * mean));
   }
   return summary;
 }
@@ -141,9 +125,9 @@ std::string FormatReplyLine(const EchoReply& reply) {
 
 std::string FormatSummary(const std::string& agent,
                           const EchoSummary& summary) {
-  double loss = summary.sent == 0 ? 0.0
-                                  : 100.0 * (summary.sent - summary.received) /
-                                        summary.sent;
+  double loss = summary.sent == 0
+                    ? 0.0
+                    : 100.0 * (summary.sent - summary.received) / summary.sent;
   std::string text = absl::StrFormat(
       "--- %s echo statistics ---\n%d sent, %d received, %.1f%% loss\n", agent,
       summary.sent, summary.received, loss);
@@ -162,10 +146,12 @@ int RunEcho(const EchoOptions& options, std::shared_ptr<grpc::Channel> channel,
                          options.stream ? "stream" : "unary");
   Echoer echoer(options, std::move(channel), clock);
   std::vector<EchoReply> replies;
-  for (uint64_t seq = 1; options.count == 0 || seq <= static_cast<uint64_t>(options.count);
+  for (uint64_t seq = 1;
+       options.count == 0 || seq <= static_cast<uint64_t>(options.count);
        ++seq) {
     if (stop != nullptr && *stop) break;
-    if (seq > 1) std::this_thread::sleep_for(absl::ToChronoNanoseconds(options.interval));
+    if (seq > 1)
+      std::this_thread::sleep_for(absl::ToChronoNanoseconds(options.interval));
     if (stop != nullptr && *stop) break;
     replies.push_back(echoer.Send(seq));
     out << FormatReplyLine(replies.back()) << "\n" << std::flush;

@@ -1,10 +1,10 @@
 #ifndef LATENCY_CLI_ECHO_COMMAND_H_
 #define LATENCY_CLI_ECHO_COMMAND_H_
 
-#include <cstdint>
-#include <optional>
 #include <atomic>
+#include <cstdint>
 #include <memory>
+#include <optional>
 #include <ostream>
 #include <string>
 #include <vector>

@@ -59,10 +59,10 @@ TEST_P(RunEchoTest, EchoesARealAgent) {
   options.payload_bytes = 100;
   options.stream = GetParam();
   std::ostringstream out;
-  int code = RunEcho(options,
-                     grpc::CreateChannel(options.agent,
-                                         grpc::InsecureChannelCredentials()),
-                     RealClockInstance(), out);
+  int code = RunEcho(
+      options,
+      grpc::CreateChannel(options.agent, grpc::InsecureChannelCredentials()),
+      RealClockInstance(), out);
   EXPECT_EQ(code, 0) << out.str();
   EXPECT_THAT(out.str(), HasSubstr("seq=3 rtt="));
   EXPECT_THAT(out.str(), HasSubstr("3 sent, 3 received, 0.0% loss"));
@@ -77,10 +77,10 @@ TEST(RunEchoNoAgentTest, UnreachableAgentExitsTwo) {
   options.interval = absl::ZeroDuration();
   options.timeout = absl::Milliseconds(500);
   std::ostringstream out;
-  int code = RunEcho(options,
-                     grpc::CreateChannel(options.agent,
-                                         grpc::InsecureChannelCredentials()),
-                     RealClockInstance(), out);
+  int code = RunEcho(
+      options,
+      grpc::CreateChannel(options.agent, grpc::InsecureChannelCredentials()),
+      RealClockInstance(), out);
   EXPECT_EQ(code, 2);
   EXPECT_THAT(out.str(), HasSubstr("seq=1 error: UNAVAILABLE"));
   EXPECT_THAT(out.str(), HasSubstr("2 sent, 0 received, 100.0% loss"));

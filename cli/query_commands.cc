@@ -1,0 +1,430 @@
+#include "cli/query_commands.h"
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/strip.h"
+#include "absl/synchronization/notification.h"
+#include "google/protobuf/util/json_util.h"
+#include "latency/v1/latency.grpc.pb.h"
+
+namespace latency {
+namespace {
+
+// How often RunWatch's helper thread looks at the stop flag.
+constexpr absl::Duration kStopPoll = absl::Milliseconds(50);
+
+// Rows of cells printed as left-aligned columns two spaces apart.
+class Table {
+ public:
+  void AddRow(std::vector<std::string> cells) {
+    rows_.push_back(std::move(cells));
+  }
+
+  std::string Render() const {
+    std::vector<size_t> widths;
+    for (const auto& row : rows_) {
+      if (widths.size() < row.size()) widths.resize(row.size(), 0);
+      for (size_t i = 0; i < row.size(); ++i) {
+        widths[i] = std::max(widths[i], row[i].size());
+      }
+    }
+    std::string text;
+    for (const auto& row : rows_) {
+      std::string line;
+      for (size_t i = 0; i < row.size(); ++i) {
+        if (i > 0) line += "  ";
+        line += row[i];
+        line.append(widths[i] - row[i].size(), ' ');
+      }
+      absl::StrAppend(&text, absl::StripTrailingAsciiWhitespace(line), "\n");
+    }
+    return text;
+  }
+
+ private:
+  std::vector<std::vector<std::string>> rows_;
+};
+
+std::string Ms(bool present, double ms) {
+  return present ? absl::StrFormat("%.3f", ms) : "-";
+}
+
+std::string Text(const std::string& text) { return text.empty() ? "-" : text; }
+
+std::string Age(bool present, double age_ms) {
+  return present ? FormatAge(age_ms) : "-";
+}
+
+// "PROBE_KIND_ICMP" -> "icmp", "..._UNSPECIFIED" -> "-".
+std::string EnumLabel(const std::string& name, absl::string_view prefix,
+                      int value) {
+  if (name.empty()) return absl::StrCat(value);
+  absl::string_view suffix = absl::StripPrefix(name, prefix);
+  if (suffix == "UNSPECIFIED") return "-";
+  return absl::AsciiStrToLower(suffix);
+}
+
+std::string KindLabel(v1::ProbeKind kind) {
+  return EnumLabel(v1::ProbeKind_Name(kind), "PROBE_KIND_", kind);
+}
+
+std::string ResultLabel(v1::SampleResult result) {
+  return EnumLabel(v1::SampleResult_Name(result), "SAMPLE_RESULT_", result);
+}
+
+// The target's enabled probe of `kind`, or null.
+const v1::ProbeSummary* FindProbe(const v1::TargetSummary& target,
+                                  v1::ProbeKind kind) {
+  for (const v1::ProbeSummary& probe : target.probes()) {
+    if (probe.kind() == kind && probe.enabled()) return &probe;
+  }
+  return nullptr;
+}
+
+// ICMP_MS GRPC_MS NET_MS AGE for one target.
+std::vector<std::string> ProbeCells(const v1::TargetSummary& target) {
+  const v1::ProbeSummary* icmp = FindProbe(target, v1::PROBE_KIND_ICMP);
+  const v1::ProbeSummary* grpc = FindProbe(target, v1::PROBE_KIND_GRPC);
+  bool has_age = false;
+  double oldest = 0;
+  for (const v1::ProbeSummary& probe : target.probes()) {
+    if (!probe.enabled() || !probe.has_age_ms()) continue;
+    oldest = has_age ? std::max(oldest, probe.age_ms()) : probe.age_ms();
+    has_age = true;
+  }
+  return {icmp ? Ms(icmp->has_last_rtt_ms(), icmp->last_rtt_ms()) : "-",
+          grpc ? Ms(grpc->has_last_rtt_ms(), grpc->last_rtt_ms()) : "-",
+          grpc
+              ? Ms(grpc->has_last_network_rtt_ms(), grpc->last_network_rtt_ms())
+              : "-",
+          Age(has_age, oldest)};
+}
+
+std::string LastErrors(const v1::TargetSummary& target) {
+  std::vector<std::string> errors;
+  for (const v1::ProbeSummary& probe : target.probes()) {
+    if (probe.enabled() && !probe.last_error().empty()) {
+      errors.push_back(
+          absl::StrCat(KindLabel(probe.kind()), ": ", probe.last_error()));
+    }
+  }
+  return errors.empty() ? "-" : absl::StrJoin(errors, "; ");
+}
+
+std::vector<std::string> Concat(std::vector<std::string> head,
+                                const std::vector<std::string>& tail) {
+  head.insert(head.end(), tail.begin(), tail.end());
+  return head;
+}
+
+// One `watch` line; the widths fit a typical line, longer cells push on.
+std::string WatchRow(absl::string_view time, absl::string_view target,
+                     absl::string_view kind, absl::string_view result,
+                     absl::string_view rtt, absl::string_view network,
+                     absl::string_view error) {
+  std::string line =
+      absl::StrFormat("%-23s  %-12s  %-4s  %-12s  %9s  %9s  %s", time, target,
+                      kind, result, rtt, network, error);
+  return absl::StrCat(absl::StripTrailingAsciiWhitespace(line), "\n");
+}
+
+int OkExitCode(const std::string& status) {
+  return status == "ok" ? kExitOk : kExitNotOk;
+}
+
+// Prints why a call failed and returns the exit code for it.
+int ReportRpcError(const grpc::Status& status, const QueryOptions& options,
+                   std::ostream& err) {
+  switch (status.error_code()) {
+    case grpc::StatusCode::UNAVAILABLE:
+    case grpc::StatusCode::DEADLINE_EXCEEDED:
+      err << "latencyctl: cannot reach latency-server at " << options.server
+          << ": " << GrpcStatusText(status) << "\n";
+      break;
+    case grpc::StatusCode::NOT_FOUND:
+      err << "latencyctl: unknown target "
+          << (options.target.empty() ? GrpcStatusText(status) : options.target)
+          << "\n";
+      break;
+    case grpc::StatusCode::INVALID_ARGUMENT:
+      err << "latencyctl: invalid request: " << status.error_message() << "\n";
+      break;
+    default:
+      err << "latencyctl: latency-server failed the call: "
+          << GrpcStatusText(status) << "\n";
+  }
+  return kExitError;
+}
+
+bool PrintJson(const google::protobuf::Message& message, std::ostream& out,
+               std::ostream& err) {
+  absl::StatusOr<std::string> json = FormatJson(message);
+  if (!json.ok()) {
+    err << "latencyctl: " << json.status().message() << "\n";
+    return false;
+  }
+  out << *json << "\n";
+  return true;
+}
+
+// A blocking unary method of the generated stub.
+template <typename Request, typename Response>
+using UnaryMethod = grpc::Status (v1::LatencyService::Stub::*)(
+    grpc::ClientContext*, const Request&, Response*);
+
+// Calls `method` with the --timeout deadline, prints the response in the
+// chosen format and returns its exit code (or the failed call's).
+template <typename Request, typename Response>
+int RunUnary(const QueryOptions& options,
+             std::shared_ptr<grpc::ChannelInterface> channel,
+             UnaryMethod<Request, Response> method, const Request& request,
+             std::string (*format)(const Response&),
+             int (*exit_code)(const Response&), std::ostream& out,
+             std::ostream& err) {
+  std::unique_ptr<v1::LatencyService::Stub> stub =
+      v1::LatencyService::NewStub(std::move(channel));
+  grpc::ClientContext context;
+  context.set_deadline(DeadlineAfter(options.timeout));
+  Response response;
+  grpc::Status status = ((*stub).*method)(&context, request, &response);
+  if (!status.ok()) return ReportRpcError(status, options, err);
+  if (options.output == OutputFormat::kJson) {
+    if (!PrintJson(response, out, err)) return kExitError;
+  } else {
+    out << format(response);
+  }
+  out << std::flush;
+  return exit_code(response);
+}
+
+}  // namespace
+
+std::string FormatAge(double age_ms) {
+  // Thresholds sit where rounding would print "1000ms" or "60.0s".
+  if (age_ms < 999.5) return absl::StrFormat("%.0fms", age_ms);
+  if (age_ms < 59'950) return absl::StrFormat("%.1fs", age_ms / 1000);
+  int64_t seconds = std::llround(age_ms / 1000);
+  return absl::StrFormat("%dm%02ds", seconds / 60, seconds % 60);
+}
+
+std::string FormatStatusTable(const v1::GetLatencyResponse& response) {
+  Table summary;
+  summary.AddRow({"status", Text(response.status())});
+  summary.AddRow({"target", Text(response.target())});
+  summary.AddRow(
+      {"latency_ms",
+       absl::StrCat(Ms(response.has_latency_ms(), response.latency_ms()),
+                    "  (icmp ", Text(response.icmp_status()), ")")});
+  summary.AddRow(
+      {"grpc_ms", absl::StrCat(Ms(response.has_grpc_latency_ms(),
+                                  response.grpc_latency_ms()),
+                               "  (grpc ", Text(response.grpc_status()), ")")});
+  summary.AddRow({"network_ms", Ms(response.has_grpc_network_latency_ms(),
+                                   response.grpc_network_latency_ms())});
+  summary.AddRow({"age", Age(response.has_age_ms(), response.age_ms())});
+
+  Table targets;
+  targets.AddRow({"NAME", "STATUS", "ICMP_MS", "GRPC_MS", "NET_MS", "AGE"});
+  for (const v1::TargetSummary& target : response.targets()) {
+    targets.AddRow(Concat({Text(target.name()), Text(target.status())},
+                          ProbeCells(target)));
+  }
+  return absl::StrCat(summary.Render(), "\n", targets.Render());
+}
+
+std::string FormatTargetsTable(const v1::ListTargetsResponse& response) {
+  Table table;
+  table.AddRow({"NAME", "HOST", "ADDRESS", "PORT", "STATUS", "ICMP_MS",
+                "GRPC_MS", "NET_MS", "AGE", "LAST_ERROR"});
+  for (const v1::TargetSummary& target : response.targets()) {
+    std::vector<std::string> row = Concat(
+        {Text(target.name()), Text(target.host()), Text(target.address()),
+         target.grpc_port() == 0 ? "-" : absl::StrCat(target.grpc_port()),
+         Text(target.status())},
+        ProbeCells(target));
+    row.push_back(LastErrors(target));
+    table.AddRow(std::move(row));
+  }
+  return table.Render();
+}
+
+std::string FormatStatsTable(const v1::GetTargetStatsResponse& response) {
+  const v1::TargetSummary& target = response.target();
+  std::string text =
+      absl::StrFormat("target %s (%s)  status %s  window %s  (times in ms)\n\n",
+                      Text(target.name()), Text(target.address()),
+                      Text(target.status()), Text(response.window()));
+  Table table;
+  table.AddRow({"KIND", "STATUS", "SENT", "RECV", "LOSS%", "LAST", "MIN",
+                "MEAN", "MAX", "STDDEV", "JITTER", "P50", "P90", "P99", "P99.9",
+                "NET_P50"});
+  std::vector<std::string> failures;
+  for (const v1::ProbeStats& p : response.probes()) {
+    table.AddRow(
+        {KindLabel(p.kind()), Text(p.status()), absl::StrCat(p.sent()),
+         absl::StrCat(p.received()),
+         p.has_loss_percent() ? absl::StrFormat("%.1f", p.loss_percent()) : "-",
+         Ms(p.has_last_ms(), p.last_ms()), Ms(p.has_min_ms(), p.min_ms()),
+         Ms(p.has_mean_ms(), p.mean_ms()), Ms(p.has_max_ms(), p.max_ms()),
+         Ms(p.has_stddev_ms(), p.stddev_ms()),
+         Ms(p.has_jitter_ms(), p.jitter_ms()), Ms(p.has_p50_ms(), p.p50_ms()),
+         Ms(p.has_p90_ms(), p.p90_ms()), Ms(p.has_p99_ms(), p.p99_ms()),
+         Ms(p.has_p999_ms(), p.p999_ms()),
+         Ms(p.has_network_p50_ms(), p.network_p50_ms())});
+    if (p.failures().empty()) continue;
+    std::map<std::string, uint64_t> sorted(p.failures().begin(),
+                                           p.failures().end());
+    failures.push_back(
+        absl::StrCat("  ", KindLabel(p.kind()), ": ",
+                     absl::StrJoin(sorted, ", ", absl::PairFormatter("="))));
+  }
+  absl::StrAppend(&text, table.Render());
+  if (failures.empty()) {
+    absl::StrAppend(&text, "\nfailures: none\n");
+  } else {
+    absl::StrAppend(&text, "\nfailures:\n", absl::StrJoin(failures, "\n"),
+                    "\n");
+  }
+  return text;
+}
+
+std::string FormatWatchHeader() {
+  return WatchRow("TIME", "TARGET", "KIND", "RESULT", "RTT_MS", "NET_MS",
+                  "ERROR");
+}
+
+std::string FormatWatchLine(const v1::Sample& sample, absl::TimeZone zone) {
+  std::string time = "-";
+  if (sample.has_scheduled_time()) {
+    absl::Time scheduled =
+        absl::FromUnixSeconds(sample.scheduled_time().seconds()) +
+        absl::Nanoseconds(sample.scheduled_time().nanos());
+    time = absl::FormatTime("%Y-%m-%d %H:%M:%E3S", scheduled, zone);
+  }
+  return WatchRow(
+      time, Text(sample.target()), KindLabel(sample.kind()),
+      ResultLabel(sample.result()), Ms(sample.has_rtt_ms(), sample.rtt_ms()),
+      Ms(sample.has_network_rtt_ms(), sample.network_rtt_ms()), sample.error());
+}
+
+absl::StatusOr<std::string> FormatJson(
+    const google::protobuf::Message& message) {
+  google::protobuf::util::JsonPrintOptions options;
+  options.always_print_primitive_fields = true;
+  options.preserve_proto_field_names = true;
+  std::string json;
+  auto status =
+      google::protobuf::util::MessageToJsonString(message, &json, options);
+  if (!status.ok()) {
+    return absl::InternalError(absl::StrCat("cannot print ",
+                                            message.GetTypeName(),
+                                            " as JSON: ", status.ToString()));
+  }
+  return json;
+}
+
+int StatusExitCode(const v1::GetLatencyResponse& response) {
+  return OkExitCode(response.status());
+}
+
+int TargetsExitCode(const v1::ListTargetsResponse& response) {
+  for (const v1::TargetSummary& target : response.targets()) {
+    if (target.status() != "ok") return kExitNotOk;
+  }
+  return kExitOk;
+}
+
+int StatsExitCode(const v1::GetTargetStatsResponse& response) {
+  return OkExitCode(response.target().status());
+}
+
+int RunStatus(const QueryOptions& options,
+              std::shared_ptr<grpc::ChannelInterface> channel,
+              std::ostream& out, std::ostream& err) {
+  v1::GetLatencyRequest request;
+  request.set_target(options.target);
+  return RunUnary(options, std::move(channel),
+                  &v1::LatencyService::Stub::GetLatency, request,
+                  &FormatStatusTable, &StatusExitCode, out, err);
+}
+
+int RunTargets(const QueryOptions& options,
+               std::shared_ptr<grpc::ChannelInterface> channel,
+               std::ostream& out, std::ostream& err) {
+  return RunUnary(options, std::move(channel),
+                  &v1::LatencyService::Stub::ListTargets,
+                  v1::ListTargetsRequest(), &FormatTargetsTable,
+                  &TargetsExitCode, out, err);
+}
+
+int RunStats(const QueryOptions& options,
+             std::shared_ptr<grpc::ChannelInterface> channel, std::ostream& out,
+             std::ostream& err) {
+  v1::GetTargetStatsRequest request;
+  request.set_target(options.target);
+  request.set_window(options.window);
+  return RunUnary(options, std::move(channel),
+                  &v1::LatencyService::Stub::GetTargetStats, request,
+                  &FormatStatsTable, &StatsExitCode, out, err);
+}
+
+int RunWatch(const QueryOptions& options,
+             std::shared_ptr<grpc::ChannelInterface> channel, std::ostream& out,
+             std::ostream& err, const std::atomic<bool>* stop) {
+  std::unique_ptr<v1::LatencyService::Stub> stub =
+      v1::LatencyService::NewStub(std::move(channel));
+  v1::WatchRequest request;
+  request.set_target(options.target);
+  request.set_kind(options.kind);
+  grpc::ClientContext context;
+  std::atomic<bool> cancelled{false};  // by us: a clean stop, not an error
+  absl::Notification done;
+  std::thread canceller([&] {
+    while (!done.WaitForNotificationWithTimeout(kStopPoll)) {
+      if (stop != nullptr && stop->load()) {
+        cancelled = true;
+        context.TryCancel();
+        return;
+      }
+    }
+  });
+
+  std::unique_ptr<grpc::ClientReader<v1::WatchResponse>> reader =
+      stub->Watch(&context, request);
+  if (options.output == OutputFormat::kTable) out << FormatWatchHeader();
+  out << std::flush;
+  absl::TimeZone local = absl::LocalTimeZone();
+  v1::WatchResponse response;
+  int received = 0;
+  bool printed = true;
+  while (reader->Read(&response)) {
+    if (options.output == OutputFormat::kJson) {
+      printed = PrintJson(response, out, err);
+    } else {
+      out << FormatWatchLine(response.sample(), local);
+    }
+    out << std::flush;
+    if (!printed || (options.count > 0 && ++received >= options.count)) {
+      cancelled = true;
+      context.TryCancel();
+      break;
+    }
+  }
+  grpc::Status status = reader->Finish();
+  done.Notify();
+  canceller.join();
+  if (!printed) return kExitError;
+  if (!status.ok() && !cancelled) return ReportRpcError(status, options, err);
+  return kExitOk;
+}
+
+}  // namespace latency
