@@ -1,7 +1,14 @@
 #include "common/flags.h"
 
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <iostream>
 #include <optional>
 
+#include "absl/flags/internal/parse.h"
+#include "absl/flags/internal/usage.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "absl/flags/usage_config.h"
@@ -46,6 +53,7 @@ std::vector<std::string> ParseFlags(
   config.contains_helpshort_flags = IsProjectFlagFile;
   absl::SetFlagsUsageConfig(config);
   absl::SetProgramUsageMessage(usage);
+  const std::string usage_text = usage;
   // Merge each repeatable flag's occurrences into one comma-joined value.
   std::vector<std::string> args(argv, argv + argc);
   for (const std::string& name : repeatable) {
@@ -70,8 +78,28 @@ std::vector<std::string> ParseFlags(
   }
   std::vector<char*> merged;
   for (std::string& arg : args) merged.push_back(arg.data());
-  std::vector<char*> positional =
-      absl::ParseCommandLine(static_cast<int>(merged.size()), merged.data());
+  // Abseil exits with 1 on a bad flag and after --help; our contract is 2
+  // for usage errors and 0 for help. An atexit hook active only while
+  // parsing turns Abseil's exit(1) into 2; usage flags are handled below.
+  static std::atomic<bool> parsing{false};
+  static const bool hooked = [] {
+    return std::atexit([] {
+             if (parsing) _exit(2);
+           }) == 0;
+  }();
+  (void)hooked;
+  parsing = true;
+  std::vector<char*> positional = absl::flags_internal::ParseCommandLineImpl(
+      static_cast<int>(merged.size()), merged.data(),
+      absl::flags_internal::ArgvListAction::kRemoveParsedArgs,
+      absl::flags_internal::UsageFlagsAction::kIgnoreUsage,
+      absl::flags_internal::OnUndefinedFlag::kAbortIfUndefined);
+  parsing = false;
+  int handled = absl::flags_internal::HandleUsageFlags(std::cout, usage_text);
+  if (handled >= 0) {
+    std::cout.flush();
+    std::exit(0);  // --help, --helpfull, --version and friends
+  }
   return std::vector<std::string>(positional.begin() + 1, positional.end());
 }
 

@@ -9,6 +9,7 @@ namespace latency {
 // Parses Abseil flags for one of the project's binaries: `--version` prints
 // "<program> <version>", `--help` lists the project's own flags (not
 // Abseil's internals; those stay under --helpfull), `usage` heads the help.
+// Both exit 0; an unknown flag or a bad flag value exits 2 with a message.
 // Returns the positional arguments after the program name.
 //
 // Abseil keeps only the last value of a flag given twice; each name in
