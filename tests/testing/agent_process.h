@@ -25,6 +25,27 @@ struct AgentProcess {
 std::optional<AgentProcess> StartAgent(
     const std::vector<std::string>& extra_flags, std::string* error);
 
+// Path of the built latency-server / latencyctl binaries (set by CMake).
+std::string ServerBinaryPath();
+std::string CliBinaryPath();
+
+// A real latency-server with its query surfaces on 127.0.0.1 port 0; the
+// ports are read back from its startup log.
+struct ServerProcess {
+  Subprocess process;
+  int grpc_port = 0;
+  int http_port = 0;
+  std::string grpc_address() const {
+    return "127.0.0.1:" + std::to_string(grpc_port);
+  }
+  std::string http_url(const std::string& path) const {
+    return "http://127.0.0.1:" + std::to_string(http_port) + path;
+  }
+};
+
+std::optional<ServerProcess> StartServer(
+    const std::vector<std::string>& extra_flags, std::string* error);
+
 }  // namespace latency::testing
 
 #endif  // LATENCY_TESTS_TESTING_AGENT_PROCESS_H_
