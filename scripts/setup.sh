@@ -15,9 +15,12 @@ APT_PACKAGES=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libabsl-dev libspdlog-dev libgtest-dev libgmock-dev googletest grpc-proto
   libcpp-httplib-dev
-  nodejs npm
   iputils-ping iproute2 procps curl ca-certificates
+  prometheus shellcheck ccache
 )
+# npm may come from a nodejs build that bundles it (Debian's npm package
+# would conflict with that), so it is only installed when missing.
+if ! command -v npm >/dev/null; then APT_PACKAGES+=(nodejs npm); fi
 
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
@@ -31,8 +34,9 @@ if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 
 if [ "${#missing[@]}" -gt 0 ]; then
   echo "setup: installing ${missing[*]}"
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends \
+  $SUDO apt-get -o DPkg::Lock::Timeout=600 update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get -o DPkg::Lock::Timeout=600 \
+    install -y -qq --no-install-recommends \
     "${missing[@]}" >/dev/null
 fi
 
