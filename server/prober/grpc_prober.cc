@@ -58,12 +58,9 @@ const GrpcTargetCounters& GrpcProber::counters(int target_index) const {
 }
 
 void GrpcProber::PlanSchedule(int64_t start_ns) {
-  int count = static_cast<int>(slots_.size());
-  for (int i = 0; i < count; ++i) {
-    schedule_.Add(
-        SpreadFirstDue(start_ns, slots_[i].target.interval_ns, i, count),
-        slots_[i].target.interval_ns);
-  }
+  std::vector<int64_t> intervals;
+  for (const Slot& slot : slots_) intervals.push_back(slot.target.interval_ns);
+  schedule_.AddSpread(start_ns, intervals);
 }
 
 void GrpcProber::SendDue(int64_t now_ns) {
@@ -100,15 +97,12 @@ void GrpcProber::SendOne(int slot_index, int64_t scheduled_ns) {
   request.set_payload(slot.payload);
   int64_t sent_ns = clock_.MonotonicNanos();
   request.set_client_send_time_ns(sent_ns);
-  int64_t lag = sent_ns - scheduled_ns;
-  int64_t previous = max_lag_ns_.load();
-  while (lag > previous && !max_lag_ns_.compare_exchange_weak(previous, lag)) {
-  }
+  lag_.Note(sent_ns - scheduled_ns);
   {
     absl::MutexLock lock(&mu_);
     Pending pending{scheduled_ns, sent_ns, sent_ns + slot.target.timeout_ns};
     pending_[PendingKey{slot_index, sequence}] = pending;
-    deadlines_.push({pending.deadline_ns, PendingKey{slot_index, sequence}});
+    deadlines_.Push(pending.deadline_ns, PendingKey{slot_index, sequence});
   }
   // Outside mu_: the client may call back inline.
   slot.client->Echo(
@@ -164,9 +158,9 @@ void GrpcProber::ExpireTimeouts(int64_t now_ns) {
   std::vector<std::pair<PendingKey, Pending>> expired;
   {
     absl::MutexLock lock(&mu_);
-    while (!deadlines_.empty() && deadlines_.top().first <= now_ns) {
-      PendingKey key = deadlines_.top().second;
-      deadlines_.pop();
+    int64_t deadline = 0;
+    PendingKey key{0, 0};
+    while (deadlines_.PopDue(now_ns, &deadline, &key)) {
       auto it = pending_.find(key);
       if (it == pending_.end()) continue;
       expired.emplace_back(key, it->second);
@@ -190,8 +184,8 @@ void GrpcProber::ExpireTimeouts(int64_t now_ns) {
 std::optional<int64_t> GrpcProber::NextWakeNs() {
   std::optional<int64_t> next = schedule_.NextDueNs();
   absl::MutexLock lock(&mu_);
-  if (!deadlines_.empty() && (!next || deadlines_.top().first < *next)) {
-    next = deadlines_.top().first;
+  if (!deadlines_.empty() && (!next || deadlines_.next_ns() < *next)) {
+    next = deadlines_.next_ns();
   }
   return next;
 }

@@ -56,7 +56,7 @@ class GrpcProber {
   void Stop();
 
   const GrpcTargetCounters& counters(int target_index) const;
-  int64_t TakeMaxLagNs() { return max_lag_ns_.exchange(0); }
+  int64_t TakeMaxLagNs() { return lag_.Take(); }
 
   // --- Steps of the scheduler loop (public for tests). ---
   void PlanSchedule(int64_t start_ns);
@@ -103,18 +103,11 @@ class GrpcProber {
   absl::flat_hash_map<int, int> slot_of_target_;
   ProbeSchedule schedule_;  // loop thread only
   std::vector<ProbeSchedule::Due> due_scratch_;
-  std::atomic<int64_t> max_lag_ns_{0};
+  LagTracker lag_;
 
   absl::Mutex mu_;
   absl::flat_hash_map<PendingKey, Pending> pending_ ABSL_GUARDED_BY(mu_);
-  using TimedKey = std::pair<int64_t, PendingKey>;
-  struct LaterFirst {
-    bool operator()(const TimedKey& a, const TimedKey& b) const {
-      return a.first > b.first;
-    }
-  };
-  std::priority_queue<TimedKey, std::vector<TimedKey>, LaterFirst> deadlines_
-      ABSL_GUARDED_BY(mu_);
+  TimedQueue<PendingKey> deadlines_ ABSL_GUARDED_BY(mu_);
   bool stop_ ABSL_GUARDED_BY(mu_) = false;
   std::thread loop_;
 };

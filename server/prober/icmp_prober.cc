@@ -70,12 +70,9 @@ void IcmpProber::ApplyAddressUpdates() {
 }
 
 void IcmpProber::PlanSchedule(int64_t start_ns) {
-  int count = static_cast<int>(slots_.size());
-  for (int i = 0; i < count; ++i) {
-    schedule_.Add(
-        SpreadFirstDue(start_ns, slots_[i].target.interval_ns, i, count),
-        slots_[i].target.interval_ns);
-  }
+  std::vector<int64_t> intervals;
+  for (const Slot& slot : slots_) intervals.push_back(slot.target.interval_ns);
+  schedule_.AddSpread(start_ns, intervals);
 }
 
 void IcmpProber::SendDue(int64_t now_ns) {
@@ -121,10 +118,7 @@ void IcmpProber::SendOne(int slot_index, int64_t scheduled_ns) {
                        BuildProbePayload(nonce_, token, target.payload_bytes));
   int64_t sent_ns = clock_.MonotonicNanos();
   absl::StatusOr<uint32_t> tx_key = socket->Send(*target.address, message);
-  int64_t lag = sent_ns - scheduled_ns;
-  int64_t previous = max_lag_ns_.load();
-  while (lag > previous && !max_lag_ns_.compare_exchange_weak(previous, lag)) {
-  }
+  lag_.Note(sent_ns - scheduled_ns);
   if (!tx_key.ok()) {
     failed.sent_ns = failed.completed_ns = sent_ns;
     failed.error = std::string(tx_key.status().message());
@@ -141,7 +135,7 @@ void IcmpProber::SendOne(int slot_index, int64_t scheduled_ns) {
   pending.deadline_ns = sent_ns + target.timeout_ns;
   pending_[key] = pending;
   ended_.erase(key);
-  deadlines_.push({pending.deadline_ns, key});
+  deadlines_.Push(pending.deadline_ns, key);
   tx_keys_[v6 ? 1 : 0][*tx_key] = key;
 }
 
@@ -279,21 +273,20 @@ void IcmpProber::Remember(const Key& key, int slot, bool answered,
                           int64_t now_ns) {
   int64_t forget = now_ns + RetentionNs(slots_[slot].target.timeout_ns);
   ended_[key] = Ended{slot, answered, forget};
-  forget_order_.push({forget, key});
+  forget_order_.Push(forget, key);
 }
 
 void IcmpProber::ExpireTimeouts(int64_t now_ns) {
-  while (!deadlines_.empty() && deadlines_.top().first <= now_ns) {
-    auto [deadline, key] = deadlines_.top();
-    deadlines_.pop();
+  int64_t deadline = 0;
+  Key key;
+  while (deadlines_.PopDue(now_ns, &deadline, &key)) {
     auto it = pending_.find(key);
     if (it == pending_.end() || it->second.deadline_ns != deadline) continue;
     Complete(key, SampleResult::kTimeout, now_ns, std::nullopt,
              TimestampSource::kNone, "no reply within timeout");
   }
-  while (!forget_order_.empty() && forget_order_.top().first <= now_ns) {
-    auto [forget, key] = forget_order_.top();
-    forget_order_.pop();
+  int64_t forget = 0;
+  while (forget_order_.PopDue(now_ns, &forget, &key)) {
     auto it = ended_.find(key);
     if (it != ended_.end() && it->second.forget_ns == forget) ended_.erase(it);
   }
@@ -310,8 +303,8 @@ void IcmpProber::ExpireTimeouts(int64_t now_ns) {
 
 std::optional<int64_t> IcmpProber::NextWakeNs() const {
   std::optional<int64_t> next = schedule_.NextDueNs();
-  if (!deadlines_.empty() && (!next || deadlines_.top().first < *next)) {
-    next = deadlines_.top().first;
+  if (!deadlines_.empty() && (!next || deadlines_.next_ns() < *next)) {
+    next = deadlines_.next_ns();
   }
   return next;
 }

@@ -70,7 +70,7 @@ class IcmpProber {
 
   const IcmpTargetCounters& counters(int target_index) const;
   // Largest send lag seen (actual send - scheduled), ns, since the last call.
-  int64_t TakeMaxLagNs() { return max_lag_ns_.exchange(0); }
+  int64_t TakeMaxLagNs() { return lag_.Take(); }
 
   // --- Steps of the event loop (public for tests). ---
   void PlanSchedule(int64_t start_ns);
@@ -84,7 +84,7 @@ class IcmpProber {
  private:
   struct Key {
     IpAddress address;
-    uint16_t sequence;
+    uint16_t sequence = 0;
     bool operator==(const Key& other) const {
       return address == other.address && sequence == other.sequence;
     }
@@ -139,23 +139,14 @@ class IcmpProber {
   absl::flat_hash_map<int, int> slot_of_target_;
   ProbeSchedule schedule_;
   absl::flat_hash_map<Key, Pending> pending_;
-  // Min-heaps of (time, key) with lazy deletion: an entry whose probe has
-  // already ended (or was replaced) is skipped when popped.
-  using TimedKey = std::pair<int64_t, Key>;
-  struct LaterFirst {
-    bool operator()(const TimedKey& a, const TimedKey& b) const {
-      return a.first > b.first;
-    }
-  };
-  using KeyHeap =
-      std::priority_queue<TimedKey, std::vector<TimedKey>, LaterFirst>;
-  KeyHeap deadlines_;
+  // Probe deadlines, in time order (lazy deletion: see TimedQueue).
+  TimedQueue<Key> deadlines_;
   // tx key -> probe, per socket (0 = v4, 1 = v6).
   absl::flat_hash_map<uint32_t, Key> tx_keys_[2];
   absl::flat_hash_map<Key, Ended> ended_;
-  KeyHeap forget_order_;
+  TimedQueue<Key> forget_order_;
   std::vector<ProbeSchedule::Due> due_scratch_;
-  std::atomic<int64_t> max_lag_ns_{0};
+  LagTracker lag_;
 
   absl::Mutex updates_mu_;
   std::vector<std::pair<int, IpAddress>> updates_ ABSL_GUARDED_BY(updates_mu_);

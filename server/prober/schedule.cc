@@ -9,6 +9,14 @@ int ProbeSchedule::Add(int64_t first_due_ns, int64_t interval_ns) {
   return series;
 }
 
+void ProbeSchedule::AddSpread(int64_t start_ns,
+                              const std::vector<int64_t>& intervals_ns) {
+  int count = static_cast<int>(intervals_ns.size());
+  for (int i = 0; i < count; ++i) {
+    Add(SpreadFirstDue(start_ns, intervals_ns[i], i, count), intervals_ns[i]);
+  }
+}
+
 void ProbeSchedule::PopDue(int64_t now_ns, std::vector<Due>* due) {
   while (!heap_.empty() && heap_.top().due_ns <= now_ns) {
     Entry entry = heap_.top();

@@ -1,6 +1,7 @@
 #ifndef LATENCY_SERVER_PROBER_SCHEDULE_H_
 #define LATENCY_SERVER_PROBER_SCHEDULE_H_
 
+#include <atomic>
 #include <cstdint>
 #include <optional>
 #include <queue>
@@ -27,6 +28,10 @@ class ProbeSchedule {
   // Adds a series and returns its number (0, 1, ...).
   int Add(int64_t first_due_ns, int64_t interval_ns);
 
+  // Adds one series per interval, numbered in order, with first due times
+  // spread evenly across each interval (SpreadFirstDue).
+  void AddSpread(int64_t start_ns, const std::vector<int64_t>& intervals_ns);
+
   // Appends every series due at `now_ns` to `due` and schedules its next tick.
   void PopDue(int64_t now_ns, std::vector<Due>* due);
 
@@ -46,6 +51,50 @@ class ProbeSchedule {
   };
   std::vector<int64_t> interval_ns_;
   std::priority_queue<Entry, std::vector<Entry>, std::greater<Entry>> heap_;
+};
+
+// LagTracker keeps the largest send lag (actual - scheduled) seen since the
+// last Take(). Thread-safe: probers note, metrics readers take.
+class LagTracker {
+ public:
+  void Note(int64_t lag_ns) {
+    int64_t previous = max_ns_.load();
+    while (lag_ns > previous &&
+           !max_ns_.compare_exchange_weak(previous, lag_ns)) {
+    }
+  }
+  int64_t Take() { return max_ns_.exchange(0); }
+
+ private:
+  std::atomic<int64_t> max_ns_{0};
+};
+
+// TimedQueue pops keys in time order (deadlines, expiries). Entries are
+// never removed early: a consumer checks whether a popped key still matters
+// (lazy deletion), which keeps push and pop O(log n).
+template <typename Key>
+class TimedQueue {
+ public:
+  void Push(int64_t time_ns, const Key& key) { heap_.push({time_ns, key}); }
+  bool empty() const { return heap_.empty(); }
+  int64_t next_ns() const { return heap_.top().first; }
+  // Pops the earliest entry due at `now_ns`; false when none is.
+  bool PopDue(int64_t now_ns, int64_t* time_ns, Key* key) {
+    if (heap_.empty() || heap_.top().first > now_ns) return false;
+    *time_ns = heap_.top().first;
+    *key = heap_.top().second;
+    heap_.pop();
+    return true;
+  }
+
+ private:
+  using Entry = std::pair<int64_t, Key>;
+  struct LaterFirst {
+    bool operator()(const Entry& a, const Entry& b) const {
+      return a.first > b.first;
+    }
+  };
+  std::priority_queue<Entry, std::vector<Entry>, LaterFirst> heap_;
 };
 
 // First due time of series `index` of `count` sharing one interval: spread

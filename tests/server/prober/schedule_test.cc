@@ -63,3 +63,46 @@ TEST(ProbeScheduleTest, SeriesWithDifferentIntervalsInterleave) {
 
 }  // namespace
 }  // namespace latency
+
+namespace latency {
+namespace {
+
+TEST(TimedQueueTest, PopsInTimeOrderOnlyWhenDue) {
+  TimedQueue<int> queue;
+  queue.Push(30, 3);
+  queue.Push(10, 1);
+  queue.Push(20, 2);
+  EXPECT_EQ(queue.next_ns(), 10);
+  int64_t time = 0;
+  int key = 0;
+  EXPECT_FALSE(queue.PopDue(5, &time, &key));
+  ASSERT_TRUE(queue.PopDue(25, &time, &key));
+  EXPECT_EQ(key, 1);
+  ASSERT_TRUE(queue.PopDue(25, &time, &key));
+  EXPECT_EQ(key, 2);
+  EXPECT_EQ(time, 20);
+  EXPECT_FALSE(queue.PopDue(25, &time, &key));
+  EXPECT_FALSE(queue.empty());
+}
+
+TEST(LagTrackerTest, KeepsTheMaximumUntilTaken) {
+  LagTracker lag;
+  lag.Note(5);
+  lag.Note(50);
+  lag.Note(7);
+  EXPECT_EQ(lag.Take(), 50);
+  EXPECT_EQ(lag.Take(), 0);
+}
+
+TEST(ProbeScheduleTest, AddSpreadNumbersSeriesInOrder) {
+  ProbeSchedule schedule;
+  schedule.AddSpread(0, {1000, 1000, 1000, 1000});
+  std::vector<ProbeSchedule::Due> due;
+  schedule.PopDue(500, &due);
+  ASSERT_EQ(due.size(), 3u);  // first dues 0, 250, 500
+  EXPECT_EQ(due[2].series, 2);
+  EXPECT_EQ(due[2].scheduled_ns, 500);
+}
+
+}  // namespace
+}  // namespace latency
