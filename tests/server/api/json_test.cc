@@ -1,0 +1,92 @@
+#include "server/api/json.h"
+
+#include "gmock/gmock.h"
+#include "google/protobuf/util/json_util.h"
+#include "google/protobuf/util/message_differencer.h"
+#include "google/protobuf/util/time_util.h"
+#include "gtest/gtest.h"
+#include "latency/v1/latency.pb.h"
+
+namespace latency {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::StartsWith;
+
+// protobuf's own parser must read our output back into an equal message.
+template <typename M>
+void ExpectRoundTrip(const M& message) {
+  std::string json = ToJson(message);
+  M parsed;
+  google::protobuf::util::JsonParseOptions options;
+  options.ignore_unknown_fields = false;
+  auto status =
+      google::protobuf::util::JsonStringToMessage(json, &parsed, options);
+  ASSERT_TRUE(status.ok()) << status << "\n" << json;
+  EXPECT_TRUE(
+      google::protobuf::util::MessageDifferencer::Equals(message, parsed))
+      << json << "\n"
+      << parsed.DebugString();
+}
+
+TEST(ToJsonTest, OriginalContractFirstAndNullsForMissingData) {
+  v1::GetLatencyResponse response;
+  response.set_latency_ms(0.34);
+  response.set_status("ok");
+  std::string json = ToJson(response);
+  EXPECT_THAT(json, StartsWith(R"({"latency_ms":0.34,"status":"ok",)"));
+  EXPECT_THAT(json, HasSubstr(R"("grpc_latency_ms":null)"));
+  EXPECT_THAT(json, HasSubstr(R"("targets":[])"));
+  v1::GetLatencyResponse empty;
+  EXPECT_THAT(ToJson(empty), StartsWith(R"({"latency_ms":null,"status":"",)"));
+  ExpectRoundTrip(response);
+  ExpectRoundTrip(empty);
+}
+
+TEST(ToJsonTest, EveryKindOfFieldRoundTrips) {
+  v1::GetTargetStatsResponse stats;
+  stats.mutable_target()->set_name("a \"quoted\"\\ name\n\x01 ünï");
+  stats.mutable_target()->set_grpc_port(50051);
+  v1::ProbeSummary* probe = stats.mutable_target()->add_probes();
+  probe->set_kind(v1::PROBE_KIND_GRPC);
+  probe->set_consecutive_failures(18446744073709551615ull);
+  probe->set_last_rtt_ms(0.1);
+  probe->set_age_ms(1e-9);
+  v1::ProbeStats* p = stats.add_probes();
+  p->set_sent(3);
+  p->set_p999_ms(123456789.123456789);
+  p->set_min_ms(0);  // present zero stays 0, not null
+  (*p->mutable_failures())["timeout"] = 2;
+  (*p->mutable_failures())["unreachable"] = 1;
+  p->set_timestamp_source(v1::TIMESTAMP_SOURCE_KERNEL);
+  std::string json = ToJson(stats);
+  EXPECT_THAT(json, HasSubstr(R"("min_ms":0,)"));
+  EXPECT_THAT(json, HasSubstr(R"("mean_ms":null)"));
+  EXPECT_THAT(json,
+              HasSubstr(R"("consecutive_failures":"18446744073709551615")"));
+  EXPECT_THAT(json,
+              HasSubstr(R"("timestamp_source":"TIMESTAMP_SOURCE_KERNEL")"));
+  ExpectRoundTrip(stats);
+
+  v1::WatchResponse watch;
+  *watch.mutable_sample()->mutable_scheduled_time() =
+      google::protobuf::util::TimeUtil::NanosecondsToTimestamp(
+          1'767'225'600'123'456'789);
+  watch.mutable_sample()->set_rtt_ms(1.5);
+  EXPECT_THAT(
+      ToJson(watch),
+      HasSubstr(R"("scheduled_time":"2026-01-01T00:00:00.123456789Z")"));
+  ExpectRoundTrip(watch);
+}
+
+TEST(ToJsonTest, NonFiniteDoublesUseTheMappingStrings) {
+  v1::ProbeStats p;
+  p.set_max_ms(std::numeric_limits<double>::infinity());
+  p.set_min_ms(std::nan(""));
+  std::string json = ToJson(p);
+  EXPECT_THAT(json, HasSubstr(R"("max_ms":"Infinity")"));
+  EXPECT_THAT(json, HasSubstr(R"("min_ms":"NaN")"));
+}
+
+}  // namespace
+}  // namespace latency
