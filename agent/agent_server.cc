@@ -52,9 +52,18 @@ absl::StatusOr<std::unique_ptr<AgentServer>> AgentServer::Start(
       options.hostname.empty() ? LocalHostname() : options.hostname;
   std::unique_ptr<AgentServer> agent(new AgentServer(options, clock, hostname));
 
+  if (options.tls.enabled()) {
+    absl::StatusOr<std::shared_ptr<ServerCertificates>> certificates =
+        ServerCertificates::Create(options.tls, "agent",
+                                   options.tls_poll_interval);
+    if (!certificates.ok()) return certificates.status();
+    agent->certificates_ = std::move(*certificates);
+  }
+
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
-  builder.AddListeningPort(options.listen, grpc::InsecureServerCredentials(),
+  builder.AddListeningPort(options.listen,
+                           MakeServerCredentials(agent->certificates_),
                            &agent->port_);
   // gRPC sets SO_REUSEPORT by default, which would let a second agent
   // silently share the port; a port in use must be an error instead.
@@ -80,8 +89,11 @@ absl::StatusOr<std::unique_ptr<AgentServer>> AgentServer::Start(
 
   IcmpEchoSetting icmp = ReadIcmpEchoSetting(options.icmp_echo_sysctl_path);
   auto log = Logger("agent");
-  log->info("latency-agent {} serving on port {} (listen {}, host {})",
-            kVersion, agent->port_, options.listen, hostname);
+  log->info("latency-agent {} serving on port {} (listen {}, host {}, {})",
+            kVersion, agent->port_, options.listen, hostname,
+            agent->certificates_ == nullptr   ? "plaintext"
+            : options.tls.require_client_cert ? "mTLS"
+                                              : "TLS");
   if (icmp.enabled) {
     log->info("host answers ICMP echo ({})", icmp.state);
   } else {
@@ -100,6 +112,14 @@ std::shared_ptr<grpc::Channel> AgentServer::InProcessChannel() {
   args.SetMaxSendMessageSize(INT_MAX);
   args.SetMaxReceiveMessageSize(INT_MAX);
   return server_->InProcessChannel(args);
+}
+
+void AgentServer::ReloadCertificates() {
+  if (certificates_ == nullptr) {
+    Logger("agent")->info("SIGHUP: TLS is off, nothing to reload");
+    return;
+  }
+  certificates_->Reload().IgnoreError();  // logged
 }
 
 void AgentServer::Shutdown() {

@@ -9,6 +9,7 @@
 #include "agent/echo_service.h"
 #include "common/clock.h"
 #include "common/health_service.h"
+#include "common/tls.h"
 #include "grpcpp/grpcpp.h"
 
 namespace latency {
@@ -25,6 +26,11 @@ struct AgentOptions {
   std::string icmp_echo_sysctl_path = "/proc/sys/net/ipv4/icmp_echo_ignore_all";
   // Reported hostname; empty means the host's name.
   std::string hostname;
+  // TLS (--tls_cert, --tls_key; mTLS with --tls_client_ca); plaintext when
+  // no file is set.
+  TlsFiles tls = ServerTlsFiles("--tls_", "", "", "");
+  // How often the TLS files are checked for changes (0: only on SIGHUP).
+  absl::Duration tls_poll_interval = absl::Seconds(10);
 };
 
 // Checks options a user can get wrong; the message names the flag.
@@ -35,7 +41,8 @@ absl::Status ValidateAgentOptions(const AgentOptions& options);
 class AgentServer {
  public:
   // Validates `options`, builds and starts the server. Fails when the address
-  // cannot be bound.
+  // cannot be bound (Unavailable) or the TLS files are unusable
+  // (InvalidArgument naming the flag).
   static absl::StatusOr<std::unique_ptr<AgentServer>> Start(
       const AgentOptions& options, Clock& clock);
 
@@ -46,6 +53,10 @@ class AgentServer {
 
   // In-process channel to this server, for tests.
   std::shared_ptr<grpc::Channel> InProcessChannel();
+
+  // Reads the TLS files again (SIGHUP); new connections get the new
+  // certificates, a bad set is logged and the current one kept.
+  void ReloadCertificates();
 
   // Reports NOT_SERVING, lets in-flight calls finish for up to the drain
   // timeout, then cancels the rest. Idempotent.
@@ -58,6 +69,7 @@ class AgentServer {
   const AgentOptions options_;
   EchoServiceImpl echo_service_;
   HealthService health_service_;
+  std::shared_ptr<ServerCertificates> certificates_;  // null: plaintext
   std::unique_ptr<grpc::Server> server_;
   int port_ = 0;
   bool shut_down_ = false;

@@ -16,6 +16,13 @@ ABSL_FLAG(int32_t, max_message_bytes, 1 << 20,
           "RESOURCE_EXHAUSTED");
 ABSL_FLAG(absl::Duration, drain_timeout, absl::Seconds(2),
           "on SIGTERM/SIGINT, how long in-flight calls may finish");
+ABSL_FLAG(std::string, tls_cert, "",
+          "PEM certificate chain; with --tls_key the agent serves TLS only. "
+          "Re-read on SIGHUP and when the file changes");
+ABSL_FLAG(std::string, tls_key, "", "PEM private key of --tls_cert");
+ABSL_FLAG(std::string, tls_client_ca, "",
+          "PEM CA bundle; when set, clients must present a certificate it "
+          "signed (mTLS)");
 ABSL_FLAG(std::string, log_level, "info",
           "trace, debug, info, warn, error, critical or off");
 ABSL_FLAG(std::string, log_format, "text", "text or json (one object a line)");
@@ -38,14 +45,18 @@ int main(int argc, char** argv) {
   options.listen = absl::GetFlag(FLAGS_listen);
   options.max_message_bytes = absl::GetFlag(FLAGS_max_message_bytes);
   options.drain_timeout = absl::GetFlag(FLAGS_drain_timeout);
+  options.tls = latency::ServerTlsFiles("--tls_", absl::GetFlag(FLAGS_tls_cert),
+                                        absl::GetFlag(FLAGS_tls_key),
+                                        absl::GetFlag(FLAGS_tls_client_ca));
 
   auto agent =
       latency::AgentServer::Start(options, latency::RealClockInstance());
   if (!agent.ok()) {
     latency::Logger("agent")->critical("{}", agent.status().ToString());
-    return 1;
+    return agent.status().code() == absl::StatusCode::kInvalidArgument ? 2 : 1;
   }
-  int sig = latency::WaitForShutdownSignal();
+  int sig = latency::WaitForShutdownSignal(
+      [&agent] { (*agent)->ReloadCertificates(); });
   latency::Logger("agent")->info("signal {}: draining", sig);
   (*agent)->Shutdown();
   return 0;

@@ -6,8 +6,10 @@
 #include "cli/echo_command.h"
 #include "cli/query_commands.h"
 #include "cli/rpc_util.h"
+#include "common/auth.h"
 #include "common/clock.h"
 #include "grpcpp/grpcpp.h"
+#include "grpcpp/support/client_interceptor.h"
 
 namespace latency {
 
@@ -29,7 +31,11 @@ const char kLatencyctlUsage[] =
     "  latencyctl watch agent-1 --kind=grpc\n"
     "  latencyctl watch --count=10 --output=json\n"
     "  latencyctl echo 127.0.0.1:50051 --c=10\n"
-    "  latencyctl echo agent.example:50051 --mode=stream --c=0\n\n"
+    "  latencyctl echo agent.example:50051 --mode=stream --c=0\n"
+    "  latencyctl status --tls_ca=ca.pem --token_file=token\n\n"
+    "TLS: --tls_ca verifies the server (or agent) certificate, --tls_cert and\n"
+    "--tls_key present a client certificate (mTLS), --tls alone uses the\n"
+    "system's CA roots. --token_file sends its token as a bearer token.\n\n"
     "Output: --output=table (default) or json (protobuf JSON mapping, one\n"
     "object per line; an absent field means no data).\n"
     "Exit codes: 0 all ok, 1 some target or probe not ok, 2 usage or "
@@ -49,8 +55,61 @@ std::optional<v1::ProbeKind> ParseKind(const std::string& kind) {
   return std::nullopt;
 }
 
-std::shared_ptr<grpc::Channel> Connect(const std::string& address) {
-  return grpc::CreateChannel(address, grpc::InsecureChannelCredentials());
+// Adds "authorization: Bearer TOKEN" to every call.
+class BearerTokenInterceptor final : public grpc::experimental::Interceptor {
+ public:
+  explicit BearerTokenInterceptor(const std::string& value) : value_(value) {}
+  void Intercept(
+      grpc::experimental::InterceptorBatchMethods* methods) override {
+    if (methods->QueryInterceptionHookPoint(
+            grpc::experimental::InterceptionHookPoints::
+                PRE_SEND_INITIAL_METADATA)) {
+      methods->GetSendInitialMetadata()->insert({"authorization", value_});
+    }
+    methods->Proceed();
+  }
+
+ private:
+  const std::string& value_;
+};
+
+class BearerTokenInterceptorFactory final
+    : public grpc::experimental::ClientInterceptorFactoryInterface {
+ public:
+  explicit BearerTokenInterceptorFactory(const std::string& token)
+      : value_(BearerAuthorization(token)) {}
+  grpc::experimental::Interceptor* CreateClientInterceptor(
+      grpc::experimental::ClientRpcInfo*) override {
+    return new BearerTokenInterceptor(value_);
+  }
+
+ private:
+  const std::string value_;
+};
+
+// A channel to `address` with the configured TLS and token.
+absl::StatusOr<std::shared_ptr<grpc::Channel>> Connect(
+    const std::string& address, const CliConfig& config) {
+  absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> credentials =
+      MakeChannelCredentials(config.tls);
+  if (!credentials.ok()) return credentials.status();
+  std::vector<
+      std::unique_ptr<grpc::experimental::ClientInterceptorFactoryInterface>>
+      interceptors;
+  if (!config.token_file.empty()) {
+    absl::StatusOr<std::string> token =
+        ReadTokenFile(config.token_file, "--token_file");
+    if (!token.ok()) return token.status();
+    interceptors.push_back(
+        std::make_unique<BearerTokenInterceptorFactory>(*token));
+  }
+  return grpc::experimental::CreateCustomChannelWithInterceptors(
+      address, *credentials, grpc::ChannelArguments(), std::move(interceptors));
+}
+
+int ConnectError(const absl::Status& status, std::ostream& err) {
+  err << "latencyctl: " << status.message() << "\n";
+  return kExitError;
 }
 
 int RunEchoCommand(const std::vector<std::string>& args,
@@ -70,8 +129,10 @@ int RunEchoCommand(const std::vector<std::string>& args,
   options.timeout = config.timeout;
   options.payload_bytes = config.payload_bytes;
   options.stream = config.mode == "stream";
-  return RunEcho(options, Connect(options.agent), RealClockInstance(), out,
-                 stop);
+  absl::StatusOr<std::shared_ptr<grpc::Channel>> channel =
+      Connect(options.agent, config);
+  if (!channel.ok()) return ConnectError(channel.status(), err);
+  return RunEcho(options, *channel, RealClockInstance(), out, stop);
 }
 
 }  // namespace
@@ -114,17 +175,19 @@ int RunLatencyctl(const std::vector<std::string>& args, const CliConfig& config,
     return Usage(absl::StrCat("too many arguments to ", command), err);
   if (args.size() == 2) options.target = args[1];
 
-  if (command == "status")
-    return RunStatus(options, Connect(options.server), out, err);
-  if (command == "watch") {
-    return RunWatch(options, Connect(options.server), out, err, stop);
+  if (command == "targets" && args.size() != 1) {
+    return Usage("targets takes no arguments", err);
   }
-  if (command == "targets") {
-    if (args.size() != 1) return Usage("targets takes no arguments", err);
-    return RunTargets(options, Connect(options.server), out, err);
+  if (command == "stats" && args.size() != 2) {
+    return Usage("stats takes one TARGET", err);
   }
-  if (args.size() != 2) return Usage("stats takes one TARGET", err);
-  return RunStats(options, Connect(options.server), out, err);
+  absl::StatusOr<std::shared_ptr<grpc::Channel>> channel =
+      Connect(options.server, config);
+  if (!channel.ok()) return ConnectError(channel.status(), err);
+  if (command == "status") return RunStatus(options, *channel, out, err);
+  if (command == "watch") return RunWatch(options, *channel, out, err, stop);
+  if (command == "targets") return RunTargets(options, *channel, out, err);
+  return RunStats(options, *channel, out, err);
 }
 
 }  // namespace latency

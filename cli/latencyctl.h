@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "absl/time/time.h"
+#include "common/tls.h"
 
 namespace latency {
 
@@ -28,14 +29,21 @@ struct CliConfig {
   absl::Duration interval = absl::Seconds(1);  // echo
   int32_t payload_bytes = 0;                   // echo
   std::string mode = "unary";                  // echo: unary | stream
+  // TLS to the server or agent (--tls, --tls_ca, --tls_cert, --tls_key);
+  // plaintext when none is set.
+  TlsFiles tls = ClientTlsFiles("--tls_", false, "", "", "");
+  // File holding the bearer token sent with every call (--token_file).
+  std::string token_file;
 };
 
 // Runs the command in `args` (the positional arguments: COMMAND [ARG]):
 // status [TARGET], targets, stats TARGET, watch [TARGET], echo AGENT.
 // Validates `config` first; a missing or unknown command, a wrong number of
 // arguments or a bad flag value prints "latencyctl: PROBLEM" and the usage
-// to `err` and returns kExitError. Otherwise connects (insecure channel) and
-// returns the command's exit code. `stop` (may be null) ends watch and echo.
+// to `err` and returns kExitError; so does an unusable TLS or token file.
+// Otherwise connects (TLS when config.tls is enabled, with the token when
+// given) and returns the command's exit code. `stop` (may be null) ends watch
+// and echo.
 int RunLatencyctl(const std::vector<std::string>& args, const CliConfig& config,
                   std::ostream& out, std::ostream& err,
                   const std::atomic<bool>* stop);

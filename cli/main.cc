@@ -21,6 +21,18 @@ ABSL_FLAG(absl::Duration, interval, absl::Seconds(1),
           "echo: time between echoes");
 ABSL_FLAG(int32_t, payload_bytes, 0, "echo: payload size in bytes");
 ABSL_FLAG(std::string, mode, "unary", "echo: unary or stream");
+ABSL_FLAG(bool, tls, false,
+          "use TLS (implied by --tls_ca/--tls_cert); without --tls_ca the "
+          "system's CA roots verify the server");
+ABSL_FLAG(std::string, tls_ca, "",
+          "PEM CA bundle that the server's (or agent's) certificate must "
+          "chain to");
+ABSL_FLAG(std::string, tls_cert, "",
+          "PEM client certificate, for servers that require one (mTLS)");
+ABSL_FLAG(std::string, tls_key, "", "PEM private key of --tls_cert");
+ABSL_FLAG(std::string, token_file, "",
+          "file holding the bearer token to send (latency-server "
+          "--auth_token_file)");
 
 int main(int argc, char** argv) {
   latency::BlockShutdownSignals();
@@ -43,5 +55,9 @@ int main(int argc, char** argv) {
   config.interval = absl::GetFlag(FLAGS_interval);
   config.payload_bytes = absl::GetFlag(FLAGS_payload_bytes);
   config.mode = absl::GetFlag(FLAGS_mode);
+  config.tls = latency::ClientTlsFiles(
+      "--tls_", absl::GetFlag(FLAGS_tls), absl::GetFlag(FLAGS_tls_ca),
+      absl::GetFlag(FLAGS_tls_cert), absl::GetFlag(FLAGS_tls_key));
+  config.token_file = absl::GetFlag(FLAGS_token_file);
   return latency::RunLatencyctl(args, config, std::cout, std::cerr, &stop);
 }

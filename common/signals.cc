@@ -22,12 +22,13 @@ void BlockShutdownSignals() {
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
 }
 
-int WaitForShutdownSignal() {
+int WaitForShutdownSignal(const std::function<void()>& on_hangup) {
   sigset_t set = ShutdownSignals();
   while (true) {
     int sig = 0;
     if (sigwait(&set, &sig) != 0) continue;
     if (sig == SIGINT || sig == SIGTERM) return sig;
+    if (sig == SIGHUP && on_hangup) on_hangup();
   }
 }
 

@@ -1,6 +1,8 @@
 #ifndef LATENCY_COMMON_SIGNALS_H_
 #define LATENCY_COMMON_SIGNALS_H_
 
+#include <functional>
+
 namespace latency {
 
 // Blocks SIGINT, SIGTERM and SIGHUP in the calling thread. Call it first in
@@ -8,9 +10,10 @@ namespace latency {
 // WaitForShutdownSignal() is the only place the signals are delivered.
 void BlockShutdownSignals();
 
-// Waits until SIGINT or SIGTERM arrives and returns its number. SIGHUP is
-// accepted and ignored (reserved for config reload).
-int WaitForShutdownSignal();
+// Waits until SIGINT or SIGTERM arrives and returns its number. Each SIGHUP
+// meanwhile runs `on_hangup` on the calling thread (reload certificates and
+// tokens); without it SIGHUP is ignored.
+int WaitForShutdownSignal(const std::function<void()>& on_hangup = nullptr);
 
 }  // namespace latency
 

@@ -32,6 +32,31 @@ ABSL_FLAG(absl::Duration, report_interval, absl::Seconds(60),
           "log a one-line 1-minute summary per target this often; 0 = never");
 ABSL_FLAG(absl::Duration, dns_refresh, absl::Seconds(60),
           "re-resolve target host names this often");
+ABSL_FLAG(std::string, grpc_tls_cert, "",
+          "PEM certificate chain of the gRPC query service; with "
+          "--grpc_tls_key it serves TLS only. Re-read on SIGHUP and when the "
+          "file changes");
+ABSL_FLAG(std::string, grpc_tls_key, "", "PEM private key of --grpc_tls_cert");
+ABSL_FLAG(std::string, grpc_tls_client_ca, "",
+          "PEM CA bundle; when set, query clients must present a certificate "
+          "it signed (mTLS)");
+ABSL_FLAG(std::string, http_tls_cert, "",
+          "PEM certificate chain of the HTTP gateway; with --http_tls_key it "
+          "serves HTTPS only. Re-read on SIGHUP and when the file changes");
+ABSL_FLAG(std::string, http_tls_key, "", "PEM private key of --http_tls_cert");
+ABSL_FLAG(bool, probe_tls, false,
+          "probe agents over TLS (implied by --probe_tls_ca/_cert); without "
+          "--probe_tls_ca the system's CA roots verify them");
+ABSL_FLAG(std::string, probe_tls_ca, "",
+          "PEM CA bundle that agents' certificates must chain to");
+ABSL_FLAG(std::string, probe_tls_cert, "",
+          "PEM client certificate for agents that require one (mTLS)");
+ABSL_FLAG(std::string, probe_tls_key, "",
+          "PEM private key of --probe_tls_cert");
+ABSL_FLAG(std::string, auth_token_file, "",
+          "file holding a bearer token that the gRPC query API and HTTP "
+          "gateway require (Authorization: Bearer TOKEN); health checks and "
+          "reflection are exempt. Re-read on SIGHUP");
 ABSL_FLAG(std::string, log_level, "info",
           "trace, debug, info, warn, error, critical or off");
 ABSL_FLAG(std::string, log_format, "text", "text or json (one object a line)");
@@ -71,6 +96,18 @@ absl::StatusOr<latency::ServerOptions> OptionsFromFlags() {
   options.grpc_listen = absl::GetFlag(FLAGS_grpc_listen);
   options.http_listen = absl::GetFlag(FLAGS_http_listen);
   options.max_watchers = absl::GetFlag(FLAGS_max_watchers);
+  options.grpc_tls =
+      latency::ServerTlsFiles("--grpc_tls_", absl::GetFlag(FLAGS_grpc_tls_cert),
+                              absl::GetFlag(FLAGS_grpc_tls_key),
+                              absl::GetFlag(FLAGS_grpc_tls_client_ca));
+  options.http_tls =
+      latency::ServerTlsFiles("--http_tls_", absl::GetFlag(FLAGS_http_tls_cert),
+                              absl::GetFlag(FLAGS_http_tls_key), "");
+  options.probe_tls = latency::ClientTlsFiles(
+      "--probe_tls_", absl::GetFlag(FLAGS_probe_tls),
+      absl::GetFlag(FLAGS_probe_tls_ca), absl::GetFlag(FLAGS_probe_tls_cert),
+      absl::GetFlag(FLAGS_probe_tls_key));
+  options.auth_token_file = absl::GetFlag(FLAGS_auth_token_file);
   return options;
 }
 
@@ -100,9 +137,12 @@ int main(int argc, char** argv) {
   auto app = latency::ServerApp::Start(*options, latency::RealClockInstance());
   if (!app.ok()) {
     log->critical("{}", app.status().message());
-    return 1;
+    return app.status().code() == absl::StatusCode::kInvalidArgument ? 2 : 1;
   }
-  int sig = latency::WaitForShutdownSignal();
+  int sig = latency::WaitForShutdownSignal([&app, &log] {
+    log->info("SIGHUP: reloading TLS certificates and token");
+    (*app)->ReloadCredentials();
+  });
   log->info("signal {}: stopping", sig);
   (*app)->Shutdown();
   log->info("latency-server stopped");

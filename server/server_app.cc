@@ -26,6 +26,9 @@ absl::StatusOr<std::unique_ptr<ServerApp>> ServerApp::Start(
   }
   auto log = Logger("server");
   std::unique_ptr<ServerApp> app(new ServerApp(options, clock));
+  if (absl::Status status = app->LoadCredentials(); !status.ok()) {
+    return status;
+  }
   app->store_ =
       std::make_unique<ResultStore>(clock, options.targets, options.thresholds);
 
@@ -83,8 +86,9 @@ absl::StatusOr<std::unique_ptr<ServerApp>> ServerApp::Start(
     if (!target.grpc_enabled) continue;
     // Reconnect backoff capped at the interval: a restarted agent is seen
     // again within about two intervals.
-    auto channel = MakeProbeChannel(
-        GrpcTargetFor(target.host, target.grpc_port), target.interval);
+    auto channel =
+        MakeProbeChannel(GrpcTargetFor(target.host, target.grpc_port),
+                         target.interval, app->probe_credentials_);
     GrpcTarget grpc;
     grpc.target_index = static_cast<int>(i);
     grpc.name = target.name;
@@ -109,6 +113,62 @@ absl::StatusOr<std::unique_ptr<ServerApp>> ServerApp::Start(
 }
 
 ServerApp::~ServerApp() { Shutdown(); }
+
+absl::Status ServerApp::LoadCredentials() {
+  if (!options_.auth_token_file.empty()) {
+    absl::StatusOr<std::shared_ptr<BearerTokenAuth>> auth =
+        BearerTokenAuth::FromFile(options_.auth_token_file);
+    if (!auth.ok()) return auth.status();
+    auth_ = std::move(*auth);
+  }
+  if (options_.grpc_tls.enabled() && !options_.grpc_listen.empty()) {
+    absl::StatusOr<std::shared_ptr<ServerCertificates>> certs =
+        ServerCertificates::Create(options_.grpc_tls, "grpc",
+                                   options_.tls_poll_interval);
+    if (!certs.ok()) return certs.status();
+    grpc_certs_ = std::move(*certs);
+  }
+  if (options_.http_tls.enabled() && !options_.http_listen.empty()) {
+    if (!options_.http_tls.ca.empty()) {
+      return absl::InvalidArgumentError(
+          "--http_tls_client_ca: client certificates are not supported on "
+          "the HTTP gateway");
+    }
+    absl::StatusOr<std::shared_ptr<ServerCertificates>> certs =
+        ServerCertificates::Create(options_.http_tls, "http",
+                                   options_.tls_poll_interval);
+    if (!certs.ok()) return certs.status();
+    http_certs_ = std::move(*certs);
+  }
+  // One credentials object for every agent: its files are watched once.
+  absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> probe =
+      MakeChannelCredentials(options_.probe_tls, options_.tls_poll_interval);
+  if (!probe.ok()) return probe.status();
+  probe_credentials_ = std::move(*probe);
+  auto log = Logger("server");
+  if (options_.probe_tls.enabled()) {
+    log->info("probing agents over TLS{}", options_.probe_tls.cert.empty()
+                                               ? ""
+                                               : " with a client certificate");
+  }
+  if (auth_ != nullptr &&
+      ((grpc_certs_ == nullptr && !options_.grpc_listen.empty()) ||
+       (http_certs_ == nullptr && !options_.http_listen.empty()))) {
+    log->warn(
+        "--auth_token_file without TLS on every query surface: the token "
+        "crosses the network in clear text");
+  }
+  return absl::OkStatus();
+}
+
+void ServerApp::ReloadCredentials() {
+  if (grpc_certs_ == nullptr && http_certs_ == nullptr && auth_ == nullptr) {
+    Logger("server")->info("SIGHUP: no TLS or token files to reload");
+  }
+  if (grpc_certs_ != nullptr) grpc_certs_->Reload().IgnoreError();  // logged
+  if (http_certs_ != nullptr) http_certs_->Reload().IgnoreError();
+  if (auth_ != nullptr) auth_->Reload().IgnoreError();
+}
 
 void ServerApp::Shutdown() {
   {
@@ -139,7 +199,8 @@ absl::Status ServerApp::StartQuerySurfaces() {
     grpc::reflection::InitProtoReflectionServerBuilderPlugin();
     grpc::ServerBuilder builder;
     builder.AddListeningPort(options_.grpc_listen,
-                             grpc::InsecureServerCredentials(), &grpc_port_);
+                             MakeServerCredentials(grpc_certs_, auth_),
+                             &grpc_port_);
     builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
     builder.SetMaxReceiveMessageSize(64 * 1024);
     builder.RegisterService(latency_service_.get());
@@ -154,12 +215,18 @@ absl::Status ServerApp::StartQuerySurfaces() {
                               grpc::health::v1::HealthCheckResponse::SERVING);
     health_service_.SetStatus(v1::LatencyService::service_full_name(),
                               grpc::health::v1::HealthCheckResponse::SERVING);
-    log->info("gRPC query service on port {} (listen {})", grpc_port_,
-              options_.grpc_listen);
+    log->info("gRPC query service on port {} (listen {}, {}{})", grpc_port_,
+              options_.grpc_listen,
+              grpc_certs_ == nullptr                  ? "plaintext"
+              : options_.grpc_tls.require_client_cert ? "mTLS"
+                                                      : "TLS",
+              auth_ != nullptr ? ", bearer token required" : "");
   }
   if (!options_.http_listen.empty()) {
     HttpGatewayOptions http;
     http.listen = options_.http_listen;
+    http.tls = http_certs_;
+    http.auth = auth_;
     HttpGatewayHooks hooks;
     hooks.gauges = [this] {
       ProberGauges gauges;

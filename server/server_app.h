@@ -10,8 +10,10 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "common/auth.h"
 #include "common/clock.h"
 #include "common/health_service.h"
+#include "common/tls.h"
 #include "server/api/http_gateway.h"
 #include "server/api/latency_service.h"
 #include "server/api/query.h"
@@ -38,6 +40,17 @@ struct ServerOptions {
   int max_watchers = 64;
   // How long shutdown lets in-flight queries finish.
   absl::Duration drain_timeout = absl::Seconds(1);
+  // TLS of the gRPC query API (mTLS when a client CA is set) and of the HTTP
+  // gateway; plaintext when no file is set.
+  TlsFiles grpc_tls = ServerTlsFiles("--grpc_tls_", "", "", "");
+  TlsFiles http_tls = ServerTlsFiles("--http_tls_", "", "", "");
+  // The prober's TLS as a client of the agents (CA, client certificate).
+  TlsFiles probe_tls = ClientTlsFiles("--probe_tls_", false, "", "", "");
+  // File holding the bearer token the query API and HTTP gateway require
+  // (health and reflection exempt); empty: no token needed.
+  std::string auth_token_file;
+  // How often TLS files are checked for changes (0: only on SIGHUP).
+  absl::Duration tls_poll_interval = absl::Seconds(10);
 };
 
 // Per-target facts the query surfaces show besides statistics.
@@ -73,6 +86,10 @@ class ServerApp {
   // Per-target prober counters, for Prometheus.
   TargetCounters CountersOf(int target) const;
 
+  // Reads the TLS files and the token file again (SIGHUP). New connections
+  // get the new certificates; a bad file is logged and the old one kept.
+  void ReloadCredentials();
+
   void Shutdown();
 
  private:
@@ -82,6 +99,7 @@ class ServerApp {
   void LogReport();
   void Reresolve();
   absl::Status StartQuerySurfaces();
+  absl::Status LoadCredentials();
 
   const ServerOptions options_;
   Clock& clock_;
@@ -90,6 +108,11 @@ class ServerApp {
   std::unique_ptr<GrpcProber> grpc_;
   bool icmp_available_ = false;
   std::atomic<bool> probing_{false};
+
+  std::shared_ptr<BearerTokenAuth> auth_;           // null: no token
+  std::shared_ptr<ServerCertificates> grpc_certs_;  // null: plaintext
+  std::shared_ptr<ServerCertificates> http_certs_;  // null: plaintext
+  std::shared_ptr<grpc::ChannelCredentials> probe_credentials_;
 
   std::unique_ptr<QueryHandler> query_;
   std::unique_ptr<LatencyServiceImpl> latency_service_;

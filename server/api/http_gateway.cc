@@ -95,10 +95,21 @@ bool WantsPrometheus(const std::string& accept, const std::string& format) {
          absl::StrContains(accept, "application/openmetrics-text");
 }
 
-HttpGateway::HttpGateway(const QueryHandler& query, HttpGatewayHooks hooks)
+HttpGateway::HttpGateway(const HttpGatewayOptions& options,
+                         const QueryHandler& query, HttpGatewayHooks hooks)
     : query_(query),
       hooks_(std::move(hooks)),
-      server_(std::make_unique<httplib::Server>()) {}
+      tls_(options.tls),
+      auth_(options.auth) {
+  if (tls_ == nullptr) {
+    server_ = std::make_unique<httplib::Server>();
+    return;
+  }
+  server_ =
+      std::make_unique<httplib::SSLServer>([certs = tls_.get()](SSL_CTX& ctx) {
+        return ConfigureServerSslContext(&ctx, certs);
+      });
+}
 
 absl::StatusOr<std::unique_ptr<HttpGateway>> HttpGateway::Start(
     const HttpGatewayOptions& options, const QueryHandler& query,
@@ -107,8 +118,12 @@ absl::StatusOr<std::unique_ptr<HttpGateway>> HttpGateway::Start(
       SplitHostPort(options.listen);
   if (!address.ok()) return address.status();
   std::unique_ptr<HttpGateway> gateway(
-      new HttpGateway(query, std::move(hooks)));
+      new HttpGateway(options, query, std::move(hooks)));
   httplib::Server& server = *gateway->server_;
+  if (!server.is_valid()) {
+    return absl::InvalidArgumentError(
+        "--http_tls_cert: cannot set up TLS with this certificate and key");
+  }
   int threads = options.threads;
   server.new_task_queue = [threads] {
     return new httplib::ThreadPool(threads);
@@ -132,8 +147,10 @@ absl::StatusOr<std::unique_ptr<HttpGateway>> HttpGateway::Start(
   }
   gateway->thread_ =
       std::thread([raw = gateway.get()] { raw->server_->listen_after_bind(); });
-  Logger("http")->info("HTTP gateway on port {} (listen {})", gateway->port_,
-                       options.listen);
+  Logger("http")->info("HTTP gateway on port {} (listen {}, {}{})",
+                       gateway->port_, options.listen,
+                       options.tls ? "HTTPS" : "HTTP",
+                       options.auth ? ", bearer token required" : "");
   return gateway;
 }
 
@@ -147,6 +164,23 @@ void HttpGateway::Shutdown() {
 
 void HttpGateway::InstallRoutes() {
   httplib::Server& server = *server_;
+  if (auth_ != nullptr) {
+    // Deny by default: every path but the health endpoints, known or not.
+    server.set_pre_routing_handler([this](const httplib::Request& req,
+                                          httplib::Response& res) {
+      if (req.path == "/healthz" || req.path == "/readyz" ||
+          auth_->Check(req.get_header_value("Authorization"))) {
+        return httplib::Server::HandlerResponse::Unhandled;
+      }
+      res.set_header("WWW-Authenticate", R"(Bearer realm="latency-server")");
+      SendError(res, 401,
+                req.has_header("Authorization")
+                    ? "invalid bearer token"
+                    : "missing bearer token (send Authorization: Bearer "
+                      "TOKEN)");
+      return httplib::Server::HandlerResponse::Handled;
+    });
+  }
   server.Get(
       "/metrics", [this](const httplib::Request& req, httplib::Response& res) {
         std::string format = req.get_param_value("format");

@@ -7,6 +7,8 @@
 #include <thread>
 
 #include "absl/status/statusor.h"
+#include "common/auth.h"
+#include "common/tls.h"
 #include "server/api/prometheus.h"
 #include "server/api/query.h"
 
@@ -22,6 +24,11 @@ struct HttpGatewayOptions {
   size_t max_body_bytes = 4096;         // larger request bodies get 413
   absl::Duration read_timeout = absl::Seconds(5);
   absl::Duration write_timeout = absl::Seconds(5);
+  // HTTPS with these certificates (reloaded per handshake); null: HTTP.
+  std::shared_ptr<ServerCertificates> tls;
+  // When set, every route but /healthz and /readyz needs "Authorization:
+  // Bearer TOKEN"; others get 401 with WWW-Authenticate: Bearer.
+  std::shared_ptr<BearerTokenAuth> auth;
 };
 
 // What the gateway needs besides the query handler, as callbacks so it stays
@@ -49,7 +56,8 @@ struct HttpGatewayHooks {
 //   /healthz  200 while the process serves; /readyz 200 once probing, else 503
 // Every body is protobuf's JSON mapping of the LatencyService messages (the
 // same QueryHandler answers gRPC), errors are ErrorResponse JSON with the
-// matching status (400, 404, 405, 413, 414, 500).
+// matching status (400, 401, 404, 405, 413, 414, 500). With options.tls it
+// serves HTTPS only (cpp-httplib's SSLServer, TLS 1.2+).
 class HttpGateway {
  public:
   static absl::StatusOr<std::unique_ptr<HttpGateway>> Start(
@@ -61,11 +69,14 @@ class HttpGateway {
   void Shutdown();
 
  private:
-  HttpGateway(const QueryHandler& query, HttpGatewayHooks hooks);
+  HttpGateway(const HttpGatewayOptions& options, const QueryHandler& query,
+              HttpGatewayHooks hooks);
   void InstallRoutes();
 
   const QueryHandler& query_;
   HttpGatewayHooks hooks_;
+  std::shared_ptr<ServerCertificates> tls_;  // outlives server_
+  std::shared_ptr<BearerTokenAuth> auth_;
   std::unique_ptr<httplib::Server> server_;
   std::thread thread_;
   int port_ = 0;

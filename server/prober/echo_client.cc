@@ -303,8 +303,9 @@ std::string GrpcStatusText(const grpc::Status& status) {
   return text;
 }
 
-std::shared_ptr<grpc::Channel> MakeProbeChannel(const std::string& target,
-                                                absl::Duration max_backoff) {
+std::shared_ptr<grpc::Channel> MakeProbeChannel(
+    const std::string& target, absl::Duration max_backoff,
+    std::shared_ptr<grpc::ChannelCredentials> credentials) {
   grpc::ChannelArguments args;
   int max_ms = static_cast<int>(
       std::clamp<int64_t>(absl::ToInt64Milliseconds(max_backoff), 100, 10'000));
@@ -316,8 +317,10 @@ std::shared_ptr<grpc::Channel> MakeProbeChannel(const std::string& target,
   args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
   // Replies echo the payload (config allows up to 4 MiB).
   args.SetMaxReceiveMessageSize(8 << 20);
-  return grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(),
-                                   args);
+  return grpc::CreateCustomChannel(
+      target,
+      credentials != nullptr ? credentials : grpc::InsecureChannelCredentials(),
+      args);
 }
 
 std::unique_ptr<EchoClient> MakeUnaryEchoClient(

@@ -35,8 +35,10 @@ class EchoClient {
 // Channel for probing one agent at `target` (gRPC target string): its own
 // connection (no subchannel sharing between targets) and reconnect backoff
 // capped at `max_backoff`, so a restarted agent is seen again quickly.
-std::shared_ptr<grpc::Channel> MakeProbeChannel(const std::string& target,
-                                                absl::Duration max_backoff);
+// `credentials` (null: plaintext) may be shared by every target's channel.
+std::shared_ptr<grpc::Channel> MakeProbeChannel(
+    const std::string& target, absl::Duration max_backoff,
+    std::shared_ptr<grpc::ChannelCredentials> credentials = nullptr);
 
 // One Echo RPC per probe, with the probe timeout as its deadline.
 std::unique_ptr<EchoClient> MakeUnaryEchoClient(
