@@ -95,7 +95,7 @@ void BM_IcmpSendAndMatch(benchmark::State& state) {
 BENCHMARK(BM_IcmpSendAndMatch)->Arg(1)->Arg(1000);
 
 // A store with `n` targets, each with an hour of 1 Hz samples.
-std::unique_ptr<ResultStore> FilledStore(FakeClock& clock, int n) {
+std::shared_ptr<ResultStore> FilledStore(FakeClock& clock, int n) {
   std::vector<TargetSpec> targets(n);
   for (int i = 0; i < n; ++i) {
     targets[i].name = "target-" + std::to_string(i);
@@ -125,7 +125,9 @@ std::unique_ptr<ResultStore> FilledStore(FakeClock& clock, int n) {
 void BM_RenderListTargetsJson(benchmark::State& state) {
   FakeClock clock;
   auto store = FilledStore(clock, static_cast<int>(state.range(0)));
-  QueryHandler query(*store, [](int) { return std::string("127.1.0.1"); });
+  QueryHandler query([store] {
+    return StoreView{store, [](int) { return std::string("127.1.0.1"); }};
+  });
   for (auto _ : state) {
     benchmark::DoNotOptimize(ToJson(query.ListTargets()));
   }
@@ -151,7 +153,9 @@ BENCHMARK(BM_RenderPrometheus)
 void BM_MetricsJsonOneTarget(benchmark::State& state) {
   FakeClock clock;
   auto store = FilledStore(clock, 1);
-  QueryHandler query(*store, [](int) { return std::string("127.0.0.1"); });
+  QueryHandler query([store] {
+    return StoreView{store, [](int) { return std::string("127.0.0.1"); }};
+  });
   for (auto _ : state) {
     benchmark::DoNotOptimize(
         ToJson(*query.GetLatency(v1::GetLatencyRequest())));
@@ -169,7 +173,9 @@ namespace {
 void BM_ProtobufJsonOnly(benchmark::State& state) {
   FakeClock clock;
   auto store = FilledStore(clock, 1);
-  QueryHandler query(*store, [](int) { return std::string("127.0.0.1"); });
+  QueryHandler query([store] {
+    return StoreView{store, [](int) { return std::string("127.0.0.1"); }};
+  });
   v1::GetLatencyResponse response = *query.GetLatency(v1::GetLatencyRequest());
   google::protobuf::util::JsonPrintOptions options;
   options.always_print_primitive_fields = true;
@@ -184,7 +190,9 @@ BENCHMARK(BM_ProtobufJsonOnly);
 void BM_GetLatencyOnly(benchmark::State& state) {
   FakeClock clock;
   auto store = FilledStore(clock, 1);
-  QueryHandler query(*store, [](int) { return std::string("127.0.0.1"); });
+  QueryHandler query([store] {
+    return StoreView{store, [](int) { return std::string("127.0.0.1"); }};
+  });
   for (auto _ : state) {
     benchmark::DoNotOptimize(query.GetLatency(v1::GetLatencyRequest()));
   }

@@ -111,6 +111,24 @@ absl::StatusOr<latency::ServerOptions> OptionsFromFlags() {
   return options;
 }
 
+// SIGHUP: re-reads --config (and the --target flags) and swaps the probing
+// over to it; a bad file changes nothing and says why.
+void ReloadConfiguration(latency::ServerApp& app) {
+  auto log = latency::Logger("server");
+  absl::StatusOr<latency::ServerOptions> options = OptionsFromFlags();
+  if (!options.ok()) {
+    log->error("configuration reload failed, keeping the running one: {}",
+               options.status().message());
+    return;
+  }
+  if (absl::Status status =
+          app.ReloadTargets(options->targets, options->thresholds);
+      !status.ok()) {
+    log->error("configuration reload failed, keeping the running one: {}",
+               status.message());
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -140,8 +158,9 @@ int main(int argc, char** argv) {
     return app.status().code() == absl::StatusCode::kInvalidArgument ? 2 : 1;
   }
   int sig = latency::WaitForShutdownSignal([&app, &log] {
-    log->info("SIGHUP: reloading TLS certificates and token");
+    log->info("SIGHUP: reloading TLS certificates, token and configuration");
     (*app)->ReloadCredentials();
+    ReloadConfiguration(**app);
   });
   log->info("signal {}: stopping", sig);
   (*app)->Shutdown();

@@ -4,18 +4,8 @@
 #include "absl/strings/str_format.h"
 #include "common/logging.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
-#include "server/prober/icmp_socket.h"
-#include "server/prober/resolver.h"
 
 namespace latency {
-namespace {
-
-std::string Ms(std::optional<int64_t> ns) {
-  return ns ? absl::StrFormat("%.3f", static_cast<double>(*ns) / 1e6) : "-";
-}
-
-}  // namespace
-
 ServerApp::ServerApp(const ServerOptions& options, Clock& clock)
     : options_(options), clock_(clock) {}
 
@@ -24,92 +14,50 @@ absl::StatusOr<std::unique_ptr<ServerApp>> ServerApp::Start(
   if (options.targets.empty()) {
     return absl::InvalidArgumentError("no targets: give --target or --config");
   }
-  auto log = Logger("server");
   std::unique_ptr<ServerApp> app(new ServerApp(options, clock));
   if (absl::Status status = app->LoadCredentials(); !status.ok()) {
     return status;
   }
-  app->store_ =
-      std::make_unique<ResultStore>(clock, options.targets, options.thresholds);
-
-  bool any_icmp = false;
+  absl::StatusOr<std::shared_ptr<ProbingSession>> session =
+      ProbingSession::Start(options.targets, options.thresholds, clock,
+                            app->probe_credentials_);
+  if (!session.ok()) return session.status();
   {
     absl::MutexLock lock(&app->mu_);
-    app->runtime_.resize(options.targets.size());
+    app->session_ = std::move(*session);
   }
-  std::vector<std::optional<IpAddress>> addresses(options.targets.size());
-  for (size_t i = 0; i < options.targets.size(); ++i) {
-    const TargetSpec& target = options.targets[i];
-    any_icmp = any_icmp || target.icmp_enabled;
-    absl::StatusOr<IpAddress> address = ResolveHost(target.host, target.family);
-    if (address.ok()) {
-      addresses[i] = *address;
-      absl::MutexLock lock(&app->mu_);
-      app->runtime_[i].address = address->ToString();
-    } else {
-      // Not fatal: the name may resolve later; until then probes fail with
-      // "address not resolved".
-      log->warn("target {}: {}", target.name, address.status().message());
-    }
-  }
-
-  if (any_icmp) {
-    absl::StatusOr<std::unique_ptr<IcmpSocket>> v4 =
-        OpenIcmpSocket(false, clock);
-    absl::StatusOr<std::unique_ptr<IcmpSocket>> v6 =
-        OpenIcmpSocket(true, clock);
-    if (!v4.ok())
-      log->error("ICMP disabled for IPv4: {}", v4.status().message());
-    if (!v6.ok())
-      log->warn("ICMP disabled for IPv6: {}", v6.status().message());
-    app->icmp_available_ = v4.ok() || v6.ok();
-    app->icmp_ = std::make_unique<IcmpProber>(
-        clock, *app->store_, v4.ok() ? std::move(*v4) : nullptr,
-        v6.ok() ? std::move(*v6) : nullptr);
-    for (size_t i = 0; i < options.targets.size(); ++i) {
-      const TargetSpec& target = options.targets[i];
-      if (!target.icmp_enabled) continue;
-      IcmpTarget icmp;
-      icmp.target_index = static_cast<int>(i);
-      icmp.address = addresses[i];
-      icmp.payload_bytes = target.icmp_payload_bytes;
-      icmp.interval_ns = absl::ToInt64Nanoseconds(target.interval);
-      icmp.timeout_ns = absl::ToInt64Nanoseconds(target.timeout);
-      app->icmp_->AddTarget(icmp);
-    }
-    app->icmp_->Start();
-  }
-
-  app->grpc_ = std::make_unique<GrpcProber>(clock, *app->store_);
-  for (size_t i = 0; i < options.targets.size(); ++i) {
-    const TargetSpec& target = options.targets[i];
-    if (!target.grpc_enabled) continue;
-    // Reconnect backoff capped at the interval: a restarted agent is seen
-    // again within about two intervals.
-    auto channel =
-        MakeProbeChannel(GrpcTargetFor(target.host, target.grpc_port),
-                         target.interval, app->probe_credentials_);
-    GrpcTarget grpc;
-    grpc.target_index = static_cast<int>(i);
-    grpc.name = target.name;
-    grpc.interval_ns = absl::ToInt64Nanoseconds(target.interval);
-    grpc.timeout_ns = absl::ToInt64Nanoseconds(target.timeout);
-    grpc.payload_bytes = target.grpc_payload_bytes;
-    app->grpc_->AddTarget(grpc, target.grpc_mode == GrpcProbeMode::kStream
-                                    ? MakeStreamEchoClient(channel, clock)
-                                    : MakeUnaryEchoClient(channel));
-  }
-  app->grpc_->Start();
-
   app->probing_ = true;
   if (absl::Status status = app->StartQuerySurfaces(); !status.ok()) {
     app->Shutdown();
     return status;
   }
-  app->last_status_.assign(2 * options.targets.size(), ProbeStatus::kUnknown);
   app->housekeeping_ = std::thread([raw = app.get()] { raw->Housekeeping(); });
-  log->info("probing {} targets", options.targets.size());
   return app;
+}
+
+std::shared_ptr<ProbingSession> ServerApp::Session() const {
+  absl::MutexLock lock(&mu_);
+  return session_;
+}
+
+absl::Status ServerApp::ReloadTargets(const std::vector<TargetSpec>& targets,
+                                      const StatusThresholds& thresholds) {
+  absl::MutexLock reload(&reload_mu_);
+  absl::StatusOr<std::shared_ptr<ProbingSession>> fresh =
+      ProbingSession::Start(targets, thresholds, clock_, probe_credentials_);
+  if (!fresh.ok()) return fresh.status();
+  std::shared_ptr<ProbingSession> old;
+  {
+    absl::MutexLock lock(&mu_);
+    if (stop_) {
+      (*fresh)->Stop();
+      return absl::CancelledError("server is stopping");
+    }
+    old = std::exchange(session_, std::move(*fresh));
+  }
+  old->Stop();
+  Logger("server")->info("configuration reloaded: {} targets", targets.size());
+  return absl::OkStatus();
 }
 
 ServerApp::~ServerApp() { Shutdown(); }
@@ -185,17 +133,21 @@ void ServerApp::Shutdown() {
     grpc_server_->Wait();
   }
   if (housekeeping_.joinable()) housekeeping_.join();
-  if (icmp_) icmp_->Stop();
-  if (grpc_) grpc_->Stop();
+  absl::MutexLock reload(&reload_mu_);
+  if (std::shared_ptr<ProbingSession> session = Session()) session->Stop();
 }
 
 absl::Status ServerApp::StartQuerySurfaces() {
   auto log = Logger("server");
-  query_ = std::make_unique<QueryHandler>(
-      *store_, [this](int target) { return AddressOf(target); });
+  query_ = std::make_unique<QueryHandler>([this] {
+    std::shared_ptr<ProbingSession> session = Session();
+    return StoreView{session->store(), [session](int target) {
+                       return session->AddressOf(target);
+                     }};
+  });
   if (!options_.grpc_listen.empty()) {
-    latency_service_ = std::make_unique<LatencyServiceImpl>(
-        *query_, *store_, options_.max_watchers);
+    latency_service_ =
+        std::make_unique<LatencyServiceImpl>(*query_, options_.max_watchers);
     grpc::reflection::InitProtoReflectionServerBuilderPlugin();
     grpc::ServerBuilder builder;
     builder.AddListeningPort(options_.grpc_listen,
@@ -229,13 +181,21 @@ absl::Status ServerApp::StartQuerySurfaces() {
     http.auth = auth_;
     HttpGatewayHooks hooks;
     hooks.gauges = [this] {
+      std::shared_ptr<ProbingSession> session = Session();
       ProberGauges gauges;
-      gauges.icmp_max_lag_ns = TakeMaxLagNs(ProbeKind::kIcmp);
-      gauges.grpc_max_lag_ns = TakeMaxLagNs(ProbeKind::kGrpc);
-      gauges.icmp_available = icmp_available_;
+      gauges.icmp_max_lag_ns = session->TakeMaxLagNs(ProbeKind::kIcmp);
+      gauges.grpc_max_lag_ns = session->TakeMaxLagNs(ProbeKind::kGrpc);
+      gauges.icmp_available = session->icmp_available();
       return gauges;
     };
-    hooks.counters_of = [this](int target) { return CountersOf(target); };
+    // Counters and the exposition's store may come from sessions a reload
+    // apart; the renderer only asks for indices of the store it renders.
+    hooks.counters_of = [this](int target) {
+      std::shared_ptr<ProbingSession> session = Session();
+      return target < static_cast<int>(session->store()->targets().size())
+                 ? session->CountersOf(target)
+                 : TargetCounters();
+    };
     hooks.ready = [this] { return probing_.load(); };
     absl::StatusOr<std::unique_ptr<HttpGateway>> gateway =
         HttpGateway::Start(http, *query_, std::move(hooks));
@@ -243,35 +203,6 @@ absl::Status ServerApp::StartQuerySurfaces() {
     http_gateway_ = std::move(*gateway);
   }
   return absl::OkStatus();
-}
-
-TargetCounters ServerApp::CountersOf(int target) const {
-  TargetCounters counters;
-  const TargetSpec& spec = options_.targets[target];
-  if (icmp_ && spec.icmp_enabled) {
-    const IcmpTargetCounters& icmp = icmp_->counters(target);
-    counters.icmp_late_replies = icmp.late_replies;
-    counters.icmp_duplicate_replies = icmp.duplicate_replies;
-    counters.icmp_mismatched_replies = icmp.mismatched_replies;
-    counters.skipped_probes += icmp.skipped_probes;
-  }
-  if (grpc_ && spec.grpc_enabled) {
-    const GrpcTargetCounters& grpc = grpc_->counters(target);
-    counters.grpc_late_replies = grpc.late_replies;
-    counters.grpc_channel_state_changes = grpc.channel_state_changes;
-    counters.skipped_probes += grpc.skipped_probes;
-  }
-  return counters;
-}
-
-std::string ServerApp::AddressOf(int target) const {
-  absl::MutexLock lock(&mu_);
-  return runtime_.at(target).address;
-}
-
-int64_t ServerApp::TakeMaxLagNs(ProbeKind kind) {
-  if (kind == ProbeKind::kIcmp) return icmp_ ? icmp_->TakeMaxLagNs() : 0;
-  return grpc_ ? grpc_->TakeMaxLagNs() : 0;
 }
 
 void ServerApp::Housekeeping() {
@@ -285,80 +216,16 @@ void ServerApp::Housekeeping() {
       mu_.AwaitWithTimeout(absl::Condition(&stop_), absl::Milliseconds(250));
       if (stop_) return;
     }
-    LogTransitions();
+    std::shared_ptr<ProbingSession> session = Session();
+    session->LogTransitions();
     int64_t now = clock_.MonotonicNanos();
     if (options_.report_interval > absl::ZeroDuration() && now >= next_report) {
-      LogReport();
+      session->LogReport();
       next_report = now + absl::ToInt64Nanoseconds(options_.report_interval);
     }
     if (now >= next_resolve) {
-      Reresolve();
+      session->Reresolve();
       next_resolve = now + absl::ToInt64Nanoseconds(options_.dns_refresh);
-    }
-  }
-}
-
-void ServerApp::LogTransitions() {
-  auto log = Logger("server");
-  for (size_t i = 0; i < options_.targets.size(); ++i) {
-    for (ProbeKind kind : {ProbeKind::kIcmp, ProbeKind::kGrpc}) {
-      ProbeView view = store_->Probe(static_cast<int>(i), kind);
-      if (!view.enabled) continue;
-      ProbeStatus& previous = last_status_[2 * i + (kind == ProbeKind::kGrpc)];
-      if (view.status == previous) continue;
-      std::string cause;
-      if (view.last && view.last->result != SampleResult::kOk) {
-        cause = " (" + view.last->error + ")";
-      }
-      auto level = view.status == ProbeStatus::kOk ? spdlog::level::info
-                                                   : spdlog::level::warn;
-      log->log(level, "target {} {}: {} -> {}{}", options_.targets[i].name,
-               ProbeKindName(kind), ProbeStatusName(previous),
-               ProbeStatusName(view.status), cause);
-      previous = view.status;
-    }
-  }
-}
-
-void ServerApp::LogReport() {
-  auto log = Logger("server");
-  for (size_t i = 0; i < options_.targets.size(); ++i) {
-    std::string line = options_.targets[i].name;
-    for (ProbeKind kind : {ProbeKind::kIcmp, ProbeKind::kGrpc}) {
-      ProbeView view = store_->Probe(static_cast<int>(i), kind);
-      if (!view.enabled) continue;
-      WindowSnapshot s =
-          store_->Snapshot(static_cast<int>(i), kind, absl::Minutes(1));
-      line += absl::StrFormat(
-          " | %s %s p50=%s ms p99=%s ms loss=%s%%", ProbeKindName(kind),
-          ProbeStatusName(view.status), Ms(s.p50_ns), Ms(s.p99_ns),
-          s.loss_percent ? absl::StrFormat("%.1f", *s.loss_percent) : "-");
-    }
-    log->info("1m: {}", line);
-  }
-}
-
-void ServerApp::Reresolve() {
-  auto log = Logger("server");
-  for (size_t i = 0; i < options_.targets.size(); ++i) {
-    const TargetSpec& target = options_.targets[i];
-    if (IpAddress::Parse(target.host)) continue;  // literal: nothing to do
-    absl::StatusOr<IpAddress> address = ResolveHost(target.host, target.family);
-    if (!address.ok()) {
-      log->warn("target {}: {} (keeping the previous address)", target.name,
-                address.status().message());
-      continue;
-    }
-    std::string text = address->ToString();
-    {
-      absl::MutexLock lock(&mu_);
-      if (runtime_[i].address == text) continue;
-      log->info("target {}: {} now resolves to {}", target.name, target.host,
-                text);
-      runtime_[i].address = text;
-    }
-    if (icmp_ && target.icmp_enabled) {
-      icmp_->UpdateAddress(static_cast<int>(i), *address);
     }
   }
 }

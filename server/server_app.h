@@ -17,8 +17,7 @@
 #include "server/api/http_gateway.h"
 #include "server/api/latency_service.h"
 #include "server/api/query.h"
-#include "server/prober/grpc_prober.h"
-#include "server/prober/icmp_prober.h"
+#include "server/probing_session.h"
 #include "server/stats/status.h"
 #include "server/store/result_store.h"
 #include "server/target.h"
@@ -53,38 +52,34 @@ struct ServerOptions {
   absl::Duration tls_poll_interval = absl::Seconds(10);
 };
 
-// Per-target facts the query surfaces show besides statistics.
-struct TargetRuntime {
-  std::string address;  // resolved address, empty when unresolved
-};
-
-// ServerApp wires latency-server: resolves targets, opens ICMP sockets (IPv4
-// and IPv6, whichever this process may open; a failure is logged with its fix
-// and gRPC probing goes on), starts the ICMP and gRPC probers feeding one
-// ResultStore, serves the store through the gRPC LatencyService (with health
-// and reflection) and the HTTP gateway, and runs a housekeeping thread that
-// logs status transitions, periodic summaries and re-resolves DNS names.
+// ServerApp wires latency-server: a ProbingSession (targets resolved, ICMP
+// and gRPC probers feeding a ResultStore), the gRPC LatencyService (with
+// health and reflection) and the HTTP gateway reading the current session's
+// store, credentials, and a housekeeping thread that logs status
+// transitions, periodic summaries and re-resolves DNS names.
+//
+// ReloadTargets swaps in a new session for a new configuration without
+// touching the listening sockets, so clients keep their connections.
 class ServerApp {
  public:
   static absl::StatusOr<std::unique_ptr<ServerApp>> Start(
       const ServerOptions& options, Clock& clock);
   ~ServerApp();
 
-  ResultStore& store() { return *store_; }
-  // Resolved address of a target ("" when not resolved).
-  std::string AddressOf(int target) const ABSL_LOCKS_EXCLUDED(mu_);
-  // Prober counters for metrics.
-  const IcmpProber* icmp_prober() const { return icmp_.get(); }
-  const GrpcProber* grpc_prober() const { return grpc_.get(); }
-  // Max prober send lag since the last call, ns.
-  int64_t TakeMaxLagNs(ProbeKind kind);
+  // The current probing session's store (it changes on ReloadTargets).
+  ResultStore& store() { return *Session()->store(); }
+  std::shared_ptr<ProbingSession> Session() const ABSL_LOCKS_EXCLUDED(mu_);
   // Whether the ICMP probe could start (sockets available).
-  bool icmp_available() const { return icmp_available_; }
+  bool icmp_available() const { return Session()->icmp_available(); }
   // Bound ports of the query surfaces (0 when disabled).
   int grpc_port() const { return grpc_port_; }
   int http_port() const { return http_gateway_ ? http_gateway_->port() : 0; }
-  // Per-target prober counters, for Prometheus.
-  TargetCounters CountersOf(int target) const;
+
+  // Starts probing `targets` with `thresholds` in a new session, then stops
+  // the old one. On error (e.g. no targets) the old session keeps running.
+  // Statistics start afresh; Watch streams end and clients watch again.
+  absl::Status ReloadTargets(const std::vector<TargetSpec>& targets,
+                             const StatusThresholds& thresholds);
 
   // Reads the TLS files and the token file again (SIGHUP). New connections
   // get the new certificates; a bad file is logged and the old one kept.
@@ -95,18 +90,11 @@ class ServerApp {
  private:
   ServerApp(const ServerOptions& options, Clock& clock);
   void Housekeeping();
-  void LogTransitions();
-  void LogReport();
-  void Reresolve();
   absl::Status StartQuerySurfaces();
   absl::Status LoadCredentials();
 
   const ServerOptions options_;
   Clock& clock_;
-  std::unique_ptr<ResultStore> store_;
-  std::unique_ptr<IcmpProber> icmp_;
-  std::unique_ptr<GrpcProber> grpc_;
-  bool icmp_available_ = false;
   std::atomic<bool> probing_{false};
 
   std::shared_ptr<BearerTokenAuth> auth_;           // null: no token
@@ -122,10 +110,11 @@ class ServerApp {
   std::unique_ptr<HttpGateway> http_gateway_;
 
   mutable absl::Mutex mu_;
-  std::vector<TargetRuntime> runtime_ ABSL_GUARDED_BY(mu_);
+  std::shared_ptr<ProbingSession> session_ ABSL_GUARDED_BY(mu_);
   bool stop_ ABSL_GUARDED_BY(mu_) = false;
-  std::vector<ProbeStatus> last_status_;  // housekeeping thread only
   std::thread housekeeping_;
+  // Serializes reloads (SIGHUP) with each other and with Shutdown.
+  absl::Mutex reload_mu_;
 };
 
 }  // namespace latency

@@ -192,8 +192,8 @@ void HttpGateway::InstallRoutes() {
         }
         if (WantsPrometheus(req.get_header_value("Accept"), format)) {
           res.status = 200;
-          res.set_content(RenderPrometheus(query_.store(), hooks_.gauges(),
-                                           hooks_.counters_of),
+          res.set_content(RenderPrometheus(*query_.Current().store,
+                                           hooks_.gauges(), hooks_.counters_of),
                           kPrometheusText);
           return;
         }

@@ -25,9 +25,12 @@ class LatencyServiceImpl::WatchReactor final
     : public grpc::ServerWriteReactor<v1::WatchResponse> {
  public:
   WatchReactor(LatencyServiceImpl* service, const v1::WatchRequest& request)
-      : service_(service), request_(request) {
-    subscription_ = service_->store_.Subscribe(
-        [this](const Sample& sample) { OnSample(sample); });
+      : service_(service),
+        request_(request),
+        store_(service->query_.Current().store) {
+    subscription_ =
+        store_->Subscribe([this](const Sample& sample) { OnSample(sample); },
+                          [this] { OnStoreClosed(); });
   }
 
   void OnWriteDone(bool ok) override ABSL_LOCKS_EXCLUDED(mu_) {
@@ -46,16 +49,25 @@ class LatencyServiceImpl::WatchReactor final
   }
 
   void OnDone() override {
-    service_->store_.Unsubscribe(subscription_);
+    store_->Unsubscribe(subscription_);
     --service_->watchers_;
     delete this;
   }
 
  private:
+  void OnStoreClosed() ABSL_LOCKS_EXCLUDED(mu_) {
+    absl::MutexLock lock(&mu_);
+    if (finished_) return;
+    finished_ = true;
+    Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                        "probing restarted (configuration reloaded or server "
+                        "stopping); watch again"));
+  }
+
   void OnSample(const Sample& sample) ABSL_LOCKS_EXCLUDED(mu_) {
-    if (!service_->query_.WatchMatches(request_, sample)) return;
+    if (!QueryHandler::WatchMatches(*store_, request_, sample)) return;
     v1::WatchResponse response;
-    *response.mutable_sample() = service_->query_.SampleToProto(sample);
+    *response.mutable_sample() = QueryHandler::SampleToProto(*store_, sample);
     absl::MutexLock lock(&mu_);
     if (finished_) return;
     if (queue_.size() >= kWatchQueueLimit) {
@@ -76,6 +88,8 @@ class LatencyServiceImpl::WatchReactor final
 
   LatencyServiceImpl* const service_;
   const v1::WatchRequest request_;
+  // Keeps the subscribed store alive until the stream is done.
+  const std::shared_ptr<ResultStore> store_;
   int subscription_ = -1;
   absl::Mutex mu_;
   std::deque<v1::WatchResponse> queue_ ABSL_GUARDED_BY(mu_);
@@ -85,8 +99,8 @@ class LatencyServiceImpl::WatchReactor final
 };
 
 LatencyServiceImpl::LatencyServiceImpl(const QueryHandler& query,
-                                       ResultStore& store, int max_watchers)
-    : query_(query), store_(store), max_watchers_(max_watchers) {}
+                                       int max_watchers)
+    : query_(query), max_watchers_(max_watchers) {}
 
 grpc::ServerUnaryReactor* LatencyServiceImpl::GetLatency(
     grpc::CallbackServerContext* context, const v1::GetLatencyRequest* request,

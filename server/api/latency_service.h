@@ -5,21 +5,21 @@
 
 #include "latency/v1/latency.grpc.pb.h"
 #include "server/api/query.h"
-#include "server/store/result_store.h"
 
 namespace latency {
 
 // LatencyServiceImpl serves latency.v1.LatencyService with the callback API.
 // Unary methods delegate to QueryHandler; Watch subscribes to the store and
-// streams matching samples. A slow Watch client never slows the probers: each
+// streams matching samples until the client leaves or the store closes (a
+// config reload: the stream ends with UNAVAILABLE and the client watches
+// again). A slow Watch client never slows the probers: each
 // stream buffers at most kWatchQueueLimit samples and drops the oldest beyond
 // that (counted in watch_dropped()).
 class LatencyServiceImpl final : public v1::LatencyService::CallbackService {
  public:
   static constexpr size_t kWatchQueueLimit = 1024;
 
-  LatencyServiceImpl(const QueryHandler& query, ResultStore& store,
-                     int max_watchers);
+  LatencyServiceImpl(const QueryHandler& query, int max_watchers);
 
   grpc::ServerUnaryReactor* GetLatency(
       grpc::CallbackServerContext* context,
@@ -44,7 +44,6 @@ class LatencyServiceImpl final : public v1::LatencyService::CallbackService {
   class WatchReactor;
 
   const QueryHandler& query_;
-  ResultStore& store_;
   const int max_watchers_;
   std::atomic<int> watchers_{0};
   std::atomic<uint64_t> dropped_{0};

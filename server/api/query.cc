@@ -70,29 +70,31 @@ v1::ProbeKind ProbeKindToProto(ProbeKind kind) {
   return kind == ProbeKind::kIcmp ? v1::PROBE_KIND_ICMP : v1::PROBE_KIND_GRPC;
 }
 
-QueryHandler::QueryHandler(const ResultStore& store,
-                           std::function<std::string(int)> address_of)
-    : store_(store), address_of_(std::move(address_of)) {}
+QueryHandler::QueryHandler(std::function<StoreView()> current)
+    : current_(std::move(current)) {}
 
-v1::TargetSummary QueryHandler::Summary(int target) const {
-  const TargetSpec& spec = store_.targets()[target];
+v1::TargetSummary QueryHandler::Summary(const StoreView& view, int target) {
+  const ResultStore& store = *view.store;
+  const TargetSpec& spec = store.targets()[target];
   v1::TargetSummary summary;
   summary.set_name(spec.name);
   summary.set_host(spec.host);
-  summary.set_address(address_of_(target));
+  summary.set_address(view.address_of(target));
   summary.set_grpc_port(spec.grpc_port);
-  summary.set_status(ProbeStatusName(store_.TargetStatus(target)));
+  summary.set_status(ProbeStatusName(store.TargetStatus(target)));
   for (ProbeKind kind : kKinds) {
-    *summary.add_probes() = ProbeSummaryOf(store_.Probe(target, kind));
+    *summary.add_probes() = ProbeSummaryOf(store.Probe(target, kind));
   }
   return summary;
 }
 
 absl::StatusOr<v1::GetLatencyResponse> QueryHandler::GetLatency(
     const v1::GetLatencyRequest& request) const {
+  StoreView view = current_();
+  const ResultStore& store = *view.store;
   int target = 0;
   if (!request.target().empty()) {
-    std::optional<int> found = store_.FindTarget(request.target());
+    std::optional<int> found = store.FindTarget(request.target());
     if (!found) {
       return absl::NotFoundError(
           absl::StrCat("unknown target '", request.target(), "'"));
@@ -100,8 +102,8 @@ absl::StatusOr<v1::GetLatencyResponse> QueryHandler::GetLatency(
     target = *found;
   }
   v1::GetLatencyResponse response;
-  v1::ListTargetsResponse all = ListTargets();
-  ProbeStatus overall = store_.OverallStatus();
+  v1::ListTargetsResponse all = ListTargets(view);
+  ProbeStatus overall = store.OverallStatus();
   response.set_status(ProbeStatusName(overall));
   const v1::TargetSummary& summary = all.targets(target);
   response.set_target(summary.name());
@@ -124,9 +126,13 @@ absl::StatusOr<v1::GetLatencyResponse> QueryHandler::GetLatency(
 }
 
 v1::ListTargetsResponse QueryHandler::ListTargets() const {
+  return ListTargets(current_());
+}
+
+v1::ListTargetsResponse QueryHandler::ListTargets(const StoreView& view) {
   v1::ListTargetsResponse response;
-  for (size_t i = 0; i < store_.targets().size(); ++i) {
-    *response.add_targets() = Summary(static_cast<int>(i));
+  for (size_t i = 0; i < view.store->targets().size(); ++i) {
+    *response.add_targets() = Summary(view, static_cast<int>(i));
   }
   return response;
 }
@@ -136,7 +142,9 @@ absl::StatusOr<v1::GetTargetStatsResponse> QueryHandler::GetTargetStats(
   if (request.target().empty()) {
     return absl::InvalidArgumentError("target: required");
   }
-  std::optional<int> target = store_.FindTarget(request.target());
+  StoreView current = current_();
+  const ResultStore& store = *current.store;
+  std::optional<int> target = store.FindTarget(request.target());
   if (!target) {
     return absl::NotFoundError(
         absl::StrCat("unknown target '", request.target(), "'"));
@@ -148,12 +156,12 @@ absl::StatusOr<v1::GetTargetStatsResponse> QueryHandler::GetTargetStats(
         absl::StrCat("window: ", window.status().message()));
   }
   v1::GetTargetStatsResponse response;
-  *response.mutable_target() = Summary(*target);
+  *response.mutable_target() = Summary(current, *target);
   response.set_window(window_text);
   for (ProbeKind kind : kKinds) {
-    ProbeView view = store_.Probe(*target, kind);
+    ProbeView view = store.Probe(*target, kind);
     if (!view.enabled) continue;
-    WindowSnapshot s = store_.Snapshot(*target, kind, *window);
+    WindowSnapshot s = store.Snapshot(*target, kind, *window);
     v1::ProbeStats* stats = response.add_probes();
     stats->set_kind(ProbeKindToProto(kind));
     stats->set_status(ProbeStatusName(view.status));
@@ -184,7 +192,8 @@ absl::StatusOr<v1::GetTargetStatsResponse> QueryHandler::GetTargetStats(
 
 absl::Status QueryHandler::ValidateWatch(
     const v1::WatchRequest& request) const {
-  if (!request.target().empty() && !store_.FindTarget(request.target())) {
+  StoreView view = current_();
+  if (!request.target().empty() && !view.store->FindTarget(request.target())) {
     return absl::NotFoundError(
         absl::StrCat("unknown target '", request.target(), "'"));
   }
@@ -195,19 +204,21 @@ absl::Status QueryHandler::ValidateWatch(
   return absl::OkStatus();
 }
 
-bool QueryHandler::WatchMatches(const v1::WatchRequest& request,
-                                const Sample& sample) const {
+bool QueryHandler::WatchMatches(const ResultStore& store,
+                                const v1::WatchRequest& request,
+                                const Sample& sample) {
   if (request.kind() != v1::PROBE_KIND_UNSPECIFIED &&
       request.kind() != ProbeKindToProto(sample.kind)) {
     return false;
   }
   return request.target().empty() ||
-         store_.targets()[sample.target_index].name == request.target();
+         store.targets()[sample.target_index].name == request.target();
 }
 
-v1::Sample QueryHandler::SampleToProto(const Sample& sample) const {
+v1::Sample QueryHandler::SampleToProto(const ResultStore& store,
+                                       const Sample& sample) {
   v1::Sample out;
-  out.set_target(store_.targets()[sample.target_index].name);
+  out.set_target(store.targets()[sample.target_index].name);
   out.set_kind(ProbeKindToProto(sample.kind));
   out.set_sequence(sample.sequence);
   *out.mutable_scheduled_time() =

@@ -11,14 +11,21 @@
 
 namespace latency {
 
+// What a query reads: the current store and its targets' resolved
+// addresses ("" when unresolved). Held for the length of one query, so a
+// config reload never swaps the data out from under it.
+struct StoreView {
+  std::shared_ptr<ResultStore> store;
+  std::function<std::string(int)> address_of;
+};
+
 // QueryHandler answers every LatencyService question from the ResultStore.
 // Both front ends call it — the gRPC service and the HTTP/JSON gateway — so
 // they cannot drift apart: HTTP serves these very messages as JSON.
 class QueryHandler {
  public:
-  // `address_of` gives a target's resolved address ("" when unresolved).
-  QueryHandler(const ResultStore& store,
-               std::function<std::string(int)> address_of);
+  // `current` returns the store in use now (it changes on config reload).
+  explicit QueryHandler(std::function<StoreView()> current);
 
   // The original tool's summary for the named (or first) target.
   // NOT_FOUND for an unknown target.
@@ -35,17 +42,20 @@ class QueryHandler {
   // Checks a Watch filter: NOT_FOUND for an unknown target, INVALID_ARGUMENT
   // for an unknown kind.
   absl::Status ValidateWatch(const v1::WatchRequest& request) const;
-  bool WatchMatches(const v1::WatchRequest& request,
-                    const Sample& sample) const;
-  v1::Sample SampleToProto(const Sample& sample) const;
+  // Watch helpers, for samples of `store` (the one a stream subscribed to).
+  static bool WatchMatches(const ResultStore& store,
+                           const v1::WatchRequest& request,
+                           const Sample& sample);
+  static v1::Sample SampleToProto(const ResultStore& store,
+                                  const Sample& sample);
 
-  const ResultStore& store() const { return store_; }
+  StoreView Current() const { return current_(); }
 
  private:
-  v1::TargetSummary Summary(int target) const;
+  static v1::TargetSummary Summary(const StoreView& view, int target);
+  static v1::ListTargetsResponse ListTargets(const StoreView& view);
 
-  const ResultStore& store_;
-  std::function<std::string(int)> address_of_;
+  std::function<StoreView()> current_;
 };
 
 v1::ProbeKind ProbeKindToProto(ProbeKind kind);

@@ -24,7 +24,7 @@ void ResultStore::Record(const Sample& sample) {
     series.stats.Record(sample);
   }
   absl::MutexLock lock(&subscribers_mu_);
-  for (const auto& [id, subscriber] : subscribers_) subscriber(sample);
+  for (const Subscription& s : subscribers_) s.on_sample(sample);
 }
 
 std::optional<int> ResultStore::FindTarget(const std::string& name) const {
@@ -99,16 +99,37 @@ ProbeStatus ResultStore::OverallStatus() const {
   return worst.value_or(ProbeStatus::kUnknown);
 }
 
-int ResultStore::Subscribe(Subscriber subscriber) {
-  absl::MutexLock lock(&subscribers_mu_);
-  int id = next_subscriber_id_++;
-  subscribers_.emplace_back(id, std::move(subscriber));
-  return id;
+int ResultStore::Subscribe(Subscriber subscriber,
+                           std::function<void()> on_close) {
+  {
+    absl::MutexLock lock(&subscribers_mu_);
+    int id = next_subscriber_id_++;
+    if (!closed_) {
+      subscribers_.push_back({id, std::move(subscriber), std::move(on_close)});
+      return id;
+    }
+  }
+  if (on_close) on_close();
+  return -1;
 }
 
 void ResultStore::Unsubscribe(int id) {
   absl::MutexLock lock(&subscribers_mu_);
-  std::erase_if(subscribers_, [id](const auto& s) { return s.first == id; });
+  std::erase_if(subscribers_,
+                [id](const Subscription& s) { return s.id == id; });
+}
+
+void ResultStore::CloseSubscriptions() {
+  std::vector<Subscription> closing;
+  {
+    absl::MutexLock lock(&subscribers_mu_);
+    closed_ = true;
+    closing.swap(subscribers_);
+  }
+  // Outside the lock: on_close may end a stream whose cleanup unsubscribes.
+  for (const Subscription& s : closing) {
+    if (s.on_close) s.on_close();
+  }
 }
 
 size_t ResultStore::ApproxMemoryBytes() const {

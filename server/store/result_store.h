@@ -69,10 +69,14 @@ class ResultStore final : public SampleSink {
   ProbeStatus OverallStatus() const;
 
   // Calls `subscriber` with every later sample, on the prober's thread: it
-  // must be quick and must not call back into the store's writers. Returns
-  // an id for Unsubscribe.
-  int Subscribe(Subscriber subscriber) ABSL_LOCKS_EXCLUDED(subscribers_mu_);
+  // must be quick and must not call back into the store's writers. When the
+  // store's probing ends (config reload, shutdown) `on_close` runs once
+  // instead. Returns an id for Unsubscribe.
+  int Subscribe(Subscriber subscriber, std::function<void()> on_close = {})
+      ABSL_LOCKS_EXCLUDED(subscribers_mu_);
   void Unsubscribe(int id) ABSL_LOCKS_EXCLUDED(subscribers_mu_);
+  // Ends every subscription (calling on_close) and refuses new ones.
+  void CloseSubscriptions() ABSL_LOCKS_EXCLUDED(subscribers_mu_);
 
   int64_t now_ns() const { return clock_.MonotonicNanos(); }
   size_t ApproxMemoryBytes() const;
@@ -99,8 +103,13 @@ class ResultStore final : public SampleSink {
 
   absl::Mutex subscribers_mu_;
   int next_subscriber_id_ ABSL_GUARDED_BY(subscribers_mu_) = 0;
-  std::vector<std::pair<int, Subscriber>> subscribers_
-      ABSL_GUARDED_BY(subscribers_mu_);
+  struct Subscription {
+    int id;
+    Subscriber on_sample;
+    std::function<void()> on_close;
+  };
+  std::vector<Subscription> subscribers_ ABSL_GUARDED_BY(subscribers_mu_);
+  bool closed_ ABSL_GUARDED_BY(subscribers_mu_) = false;
 };
 
 }  // namespace latency

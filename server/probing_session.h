@@ -1,0 +1,73 @@
+#ifndef LATENCY_SERVER_PROBING_SESSION_H_
+#define LATENCY_SERVER_PROBING_SESSION_H_
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "common/clock.h"
+#include "grpcpp/security/credentials.h"
+#include "server/api/prometheus.h"
+#include "server/prober/grpc_prober.h"
+#include "server/prober/icmp_prober.h"
+#include "server/stats/status.h"
+#include "server/store/result_store.h"
+#include "server/target.h"
+
+namespace latency {
+
+// ProbingSession is one configuration's worth of probing: it resolves the
+// targets, opens ICMP sockets (IPv4 and IPv6, whichever this process may
+// open; a failure is logged with its fix and gRPC probing goes on), and runs
+// the ICMP and gRPC probers into its own ResultStore. A config reload starts
+// a new session and stops the old one; readers hold the session they read
+// through a shared_ptr, so a reload never pulls data out from under them.
+//
+// The housekeeping methods (LogTransitions, LogReport, Reresolve) are called
+// from one thread, the server's housekeeping loop.
+class ProbingSession {
+ public:
+  static absl::StatusOr<std::shared_ptr<ProbingSession>> Start(
+      const std::vector<TargetSpec>& targets,
+      const StatusThresholds& thresholds, Clock& clock,
+      std::shared_ptr<grpc::ChannelCredentials> probe_credentials);
+  ~ProbingSession();
+
+  // Stops both probers; the store keeps its data for late readers and
+  // tells its subscribers (Watch streams) that it is closed.
+  void Stop();
+
+  const std::shared_ptr<ResultStore>& store() const { return store_; }
+  // Resolved address of a target ("" when not resolved).
+  std::string AddressOf(int target) const ABSL_LOCKS_EXCLUDED(mu_);
+  TargetCounters CountersOf(int target) const;
+  int64_t TakeMaxLagNs(ProbeKind kind);
+  bool icmp_available() const { return icmp_available_; }
+
+  void LogTransitions();
+  void LogReport();
+  void Reresolve() ABSL_LOCKS_EXCLUDED(mu_);
+
+ private:
+  ProbingSession(const std::vector<TargetSpec>& targets, Clock& clock)
+      : targets_(targets), clock_(clock) {}
+
+  const std::vector<TargetSpec> targets_;
+  Clock& clock_;
+  std::shared_ptr<ResultStore> store_;
+  std::unique_ptr<IcmpProber> icmp_;
+  std::unique_ptr<GrpcProber> grpc_;
+  bool icmp_available_ = false;
+  bool stopped_ = false;
+
+  mutable absl::Mutex mu_;
+  std::vector<std::string> addresses_ ABSL_GUARDED_BY(mu_);
+  std::vector<ProbeStatus> last_status_;  // housekeeping thread only
+};
+
+}  // namespace latency
+
+#endif  // LATENCY_SERVER_PROBING_SESSION_H_
