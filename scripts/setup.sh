@@ -16,7 +16,9 @@ APT_PACKAGES=(
   libabsl-dev libspdlog-dev libgtest-dev libgmock-dev googletest grpc-proto
   libcpp-httplib-dev
   iputils-ping iproute2 procps curl ca-certificates
-  prometheus shellcheck ccache
+  prometheus shellcheck ccache clang libclang-rt-14-dev
+  iptables libnetfilter-queue-dev python3 openssl libssl-dev
+  libbenchmark-dev
 )
 # npm may come from a nodejs build that bundles it (Debian's npm package
 # would conflict with that), so it is only installed when missing.

@@ -29,12 +29,16 @@ echo "== buf lint"
 (cd proto && "$TOOLS_DIR/node_modules/.bin/buf" lint)
 
 echo "== shellcheck"
-shellcheck scripts/*.sh .ci/run
+shellcheck scripts/*.sh .ci/run tests/e2e/*.sh tests/compose/*.sh
 
 if [ -f infra/scripts/check.sh ]; then
   echo "== terraform"
   bash infra/scripts/check.sh
 fi
 
-echo "== ctest"
-ctest --test-dir "$BUILD_DIR" --output-on-failure -j2
+echo "== ctest: unit, integration, fuzz corpus replay, compose testbed"
+ctest --test-dir "$BUILD_DIR" --output-on-failure -j2 -LE e2e
+
+# The namespace e2e tests print their measured figures, so show them all.
+echo "== ctest: namespace e2e (root)"
+ctest --test-dir "$BUILD_DIR" --output-on-failure --verbose -L e2e

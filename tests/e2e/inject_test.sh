@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# latency-inject checked against ping on the two-namespace testbed: a fixed
+# delay shifts ping's median by that much, jitter spreads it (±2 ms uniform:
+# the median of 200 replies has a standard error of about 0.14 ms, hence the
+# wider bounds), and loss drops the share asked for (ping's lost count
+# equals the injector's drop count).
+set -euo pipefail
+# shellcheck source=SCRIPTDIR/netns.sh
+source "$(dirname "$0")/netns.sh"
+
+tb_testbed bare
+out=$TB_DIR
+
+tb_ping "$out/ping-bare.txt" 200 0.02
+
+tb_inject --delay_ms=5
+tb_ping "$out/ping-delay.txt" 200 0.02
+python3 "$TB_CHECK" ping-delay --label "delay 5 ms" --ping "$out/ping-delay.txt" \
+  --base "$out/ping-bare.txt" --delay_ms 5 --slack_ms 0.3
+
+tb_inject --delay_ms=5 --jitter_ms=2
+tb_ping "$out/ping-jitter.txt" 200 0.02
+python3 "$TB_CHECK" ping-delay --label "delay 5 ms, jitter 2 ms uniform" \
+  --ping "$out/ping-jitter.txt" --base "$out/ping-bare.txt" --delay_ms 5 --slack_ms 0.6 --below_ms 0.5 \
+  --spread_min_ms 2.5 --within_ms 2.9 7.5
+
+tb_inject --loss_percent=10
+tb_ping "$out/ping-loss.txt" 1000 0.005 || true # exits 1 when replies are lost
+queue=$(tb_queue_num)
+tb_inject_off
+dropped=$(sed -nE 's/.*packets, ([0-9]+) dropped.*/\1/p' "$out/inject-q$queue.log")
+python3 "$TB_CHECK" ping-delay --label "loss 10%" --ping "$out/ping-loss.txt" \
+  --base "$out/ping-bare.txt" --delay_ms 0 --slack_ms 0.3 --loss 10 --loss_tolerance 3 \
+  --injector_dropped "$dropped"
+echo "PASS: latency-inject delay, jitter and loss agree with ping"
