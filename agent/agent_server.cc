@@ -24,6 +24,11 @@ absl::Status ValidateAgentOptions(const AgentOptions& options) {
     return absl::InvalidArgumentError(
         absl::StrCat("--listen: want HOST:PORT, got '", options.listen, "'"));
   }
+  if (options.max_concurrent_streams < 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--max_concurrent_streams: must be at least 1, got ",
+                     options.max_concurrent_streams));
+  }
   if (options.max_message_bytes < 1024) {
     return absl::InvalidArgumentError(
         absl::StrCat("--max_message_bytes: must be at least 1024, got ",
@@ -68,6 +73,9 @@ absl::StatusOr<std::unique_ptr<AgentServer>> AgentServer::Start(
   // gRPC sets SO_REUSEPORT by default, which would let a second agent
   // silently share the port; a port in use must be an error instead.
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+  // Per connection: one client cannot hold unbounded calls or streams.
+  builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS,
+                             options.max_concurrent_streams);
   builder.SetMaxReceiveMessageSize(options.max_message_bytes);
   // Replies echo the payload, so they are as large as the largest request
   // plus a few fields.

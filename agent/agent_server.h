@@ -20,6 +20,8 @@ struct AgentOptions {
   std::string listen = "0.0.0.0:50051";
   // Largest request accepted; larger ones get RESOURCE_EXHAUSTED.
   int max_message_bytes = 1 << 20;
+  // Concurrent calls and streams one connection may have open; more wait.
+  int max_concurrent_streams = 100;
   // How long Shutdown() lets in-flight calls finish before cancelling them.
   absl::Duration drain_timeout = absl::Seconds(2);
   // Path of the sysctl reported by GetAgentInfo.

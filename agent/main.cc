@@ -14,6 +14,8 @@ ABSL_FLAG(std::string, listen, "0.0.0.0:50051",
 ABSL_FLAG(int32_t, max_message_bytes, 1 << 20,
           "largest echo request accepted (bytes); larger requests get "
           "RESOURCE_EXHAUSTED");
+ABSL_FLAG(int32_t, max_concurrent_streams, 100,
+          "calls and streams one client connection may have open at once");
 ABSL_FLAG(absl::Duration, drain_timeout, absl::Seconds(2),
           "on SIGTERM/SIGINT, how long in-flight calls may finish");
 ABSL_FLAG(std::string, tls_cert, "",
@@ -45,6 +47,7 @@ int main(int argc, char** argv) {
   options.listen = absl::GetFlag(FLAGS_listen);
   options.max_message_bytes = absl::GetFlag(FLAGS_max_message_bytes);
   options.drain_timeout = absl::GetFlag(FLAGS_drain_timeout);
+  options.max_concurrent_streams = absl::GetFlag(FLAGS_max_concurrent_streams);
   options.tls = latency::ServerTlsFiles("--tls_", absl::GetFlag(FLAGS_tls_cert),
                                         absl::GetFlag(FLAGS_tls_key),
                                         absl::GetFlag(FLAGS_tls_client_ca));

@@ -28,6 +28,8 @@ ABSL_FLAG(
     "host:port of the HTTP gateway (/metrics JSON or Prometheus, /v1/..., "
     "/healthz, /readyz); empty disables it");
 ABSL_FLAG(int32_t, max_watchers, 64, "most concurrent Watch streams");
+ABSL_FLAG(int32_t, max_concurrent_streams, 100,
+          "calls and streams one query client connection may have open");
 ABSL_FLAG(absl::Duration, report_interval, absl::Seconds(60),
           "log a one-line 1-minute summary per target this often; 0 = never");
 ABSL_FLAG(absl::Duration, dns_refresh, absl::Seconds(60),
@@ -96,6 +98,7 @@ absl::StatusOr<latency::ServerOptions> OptionsFromFlags() {
   options.grpc_listen = absl::GetFlag(FLAGS_grpc_listen);
   options.http_listen = absl::GetFlag(FLAGS_http_listen);
   options.max_watchers = absl::GetFlag(FLAGS_max_watchers);
+  options.max_concurrent_streams = absl::GetFlag(FLAGS_max_concurrent_streams);
   options.grpc_tls =
       latency::ServerTlsFiles("--grpc_tls_", absl::GetFlag(FLAGS_grpc_tls_cert),
                               absl::GetFlag(FLAGS_grpc_tls_key),

@@ -154,6 +154,9 @@ absl::Status ServerApp::StartQuerySurfaces() {
                              MakeServerCredentials(grpc_certs_, auth_),
                              &grpc_port_);
     builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+    // Per connection: one client cannot hold unbounded calls or streams.
+    builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS,
+                               options_.max_concurrent_streams);
     builder.SetMaxReceiveMessageSize(64 * 1024);
     builder.RegisterService(latency_service_.get());
     builder.RegisterService(&health_service_);

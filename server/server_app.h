@@ -37,6 +37,8 @@ struct ServerOptions {
   std::string grpc_listen = "0.0.0.0:50052";
   std::string http_listen = "0.0.0.0:5000";
   int max_watchers = 64;
+  // Concurrent calls and streams one client connection may have open.
+  int max_concurrent_streams = 100;
   // How long shutdown lets in-flight queries finish.
   absl::Duration drain_timeout = absl::Seconds(1);
   // TLS of the gRPC query API (mTLS when a client CA is set) and of the HTTP
