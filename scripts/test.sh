@@ -42,3 +42,9 @@ ctest --test-dir "$BUILD_DIR" --output-on-failure -j2 -LE e2e
 # The namespace e2e tests print their measured figures, so show them all.
 echo "== ctest: namespace e2e (root)"
 ctest --test-dir "$BUILD_DIR" --output-on-failure --verbose -L e2e
+
+echo "== fuzz smoke (libFuzzer, ${FUZZ_SECONDS:-20} s per target)"
+scripts/fuzz.sh
+
+echo "== sanitizers (ASan+UBSan: all tests; TSan: concurrency tests)"
+scripts/sanitizers.sh
