@@ -4,7 +4,8 @@
 #               test, the fuzz corpus replays and the binaries they start
 #   build-tsan  ThreadSanitizer: the tests that run threads against each
 #               other (prober, store and Watch under queries via the
-#               in-process and binary servers, echo streams, fault load)
+#               in-process and binary servers, echo streams, fault load,
+#               certificate/token reloads under TLS traffic)
 # Any sanitizer report fails its test (halt_on_error); the script exits
 # non-zero when any phase fails, after printing per-phase timings.
 #
@@ -95,7 +96,8 @@ sanitizer_ctest() {
 
 # The concurrency-relevant test binaries (ctest labels = binary names).
 TSAN_BINARIES=(prober_test server_probing_test server_clients_test agent_test
-               cli_test fault_test)
+               cli_test fault_test reload_test tls_auth_test
+               tls_auth_binary_test)
 EXCLUDED='TenThousandMalformedHttpRequests'
 
 for phase in "${phases[@]}"; do

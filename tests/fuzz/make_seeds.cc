@@ -59,6 +59,11 @@ class Encoder {
 
 fs::path g_root;
 
+// `tag` (a mode or type byte, NUL included) followed by `rest`.
+std::string Tag(char tag, const std::string& rest) {
+  return std::string(1, tag) + rest;
+}
+
 void Write(const std::string& target, const std::string& name,
            const std::string& bytes) {
   fs::path dir = g_root / target;
@@ -110,17 +115,16 @@ std::string Error(bool v6, uint8_t type, uint8_t code,
 void IcmpPacketSeeds() {
   const std::string n = "icmp_packet";
   // Flags byte: bit 0 IPv6, bit 1 IPv4 header included (raw socket).
-  Write(n, "v4_dgram_reply", "\x00" + Reply(false, 0x1234, 1));
+  Write(n, "v4_dgram_reply", Tag(0, Reply(false, 0x1234, 1)));
   Write(n, "v4_raw_reply",
         "\x02" + Ipv4Header("127.0.0.1", "127.0.0.1") + Reply(false, 7, 2));
   Write(n, "v4_raw_reply_ip_options",
         "\x02" + Ipv4Header("10.0.0.9", "10.0.0.1", 8) + Reply(false, 7, 3));
-  Write(n, "v4_dgram_unreachable",
-        std::string(1, '\x00') + Error(false, 3, 1, "10.9.9.9"));
+  Write(n, "v4_dgram_unreachable", Tag(0, Error(false, 3, 1, "10.9.9.9")));
   Write(n, "v4_raw_time_exceeded",
         "\x02" + Ipv4Header("10.0.0.254", "10.0.0.1") +
             Error(false, 11, 0, "10.9.9.9"));
-  Write(n, "v4_echo_request", "\x00" + BuildEchoRequest(false, 1, 1, "ping"));
+  Write(n, "v4_echo_request", Tag(0, BuildEchoRequest(false, 1, 1, "ping")));
   Write(n, "v4_truncated", std::string("\x00\x00\x00\x12", 4));
   Write(n, "v6_reply", "\x01" + Reply(true, 0x4321, 9));
   Write(n, "v6_unreachable", "\x01" + Error(true, 1, 4, "2001:db8::2"));
@@ -232,7 +236,7 @@ void IcmpProberSeeds() {
         .Bool(false)
         .Bool(true)
         .Below(0)
-        .Bytes("\x00\x00\x00\x00")
+        .Bytes(std::string(4, '\0'))
         .Bool(false);
     Drain(e);
     Advance(e, 200);
@@ -264,17 +268,17 @@ void ConfigSeeds() {
   google::protobuf::util::MessageToJsonString(config, &json, options);
   // Mode byte: 0 text file, 1 JSON file, 2 flags, 3 binary; 0x80 also
   // uses the first target's probe settings as flag defaults.
-  Write(n, "example_textproto", "\x00" + example);
+  Write(n, "example_textproto", Tag(0, example));
   Write(n, "example_json", "\x01" + json);
   Write(n, "example_binary", "\x83" + config.SerializeAsString());
   Write(n, "flags",
         "\x02local=127.0.0.1\n[::1]:50051\nagent.example:7\n"
         "v6=fe80::1%eth0\nbad=[::1\n=x\nhost:0");
   Write(n, "textproto_and_flags",
-        "\x00"
-        "targets { host: \"10.0.0.1\" probe { interval_ms: 5 } }\n"
-        "thresholds { degraded_loss_percent: nan }\n--\nlocal=127.0.0.1\n"
-        "10.0.0.1");
+        Tag(0,
+            "targets { host: \"10.0.0.1\" probe { interval_ms: 5 } }\n"
+            "thresholds { degraded_loss_percent: nan }\n--\nlocal=127.0.0.1\n"
+            "10.0.0.1"));
   Write(n, "json_error",
         "\x01{\n  \"targets\": [{\"host\": 1, }],\n"
         "  \"bogus\": true\n}");
@@ -375,9 +379,8 @@ void QueryAndJsonSeeds() {
     store.Record(fuzz::FuzzSample(in, 3, clock.MonotonicNanos()));
   }
   const std::string j = "json";
-  Write(
-      j, "get_latency",
-      "\x00" + query.GetLatency(v1::GetLatencyRequest())->SerializeAsString());
+  Write(j, "get_latency",
+        Tag(0, query.GetLatency(v1::GetLatencyRequest())->SerializeAsString()));
   Write(j, "get_latency_empty", std::string(1, '\x00'));
   for (const char* target : {"local", "icmp-only"}) {
     v1::GetTargetStatsRequest request;
