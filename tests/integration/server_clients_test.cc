@@ -229,6 +229,8 @@ TEST_F(ServerClientsTest, HttpErrorsAreJsonWithTheRightStatus) {
   expect_error(Http({Server().http_url("/nope")}), 404);
   expect_error(Http({Server().http_url("/v1/targets/nope/stats")}), 404);
   expect_error(Http({Server().http_url("/v1/latency?target=nope")}), 404);
+  // A name that is not UTF-8 is echoed as U+FFFD: the JSON stays valid.
+  expect_error(Http({Server().http_url("/v1/latency?target=%FF%C0x")}), 404);
   expect_error(Http({Server().http_url("/v1/targets/lo/stats?window=3m")}),
                400);
   expect_error(Http({Server().http_url("/metrics?format=xml")}), 400);
