@@ -111,7 +111,10 @@ void IcmpProber::SendOne(int slot_index, int64_t scheduled_ns) {
     Emit(failed);
     return;
   }
-  Key key{*target.address, static_cast<uint16_t>(sequence & 0xffff)};
+  // Wire sequence numbers count per destination address, not per target:
+  // two targets on one host (or an address that DNS moved) never share an
+  // (address, sequence) key while probes are pending.
+  Key key{*target.address, next_wire_sequence_[*target.address]++};
   uint64_t token = next_token_++;
   std::string message =
       BuildEchoRequest(v6, socket->id(), key.sequence,

@@ -137,6 +137,7 @@ class IcmpProber {
   std::vector<Slot> slots_;
   std::vector<std::unique_ptr<IcmpTargetCounters>> counters_;
   absl::flat_hash_map<int, int> slot_of_target_;
+  absl::flat_hash_map<IpAddress, uint16_t> next_wire_sequence_;
   ProbeSchedule schedule_;
   absl::flat_hash_map<Key, Pending> pending_;
   // Probe deadlines, in time order (lazy deletion: see TimedQueue).

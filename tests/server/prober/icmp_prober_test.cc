@@ -349,3 +349,34 @@ TEST_F(IcmpProberTest, NextWakeIsTheEarlierOfSendAndTimeout) {
 
 }  // namespace
 }  // namespace latency
+
+namespace latency {
+namespace {
+
+// Two targets on one host (two agents on different ports) share an address:
+// each probe must still get its own sample.
+TEST_F(IcmpProberTest, TargetsSharingAnAddressKeepTheirOwnProbes) {
+  AddTarget(0, "192.0.2.5", 1000 * kMs, 500 * kMs);
+  AddTarget(1, "192.0.2.5", 1000 * kMs, 500 * kMs);
+  prober_->PlanSchedule(clock_.MonotonicNanos());
+  clock_.Advance(absl::Milliseconds(600));  // both due
+  Step();
+  ASSERT_THAT(v4_->sent, SizeIs(2));
+  EXPECT_NE(v4_->sent[0].message.substr(6, 2),
+            v4_->sent[1].message.substr(6, 2));
+  EXPECT_EQ(prober_->pending_count(), 2u);
+  clock_.Advance(absl::Microseconds(100));
+  v4_->inbox.push_back(ReplyTo(*v4_, 1));
+  v4_->inbox.push_back(ReplyTo(*v4_, 0));
+  Step();
+  auto samples = sink_.samples();
+  ASSERT_THAT(samples, SizeIs(2));
+  EXPECT_EQ(samples[0].target_index + samples[1].target_index, 1);
+  EXPECT_EQ(samples[0].result, SampleResult::kOk);
+  EXPECT_EQ(samples[1].result, SampleResult::kOk);
+  EXPECT_EQ(prober_->counters(0).mismatched_replies, 0u);
+  EXPECT_EQ(prober_->counters(1).mismatched_replies, 0u);
+}
+
+}  // namespace
+}  // namespace latency
