@@ -5,6 +5,7 @@
 #include <string>
 
 #include "absl/time/time.h"
+#include "common/grpc_status.h"
 #include "grpcpp/grpcpp.h"
 
 namespace latency {
@@ -15,10 +16,6 @@ enum ExitCode : int {
   kExitNotOk = 1,  // some target or probe is not ok
   kExitError = 2,  // usage error, connection error or failed call
 };
-
-// "CODE: message", e.g. "UNAVAILABLE: failed to connect", or just "CODE" when
-// the message is empty.
-std::string GrpcStatusText(const grpc::Status& status);
 
 // The deadline for a call that may take at most `timeout` from now.
 std::chrono::system_clock::time_point DeadlineAfter(absl::Duration timeout);

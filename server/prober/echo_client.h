@@ -7,6 +7,7 @@
 
 #include "absl/time/time.h"
 #include "common/clock.h"
+#include "common/grpc_status.h"
 #include "grpcpp/grpcpp.h"
 #include "latency/v1/echo.grpc.pb.h"
 
@@ -50,9 +51,6 @@ std::unique_ptr<EchoClient> MakeUnaryEchoClient(
 // stuck and replaced.
 std::unique_ptr<EchoClient> MakeStreamEchoClient(
     std::shared_ptr<grpc::Channel> channel, Clock& clock);
-
-// "CODE: message" for logs and Sample::error.
-std::string GrpcStatusText(const grpc::Status& status);
 
 }  // namespace latency
 
