@@ -12,11 +12,16 @@
 #   FUZZ_SECONDS=600 scripts/fuzz.sh    longer
 #   FUZZ_MERGE=1 scripts/fuzz.sh        afterwards, add the inputs that found
 #                                       new coverage to tests/fuzz/corpus
+#   FUZZ_SEED=N scripts/fuzz.sh         libFuzzer's -seed (random by default;
+#                                       1 under CI, so a CI result belongs to
+#                                       the commit and replays with its seed)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT="$PWD"
 
 FUZZ_SECONDS="${FUZZ_SECONDS:-20}"
+FUZZ_SEED="${FUZZ_SEED:-}"
+if [ -z "$FUZZ_SEED" ] && [ -n "${CI:-}" ]; then FUZZ_SEED=1; fi
 JOBS="${JOBS:-2}"
 BUILD_DIR=build-fuzz
 ALL_TARGETS=(icmp_packet icmp_prober config json query http_gateway)
@@ -56,6 +61,7 @@ for name in "${targets[@]}"; do
          -print_final_stats=1 -artifact_prefix="$artifacts")
   dict="$ROOT/tests/fuzz/${name}_fuzzer.dict"
   if [ -f "$dict" ]; then flags+=(-dict="$dict"); fi
+  if [ -n "$FUZZ_SEED" ]; then flags+=(-seed="$FUZZ_SEED"); fi
   echo "== fuzz $name (${FUZZ_SECONDS}s)"
   status=0
   (cd "$work" && TMPDIR="$work" "$ROOT/$binary" "${flags[@]}" "$corpus") \

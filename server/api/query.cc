@@ -1,6 +1,7 @@
 #include "server/api/query.h"
 
 #include "absl/strings/str_cat.h"
+#include "common/utf8.h"
 #include "google/protobuf/util/time_util.h"
 
 namespace latency {
@@ -10,44 +11,6 @@ constexpr ProbeKind kKinds[] = {ProbeKind::kIcmp, ProbeKind::kGrpc};
 
 double Ms(int64_t ns) { return static_cast<double>(ns) / 1e6; }
 
-// proto3 strings must be UTF-8: a client would reject the whole response
-// (and JSON would be invalid) if a request's target or a peer's error text
-// carried stray bytes. Invalid sequences become U+FFFD.
-std::string ValidUtf8(absl::string_view text) {
-  std::string out;
-  out.reserve(text.size());
-  size_t i = 0;
-  while (i < text.size()) {
-    unsigned char c = static_cast<unsigned char>(text[i]);
-    size_t length = c < 0x80           ? 1
-                    : (c >> 5) == 0x6  ? 2
-                    : (c >> 4) == 0xe  ? 3
-                    : (c >> 3) == 0x1e ? 4
-                                       : 0;
-    bool valid = length > 0 && i + length <= text.size();
-    for (size_t k = 1; valid && k < length; ++k) {
-      valid = (static_cast<unsigned char>(text[i + k]) & 0xc0) == 0x80;
-    }
-    if (valid && length > 1) {
-      // Reject overlong forms, surrogates and code points above U+10FFFF.
-      uint32_t cp = c & (0x7f >> length);
-      for (size_t k = 1; k < length; ++k) {
-        cp = (cp << 6) | (static_cast<unsigned char>(text[i + k]) & 0x3f);
-      }
-      static constexpr uint32_t kMin[] = {0, 0, 0x80, 0x800, 0x10000};
-      valid =
-          cp >= kMin[length] && cp <= 0x10ffff && (cp < 0xd800 || cp > 0xdfff);
-    }
-    if (valid) {
-      out.append(text.data() + i, length);
-      i += length;
-    } else {
-      out.append("\xef\xbf\xbd");
-      ++i;
-    }
-  }
-  return out;
-}
 double Ms(double ns) { return ns / 1e6; }
 
 v1::SampleResult ResultToProto(SampleResult result) {
@@ -96,9 +59,9 @@ v1::ProbeSummary ProbeSummaryOf(const ProbeView& view) {
   if (view.age_ns) probe.set_age_ms(Ms(*view.age_ns));
   probe.set_consecutive_failures(view.consecutive_failures);
   if (view.last && view.last->result != SampleResult::kOk) {
-    probe.set_last_error(ValidUtf8(view.last->error.empty()
-                                       ? SampleResultName(view.last->result)
-                                       : view.last->error));
+    probe.set_last_error(ToValidUtf8(view.last->error.empty()
+                                         ? SampleResultName(view.last->result)
+                                         : view.last->error));
   }
   return probe;
 }
@@ -136,7 +99,7 @@ absl::StatusOr<v1::GetLatencyResponse> QueryHandler::GetLatency(
     std::optional<int> found = store.FindTarget(request.target());
     if (!found) {
       return absl::NotFoundError(
-          absl::StrCat("unknown target '", ValidUtf8(request.target()), "'"));
+          absl::StrCat("unknown target '", ToValidUtf8(request.target()), "'"));
     }
     target = *found;
   }
@@ -186,7 +149,7 @@ absl::StatusOr<v1::GetTargetStatsResponse> QueryHandler::GetTargetStats(
   std::optional<int> target = store.FindTarget(request.target());
   if (!target) {
     return absl::NotFoundError(
-        absl::StrCat("unknown target '", ValidUtf8(request.target()), "'"));
+        absl::StrCat("unknown target '", ToValidUtf8(request.target()), "'"));
   }
   std::string window_text = request.window().empty() ? "1m" : request.window();
   absl::StatusOr<absl::Duration> window = ParseWindow(window_text);
@@ -234,7 +197,7 @@ absl::Status QueryHandler::ValidateWatch(
   StoreView view = current_();
   if (!request.target().empty() && !view.store->FindTarget(request.target())) {
     return absl::NotFoundError(
-        absl::StrCat("unknown target '", ValidUtf8(request.target()), "'"));
+        absl::StrCat("unknown target '", ToValidUtf8(request.target()), "'"));
   }
   if (!v1::ProbeKind_IsValid(request.kind())) {
     return absl::InvalidArgumentError(
@@ -271,7 +234,7 @@ v1::Sample QueryHandler::SampleToProto(const ResultStore& store,
   if (sample.agent_time_ns) out.set_agent_time_ms(Ms(*sample.agent_time_ns));
   out.set_send_lag_ms(Ms(sample.sent_ns - sample.scheduled_ns));
   out.set_timestamp_source(SourceToProto(sample.timestamp_source));
-  out.set_error(ValidUtf8(sample.error));
+  out.set_error(ToValidUtf8(sample.error));
   return out;
 }
 

@@ -44,6 +44,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "common/auth.h"
+#include "common/utf8.h"
 #include "server/api/http_gateway.h"
 #include "tests/fuzz/fuzz_proto.h"
 #include "tests/fuzz/fuzz_store.h"
@@ -338,41 +339,6 @@ Response ParseResponse(const std::string& raw, const std::string& request) {
   return response;
 }
 
-// Whether `text` is well-formed UTF-8 (RFC 3629).
-bool IsUtf8(absl::string_view text) {
-  size_t i = 0;
-  while (i < text.size()) {
-    uint8_t lead = static_cast<uint8_t>(text[i]);
-    size_t extra = 0;
-    uint8_t low = 0x80, high = 0xbf;  // bounds of the second byte
-    if (lead < 0x80) {
-      ++i;
-      continue;
-    } else if (lead >= 0xc2 && lead <= 0xdf) {
-      extra = 1;
-    } else if (lead >= 0xe0 && lead <= 0xef) {
-      extra = 2;
-      if (lead == 0xe0) low = 0xa0;   // no overlong forms
-      if (lead == 0xed) high = 0x9f;  // no surrogates
-    } else if (lead >= 0xf0 && lead <= 0xf4) {
-      extra = 3;
-      if (lead == 0xf0) low = 0x90;
-      if (lead == 0xf4) high = 0x8f;  // at most U+10FFFF
-    } else {
-      return false;
-    }
-    if (text.size() - i <= extra) return false;
-    for (size_t k = 1; k <= extra; ++k) {
-      uint8_t byte = static_cast<uint8_t>(text[i + k]);
-      if (byte < (k == 1 ? low : 0x80) || byte > (k == 1 ? high : 0xbf)) {
-        return false;
-      }
-    }
-    i += extra + 1;
-  }
-  return true;
-}
-
 void CheckResponse(const Request& request, const std::string& sent,
                    const std::string& raw) {
   // Nothing at all only when the server found no request line to answer.
@@ -401,12 +367,9 @@ void CheckResponse(const Request& request, const std::string& sent,
   }
   const std::string& body = response.body;
   if (absl::StartsWith(response.content_type, "application/json")) {
-    // KNOWN BUG (reported): error messages echo the percent-decoded target
-    // name, so /v1/latency?target=%FF gets JSON that is not UTF-8; see
-    // known_bugs/README.md. Skipped unless LATENCY_FUZZ_RAW_ERRORS=1.
-    static const bool raw_errors =
-        std::getenv("LATENCY_FUZZ_RAW_ERRORS") != nullptr;
-    if (!raw_errors && !IsUtf8(body)) return;
+    // Target names and errors from peers are echoed with stray bytes
+    // replaced, so every JSON body is UTF-8.
+    FUZZ_CHECK(IsValidUtf8(body), what);
     if (response.status >= 400) {
       v1::ErrorResponse error;
       FUZZ_CHECK(ParsesAs(body, &error), what);

@@ -76,9 +76,11 @@ class Harness {
       IcmpTarget target;
       target.target_index = 10 + i;  // not the slot number
       uint32_t wanted = in_.Below(kNumAddresses + 1);
-      std::optional<uint32_t> address;
-      if (wanted < kNumAddresses) address = UnusedAddress(wanted, i);
-      if (address) target.address = IpAddress::Parse(kAddresses[*address]);
+      // Targets may share an address (the same host twice, or after a
+      // DNS change): each must still get a sample for every probe.
+      if (wanted < kNumAddresses) {
+        target.address = IpAddress::Parse(kAddresses[wanted]);
+      }
       target.interval_ns = kIntervals[in_.Below(4)];
       target.timeout_ns = kTimeouts[in_.Below(5)];
       // At least kMinIcmpPayloadBytes (16), as config validation ensures:
@@ -112,27 +114,6 @@ class Harness {
 
   IpAddress AddressFromInput() {
     return *IpAddress::Parse(kAddresses[in_.Below(kNumAddresses)]);
-  }
-
-  // KNOWN BUG (reported, not ours to fix here): ICMP probes are keyed by
-  // (address, 16-bit sequence) across all targets, so two targets that
-  // ever share an address (same host twice, or a DNS change moving an
-  // address from one target to another while its probe is pending) replace
-  // each other's pending probes, which are then never reported; see
-  // tests/fuzz/known_bugs/README.md. Until it is fixed, each address
-  // belongs to the first target that gets it (the next free one after
-  // `wanted` is used instead; nullopt: none left), unless
-  // LATENCY_FUZZ_SHARED_ADDRESSES=1 asks for the bug.
-  std::optional<uint32_t> UnusedAddress(uint32_t wanted, int slot) {
-    static const bool shared =
-        std::getenv("LATENCY_FUZZ_SHARED_ADDRESSES") != nullptr;
-    if (shared) return wanted;
-    for (uint32_t step = 0; step < kNumAddresses; ++step) {
-      uint32_t candidate = (wanted + step) % kNumAddresses;
-      auto [owner, inserted] = owner_of_address_.emplace(candidate, slot);
-      if (inserted || owner->second == slot) return candidate;
-    }
-    return std::nullopt;
   }
 
   // An earlier send on `socket`, or nullptr when there is none.
@@ -277,12 +258,8 @@ class Harness {
         break;
       case kUpdateAddress: {
         int slot = static_cast<int>(in_.Below(4));
-        std::optional<uint32_t> address =
-            UnusedAddress(in_.Below(kNumAddresses), slot);
-        if (address) {
-          prober_->UpdateAddress(10 + slot,
-                                 *IpAddress::Parse(kAddresses[*address]));
-        }
+        prober_->UpdateAddress(
+            10 + slot, *IpAddress::Parse(kAddresses[in_.Below(kNumAddresses)]));
         break;
       }
       case kSendError:
@@ -346,7 +323,6 @@ class Harness {
   FakeIcmpSocket* sockets_[2] = {nullptr, nullptr};
   std::unique_ptr<IcmpProber> prober_;
   std::map<int, int64_t> timeout_of_;
-  std::map<uint32_t, int> owner_of_address_;  // kAddresses index -> slot
   int64_t max_timeout_ns_ = 0;
   std::pair<FakeIcmpSocket*, IcmpReceived> last_queued_{nullptr, {}};
   size_t checked_ = 0;

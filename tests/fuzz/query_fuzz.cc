@@ -19,6 +19,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "common/utf8.h"
 #include "server/api/json.h"
 #include "server/api/query.h"
 #include "tests/fuzz/fuzz_proto.h"
@@ -108,7 +109,12 @@ void CheckTargetStats(const QueryHandler& query, const ResultStore& store,
   }
   if (!index) {
     FUZZ_CHECK(response.status().code() == absl::StatusCode::kNotFound, what);
-    FUZZ_CHECK(absl::StrContains(response.status().message(), target), what);
+    // The message names the target, with stray bytes replaced (proto3
+    // strings and gRPC status messages must be UTF-8).
+    FUZZ_CHECK(
+        absl::StrContains(response.status().message(), ToValidUtf8(target)),
+        what);
+    FUZZ_CHECK(IsValidUtf8(response.status().message()), what);
     return;
   }
   bool good_window = window.empty() || window == "1m" || window == "5m" ||
