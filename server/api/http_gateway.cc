@@ -6,6 +6,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "common/logging.h"
+#include "common/utf8.h"
 #include "server/api/json.h"
 
 namespace latency {
@@ -31,10 +32,12 @@ int HttpStatusFor(absl::StatusCode code) {
   }
 }
 
-void SendError(httplib::Response& res, int code, const std::string& message) {
+// `message` may echo what the client sent (a format, a target): JSON must
+// stay UTF-8 whatever the bytes were.
+void SendError(httplib::Response& res, int code, absl::string_view message) {
   v1::ErrorResponse error;
   error.set_code(code);
-  error.set_error(message);
+  error.set_error(ToValidUtf8(message));
   res.status = code;
   res.set_content(ToJson(error), kJson);
 }
@@ -44,7 +47,7 @@ void SendResult(httplib::Response& res,
                 const absl::StatusOr<Response>& result) {
   if (!result.ok()) {
     SendError(res, HttpStatusFor(result.status().code()),
-              std::string(result.status().message()));
+              result.status().message());
     return;
   }
   res.status = 200;

@@ -155,7 +155,7 @@ absl::StatusOr<v1::GetTargetStatsResponse> QueryHandler::GetTargetStats(
   absl::StatusOr<absl::Duration> window = ParseWindow(window_text);
   if (!window.ok()) {
     return absl::InvalidArgumentError(
-        absl::StrCat("window: ", window.status().message()));
+        absl::StrCat("window: ", ToValidUtf8(window.status().message())));
   }
   v1::GetTargetStatsResponse response;
   *response.mutable_target() = Summary(current, *target);

@@ -234,6 +234,10 @@ TEST_F(ServerClientsTest, HttpErrorsAreJsonWithTheRightStatus) {
   expect_error(Http({Server().http_url("/v1/targets/lo/stats?window=3m")}),
                400);
   expect_error(Http({Server().http_url("/metrics?format=xml")}), 400);
+  // Echoed values that are not UTF-8 become U+FFFD in every error.
+  expect_error(Http({Server().http_url("/metrics?format=%94")}), 400);
+  expect_error(Http({Server().http_url("/v1/targets/lo/stats?window=%FF")}),
+               400);
   expect_error(Http({"-X", "DELETE", Server().http_url("/metrics")}), 405);
   expect_error(
       Http({"-X", "POST", "-d", "x=1", Server().http_url("/v1/targets")}), 405);
