@@ -21,7 +21,7 @@ absl::StatusOr<std::shared_ptr<ProbingSession>> ProbingSession::Start(
     return absl::InvalidArgumentError("no targets: give --target or --config");
   }
   auto log = Logger("server");
-  std::shared_ptr<ProbingSession> session(new ProbingSession(targets, clock));
+  std::shared_ptr<ProbingSession> session(new ProbingSession(targets));
   session->store_ = std::make_shared<ResultStore>(clock, targets, thresholds);
   session->last_status_.assign(2 * targets.size(), ProbeStatus::kUnknown);
 

@@ -52,11 +52,10 @@ class ProbingSession {
   void Reresolve() ABSL_LOCKS_EXCLUDED(mu_);
 
  private:
-  ProbingSession(const std::vector<TargetSpec>& targets, Clock& clock)
-      : targets_(targets), clock_(clock) {}
+  explicit ProbingSession(const std::vector<TargetSpec>& targets)
+      : targets_(targets) {}
 
   const std::vector<TargetSpec> targets_;
-  Clock& clock_;
   std::shared_ptr<ResultStore> store_;
   std::unique_ptr<IcmpProber> icmp_;
   std::unique_ptr<GrpcProber> grpc_;

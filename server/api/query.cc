@@ -75,7 +75,8 @@ v1::ProbeKind ProbeKindToProto(ProbeKind kind) {
 QueryHandler::QueryHandler(std::function<StoreView()> current)
     : current_(std::move(current)) {}
 
-v1::TargetSummary QueryHandler::Summary(const StoreView& view, int target) {
+v1::TargetSummary QueryHandler::Summary(const StoreView& view, int target,
+                                        ProbeStatus* status) {
   const ResultStore& store = *view.store;
   const TargetSpec& spec = store.targets()[target];
   v1::TargetSummary summary;
@@ -83,10 +84,14 @@ v1::TargetSummary QueryHandler::Summary(const StoreView& view, int target) {
   summary.set_host(spec.host);
   summary.set_address(view.address_of(target));
   summary.set_grpc_port(spec.grpc_port);
-  summary.set_status(ProbeStatusName(store.TargetStatus(target)));
-  for (ProbeKind kind : kKinds) {
-    *summary.add_probes() = ProbeSummaryOf(store.Probe(target, kind));
+  ProbeView probes[] = {store.Probe(target, kKinds[0]),
+                        store.Probe(target, kKinds[1])};
+  ProbeStatus worst = ResultStore::WorstEnabled(probes);
+  summary.set_status(ProbeStatusName(worst));
+  for (const ProbeView& probe : probes) {
+    *summary.add_probes() = ProbeSummaryOf(probe);
   }
+  if (status != nullptr) *status = worst;
   return summary;
 }
 
@@ -104,8 +109,9 @@ absl::StatusOr<v1::GetLatencyResponse> QueryHandler::GetLatency(
     target = *found;
   }
   v1::GetLatencyResponse response;
-  v1::ListTargetsResponse all = ListTargets(view);
-  ProbeStatus overall = store.OverallStatus();
+  // One read of every probe: the overall status agrees with the list.
+  ProbeStatus overall;
+  v1::ListTargetsResponse all = ListTargets(view, &overall);
   response.set_status(ProbeStatusName(overall));
   const v1::TargetSummary& summary = all.targets(target);
   response.set_target(summary.name());
@@ -131,11 +137,16 @@ v1::ListTargetsResponse QueryHandler::ListTargets() const {
   return ListTargets(current_());
 }
 
-v1::ListTargetsResponse QueryHandler::ListTargets(const StoreView& view) {
+v1::ListTargetsResponse QueryHandler::ListTargets(const StoreView& view,
+                                                  ProbeStatus* overall) {
   v1::ListTargetsResponse response;
+  std::optional<ProbeStatus> worst;
   for (size_t i = 0; i < view.store->targets().size(); ++i) {
-    *response.add_targets() = Summary(view, static_cast<int>(i));
+    ProbeStatus status;
+    *response.add_targets() = Summary(view, static_cast<int>(i), &status);
+    worst = worst ? Worst(*worst, status) : status;
   }
+  if (overall != nullptr) *overall = worst.value_or(ProbeStatus::kUnknown);
   return response;
 }
 

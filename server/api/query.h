@@ -52,8 +52,13 @@ class QueryHandler {
   StoreView Current() const { return current_(); }
 
  private:
-  static v1::TargetSummary Summary(const StoreView& view, int target);
-  static v1::ListTargetsResponse ListTargets(const StoreView& view);
+  // `status`, when given, receives the target's status (worst of its
+  // enabled probes), computed from the same views as the summary.
+  static v1::TargetSummary Summary(const StoreView& view, int target,
+                                   ProbeStatus* status = nullptr);
+  // `overall`, when given, receives the worst status over all targets.
+  static v1::ListTargetsResponse ListTargets(const StoreView& view,
+                                             ProbeStatus* overall = nullptr);
 
   std::function<StoreView()> current_;
 };

@@ -38,7 +38,6 @@ void ParseQuotedRequest(absl::string_view quote, bool ipv6, ParsedIcmp* out) {
   size_t header = 0;
   if (ipv6) {
     if (quote.size() < kIpv6HeaderBytes) return;
-    IpAddress destination;
     header = kIpv6HeaderBytes;
     sockaddr_in6 sa{};
     sa.sin6_family = AF_INET6;

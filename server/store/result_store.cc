@@ -81,20 +81,15 @@ LogHistogram ResultStore::TotalHistogram(int target, ProbeKind kind) const {
 }
 
 ProbeStatus ResultStore::TargetStatus(int target) const {
-  std::optional<ProbeStatus> worst;
-  for (ProbeKind kind : {ProbeKind::kIcmp, ProbeKind::kGrpc}) {
-    if (!Enabled(target, kind)) continue;
-    ProbeStatus status = Probe(target, kind).status;
-    worst = worst ? Worst(*worst, status) : status;
-  }
-  return worst.value_or(ProbeStatus::kUnknown);
+  return WorstEnabled(
+      {Probe(target, ProbeKind::kIcmp), Probe(target, ProbeKind::kGrpc)});
 }
 
-ProbeStatus ResultStore::OverallStatus() const {
+ProbeStatus ResultStore::WorstEnabled(absl::Span<const ProbeView> views) {
   std::optional<ProbeStatus> worst;
-  for (size_t i = 0; i < targets_.size(); ++i) {
-    ProbeStatus status = TargetStatus(static_cast<int>(i));
-    worst = worst ? Worst(*worst, status) : status;
+  for (const ProbeView& view : views) {
+    if (!view.enabled) continue;
+    worst = worst ? Worst(*worst, view.status) : view.status;
   }
   return worst.value_or(ProbeStatus::kUnknown);
 }

@@ -11,6 +11,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/types/span.h"
 #include "common/clock.h"
 #include "server/sample.h"
 #include "server/stats/status.h"
@@ -65,8 +66,9 @@ class ResultStore final : public SampleSink {
 
   // Worst status over the target's enabled probes.
   ProbeStatus TargetStatus(int target) const;
-  // Worst status over every target ("ok" only when all are ok).
-  ProbeStatus OverallStatus() const;
+  // Worst status over the enabled probes among `views` (unknown if none):
+  // for callers that already hold a target's views.
+  static ProbeStatus WorstEnabled(absl::Span<const ProbeView> views);
 
   // Calls `subscriber` with every later sample, on the prober's thread: it
   // must be quick and must not call back into the store's writers. When the
