@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "absl/flags/flag.h"
+#include "absl/flags/marshalling.h"
 #include "absl/synchronization/notification.h"
 #include "common/clock.h"
 #include "common/flags.h"
@@ -19,6 +20,9 @@ ABSL_FLAG(std::string, agent, "127.0.0.1:50051", "latency-agent address");
 ABSL_FLAG(int32_t, count, 2000, "echoes per mode");
 ABSL_FLAG(int32_t, interval_us, 0, "pause between echoes (0: back to back)");
 ABSL_FLAG(int32_t, payload_bytes, 32, "echo payload size");
+ABSL_FLAG(std::vector<std::string>, modes,
+          std::vector<std::string>({"unary", "stream"}),
+          "echo modes to run, in order: unary, stream");
 
 namespace {
 
@@ -73,7 +77,8 @@ int main(int argc, char** argv) {
   int count = absl::GetFlag(FLAGS_count);
   int interval = absl::GetFlag(FLAGS_interval_us);
   int bytes = absl::GetFlag(FLAGS_payload_bytes);
-  for (bool stream : {false, true}) {
+  for (const std::string& mode : absl::GetFlag(FLAGS_modes)) {
+    bool stream = mode == "stream";
     auto channel = latency::MakeProbeChannel("ipv4:" + agent, absl::Seconds(1));
     std::unique_ptr<latency::EchoClient> client =
         stream ? latency::MakeStreamEchoClient(channel,
