@@ -13,7 +13,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"
 #include "absl/synchronization/notification.h"
-#include "google/protobuf/util/json_util.h"
+#include "common/json.h"
 #include "latency/v1/latency.grpc.pb.h"
 
 namespace latency {
@@ -165,17 +165,6 @@ int ReportRpcError(const grpc::Status& status, const QueryOptions& options,
   return kExitError;
 }
 
-bool PrintJson(const google::protobuf::Message& message, std::ostream& out,
-               std::ostream& err) {
-  absl::StatusOr<std::string> json = FormatJson(message);
-  if (!json.ok()) {
-    err << "latencyctl: " << json.status().message() << "\n";
-    return false;
-  }
-  out << *json << "\n";
-  return true;
-}
-
 // A blocking unary method of the generated stub.
 template <typename Request, typename Response>
 using UnaryMethod = grpc::Status (v1::LatencyService::Stub::*)(
@@ -198,7 +187,7 @@ int RunUnary(const QueryOptions& options,
   grpc::Status status = ((*stub).*method)(&context, request, &response);
   if (!status.ok()) return ReportRpcError(status, options, err);
   if (options.output == OutputFormat::kJson) {
-    if (!PrintJson(response, out, err)) return kExitError;
+    out << FormatJson(response) << "\n";
   } else {
     out << format(response);
   }
@@ -316,20 +305,8 @@ std::string FormatWatchLine(const v1::Sample& sample, absl::TimeZone zone) {
       Ms(sample.has_network_rtt_ms(), sample.network_rtt_ms()), sample.error());
 }
 
-absl::StatusOr<std::string> FormatJson(
-    const google::protobuf::Message& message) {
-  google::protobuf::util::JsonPrintOptions options;
-  options.always_print_primitive_fields = true;
-  options.preserve_proto_field_names = true;
-  std::string json;
-  auto status =
-      google::protobuf::util::MessageToJsonString(message, &json, options);
-  if (!status.ok()) {
-    return absl::InternalError(absl::StrCat("cannot print ",
-                                            message.GetTypeName(),
-                                            " as JSON: ", status.ToString()));
-  }
-  return json;
+std::string FormatJson(const google::protobuf::Message& message) {
+  return ToJson(message);
 }
 
 int StatusExitCode(const v1::GetLatencyResponse& response) {
@@ -405,15 +382,14 @@ int RunWatch(const QueryOptions& options,
   absl::TimeZone local = absl::LocalTimeZone();
   v1::WatchResponse response;
   int received = 0;
-  bool printed = true;
   while (reader->Read(&response)) {
     if (options.output == OutputFormat::kJson) {
-      printed = PrintJson(response, out, err);
+      out << FormatJson(response) << "\n";
     } else {
       out << FormatWatchLine(response.sample(), local);
     }
     out << std::flush;
-    if (!printed || (options.count > 0 && ++received >= options.count)) {
+    if (options.count > 0 && ++received >= options.count) {
       cancelled = true;
       context.TryCancel();
       break;
@@ -422,7 +398,6 @@ int RunWatch(const QueryOptions& options,
   grpc::Status status = reader->Finish();
   done.Notify();
   canceller.join();
-  if (!printed) return kExitError;
   if (!status.ok() && !cancelled) return ReportRpcError(status, options, err);
   return kExitOk;
 }

@@ -62,12 +62,11 @@ std::string FormatWatchLine(const v1::Sample& sample, absl::TimeZone zone);
 // A duration given in milliseconds, for people: "350ms", "2.5s", "3m05s".
 std::string FormatAge(double age_ms);
 
-// `message` in protobuf's JSON mapping on one line (no trailing newline):
-// field names as in the .proto, enums by name, every non-optional field
-// present (always_print_primitive_fields) and absent optional fields
-// omitted, which means "no data". Fails only on a malformed message.
-absl::StatusOr<std::string> FormatJson(
-    const google::protobuf::Message& message);
+// `message` in protobuf's JSON mapping on one line (no trailing newline),
+// exactly as the HTTP gateway serves it (common/json.h): field names as in
+// the .proto, enums by name, every field present, and an absent optional
+// field as null, which means "no data".
+std::string FormatJson(const google::protobuf::Message& message);
 
 // Exit codes a response implies: kExitOk when ok, kExitNotOk otherwise.
 // status: the overall status is "ok"; targets: every target is "ok" (true

@@ -7,7 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/logging.h"
 #include "common/utf8.h"
-#include "server/api/json.h"
+#include "common/json.h"
 
 namespace latency {
 namespace {

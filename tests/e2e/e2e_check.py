@@ -186,7 +186,7 @@ def cmd_grpc_vs_icmp(a):
     grpc = read_watch(a.watch_grpc, "grpc", a.since)
     net = [s["network_rtt_ms"] for s in grpc if ok(s)]
     full = [s["rtt_ms"] for s in grpc if ok(s)]
-    agent = [s.get("agent_time_ms", 0) for s in grpc if ok(s)]
+    agent = [s.get("agent_time_ms") or 0 for s in grpc if ok(s)]
     if len(icmp) < a.min_samples or len(net) < a.min_samples:
         return verdict(f"{a.label}: too few samples (icmp {len(icmp)}, grpc {len(net)})", False)
     im, nm = median(icmp), median(net)

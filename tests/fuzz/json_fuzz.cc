@@ -14,10 +14,10 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "common/json.h"
 #include "google/protobuf/struct.pb.h"
 #include "google/protobuf/util/json_util.h"
 #include "latency/v1/latency.pb.h"
-#include "server/api/json.h"
 #include "tests/fuzz/fuzz_proto.h"
 #include "tests/fuzz/fuzz_util.h"
 
@@ -89,40 +89,6 @@ void CheckNulls(const Message& message, const Struct& json,
   }
 }
 
-// Whether `message` holds an enum value its .proto does not define (proto3
-// enums are open). Protobuf's JSON printer writes those as
-// "UNKNOWN_ENUM_VALUE_<Enum>_<n>", which no parser accepts back; the
-// server only builds messages from its own enums, so such inputs are
-// skipped unless LATENCY_FUZZ_UNKNOWN_ENUMS=1 (see known_bugs/README.md).
-bool HasUnknownEnum(const Message& message) {
-  const Reflection* reflection = message.GetReflection();
-  std::vector<const FieldDescriptor*> fields;
-  reflection->ListFields(message, &fields);
-  for (const FieldDescriptor* field : fields) {
-    if (field->cpp_type() == FieldDescriptor::CPPTYPE_ENUM) {
-      int n = field->is_repeated() ? reflection->FieldSize(message, field) : 1;
-      for (int i = 0; i < n; ++i) {
-        int value = field->is_repeated()
-                        ? reflection->GetRepeatedEnumValue(message, field, i)
-                        : reflection->GetEnumValue(message, field);
-        if (field->enum_type()->FindValueByNumber(value) == nullptr) {
-          return true;
-        }
-      }
-    } else if (field->cpp_type() == FieldDescriptor::CPPTYPE_MESSAGE) {
-      int n = field->is_repeated() ? reflection->FieldSize(message, field) : 1;
-      for (int i = 0; i < n; ++i) {
-        const Message& child =
-            field->is_repeated()
-                ? reflection->GetRepeatedMessage(message, field, i)
-                : reflection->GetMessage(message, field);
-        if (HasUnknownEnum(child)) return true;
-      }
-    }
-  }
-  return false;
-}
-
 // The top-level keys of `json` (an object printed by ToJson) in order.
 std::vector<std::string> TopLevelKeys(const std::string& json) {
   std::vector<std::string> keys;
@@ -171,9 +137,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       latency::NewMessage(data[0]);
   if (!message->ParseFromArray(data + 1, static_cast<int>(size - 1))) return 0;
   message->DiscardUnknownFields();
-  static const bool unknown_enums =
-      std::getenv("LATENCY_FUZZ_UNKNOWN_ENUMS") != nullptr;
-  if (!unknown_enums && latency::HasUnknownEnum(*message)) return 0;
   const std::string type = message->GetTypeName();
 
   std::string json = latency::ToJson(*message);

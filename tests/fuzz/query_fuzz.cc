@@ -20,7 +20,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/utf8.h"
-#include "server/api/json.h"
+#include "common/json.h"
 #include "server/api/query.h"
 #include "tests/fuzz/fuzz_proto.h"
 #include "tests/fuzz/fuzz_store.h"

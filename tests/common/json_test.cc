@@ -1,4 +1,4 @@
-#include "server/api/json.h"
+#include "common/json.h"
 
 #include "gmock/gmock.h"
 #include "google/protobuf/util/json_util.h"

@@ -1,5 +1,5 @@
-#ifndef LATENCY_SERVER_API_JSON_H_
-#define LATENCY_SERVER_API_JSON_H_
+#ifndef LATENCY_COMMON_JSON_H_
+#define LATENCY_COMMON_JSON_H_
 
 #include <string>
 
@@ -20,11 +20,11 @@ namespace latency {
 // serializes to binary and re-parses through a type resolver, ~40 us for a
 // small response, which alone would cap /metrics below its 20k req/s budget;
 // it also cannot print null for unset optional fields. This walks the
-// descriptor directly (~2 us). tests/server/api/json_test.cc checks that
+// descriptor directly (~2 us). tests/common/json_test.cc checks that
 // protobuf's own parser reads every output back into an equal message.
 // Well-known types other than Timestamp fall back to protobuf's printer.
 std::string ToJson(const google::protobuf::Message& message);
 
 }  // namespace latency
 
-#endif  // LATENCY_SERVER_API_JSON_H_
+#endif  // LATENCY_COMMON_JSON_H_

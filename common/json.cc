@@ -1,4 +1,4 @@
-#include "server/api/json.h"
+#include "common/json.h"
 
 #include <cmath>
 #include <cstdio>
@@ -122,10 +122,18 @@ void AppendValue(const Message& message, const FieldDescriptor* field,
                       : "false");
       break;
     case FieldDescriptor::CPPTYPE_ENUM: {
+      int number = repeated ? r->GetRepeatedEnumValue(message, field, index)
+                            : r->GetEnumValue(message, field);
+      // proto3 enums are open: a number this build does not know (from a
+      // newer peer) prints as the number, which parsers accept, rather than
+      // as a made-up name they reject.
       const EnumValueDescriptor* value =
-          repeated ? r->GetRepeatedEnum(message, field, index)
-                   : r->GetEnum(message, field);
-      AppendString(value->name(), out);
+          field->enum_type()->FindValueByNumber(number);
+      if (value != nullptr) {
+        AppendString(value->name(), out);
+      } else {
+        absl::StrAppend(out, number);
+      }
       break;
     }
     case FieldDescriptor::CPPTYPE_STRING: {
