@@ -4,8 +4,8 @@
 #include <random>
 
 #include "benchmark/benchmark.h"
+#include "common/json.h"
 #include "google/protobuf/util/json_util.h"
-#include "server/api/json.h"
 #include "server/api/prometheus.h"
 #include "server/api/query.h"
 #include "server/prober/icmp_prober.h"
