@@ -16,13 +16,15 @@ std::string Ms(std::optional<int64_t> ns) {
 
 absl::StatusOr<std::shared_ptr<ProbingSession>> ProbingSession::Start(
     const std::vector<TargetSpec>& targets, const StatusThresholds& thresholds,
-    Clock& clock, std::shared_ptr<grpc::ChannelCredentials> probe_credentials) {
+    Clock& clock, std::shared_ptr<grpc::ChannelCredentials> probe_credentials,
+    const ResultStore* previous) {
   if (targets.empty()) {
     return absl::InvalidArgumentError("no targets: give --target or --config");
   }
   auto log = Logger("server");
   std::shared_ptr<ProbingSession> session(new ProbingSession(targets));
-  session->store_ = std::make_shared<ResultStore>(clock, targets, thresholds);
+  session->store_ =
+      std::make_shared<ResultStore>(clock, targets, thresholds, previous);
   session->last_status_.assign(2 * targets.size(), ProbeStatus::kUnknown);
 
   bool any_icmp = false;

@@ -23,7 +23,8 @@ namespace latency {
 // targets, opens ICMP sockets (IPv4 and IPv6, whichever this process may
 // open; a failure is logged with its fix and gRPC probing goes on), and runs
 // the ICMP and gRPC probers into its own ResultStore. A config reload starts
-// a new session and stops the old one; readers hold the session they read
+// a new session (continuing the statistics of unchanged targets from the
+// old store) and stops the old one; readers hold the session they read
 // through a shared_ptr, so a reload never pulls data out from under them.
 //
 // The housekeeping methods (LogTransitions, LogReport, Reresolve) are called
@@ -33,7 +34,8 @@ class ProbingSession {
   static absl::StatusOr<std::shared_ptr<ProbingSession>> Start(
       const std::vector<TargetSpec>& targets,
       const StatusThresholds& thresholds, Clock& clock,
-      std::shared_ptr<grpc::ChannelCredentials> probe_credentials);
+      std::shared_ptr<grpc::ChannelCredentials> probe_credentials,
+      const ResultStore* previous = nullptr);
   ~ProbingSession();
 
   // Stops both probers; the store keeps its data for late readers and

@@ -43,8 +43,10 @@ std::shared_ptr<ProbingSession> ServerApp::Session() const {
 absl::Status ServerApp::ReloadTargets(const std::vector<TargetSpec>& targets,
                                       const StatusThresholds& thresholds) {
   absl::MutexLock reload(&reload_mu_);
-  absl::StatusOr<std::shared_ptr<ProbingSession>> fresh =
-      ProbingSession::Start(targets, thresholds, clock_, probe_credentials_);
+  std::shared_ptr<ProbingSession> current = Session();
+  absl::StatusOr<std::shared_ptr<ProbingSession>> fresh = ProbingSession::Start(
+      targets, thresholds, clock_, probe_credentials_,
+      current != nullptr ? current->store().get() : nullptr);
   if (!fresh.ok()) return fresh.status();
   std::shared_ptr<ProbingSession> old;
   {

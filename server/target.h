@@ -26,6 +26,8 @@ struct TargetSpec {
   bool icmp_enabled = true;
   bool grpc_enabled = true;
   AddressFamily family = AddressFamily::kAny;
+
+  bool operator==(const TargetSpec&) const = default;
 };
 
 }  // namespace latency

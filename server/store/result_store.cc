@@ -3,13 +3,22 @@
 namespace latency {
 
 ResultStore::ResultStore(Clock& clock, std::vector<TargetSpec> targets,
-                         StatusThresholds thresholds)
+                         StatusThresholds thresholds,
+                         const ResultStore* previous)
     : clock_(clock), targets_(std::move(targets)), thresholds_(thresholds) {
   int64_t now = clock_.MonotonicNanos();
   for (size_t i = 0; i < targets_.size(); ++i) {
     index_by_name_[targets_[i].name] = static_cast<int>(i);
-    series_.push_back(std::make_unique<Series>(now));
-    series_.push_back(std::make_unique<Series>(now));
+    std::optional<int> before = previous != nullptr
+                                    ? previous->FindTarget(targets_[i].name)
+                                    : std::nullopt;
+    if (before && previous->targets_[*before] == targets_[i]) {
+      series_.push_back(previous->series_[2 * *before]);
+      series_.push_back(previous->series_[2 * *before + 1]);
+    } else {
+      series_.push_back(std::make_shared<Series>(now));
+      series_.push_back(std::make_shared<Series>(now));
+    }
   }
 }
 

@@ -44,8 +44,13 @@ class ResultStore final : public SampleSink {
  public:
   using Subscriber = std::function<void(const Sample&)>;
 
+  // With `previous` (the store of the configuration being replaced), every
+  // target whose settings are unchanged continues its series there: its
+  // windows, totals and last samples survive a reload. Both stores then
+  // share those series; `previous` must stop recording before long.
   ResultStore(Clock& clock, std::vector<TargetSpec> targets,
-              StatusThresholds thresholds);
+              StatusThresholds thresholds,
+              const ResultStore* previous = nullptr);
 
   void Record(const Sample& sample) override;
 
@@ -101,7 +106,7 @@ class ResultStore final : public SampleSink {
   const std::vector<TargetSpec> targets_;
   const StatusThresholds thresholds_;
   absl::flat_hash_map<std::string, int> index_by_name_;
-  std::vector<std::unique_ptr<Series>> series_;
+  std::vector<std::shared_ptr<Series>> series_;  // 2 per target
 
   absl::Mutex subscribers_mu_;
   int next_subscriber_id_ ABSL_GUARDED_BY(subscribers_mu_) = 0;

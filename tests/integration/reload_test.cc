@@ -34,6 +34,21 @@ std::vector<std::string> TargetNames(const ServerProcess& server) {
   return names;
 }
 
+// Probes of `target` (ICMP) counted over the last hour; 0 when unknown.
+uint64_t IcmpSent(const ServerProcess& server, const std::string& target) {
+  auto r = RunCommand({"curl", "-s",
+                       server.http_url(absl::StrCat("/v1/targets/", target,
+                                                    "/stats?window=1h"))});
+  v1::GetTargetStatsResponse response;
+  if (!google::protobuf::util::JsonStringToMessage(r.output, &response).ok()) {
+    return 0;
+  }
+  for (const auto& probe : response.probes()) {
+    if (probe.kind() == v1::PROBE_KIND_ICMP) return probe.sent();
+  }
+  return 0;
+}
+
 TEST(ReloadTest, SighupAppliesAGoodConfigAndKeepsTheOldOneOnABadOne) {
   char path[] = "/tmp/latency-reload-XXXXXX.textproto";
   close(mkstemps(path, 10));
@@ -48,6 +63,12 @@ TEST(ReloadTest, SighupAppliesAGoodConfigAndKeepsTheOldOneOnABadOne) {
   ASSERT_TRUE(server.has_value()) << error;
   EXPECT_THAT(TargetNames(*server), ::testing::ElementsAre("one"));
 
+  // Some history for "one", which the reload must keep (its settings do
+  // not change). Without carry-over it would restart from 0.
+  ASSERT_TRUE(WaitUntil([&] { return IcmpSent(*server, "one") >= 10; },
+                        absl::Seconds(30)));
+  uint64_t sent_before = IcmpSent(*server, "one");
+
   write_config(R"(targets { name: "one" host: "127.0.0.1" grpc_port: 1 }
                   targets { name: "two" host: "::1" grpc_port: 1 }
                   defaults { interval_ms: 200 })");
@@ -55,6 +76,7 @@ TEST(ReloadTest, SighupAppliesAGoodConfigAndKeepsTheOldOneOnABadOne) {
   EXPECT_TRUE(WaitUntil([&] { return TargetNames(*server).size() == 2; },
                         absl::Seconds(30)))
       << server->process.Output();
+  EXPECT_GE(IcmpSent(*server, "one"), sent_before);
   EXPECT_THAT(server->process.Output(),
               HasSubstr("configuration reloaded: 2 targets"));
 

@@ -1,0 +1,123 @@
+#include "server/store/result_store.h"
+
+#include <atomic>
+#include <thread>
+#include <vector>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/server/stats/test_samples.h"
+#include "tests/testing/fake_clock.h"
+
+namespace latency {
+namespace {
+
+using ::latency::testing::FakeClock;
+using ::latency::testing::kMs;
+using ::latency::testing::kT0;
+using ::latency::testing::OkSample;
+
+TargetSpec Target(const std::string& name, const std::string& host) {
+  TargetSpec spec;
+  spec.name = name;
+  spec.host = host;
+  return spec;
+}
+
+Sample IcmpSample(int target, int64_t completed_ns, int64_t rtt_ns) {
+  Sample sample = OkSample(completed_ns, rtt_ns);
+  sample.target_index = target;
+  return sample;
+}
+
+TEST(ResultStoreTest, ReloadKeepsTheSeriesOfUnchangedTargetsOnly) {
+  FakeClock clock(kT0);
+  ResultStore old_store(clock,
+                        {Target("a", "10.0.0.1"), Target("b", "10.0.0.2"),
+                         Target("c", "10.0.0.3")},
+                        StatusThresholds());
+  for (int target = 0; target < 3; ++target) {
+    old_store.Record(IcmpSample(target, kT0 + 10 * kMs, 2 * kMs));
+  }
+
+  // "a" keeps its settings (and moves to another index), "b" changes host,
+  // "c" is gone and "d" is new.
+  ResultStore store(clock,
+                    {Target("d", "10.0.0.4"), Target("b", "10.0.0.9"),
+                     Target("a", "10.0.0.1")},
+                    StatusThresholds(), &old_store);
+  EXPECT_EQ(store.Probe(2, ProbeKind::kIcmp).totals.sent, 1u);  // a
+  ASSERT_TRUE(store.Probe(2, ProbeKind::kIcmp).last_ok.has_value());
+  EXPECT_EQ(store.Probe(2, ProbeKind::kIcmp).last_ok->rtt_ns, 2 * kMs);
+  EXPECT_EQ(store.Probe(1, ProbeKind::kIcmp).totals.sent, 0u);  // b changed
+  EXPECT_EQ(store.Probe(0, ProbeKind::kIcmp).totals.sent, 0u);  // d is new
+
+  // The carried series goes on counting in the new store.
+  store.Record(IcmpSample(2, kT0 + 20 * kMs, 3 * kMs));
+  EXPECT_EQ(store.Probe(2, ProbeKind::kIcmp).totals.sent, 2u);
+  EXPECT_EQ(store.Snapshot(2, ProbeKind::kIcmp, absl::Minutes(1)).sent, 2u);
+}
+
+// Probers record, readers query and Watch subscribers come and go, all at
+// once: run under TSan (scripts/sanitizers.sh) this checks the locking.
+TEST(ResultStoreTest, RecordQueryAndSubscribeConcurrently) {
+  FakeClock clock(kT0);
+  ResultStore store(clock, {Target("a", "10.0.0.1"), Target("b", "10.0.0.2")},
+                    StatusThresholds());
+  constexpr int kSamples = 2000;
+  std::atomic<bool> writing{true};
+  std::atomic<uint64_t> delivered{0};
+  std::vector<std::thread> threads;
+  for (int target = 0; target < 2; ++target) {
+    threads.emplace_back([&store, &clock, target] {
+      for (int i = 0; i < kSamples; ++i) {
+        store.Record(
+            IcmpSample(target, clock.MonotonicNanos() + i * kMs, 1 * kMs));
+      }
+    });
+  }
+  threads.emplace_back([&] {
+    while (writing) {
+      for (int target = 0; target < 2; ++target) {
+        ProbeView view = store.Probe(target, ProbeKind::kIcmp);
+        EXPECT_LE(view.totals.sent, static_cast<uint64_t>(kSamples));
+        store.Snapshot(target, ProbeKind::kIcmp, absl::Minutes(1));
+        store.TotalHistogram(target, ProbeKind::kIcmp);
+      }
+    }
+  });
+  threads.emplace_back([&] {
+    while (writing) {
+      int id = store.Subscribe([&delivered](const Sample&) { ++delivered; });
+      store.Unsubscribe(id);
+    }
+  });
+  threads[0].join();
+  threads[1].join();
+  writing = false;
+  threads[2].join();
+  threads[3].join();
+
+  EXPECT_EQ(store.Probe(0, ProbeKind::kIcmp).totals.sent, kSamples);
+  EXPECT_EQ(store.Probe(1, ProbeKind::kIcmp).totals.sent, kSamples);
+  EXPECT_LE(delivered.load(), 2u * kSamples);
+}
+
+TEST(ResultStoreTest, CloseSubscriptionsEndsEachOnceAndRefusesNewOnes) {
+  FakeClock clock(kT0);
+  ResultStore store(clock, {Target("a", "10.0.0.1")}, StatusThresholds());
+  int closed = 0, samples = 0;
+  store.Subscribe([&](const Sample&) { ++samples; }, [&] { ++closed; });
+  store.Record(IcmpSample(0, kT0 + kMs, kMs));
+  store.CloseSubscriptions();
+  store.CloseSubscriptions();
+  store.Record(IcmpSample(0, kT0 + 2 * kMs, kMs));
+  EXPECT_EQ(samples, 1);
+  EXPECT_EQ(closed, 1);
+  int late_closed = 0;
+  store.Subscribe([&](const Sample&) { ++samples; }, [&] { ++late_closed; });
+  EXPECT_EQ(late_closed, 1);  // told at once that the store is closed
+}
+
+}  // namespace
+}  // namespace latency
