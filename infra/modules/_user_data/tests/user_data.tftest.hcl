@@ -36,6 +36,11 @@ run "agent_from_source" {
   }
 
   assert {
+    condition     = strcontains(output.rendered, "ExecReload=/bin/kill -HUP $MAINPID\n")
+    error_message = "systemctl reload must send SIGHUP (certificate and config reload)."
+  }
+
+  assert {
     condition = alltrue([for directive in [
       "User=latency",
       "Group=latency",
@@ -143,6 +148,11 @@ run "agent_from_container" {
   assert {
     condition     = strcontains(output.rendered, "--entrypoint latency-agent ghcr.io/example/latency-pair:1.2.3 --listen=0.0.0.0:50051 --log_level=info --log_format=json\n")
     error_message = "The container must run latency-agent from the image with the agent flags."
+  }
+
+  assert {
+    condition     = strcontains(output.rendered, "ExecReload=/usr/bin/docker kill --signal HUP latency-agent\n")
+    error_message = "systemctl reload must send SIGHUP to the container."
   }
 
   assert {
