@@ -19,6 +19,12 @@ class Clock {
 
   // Wall-clock time. Use it only to label things for people.
   virtual absl::Time WallNow() const = 0;
+
+  // The wall-clock label of a monotonic reading (as of now: a later NTP
+  // step relabels nothing already labelled).
+  absl::Time WallTimeOf(int64_t monotonic_ns) const {
+    return WallNow() - absl::Nanoseconds(MonotonicNanos() - monotonic_ns);
+  }
 };
 
 // RealClock reads the operating system's clocks.

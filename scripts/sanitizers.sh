@@ -113,8 +113,8 @@ for phase in "${phases[@]}"; do
       run_phase tsan-build build build-tsan thread "${TSAN_BINARIES[@]}" \
         latency_tsan_absl
       if [[ " ${failed[*]} " != *" tsan-build "* ]]; then
-        # Abseil's locks made visible to TSan: tests/fuzz/tsan_absl_annotations.cc
-        LD_PRELOAD="$ROOT/build-tsan/tests/fuzz/liblatency_tsan_absl.so" \
+        # Abseil's locks made visible to TSan: tests/testing/tsan_absl_annotations.cc
+        LD_PRELOAD="$ROOT/build-tsan/tests/liblatency_tsan_absl.so" \
           run_phase tsan-test sanitizer_ctest build-tsan \
           -L "^($(IFS='|'; echo "${TSAN_BINARIES[*]}"))\$" -E "$EXCLUDED"
       fi

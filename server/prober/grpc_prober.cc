@@ -196,9 +196,7 @@ size_t GrpcProber::pending_count() {
 }
 
 void GrpcProber::Emit(Sample sample) {
-  sample.scheduled_wall =
-      clock_.WallNow() -
-      absl::Nanoseconds(clock_.MonotonicNanos() - sample.scheduled_ns);
+  sample.scheduled_wall = clock_.WallTimeOf(sample.scheduled_ns);
   sink_.Record(sample);
 }
 

@@ -314,9 +314,7 @@ std::optional<int64_t> IcmpProber::NextWakeNs() const {
 
 void IcmpProber::Emit(const Sample& sample) {
   Sample labelled = sample;
-  labelled.scheduled_wall =
-      clock_.WallNow() -
-      absl::Nanoseconds(clock_.MonotonicNanos() - sample.scheduled_ns);
+  labelled.scheduled_wall = clock_.WallTimeOf(sample.scheduled_ns);
   sink_.Record(labelled);
 }
 
