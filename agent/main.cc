@@ -4,6 +4,7 @@
 #include <string>
 
 #include "absl/flags/flag.h"
+#include "absl/synchronization/mutex.h"
 #include "agent/agent_server.h"
 #include "common/flags.h"
 #include "common/logging.h"
@@ -31,6 +32,10 @@ ABSL_FLAG(std::string, log_format, "text", "text or json (one object a line)");
 
 int main(int argc, char** argv) {
   latency::BlockShutdownSignals();
+  // Debian's Abseil leaves the mutex deadlock detector on (no NDEBUG): a
+  // lock-graph update on every lock, ours and gRPC's, about 9% of the
+  // server's CPU at 10k targets (BENCHMARKS.md). Tests keep it on.
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   latency::ParseFlags(
       argc, argv, "latency-agent",
       "Answers latency.v1.EchoService (gRPC echo with receive/send stamps)\n"

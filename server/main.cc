@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "absl/flags/flag.h"
+#include "absl/synchronization/mutex.h"
 #include "common/flags.h"
 #include "common/logging.h"
 #include "common/signals.h"
@@ -136,6 +137,10 @@ void ReloadConfiguration(latency::ServerApp& app) {
 
 int main(int argc, char** argv) {
   latency::BlockShutdownSignals();
+  // Debian's Abseil leaves the mutex deadlock detector on (no NDEBUG): a
+  // lock-graph update on every lock, ours and gRPC's, about 9% of the
+  // server's CPU at 10k targets (BENCHMARKS.md). Tests keep it on.
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   latency::ParseFlags(
       argc, argv, "latency-server",
       "Probes targets by ICMP and by gRPC echo to latency-agent, keeps "
