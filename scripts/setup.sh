@@ -19,6 +19,7 @@ APT_PACKAGES=(
   prometheus shellcheck ccache clang libclang-rt-14-dev
   iptables libnetfilter-queue-dev python3 openssl libssl-dev
   libbenchmark-dev
+  bc fping wrk prometheus-blackbox-exporter
 )
 # npm may come from a nodejs build that bundles it (Debian's npm package
 # would conflict with that), so it is only installed when missing.

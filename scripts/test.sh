@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs what is missing, builds, and runs every test: unit, integration
-# (real binaries, buf curl), proto lint, shell lint and the Terraform checks.
+# (real binaries, buf curl), proto lint, shell lint, the Terraform checks,
+# the namespace e2e and compose testbeds, a benchmark smoke run, fuzzing and
+# the sanitizer builds.
 #
 #   scripts/test.sh                 everything
 #   BUILD_DIR=out scripts/test.sh   build elsewhere (default: build/)
@@ -29,7 +31,7 @@ echo "== buf lint"
 (cd proto && "$TOOLS_DIR/node_modules/.bin/buf" lint)
 
 echo "== shellcheck"
-shellcheck scripts/*.sh .ci/run tests/e2e/*.sh tests/compose/*.sh
+shellcheck scripts/*.sh .ci/run tests/e2e/*.sh tests/compose/*.sh bench/*.sh
 
 if [ -f infra/scripts/check.sh ]; then
   echo "== terraform"
@@ -42,6 +44,9 @@ ctest --test-dir "$BUILD_DIR" --output-on-failure -j2 -LE e2e
 # The namespace e2e tests print their measured figures, so show them all.
 echo "== ctest: namespace e2e (root)"
 ctest --test-dir "$BUILD_DIR" --output-on-failure --verbose -L e2e
+
+echo "== bench smoke (each benchmark script briefly; figures not judged)"
+bench/smoke.sh "$BUILD_DIR"
 
 echo "== fuzz smoke (libFuzzer, ${FUZZ_SECONDS:-20} s per target)"
 scripts/fuzz.sh

@@ -1,0 +1,194 @@
+#!/usr/bin/env bash
+# latency-server's cost at scale: 1, 100, 1,000 and 10,000 ICMP targets at
+# 1 Hz, then with 1,000 gRPC targets, each run a fresh server. The targets
+# are addresses in 127.0.0.0/8, which the loopback device answers in full
+# (ICMP by the kernel; gRPC by ONE latency-agent listening on 0.0.0.0, so
+# every 127.x address reaches it and each gRPC target is its own channel and
+# TCP connection). Server and agent run as nobody in a namespace of the
+# testbed (tests/e2e/netns.sh): datagram ICMP, kernel stamps, private ports.
+#
+# Targets (one --config textproto per run):
+#   ref          127.0.0.1, ICMP only, every 100 ms (10 Hz, so the window
+#                holds enough samples for a median); always present
+#   i-N          127.1.x.y, ICMP only, 1 Hz (ICMP targets - 1 of them)
+#   g-N          127.2.x.y, gRPC only (unary), 1 Hz
+# After WARMUP seconds, over a WINDOW-second window: the server's CPU
+# (utime + stime from /proc/PID/stat, % of one core, and each part), RSS
+# (VmRSS after warm-up, before any scrape; at the end; VmHWM at the end,
+# i.e. with the two Prometheus scrapes the run makes, the second one's size
+# and time shown), open fds and threads, the largest prober lag
+# (latency_prober_lag_seconds: the gauge is the maximum since the previous
+# scrape, so the first scrape starts the window), probes completed per second
+# and lost, skipped probes, the agent's CPU, and the exact ICMP median and
+# p99 of `ref` (latencyctl watch) and its ratio to the first run's (1
+# target), beside `ping -i 0.1 127.0.0.1` in the same window (a control:
+# loopback RTTs shrink when the vCPUs are busy, whoever keeps them busy).
+# Prints a markdown table. Budget (DESIGN.md §6): 10k ICMP + 1k gRPC at
+# 1 Hz < 50% of one core, < 256 MB RSS, ICMP medians within 10% of the
+# single-target run. Exit status 1 only when a run produced no samples.
+# Raises the soft fd limit when 1,024 + the gRPC targets do not fit.
+#
+#   bench/run_scale.sh              RUNS="1:0 100:0 1000:0 10000:0 1:1000 10000:1000",
+#                                   30 s warm-up, 30 s window (~7 min)
+#   SMOKE=1 bench/run_scale.sh      RUNS="1:0 100:0 100:100", 3 s + 5 s (~35 s)
+#   RUNS="ICMP:GRPC ..." WARMUP=S WINDOW=S bench/run_scale.sh
+# Needs root and the build (build/ or LATENCY_BUILD_DIR).
+set -euo pipefail
+BENCH_DIR="$(cd "$(dirname "$0")" && pwd)"
+# shellcheck source=SCRIPTDIR/../tests/e2e/netns.sh disable=SC1091 # followed with -x
+source "$BENCH_DIR/../tests/e2e/netns.sh"
+STATS="$BENCH_DIR/bench_stats.py"
+
+if [ "${SMOKE:-}" = 1 ]; then
+  RUNS=${RUNS:-"1:0 100:0 100:100"}
+  WARMUP=${WARMUP:-3}
+  WINDOW=${WINDOW:-5}
+else
+  RUNS=${RUNS:-"1:0 100:0 1000:0 10000:0 1:1000 10000:1000"}
+  WARMUP=${WARMUP:-30}
+  WINDOW=${WINDOW:-30}
+fi
+HZ=$(getconf CLK_TCK)
+
+# Each gRPC target holds a connection (an fd) in the server and in the
+# agent; both inherit this shell's limit.
+max_grpc=0
+for run in $RUNS; do
+  grpc=${run#*:}
+  ((grpc > max_grpc)) && max_grpc=$grpc
+done
+need_fds=$((max_grpc + 1024))
+if [ "$(ulimit -n)" != unlimited ] && (("$(ulimit -n)" < need_fds)); then
+  ulimit -n "$need_fds" || tb_fail "ulimit -n is $(ulimit -n), need $need_fds for $max_grpc gRPC targets"
+fi
+
+tb_testbed bare
+ns=$TB_SERVER_NS
+out=$TB_DIR
+if ((max_grpc > 0)); then
+  tb_spawn agent "$ns" user "$(tb_user_binary "$TB_AGENT_BIN")" --listen=0.0.0.0:0
+  agent_port=$(tb_wait_log agent "serving on port [0-9]+" | grep -o "port [0-9]*" | cut -d' ' -f2)
+  tb_log "latency-agent (pid $(tb_pid agent)) on 0.0.0.0:$agent_port in $ns"
+fi
+
+# config ICMP GRPC: the textproto for one run.
+config() {
+  awk -v icmp="$1" -v grpc="$2" -v port="${agent_port:-0}" 'BEGIN {
+    print "defaults { interval_ms: 1000 timeout_ms: 1000 }"
+    print "targets { name: \"ref\" host: \"127.0.0.1\"" \
+          " probe { interval_ms: 100 grpc_enabled: false } }"
+    for (i = 1; i < icmp; i++)
+      printf "targets { name: \"i-%d\" host: \"127.1.%d.%d\" probe { grpc_enabled: false } }\n",
+             i, int(i / 250), i % 250 + 1
+    for (i = 0; i < grpc; i++)
+      printf "targets { name: \"g-%d\" host: \"127.2.%d.%d\" grpc_port: %d" \
+             " probe { icmp_enabled: false } }\n", i, int(i / 250), i % 250 + 1, port
+  }'
+}
+
+ticks() { # PID: "utime+stime utime" in clock ticks
+  sed 's/.*) //' "/proc/$1/stat" | awk '{print $12 + $13, $12}'
+}
+status_kb() { # PID FIELD: a /proc/PID/status value in kB (or a count)
+  awk -v f="$2:" '$1 == f {print $2}' "/proc/$1/status"
+}
+prom() { # FILE QUERY...: see bench_stats.py prom
+  python3 "$STATS" prom --file "$@"
+}
+
+rows=()
+rc=0
+base_median=
+i=0
+for run in $RUNS; do
+  i=$((i + 1))
+  icmp=${run%:*}
+  grpc=${run#*:}
+  name="server-$i"
+  config "$icmp" "$grpc" >"$out/targets-$i.textproto"
+  chmod 644 "$out/targets-$i.textproto"
+  tb_log "run $i: $icmp ICMP + $grpc gRPC targets; warm-up ${WARMUP}s, window ${WINDOW}s"
+  tb_start_server "$name" --config="$out/targets-$i.textproto" --max_watchers=4
+  pid=$(tb_pid "$name")
+  tb_wait_status "$name" ref icmp ok 30 >/dev/null
+  sleep "$WARMUP"
+  rss_warm=$(status_kb "$pid" VmRSS)
+
+  tb_http "$name" "/metrics?format=prometheus" >"$out/prom-$i-start.txt"
+  since=$(tb_now_ns)
+  scrape0=$since
+  t0=$since
+  read -r cpu0 user0 < <(ticks "$pid")
+  agent0=0
+  if ((grpc > 0)); then read -r agent0 _ < <(ticks "$(tb_pid agent)"); fi
+  tb_cli_bg "$out/ref-$i.json" "$name" watch ref --kind=icmp --output=json \
+    --count=$((WINDOW * 10))
+  watch_pid=$TB_BG_PID
+  # Control: ping to the same address in the same window, to tell the
+  # server's own inflation from the machine's (busy vCPUs answer faster).
+  ip netns exec "$ns" ping -n -i 0.1 -c $((WINDOW * 10)) 127.0.0.1 >"$out/ping-$i.txt" &
+  ping_pid=$!
+  sleep "$WINDOW"
+  read -r cpu1 user1 < <(ticks "$pid")
+  agent1=0
+  if ((grpc > 0)); then read -r agent1 _ < <(ticks "$(tb_pid agent)"); fi
+  t1=$(tb_now_ns)
+  rss_end=$(status_kb "$pid" VmRSS)
+  fds=$(find "/proc/$pid/fd" -mindepth 1 | wc -l)
+  threads=$(status_kb "$pid" Threads)
+  wait "$watch_pid" || true
+  wait "$ping_pid" || true
+  scrape1=$(tb_now_ns)
+  tb_http "$name" "/metrics?format=prometheus" >"$out/prom-$i-end.txt"
+  scrape_ms=$((($(tb_now_ns) - scrape1) / 1000000))
+  scrape_mb=$(awk -v b="$(stat -c %s "$out/prom-$i-end.txt")" 'BEGIN {printf "%.1f", b / 1048576}')
+  hwm=$(status_kb "$pid" VmHWM)
+  tb_stop "$name"
+
+  secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN {print (b - a) / 1e9}')
+  cpu=$(awk -v d=$((cpu1 - cpu0)) -v u=$((user1 - user0)) -v s="$secs" -v hz="$HZ" \
+    'BEGIN {printf "%.1f (%.1f / %.1f)", d / hz / s * 100, u / hz / s * 100, (d - u) / hz / s * 100}')
+  agent_cpu=$(awk -v d=$((agent1 - agent0)) -v s="$secs" -v hz="$HZ" 'BEGIN {printf "%.1f", d / hz / s * 100}')
+  # Probes completed and lost, skipped probes: the counters' difference
+  # between the two scrapes.
+  q=(latency_probes_total "latency_probes_total,result=ok" latency_skipped_probes_total)
+  read -r total0 ok0 skipped0 < <(prom "$out/prom-$i-start.txt" "${q[@]}")
+  read -r total1 ok1 skipped1 lag_icmp lag_grpc < <(prom "$out/prom-$i-end.txt" "${q[@]}" \
+    latency_prober_lag_seconds,kind=icmp:max latency_prober_lag_seconds,kind=grpc:max)
+  read -r completed lost skipped < <(awk -v t0="$total0" -v o0="$ok0" -v s0="$skipped0" \
+    -v t1="$total1" -v o1="$ok1" -v s1="$skipped1" \
+    'BEGIN {print t1 - t0, (t1 - t0) - (o1 - o0), s1 - s0}')
+  scrape_secs=$(awk -v a="$scrape0" -v b="$scrape1" 'BEGIN {print (b - a) / 1e9}')
+  read -r n median p99 <<<"$(python3 "$STATS" summary --watch "$out/ref-$i.json" --kind icmp \
+    --since "$since" || true)"
+  read -r _ ping_median _ <<<"$(python3 "$STATS" summary --ping "$out/ping-$i.txt" || true)"
+  if [ "$median" = - ]; then rc=1; fi
+  if [ -z "$base_median" ] && [ "$icmp" = 1 ] && [ "$grpc" = 0 ] && [ "$median" != - ]; then
+    base_median=$median
+  fi
+  ratio=$(awk -v m="$median" -v b="${base_median:-0}" \
+    'BEGIN {if (b > 0 && m != "-") printf "%.2f", m / b; else print "-"}')
+  rows+=("$(awk -v icmp="$icmp" -v grpc="$grpc" -v cpu="$cpu" -v rw="$rss_warm" -v re="$rss_end" \
+    -v hwm="$hwm" -v fds="$fds" -v th="$threads" -v li="$lag_icmp" -v lg="$lag_grpc" \
+    -v done="$completed" -v lost="$lost" -v sk="$skipped" -v ss="$scrape_secs" -v n="$n" \
+    -v m="$median" -v p="$p99" -v r="$ratio" -v acpu="$agent_cpu" -v pm="$ping_median" \
+    -v smb="$scrape_mb" -v sms="$scrape_ms" 'BEGIN {
+      lag = sprintf("%.2f", li * 1000) " / " (grpc > 0 ? sprintf("%.2f", lg * 1000) : "-")
+      lossp = (done > 0 ? lost / done * 100 : 0)
+      ms = (m == "-" ? "-" : sprintf("%.1f", m * 1000))
+      ps = (p == "-" ? "-" : sprintf("%.1f", p * 1000))
+      ac = (grpc > 0 ? acpu : "-")
+      pms = (pm == "-" ? "-" : sprintf("%.1f", pm * 1000))
+      dp = ((pm == "-" || m == "-") ? "-" : sprintf("%+.1f", (m - pm) * 1000))
+      printf "| %d | %d | %s | %.1f / %.1f / %.1f | %s MB, %d ms | %d / %d | %s | %.0f (%.2f%%) / %d | %s | %s / %s | %s | %s (%s) | %s |\n",
+        icmp, grpc, cpu, rw / 1024, re / 1024, hwm / 1024, smb, sms, fds, th, lag,
+        done / ss, lossp, sk, n, ms, ps, r, pms, dp, ac
+    }')")
+done
+
+echo "| ICMP targets | gRPC targets | server CPU, % of one core (user / sys) | RSS MB: warm / end / peak | Prometheus scrape | fds / threads | max prober lag ms: ICMP / gRPC | probes/s (lost) / skipped | ref n | ref ICMP median / p99 (µs) | ref median ÷ 1 target | ping 127.0.0.1 median µs (ref − ping) | agent CPU (%) |"
+echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+printf '%s\n' "${rows[@]}"
+echo
+echo "Window ${WINDOW}s after ${WARMUP}s warm-up; $(nproc) vCPUs; ulimit -n $(ulimit -n)."
+exit "$rc"
