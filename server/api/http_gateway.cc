@@ -1,16 +1,46 @@
 #include "server/api/http_gateway.h"
 
 #include <httplib.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "common/json.h"
 #include "common/logging.h"
 #include "common/utf8.h"
-#include "common/json.h"
 
 namespace latency {
 namespace {
+
+// The workers' nice value, above the probers' 0. A gRPC probe's RTT
+// includes its threads' wake-ups, which otherwise queue behind busy HTTP
+// workers under query load (BENCHMARKS.md, "Probe medians under query
+// load"). Raising nice needs no privilege.
+constexpr int kWorkerNice = 10;
+
+// httplib's pool, with every worker thread lowered to kWorkerNice the first
+// time it runs a task (Linux nice values are per thread).
+class LowPriorityThreadPool final : public httplib::TaskQueue {
+ public:
+  explicit LowPriorityThreadPool(int threads) : pool_(threads) {}
+
+  void enqueue(std::function<void()> task) override {
+    pool_.enqueue([task = std::move(task)] {
+      thread_local const bool lowered =
+          setpriority(PRIO_PROCESS, static_cast<id_t>(gettid()), kWorkerNice) ==
+          0;
+      (void)lowered;  // a failure only costs the priority
+      task();
+    });
+  }
+  void shutdown() override { pool_.shutdown(); }
+  void on_idle() override { pool_.on_idle(); }
+
+ private:
+  httplib::ThreadPool pool_;
+};
 
 constexpr char kJson[] = "application/json";
 constexpr char kPrometheusText[] = "text/plain; version=0.0.4; charset=utf-8";
@@ -129,7 +159,7 @@ absl::StatusOr<std::unique_ptr<HttpGateway>> HttpGateway::Start(
   }
   int threads = options.threads;
   server.new_task_queue = [threads] {
-    return new httplib::ThreadPool(threads);
+    return new LowPriorityThreadPool(threads);
   };
   server.set_payload_max_length(options.max_body_bytes);
   server.set_read_timeout(absl::ToChronoSeconds(options.read_timeout));
