@@ -19,8 +19,8 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "common/utf8.h"
 #include "common/json.h"
+#include "common/utf8.h"
 #include "server/api/query.h"
 #include "tests/fuzz/fuzz_proto.h"
 #include "tests/fuzz/fuzz_store.h"
