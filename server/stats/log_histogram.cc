@@ -70,6 +70,15 @@ const Layout& GetLayout() {
 
 }  // namespace
 
+uint64_t NearestRank(double q, uint64_t count) {
+  if (!(q > 0)) q = 0;
+  if (q > 1) q = 1;
+  // The small slack keeps q * count from rounding up past an exact rank.
+  const double scaled = q * static_cast<double>(count);
+  return std::clamp<uint64_t>(static_cast<uint64_t>(std::ceil(scaled - 1e-7)),
+                              1, count);
+}
+
 int LogHistogram::NumBuckets() { return GetLayout().overflow_index + 1; }
 
 int LogHistogram::BucketIndexFor(int64_t value_ns) {
@@ -102,16 +111,26 @@ LogHistogram::Bucket LogHistogram::BucketAt(int index) {
 }
 
 void LogHistogram::Record(int64_t value_ns) {
-  const uint64_t key = static_cast<uint64_t>(BucketIndexFor(value_ns))
-                       << kIndexShift;
-  auto it = std::lower_bound(entries_.begin(), entries_.end(), key);
-  if (it != entries_.end() && (*it & ~kCountMask) == key) {
-    if ((*it & kCountMask) == kCountMask) return;
-    ++*it;
+  const uint32_t index = static_cast<uint32_t>(BucketIndexFor(value_ns));
+  const uint32_t next_key = (index + 1) << kIndexShift;
+  // The bucket's last entry (the only one that may have room) is just before
+  // the first entry of the next bucket.
+  auto it = std::lower_bound(entries_.begin(), entries_.end(), next_key);
+  if (it != entries_.begin() && (*std::prev(it) >> kIndexShift) == index &&
+      (*std::prev(it) & kMaxEntryCount) < kMaxEntryCount) {
+    ++*std::prev(it);
   } else {
-    entries_.insert(it, key | 1);
+    entries_.insert(it, (index << kIndexShift) | 1);
   }
   ++count_;
+}
+
+void LogHistogram::AppendBucket(uint32_t index, uint64_t count,
+                                std::vector<uint32_t>& out) {
+  for (; count > kMaxEntryCount; count -= kMaxEntryCount) {
+    out.push_back((index << kIndexShift) | kMaxEntryCount);
+  }
+  if (count > 0) out.push_back((index << kIndexShift) | count);
 }
 
 void LogHistogram::Merge(const LogHistogram& other) {
@@ -120,50 +139,31 @@ void LogHistogram::Merge(const LogHistogram& other) {
     *this = other;
     return;
   }
-  auto add = [this](uint64_t mine, uint64_t theirs) {
-    const uint64_t room = kCountMask - (mine & kCountMask);
-    const uint64_t added = std::min(room, theirs & kCountMask);
-    count_ += added;
-    return mine + added;
-  };
-  // Size the result exactly so merged histograms carry no spare capacity.
-  size_t union_size = entries_.size() + other.entries_.size();
-  for (size_t i = 0, j = 0; i < entries_.size() && j < other.entries_.size();) {
-    const uint64_t a = entries_[i] >> kIndexShift;
-    const uint64_t b = other.entries_[j] >> kIndexShift;
-    if (a == b) --union_size;
-    i += a <= b;
-    j += b <= a;
-  }
-  if (union_size == entries_.size()) {
-    size_t i = 0;
-    for (uint64_t theirs : other.entries_) {
-      while ((entries_[i] >> kIndexShift) != (theirs >> kIndexShift)) ++i;
-      entries_[i] = add(entries_[i], theirs);
-    }
-    return;
-  }
-  std::vector<uint64_t> merged;
-  merged.reserve(union_size);
+  std::vector<uint32_t> merged;
+  merged.reserve(entries_.size() + other.entries_.size());
   size_t i = 0;
   size_t j = 0;
+  constexpr uint32_t kEnd = std::numeric_limits<uint32_t>::max();
   while (i < entries_.size() || j < other.entries_.size()) {
-    const uint64_t a = i < entries_.size()
-                           ? entries_[i] >> kIndexShift
-                           : std::numeric_limits<uint64_t>::max();
-    const uint64_t b = j < other.entries_.size()
-                           ? other.entries_[j] >> kIndexShift
-                           : std::numeric_limits<uint64_t>::max();
-    if (a < b) {
-      merged.push_back(entries_[i++]);
-    } else if (b < a) {
-      merged.push_back(other.entries_[j]);
-      count_ += other.entries_[j++] & kCountMask;
-    } else {
-      merged.push_back(add(entries_[i++], other.entries_[j++]));
+    const uint32_t a = i < entries_.size() ? entries_[i] >> kIndexShift : kEnd;
+    const uint32_t b =
+        j < other.entries_.size() ? other.entries_[j] >> kIndexShift : kEnd;
+    const uint32_t index = std::min(a, b);
+    uint64_t count = 0;
+    for (; i < entries_.size() && (entries_[i] >> kIndexShift) == index; ++i) {
+      count += entries_[i] & kMaxEntryCount;
     }
+    for (; j < other.entries_.size() &&
+           (other.entries_[j] >> kIndexShift) == index;
+         ++j) {
+      count += other.entries_[j] & kMaxEntryCount;
+    }
+    AppendBucket(index, count, merged);
   }
+  // Size the result exactly so merged histograms carry no spare capacity.
+  merged.shrink_to_fit();
   entries_ = std::move(merged);
+  count_ += other.count_;
 }
 
 void LogHistogram::Clear() {
@@ -172,18 +172,22 @@ void LogHistogram::Clear() {
   count_ = 0;
 }
 
+size_t LogHistogram::populated_buckets() const {
+  size_t buckets = 0;
+  for (size_t i = 0; i < entries_.size(); ++i) {
+    buckets += i == 0 ||
+               (entries_[i] >> kIndexShift) != (entries_[i - 1] >> kIndexShift);
+  }
+  return buckets;
+}
+
 std::optional<int64_t> LogHistogram::Quantile(double q) const {
   if (count_ == 0) return std::nullopt;
-  if (!(q > 0)) q = 0;
-  if (q > 1) q = 1;
-  // The small slack keeps q * count from rounding up past an exact rank.
-  const double scaled = q * static_cast<double>(count_);
-  const uint64_t rank = std::clamp<uint64_t>(
-      static_cast<uint64_t>(std::ceil(scaled - 1e-7)), 1, count_);
+  const uint64_t rank = NearestRank(q, count_);
   const Layout& layout = GetLayout();
   uint64_t seen = 0;
-  for (uint64_t entry : entries_) {
-    seen += entry & kCountMask;
+  for (uint32_t entry : entries_) {
+    seen += entry & kMaxEntryCount;
     if (seen >= rank) return layout.representative[entry >> kIndexShift];
   }
   return layout.representative[entries_.back() >> kIndexShift];
@@ -192,25 +196,28 @@ std::optional<int64_t> LogHistogram::Quantile(double q) const {
 uint64_t LogHistogram::CountAtOrBelow(int64_t bound_ns) const {
   const Layout& layout = GetLayout();
   uint64_t total = 0;
-  for (uint64_t entry : entries_) {
+  for (uint32_t entry : entries_) {
     if (layout.representative[entry >> kIndexShift] > bound_ns) break;
-    total += entry & kCountMask;
+    total += entry & kMaxEntryCount;
   }
   return total;
 }
 
 void LogHistogram::ForEachBucket(
     absl::FunctionRef<void(const Bucket&)> fn) const {
-  for (uint64_t entry : entries_) {
-    Bucket bucket = BucketAt(static_cast<int>(entry >> kIndexShift));
-    bucket.count = entry & kCountMask;
+  for (size_t i = 0; i < entries_.size();) {
+    const uint32_t index = entries_[i] >> kIndexShift;
+    Bucket bucket = BucketAt(static_cast<int>(index));
+    for (; i < entries_.size() && (entries_[i] >> kIndexShift) == index; ++i) {
+      bucket.count += entries_[i] & kMaxEntryCount;
+    }
     fn(bucket);
   }
 }
 
 size_t LogHistogram::ApproxMemoryBytes() const {
   return sizeof(*this) +
-         stats_internal::HeapBlockBytes(entries_.capacity() * sizeof(uint64_t));
+         stats_internal::HeapBlockBytes(entries_.capacity() * sizeof(uint32_t));
 }
 
 }  // namespace latency
