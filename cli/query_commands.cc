@@ -257,7 +257,14 @@ std::string FormatStatsTable(const v1::GetTargetStatsResponse& response) {
                 "MEAN", "MAX", "STDDEV", "JITTER", "P50", "P90", "P99", "P99.9",
                 "NET_P50"});
   std::vector<std::string> failures;
+  std::vector<std::string> percentiles;
   for (const v1::ProbeStats& p : response.probes()) {
+    if (p.has_p50_ms()) {
+      percentiles.push_back(absl::StrCat(
+          KindLabel(p.kind()), p.percentiles_exact()
+                                   ? " exact (the window's samples)"
+                                   : " from the histogram (within 0.1%)"));
+    }
     table.AddRow(
         {KindLabel(p.kind()), Text(p.status()), absl::StrCat(p.sent()),
          absl::StrCat(p.received()),
@@ -276,12 +283,15 @@ std::string FormatStatsTable(const v1::GetTargetStatsResponse& response) {
         absl::StrCat("  ", KindLabel(p.kind()), ": ",
                      absl::StrJoin(sorted, ", ", absl::PairFormatter("="))));
   }
-  absl::StrAppend(&text, table.Render());
-  if (failures.empty()) {
-    absl::StrAppend(&text, "\nfailures: none\n");
-  } else {
-    absl::StrAppend(&text, "\nfailures:\n", absl::StrJoin(failures, "\n"),
+  absl::StrAppend(&text, table.Render(), "\n");
+  if (!percentiles.empty()) {
+    absl::StrAppend(&text, "percentiles: ", absl::StrJoin(percentiles, ", "),
                     "\n");
+  }
+  if (failures.empty()) {
+    absl::StrAppend(&text, "failures: none\n");
+  } else {
+    absl::StrAppend(&text, "failures:\n", absl::StrJoin(failures, "\n"), "\n");
   }
   return text;
 }

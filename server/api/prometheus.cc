@@ -1,16 +1,12 @@
 #include "server/api/prometheus.h"
 
+#include <cmath>
+
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 
 namespace latency {
 namespace {
-
-// Upper bounds in seconds, from loopback (~10 us) to a dead path (10 s).
-constexpr double kBucketSeconds[] = {
-    0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001,
-    0.0025,  0.005,    0.01,    0.025,  0.05,    0.1,    0.25,
-    0.5,     1,        2.5,     5,      10};
 
 constexpr SampleResult kResults[] = {
     SampleResult::kOk,          SampleResult::kTimeout,
@@ -21,7 +17,24 @@ constexpr ProbeStatus kStatuses[] = {ProbeStatus::kUnknown, ProbeStatus::kOk,
                                      ProbeStatus::kDegraded, ProbeStatus::kDown,
                                      ProbeStatus::kStale};
 
-std::string Number(double value) { return absl::StrFormat("%.9g", value); }
+// Counts print in full (%.9g would turn 1234567890 into 1.23456789e+09);
+// other values with 9 significant digits.
+std::string Number(double value) {
+  if (value == std::floor(value) && std::abs(value) < 0x1p53) {
+    return absl::StrFormat("%.0f", value);
+  }
+  return absl::StrFormat("%.9g", value);
+}
+
+// Nanoseconds as exact decimal seconds ("3.002000008", "0"): a double
+// printed with %.9g would round a long-running series' sum.
+std::string ExactSeconds(uint64_t ns) {
+  std::string out =
+      absl::StrFormat("%d.%09d", ns / 1'000'000'000, ns % 1'000'000'000);
+  while (out.back() == '0') out.pop_back();
+  if (out.back() == '.') out.pop_back();
+  return out;
+}
 
 class Writer {
  public:
@@ -31,8 +44,12 @@ class Writer {
                     type, "\n");
   }
   void Line(absl::string_view name, absl::string_view labels, double value) {
+    Line(name, labels, absl::string_view(Number(value)));
+  }
+  void Line(absl::string_view name, absl::string_view labels,
+            absl::string_view value) {
     absl::StrAppend(&out_, name, labels.empty() ? "" : "{", labels,
-                    labels.empty() ? "" : "}", " ", Number(value), "\n");
+                    labels.empty() ? "" : "}", " ", value, "\n");
   }
   std::string Take() { return std::move(out_); }
 
@@ -85,22 +102,20 @@ std::string RenderPrometheus(
   w.Family("latency_rtt_seconds", "histogram",
            "Round-trip time of successful probes since start.");
   for (const Row& row : rows) {
-    LogHistogram histogram = store.TotalHistogram(row.target, row.kind);
-    double sum = 0;
-    histogram.ForEachBucket([&sum](const LogHistogram::Bucket& bucket) {
-      sum += static_cast<double>(bucket.representative_ns) * 1e-9 *
-             static_cast<double>(bucket.count);
-    });
-    for (double bound : kBucketSeconds) {
-      w.Line("latency_rtt_seconds_bucket",
-             absl::StrCat(row.labels, ",le=\"", Number(bound), "\""),
-             static_cast<double>(
-                 histogram.CountAtOrBelow(static_cast<int64_t>(bound * 1e9))));
+    const ExpositionHistogram histogram =
+        store.TotalHistogram(row.target, row.kind);
+    for (size_t i = 0; i < ExpositionHistogram::kNumBounds; ++i) {
+      w.Line(
+          "latency_rtt_seconds_bucket",
+          absl::StrCat(row.labels, ",le=\"",
+                       Number(ExpositionHistogram::kBoundsNs[i] * 1e-9), "\""),
+          static_cast<double>(histogram.CountAtOrBelowBound(i)));
     }
     w.Line("latency_rtt_seconds_bucket",
            absl::StrCat(row.labels, ",le=\"+Inf\""),
            static_cast<double>(histogram.count()));
-    w.Line("latency_rtt_seconds_sum", row.labels, sum);
+    w.Line("latency_rtt_seconds_sum", row.labels,
+           absl::string_view(ExactSeconds(histogram.sum_ns())));
     w.Line("latency_rtt_seconds_count", row.labels,
            static_cast<double>(histogram.count()));
   }

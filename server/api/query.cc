@@ -188,6 +188,7 @@ absl::StatusOr<v1::GetTargetStatsResponse> QueryHandler::GetTargetStats(
     if (s.max_ns) stats->set_max_ms(Ms(*s.max_ns));
     if (s.stddev_ns) stats->set_stddev_ms(Ms(*s.stddev_ns));
     if (s.jitter_ns) stats->set_jitter_ms(Ms(*s.jitter_ns));
+    if (s.p50_ns) stats->set_percentiles_exact(s.percentiles_exact);
     if (s.p50_ns) stats->set_p50_ms(Ms(*s.p50_ns));
     if (s.p90_ns) stats->set_p90_ms(Ms(*s.p90_ns));
     if (s.p99_ns) stats->set_p99_ms(Ms(*s.p99_ns));

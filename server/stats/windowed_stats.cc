@@ -71,8 +71,9 @@ std::optional<double> WindowCounts::loss_percent() const {
 void SeriesStats::Slot::AddRtt(int64_t rtt_ns,
                                std::optional<int64_t> network_rtt_ns) {
   rtt.Record(rtt_ns);
+  ++received;
   const double value = static_cast<double>(rtt_ns);
-  if (rtt.count() == 1) {
+  if (received == 1) {
     min_ns = max_ns = rtt_ns;
     mean_ns = value;
     m2 = 0;
@@ -80,21 +81,21 @@ void SeriesStats::Slot::AddRtt(int64_t rtt_ns,
     min_ns = std::min(min_ns, rtt_ns);
     max_ns = std::max(max_ns, rtt_ns);
     const double delta = value - mean_ns;
-    mean_ns += delta / static_cast<double>(rtt.count());
+    mean_ns += delta / static_cast<double>(received);
     m2 += delta * (value - mean_ns);
   }
   if (network_rtt_ns) {
-    if (!network_rtt) network_rtt = std::make_unique<LogHistogram>();
+    if (!network_rtt) network_rtt = std::make_unique<RttDistribution>();
     network_rtt->Record(*network_rtt_ns);
   }
 }
 
-void SeriesStats::Slot::MergeFrom(const Slot& other) {
+void SeriesStats::Slot::MergeMomentsFrom(const Slot& other) {
   start_ns = std::min(start_ns, other.start_ns);
   end_ns = std::max(end_ns, other.end_ns);
   for (size_t i = 0; i < failures.size(); ++i) failures[i] += other.failures[i];
-  const uint64_t n_a = rtt.count();
-  const uint64_t n_b = other.rtt.count();
+  const uint64_t n_a = received;
+  const uint64_t n_b = other.received;
   if (n_b > 0) {
     if (n_a == 0) {
       min_ns = other.min_ns;
@@ -111,13 +112,18 @@ void SeriesStats::Slot::MergeFrom(const Slot& other) {
       mean_ns += delta * b / (a + b);
       m2 += other.m2 + delta * delta * a * b / (a + b);
     }
-    rtt.Merge(other.rtt);
+    received += n_b;
   }
+}
+
+void SeriesStats::Slot::MergeFrom(const Slot& other) {
+  MergeMomentsFrom(other);
+  rtt.Merge(other.rtt);
   if (other.network_rtt) {
     if (network_rtt) {
       network_rtt->Merge(*other.network_rtt);
     } else {
-      network_rtt = std::make_unique<LogHistogram>(*other.network_rtt);
+      network_rtt = std::make_unique<RttDistribution>(*other.network_rtt);
     }
   }
 }
@@ -129,10 +135,10 @@ uint64_t SeriesStats::Slot::lost() const {
 }
 
 size_t SeriesStats::Slot::HeapBytes() const {
-  size_t bytes = rtt.ApproxMemoryBytes() - sizeof(LogHistogram);
+  size_t bytes = rtt.HeapBytes();
   if (network_rtt) {
-    bytes += stats_internal::HeapBlockBytes(sizeof(LogHistogram)) +
-             network_rtt->ApproxMemoryBytes() - sizeof(LogHistogram);
+    bytes += stats_internal::HeapBlockBytes(sizeof(RttDistribution)) +
+             network_rtt->HeapBytes();
   }
   return bytes;
 }
@@ -247,7 +253,7 @@ size_t SeriesStats::FirstSlotInWindow(absl::Duration window,
 WindowCounts SeriesStats::Counts(absl::Duration window, int64_t now_ns) const {
   WindowCounts counts;
   for (size_t i = FirstSlotInWindow(window, now_ns); i < slots_.size(); ++i) {
-    counts.received += slots_[i].rtt.count();
+    counts.received += slots_[i].received;
     counts.lost += slots_[i].lost();
   }
   counts.sent = counts.received + counts.lost;
@@ -259,10 +265,15 @@ WindowSnapshot SeriesStats::Snapshot(absl::Duration window,
   WindowSnapshot snapshot;
   snapshot.window = absl::Nanoseconds(ClampedWindowNs(window));
   Slot sum(0, 0);
+  MergedQuantiles rtt;
+  MergedQuantiles network_rtt;
   for (size_t i = FirstSlotInWindow(window, now_ns); i < slots_.size(); ++i) {
-    sum.MergeFrom(slots_[i]);
+    const Slot& slot = slots_[i];
+    sum.MergeMomentsFrom(slot);
+    rtt.Add(slot.rtt);
+    if (slot.network_rtt) network_rtt.Add(*slot.network_rtt);
   }
-  snapshot.received = sum.rtt.count();
+  snapshot.received = sum.received;
   snapshot.lost = sum.lost();
   snapshot.sent = snapshot.received + snapshot.lost;
   for (int r = 1; r < kNumSampleResults; ++r) {
@@ -282,14 +293,15 @@ WindowSnapshot SeriesStats::Snapshot(absl::Duration window,
   snapshot.mean_ns = sum.mean_ns;
   snapshot.stddev_ns =
       std::sqrt(std::max(0.0, sum.m2 / static_cast<double>(snapshot.received)));
-  auto quantile = [&sum](double q) {
-    return std::clamp(*sum.rtt.Quantile(q), sum.min_ns, sum.max_ns);
+  auto quantile = [&](double q) {
+    return std::clamp(*rtt.Quantile(q), sum.min_ns, sum.max_ns);
   };
+  snapshot.percentiles_exact = rtt.exact();
   snapshot.p50_ns = quantile(0.5);
   snapshot.p90_ns = quantile(0.9);
   snapshot.p99_ns = quantile(0.99);
   snapshot.p999_ns = quantile(0.999);
-  if (sum.network_rtt) snapshot.network_p50_ns = sum.network_rtt->Quantile(0.5);
+  snapshot.network_p50_ns = network_rtt.Quantile(0.5);
   snapshot.jitter_ns = jitter_ns();
   return snapshot;
 }
@@ -305,10 +317,8 @@ std::optional<double> SeriesStats::jitter_ns() const {
 }
 
 size_t SeriesStats::ApproxMemoryBytes() const {
-  size_t bytes =
-      sizeof(*this) +
-      stats_internal::HeapBlockBytes(slots_.capacity() * sizeof(Slot)) +
-      total_rtt_.ApproxMemoryBytes() - sizeof(LogHistogram);
+  size_t bytes = sizeof(*this) + stats_internal::HeapBlockBytes(
+                                     slots_.capacity() * sizeof(Slot));
   for (const Slot& slot : slots_) bytes += slot.HeapBytes();
   if (last_) bytes += StringHeapBytes(last_->error);
   return bytes;

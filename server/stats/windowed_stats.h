@@ -14,7 +14,9 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "server/sample.h"
+#include "server/stats/exposition_histogram.h"
 #include "server/stats/log_histogram.h"
+#include "server/stats/rtt_distribution.h"
 
 namespace latency {
 
@@ -59,13 +61,17 @@ struct WindowSnapshot {
   std::optional<double> mean_ns;       // exact
   std::optional<int64_t> max_ns;       // exact
   std::optional<double> stddev_ns;     // exact, population (divides by n)
-  // Quantiles from the merged LogHistograms (<= 1% relative error; clamped
-  // to [min_ns, max_ns], which only makes them closer).
+  // Nearest-rank quantiles. Exact when every slot in the window still holds
+  // its values (percentiles_exact; e.g. the 1m and 5m windows at 1 Hz), else
+  // from the merged LogHistograms (<= 0.1% relative error; clamped to
+  // [min_ns, max_ns], which only makes them closer).
+  bool percentiles_exact = false;
   std::optional<int64_t> p50_ns;
   std::optional<int64_t> p90_ns;
   std::optional<int64_t> p99_ns;
   std::optional<int64_t> p999_ns;
-  // Median of rtt - agent time (gRPC samples that carry agent time).
+  // Median of rtt - agent time (gRPC samples that carry agent time); exact
+  // or within 0.1% as the RTT quantiles.
   std::optional<int64_t> network_p50_ns;
   // RFC 3550 jitter, see SeriesStats::jitter_ns(); present when the window
   // holds a successful sample and the estimator has a value.
@@ -99,7 +105,7 @@ struct LastSample {
 // SeriesStats holds the statistics of ONE probe series (one target x one
 // probe kind): sliding-window aggregates for the windows in kWindows, the
 // latest sample, consecutive failures, RFC 3550 jitter, and totals plus an
-// RTT histogram since creation.
+// RTT histogram since creation (in the Prometheus layout).
 //
 // Not thread-safe: the owner serialises Record and the readers (e.g. under
 // the store's mutex). Time is passed in (monotonic ns); nothing here reads a
@@ -119,7 +125,9 @@ struct LastSample {
 // within a fixed fraction of its length:
 //   age < 1 min: 10 s slots; < 5 min: 30 s; < 15 min: 1 min; < 1 h: 5 min.
 // A slot holds sent/lost by cause, count, exact min/max, mean and variance
-// (Welford, merged exactly), and LogHistograms of RTT and network RTT.
+// (Welford, merged exactly), and RttDistributions of RTT and network RTT:
+// the values themselves up to 32 per slot (so a 1 Hz series' 10 s and 30 s
+// slots answer exact quantiles), a LogHistogram beyond.
 // Slots are merged into coarser ones as they age and dropped after the hour.
 // A window W covers every slot that ends after now - W: at least the last W
 // and at most one slot more, so the windows cover 1m..1m10s, 5m..5m30s,
@@ -133,19 +141,19 @@ struct LastSample {
 // value is reported for any window that holds a successful sample.
 //
 // Memory is bounded whatever the probe rate: at most about 40 slots (37 in
-// the steady state at 1 Hz) of 112 bytes each, plus 8 bytes per populated
-// histogram bucket, plus the totals histogram. ApproxMemoryBytes() counts
-// heap blocks as glibc allocates them (it matched mallinfo2 within 1%).
-// Measured after two hours at 1 probe/s (windowed_stats_test checks the
-// bounds in brackets):
-//   stable latency (5 ms +- 1%), ICMP:            6.7 KB  [<= 8 KB]
-//   same, gRPC (RTT and network RTT histograms):  10 KB   [<= 12 KB]
-//     so 10,000 ICMP + 1,000 gRPC series take about 77 MB [<= 100 MB];
-//   every RTT in a different bucket, ICMP:         41 KB  (gRPC 70 KB)
-//                                                          [<= 96 KB];
-//   100,000 samples in one slot:                           [<= 64 KB].
-// The absolute worst case needs more than 1,800 distinct RTT buckets in
-// every slot: 40 x (112 B + 2 x 16 KB) + 16 KB, about 1.3 MB.
+// the steady state at 1 Hz) of 120 bytes each, plus 8 bytes per kept value
+// (at most 32 per slot) or 4 per populated histogram bucket, plus the
+// 168-byte exposition histogram. ApproxMemoryBytes() counts heap blocks as
+// glibc allocates them (it matched mallinfo2 within 1%). Measured after two
+// hours at 1 probe/s (windowed_stats_test checks the bounds in brackets):
+//   steady latency (5 ms +- 2%), ICMP:            13.4 KB  [<= 15 KB]
+//   same, gRPC (RTT and network RTT):             24.3 KB  [<= 27 KB]
+//     so 10,000 ICMP + 1,000 gRPC series take about 155 MB [<= 176 MB];
+//   every RTT in a different bucket, ICMP:        22.8 KB  (gRPC 42.3 KB)
+//                                                          [<= 48 KB];
+//   100,000 samples in one slot:                  69.3 KB  [<= 80 KB].
+// The absolute worst case needs more than 16,000 distinct RTT buckets in
+// every slot: 40 x (120 B + 2 x 64 KB), about 5 MB.
 //
 // Movable, not copyable.
 class SeriesStats {
@@ -177,7 +185,7 @@ class SeriesStats {
 
   const SeriesTotals& totals() const { return totals_; }
   // RTTs of every successful sample since creation.
-  const LogHistogram& total_rtt_histogram() const { return total_rtt_; }
+  const ExpositionHistogram& total_rtt_histogram() const { return total_rtt_; }
 
   size_t slot_count() const { return slots_.size(); }
   size_t ApproxMemoryBytes() const;
@@ -187,6 +195,8 @@ class SeriesStats {
     explicit Slot(int64_t start, int64_t end) : start_ns(start), end_ns(end) {}
 
     void AddRtt(int64_t rtt_ns, std::optional<int64_t> network_rtt_ns);
+    // Counts, min/max, mean and variance only (what Snapshot sums).
+    void MergeMomentsFrom(const Slot& other);
     void MergeFrom(const Slot& other);
     uint64_t lost() const;
     size_t HeapBytes() const;
@@ -196,13 +206,14 @@ class SeriesStats {
     int64_t end_ns;
     // Indexed by SampleResult - 1 (failures only).
     std::array<uint32_t, kNumSampleResults - 1> failures{};
+    uint64_t received = 0;
     int64_t min_ns = 0;
     int64_t max_ns = 0;
     double mean_ns = 0;
     double m2 = 0;  // sum of squared deviations from the mean
-    LogHistogram rtt;
+    RttDistribution rtt;
     // Allocated on the first sample with agent time (gRPC only).
-    std::unique_ptr<LogHistogram> network_rtt;
+    std::unique_ptr<RttDistribution> network_rtt;
   };
 
   // The slot holding time t, created (and older slots compacted) as needed;
@@ -217,7 +228,7 @@ class SeriesStats {
   // Sorted by time, non-overlapping.
   std::vector<Slot> slots_;
   SeriesTotals totals_;
-  LogHistogram total_rtt_;
+  ExpositionHistogram total_rtt_;
   std::optional<LastSample> last_;
   std::optional<LastSample> last_ok_;
   uint64_t consecutive_failures_ = 0;

@@ -66,8 +66,9 @@ class ResultStore final : public SampleSink {
                           absl::Duration window) const;
   // Counts only (no histogram merge): cheap enough for every scrape.
   WindowCounts Counts(int target, ProbeKind kind, absl::Duration window) const;
-  // Total RTT histogram since start (for Prometheus); copies under the lock.
-  LogHistogram TotalHistogram(int target, ProbeKind kind) const;
+  // Total RTT histogram since start in the Prometheus layout; copies 168
+  // bytes under the lock.
+  ExpositionHistogram TotalHistogram(int target, ProbeKind kind) const;
 
   // Worst status over the target's enabled probes.
   ProbeStatus TargetStatus(int target) const;

@@ -215,8 +215,19 @@ TEST(FormatStatsTableTest, OneRowPerKindAndSortedFailures) {
             "grpc  unknown  0     0     -      -      -      -      -      "
             "-       -       -      -      -      -      -\n"
             "\n"
+            "percentiles: icmp from the histogram (within 0.1%)\n"
             "failures:\n"
             "  icmp: timeout=2, unreachable=1\n");
+}
+
+TEST(FormatStatsTableTest, SaysWhichPercentilesAreExact) {
+  v1::GetTargetStatsResponse response = HealthyStats();
+  response.mutable_probes(0)->set_percentiles_exact(true);
+  v1::ProbeStats* grpc = response.mutable_probes(1);
+  grpc->set_p50_ms(0.6);
+  EXPECT_THAT(FormatStatsTable(response),
+              HasSubstr("\npercentiles: icmp exact (the window's samples), "
+                        "grpc from the histogram (within 0.1%)\n"));
 }
 
 TEST(FormatStatsTableTest, NoFailures) {

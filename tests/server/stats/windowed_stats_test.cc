@@ -324,13 +324,12 @@ TEST(SeriesStatsTest, NetworkRttFromAgentTime) {
   stats.Record(OkSample(kT0 + 2 * kSec, 10 * kMs, 2 * kMs));
   stats.Record(OkSample(kT0 + 3 * kSec, 1 * kMs, 2 * kMs));  // clamps to 0
   const WindowSnapshot s = stats.Snapshot(k1m, kT0 + 3 * kSec);
-  // From the histogram alone (no exact min/max to clamp to): within 1%.
-  ASSERT_TRUE(s.network_p50_ns.has_value());
-  EXPECT_NEAR(*s.network_p50_ns, 6 * kMs, 0.01 * 6 * kMs);
+  // Exact: the slot holds its values (6, 7, 8 and 0 ms).
+  EXPECT_THAT(s.network_p50_ns, Optional(6 * kMs));
   EXPECT_THAT(stats.last_sample()->network_rtt_ns, Optional(0));
 }
 
-TEST(SeriesStatsTest, WindowQuantilesWithinOnePercent) {
+TEST(SeriesStatsTest, WindowQuantilesWithinTheBound) {
   SeriesStats stats(kT0);
   std::mt19937_64 rng(7);
   std::lognormal_distribution<double> dist(std::log(5e6), 0.5);
@@ -341,12 +340,13 @@ TEST(SeriesStatsTest, WindowQuantilesWithinOnePercent) {
   }
   const WindowSnapshot s = stats.Snapshot(k1h, kT0 + 3000 * kSec);
   ASSERT_EQ(s.received, rtts.size());
+  EXPECT_FALSE(s.percentiles_exact);
   std::sort(rtts.begin(), rtts.end());
   auto expect_close = [&](std::optional<int64_t> got, double q) {
     const int64_t exact = rtts[static_cast<size_t>(
         std::ceil(q * static_cast<double>(rtts.size()) - 1e-7) - 1)];
     ASSERT_TRUE(got.has_value());
-    EXPECT_LE(std::abs(static_cast<double>(*got - exact)) / exact, 0.01) << q;
+    EXPECT_LE(std::abs(static_cast<double>(*got - exact)) / exact, 0.001) << q;
   };
   expect_close(s.p50_ns, 0.5);
   expect_close(s.p90_ns, 0.9);
@@ -354,6 +354,86 @@ TEST(SeriesStatsTest, WindowQuantilesWithinOnePercent) {
   expect_close(s.p999_ns, 0.999);
   EXPECT_EQ(s.min_ns, rtts.front());
   EXPECT_EQ(s.max_ns, rtts.back());
+}
+
+// Nearest rank over the sorted values, the definition Snapshot documents.
+int64_t NearestRankOf(std::vector<int64_t> values, double q) {
+  std::sort(values.begin(), values.end());
+  return values[NearestRank(q, values.size()) - 1];
+}
+
+TEST(SeriesStatsTest, OneHertzShortWindowsReportExactQuantiles) {
+  // At 1 Hz, 10 s and 30 s slots keep their values, so the 1m and 5m windows
+  // give the nearest-rank quantiles themselves, not a bucket representative
+  // (values chosen 0.05% apart: one histogram bucket spans 0.18%).
+  SeriesStats stats(kT0);
+  std::mt19937_64 rng(11);
+  std::normal_distribution<double> rtt(5e6, 100e3);  // 5 ms +- 2%
+  std::vector<int64_t> rtts;
+  for (int64_t i = 0; i < 1000; ++i) {
+    rtts.push_back(static_cast<int64_t>(rtt(rng)));
+    stats.Record(OkSample(kT0 + i * kSec, rtts.back(), rtts.back() / 10));
+  }
+  const int64_t now = kT0 + 999 * kSec;
+  for (absl::Duration window : {k1m, k5m}) {
+    const WindowSnapshot s = stats.Snapshot(window, now);
+    SCOPED_TRACE(absl::FormatDuration(window));
+    ASSERT_GE(s.received, 60u);
+    EXPECT_TRUE(s.percentiles_exact);
+    const std::vector<int64_t> in_window(rtts.end() - s.received, rtts.end());
+    EXPECT_THAT(s.p50_ns, Optional(NearestRankOf(in_window, 0.5)));
+    EXPECT_THAT(s.p90_ns, Optional(NearestRankOf(in_window, 0.9)));
+    EXPECT_THAT(s.p99_ns, Optional(NearestRankOf(in_window, 0.99)));
+    EXPECT_THAT(s.p999_ns, Optional(NearestRankOf(in_window, 0.999)));
+    std::vector<int64_t> network;
+    for (int64_t v : in_window) network.push_back(v - v / 10);
+    EXPECT_THAT(s.network_p50_ns, Optional(NearestRankOf(network, 0.5)));
+  }
+  // The 15m and 1h windows reach 1-minute slots (60 values each at 1 Hz),
+  // which keep histograms: 0.1% at most, and said so.
+  EXPECT_FALSE(stats.Snapshot(k15m, now).percentiles_exact);
+  EXPECT_FALSE(stats.Snapshot(k1h, now).percentiles_exact);
+}
+
+TEST(SeriesStatsTest, FastSeriesFallBackToTheHistogramWithinTheBound) {
+  // 10 Hz: a 10 s slot holds 100 values, more than a slot keeps.
+  SeriesStats stats(kT0);
+  std::vector<int64_t> rtts;
+  for (int64_t i = 0; i < 600; ++i) {
+    rtts.push_back(4 * kMs + (i * 7919) % 1000 * 1000);
+    stats.Record(OkSample(kT0 + i * 100 * kMs, rtts.back()));
+  }
+  const WindowSnapshot s = stats.Snapshot(k1m, kT0 + 599 * 100 * kMs);
+  ASSERT_EQ(s.received, 600u);
+  EXPECT_FALSE(s.percentiles_exact);
+  for (auto [got, q] : {std::pair{s.p50_ns, 0.5}, std::pair{s.p90_ns, 0.9},
+                        std::pair{s.p99_ns, 0.99}}) {
+    const int64_t exact = NearestRankOf(rtts, q);
+    ASSERT_TRUE(got.has_value());
+    EXPECT_LE(std::abs(static_cast<double>(*got - exact)) / exact, 0.001) << q;
+  }
+}
+
+TEST(SeriesStatsTest, ExpositionHistogramCountsAndSumAreExact) {
+  SeriesStats stats(kT0);
+  // On and beside bucket bounds (le="0.001" holds 1 ms exactly).
+  const int64_t rtts[] = {999'999,   1'000'000, 1'000'001,
+                          5'000'000, 5'000'001, 123'456'789};
+  for (int i = 0; i < 6; ++i) {
+    stats.Record(OkSample(kT0 + i * kSec, rtts[i]));
+  }
+  stats.Record(FailedSample(kT0 + 7 * kSec));
+  const ExpositionHistogram& h = stats.total_rtt_histogram();
+  EXPECT_EQ(h.count(), 6u);
+  EXPECT_EQ(h.sum_ns(), 999'999u + 1'000'000 + 1'000'001 + 5'000'000 +
+                            5'000'001 + 123'456'789);
+  EXPECT_EQ(h.CountAtOrBelowBound(ExpositionHistogram::BoundIndexOf(1'000'000)),
+            2u);
+  EXPECT_EQ(h.CountAtOrBelowBound(ExpositionHistogram::BoundIndexOf(5'000'000)),
+            4u);
+  EXPECT_EQ(
+      h.CountAtOrBelowBound(ExpositionHistogram::BoundIndexOf(100'000'000)),
+      5u);
 }
 
 TEST(SeriesStatsTest, LateSampleLandsInItsOwnSlot) {
@@ -382,7 +462,7 @@ TEST(SeriesStatsTest, SamplesOlderThanTheHourOnlyCountInTotals) {
 
 TEST(SeriesStatsTest, StableOneHertzFitsInAFewKilobytes) {
   std::mt19937_64 rng(8);
-  std::normal_distribution<double> rtt(5e6, 50e3);    // 5 ms +- 1%
+  std::normal_distribution<double> rtt(5e6, 100e3);   // 5 ms +- 2%
   std::normal_distribution<double> agent(40e3, 2e3);  // 40 us in the agent
   SeriesStats icmp(kT0);
   SeriesStats grpc(kT0);
@@ -395,12 +475,14 @@ TEST(SeriesStatsTest, StableOneHertzFitsInAFewKilobytes) {
     max_slots = std::max(max_slots, icmp.slot_count());
   }
   EXPECT_LE(max_slots, 40u);
-  EXPECT_LE(icmp.ApproxMemoryBytes(), 8 * 1024u);
-  EXPECT_LE(grpc.ApproxMemoryBytes(), 12 * 1024u);
+  // Measured 13.4 KB and 24.3 KB (0.1% buckets: about 40 populated per
+  // 5-minute slot at this spread; values kept in the 10 s and 30 s slots).
+  EXPECT_LE(icmp.ApproxMemoryBytes(), 15 * 1024u);
+  EXPECT_LE(grpc.ApproxMemoryBytes(), 27 * 1024u);
   // 10,000 ICMP and 1,000 gRPC series, as DESIGN.md's scale target.
   EXPECT_LE(
       10'000 * icmp.ApproxMemoryBytes() + 1'000 * grpc.ApproxMemoryBytes(),
-      100u << 20);
+      176u << 20);
 }
 
 TEST(SeriesStatsTest, OneHertzWithEveryRttInADifferentBucketStaysBounded) {
@@ -413,7 +495,8 @@ TEST(SeriesStatsTest, OneHertzWithEveryRttInADifferentBucketStaysBounded) {
                           int64_t{100}));
   }
   EXPECT_LE(stats.slot_count(), 40u);
-  EXPECT_LE(stats.ApproxMemoryBytes(), 96 * 1024u);
+  // Measured 42.3 KB (gRPC: RTT and network RTT).
+  EXPECT_LE(stats.ApproxMemoryBytes(), 48 * 1024u);
 }
 
 TEST(SeriesStatsTest, BurstOf100kSamplesInOneSlotStaysBounded) {
@@ -431,7 +514,8 @@ TEST(SeriesStatsTest, BurstOf100kSamplesInOneSlotStaysBounded) {
   EXPECT_EQ(stats.slot_count(), 1u);
   EXPECT_EQ(stats.Snapshot(k1m, kT0).sent, 100'000u);
   EXPECT_THAT(stats.Snapshot(k1m, kT0).loss_percent, Optional(10.0));
-  EXPECT_LE(stats.ApproxMemoryBytes(), 64 * 1024u);
+  // Measured 69.3 KB: about 8,900 buckets span 1 us..10 s at 0.1%.
+  EXPECT_LE(stats.ApproxMemoryBytes(), 80 * 1024u);
 }
 
 }  // namespace
