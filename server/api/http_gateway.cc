@@ -10,6 +10,7 @@
 #include "common/json.h"
 #include "common/logging.h"
 #include "common/utf8.h"
+#include "server/api/metrics_format.h"
 
 namespace latency {
 namespace {
@@ -44,6 +45,8 @@ class LowPriorityThreadPool final : public httplib::TaskQueue {
 
 constexpr char kJson[] = "application/json";
 constexpr char kPrometheusText[] = "text/plain; version=0.0.4; charset=utf-8";
+constexpr char kOpenMetrics[] =
+    "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
 int HttpStatusFor(absl::StatusCode code) {
   switch (code) {
@@ -96,6 +99,8 @@ std::string DefaultReason(int status) {
       return "request body too large";
     case 414:
       return "request URI too long";
+    case 406:
+      return "not acceptable";
     default:
       return absl::StrCat("HTTP ", status);
   }
@@ -120,13 +125,6 @@ absl::StatusOr<std::pair<std::string, int>> SplitHostPort(
 }
 
 }  // namespace
-
-bool WantsPrometheus(const std::string& accept, const std::string& format) {
-  if (format == "prometheus" || format == "openmetrics") return true;
-  if (format == "json") return false;
-  return absl::StrContains(accept, "text/plain") ||
-         absl::StrContains(accept, "application/openmetrics-text");
-}
 
 HttpGateway::HttpGateway(const HttpGatewayOptions& options,
                          const QueryHandler& query, HttpGatewayHooks hooks)
@@ -221,21 +219,39 @@ void HttpGateway::InstallRoutes() {
   }
   server.Get(
       "/metrics", [this](const httplib::Request& req, httplib::Response& res) {
-        std::string format = req.get_param_value("format");
-        if (!format.empty() && format != "json" && format != "prometheus" &&
-            format != "openmetrics") {
-          SendError(res, 400,
-                    "format: want json or prometheus, got '" + format + "'");
+        // Caches must key on Accept: one URL, three representations.
+        res.set_header("Vary", "Accept");
+        std::optional<MetricsFormat> format;
+        if (req.has_param("format")) {
+          const std::string param = req.get_param_value("format");
+          format = ParseMetricsFormat(param);
+          if (!format) {
+            SendError(res, 400,
+                      "format: want json, prometheus or openmetrics, got '" +
+                          param + "'");
+            return;
+          }
+        } else {
+          format = NegotiateMetricsFormat(req.get_header_value("Accept"));
+          if (!format) {
+            SendError(res, 406,
+                      "Accept: none of application/json, "
+                      "application/openmetrics-text, text/plain is acceptable");
+            return;
+          }
+        }
+        if (*format == MetricsFormat::kJson) {
+          SendResult(res, query_.GetLatency(v1::GetLatencyRequest()));
           return;
         }
-        if (WantsPrometheus(req.get_header_value("Accept"), format)) {
-          res.status = 200;
-          res.set_content(RenderPrometheus(*query_.Current().store,
-                                           hooks_.gauges(), hooks_.counters_of),
-                          kPrometheusText);
-          return;
-        }
-        SendResult(res, query_.GetLatency(v1::GetLatencyRequest()));
+        const bool openmetrics = *format == MetricsFormat::kOpenMetrics;
+        res.status = 200;
+        res.set_content(
+            RenderPrometheus(*query_.Current().store, hooks_.gauges(),
+                             hooks_.counters_of,
+                             openmetrics ? ExpositionFormat::kOpenMetrics
+                                         : ExpositionFormat::kPrometheusText),
+            openmetrics ? kOpenMetrics : kPrometheusText);
       });
   server.Get("/v1/latency",
              [this](const httplib::Request& req, httplib::Response& res) {

@@ -47,9 +47,11 @@ struct HttpGatewayHooks {
 //
 // Routes (GET only; other methods on them get 405):
 //   /metrics            the original tool's JSON ({"latency_ms": ..,
-//                       "status": ..}, = GetLatency), or Prometheus text when
-//                       the Accept header asks for text/plain or OpenMetrics,
-//                       or with ?format=prometheus (?format=json forces JSON)
+//                       "status": ..}, = GetLatency), Prometheus text or
+//                       OpenMetrics as NegotiateMetricsFormat picks from
+//                       Accept (406 when none is acceptable), or as
+//                       ?format=json|prometheus|openmetrics says; always
+//                       with Vary: Accept
 //   /v1/latency[?target=NAME]             GetLatency
 //   /v1/targets                           ListTargets
 //   /v1/targets/NAME/stats[?window=5m]    GetTargetStats
@@ -81,10 +83,6 @@ class HttpGateway {
   std::thread thread_;
   int port_ = 0;
 };
-
-// Content negotiation for /metrics: true when `accept` asks for the
-// Prometheus text or OpenMetrics format and `format` does not say json.
-bool WantsPrometheus(const std::string& accept, const std::string& format);
 
 }  // namespace latency
 

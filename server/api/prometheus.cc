@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/strip.h"
 
 namespace latency {
 namespace {
@@ -38,8 +39,15 @@ std::string ExactSeconds(uint64_t ns) {
 
 class Writer {
  public:
+  explicit Writer(bool openmetrics) : openmetrics_(openmetrics) {}
+
   void Family(absl::string_view name, absl::string_view type,
               absl::string_view help) {
+    // OpenMetrics names a counter family without the _total its samples
+    // carry.
+    if (openmetrics_ && type == "counter") {
+      absl::ConsumeSuffix(&name, "_total");
+    }
     absl::StrAppend(&out_, "# HELP ", name, " ", help, "\n# TYPE ", name, " ",
                     type, "\n");
   }
@@ -51,9 +59,13 @@ class Writer {
     absl::StrAppend(&out_, name, labels.empty() ? "" : "{", labels,
                     labels.empty() ? "" : "}", " ", value, "\n");
   }
-  std::string Take() { return std::move(out_); }
+  std::string Take() {
+    if (openmetrics_) out_.append("# EOF\n");
+    return std::move(out_);
+  }
 
  private:
+  const bool openmetrics_;
   std::string out_;
 };
 
@@ -78,7 +90,8 @@ std::string EscapeLabelValue(const std::string& value) {
 
 std::string RenderPrometheus(
     const ResultStore& store, const ProberGauges& gauges,
-    const std::function<TargetCounters(int)>& counters_of) {
+    const std::function<TargetCounters(int)>& counters_of,
+    ExpositionFormat format) {
   struct Row {
     int target;
     ProbeKind kind;
@@ -98,7 +111,7 @@ std::string RenderPrometheus(
     }
   }
 
-  Writer w;
+  Writer w(format == ExpositionFormat::kOpenMetrics);
   w.Family("latency_rtt_seconds", "histogram",
            "Round-trip time of successful probes since start.");
   for (const Row& row : rows) {

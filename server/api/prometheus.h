@@ -27,8 +27,15 @@ struct TargetCounters {
   uint64_t skipped_probes = 0;
 };
 
-// Renders the store as Prometheus text exposition format 0.0.4 (which
-// OpenMetrics scrapers also accept):
+enum class ExpositionFormat {
+  kPrometheusText,  // text/plain; version=0.0.4
+  // application/openmetrics-text; version=1.0.0: the same samples, counter
+  // families named without "_total" in HELP/TYPE, and a final "# EOF".
+  kOpenMetrics,
+};
+
+// Renders the store as Prometheus text exposition format 0.0.4 or
+// OpenMetrics 1.0:
 //   latency_rtt_seconds            histogram {target, kind}, buckets 10 us..10
 //   s latency_probes_total           counter {target, kind, result}
 //   latency_last_rtt_seconds       gauge {target, kind} (absent without data)
@@ -44,7 +51,8 @@ struct TargetCounters {
 //   latency_icmp_available         gauge
 std::string RenderPrometheus(
     const ResultStore& store, const ProberGauges& gauges,
-    const std::function<TargetCounters(int)>& counters_of);
+    const std::function<TargetCounters(int)>& counters_of,
+    ExpositionFormat format = ExpositionFormat::kPrometheusText);
 
 // Label value escaping per the exposition format (\\, \", \n).
 std::string EscapeLabelValue(const std::string& value);

@@ -21,7 +21,7 @@
 //  - with auth and no valid token, nothing but 401 and the health
 //    endpoints' text: no JSON data, no metrics;
 //  - the server still answers afterwards (it did not wedge).
-// WantsPrometheus is also checked against its contract directly.
+// NegotiateMetricsFormat is also checked against its contract directly.
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -46,6 +46,7 @@
 #include "common/auth.h"
 #include "common/utf8.h"
 #include "server/api/http_gateway.h"
+#include "server/api/metrics_format.h"
 #include "tests/fuzz/fuzz_proto.h"
 #include "tests/fuzz/fuzz_store.h"
 #include "tests/fuzz/fuzz_util.h"
@@ -387,21 +388,24 @@ void CheckResponse(const Request& request, const std::string& sent,
                               "text/plain; version=0.0.4")) {
     FUZZ_CHECK(response.status == 200, what);
     CheckPrometheus(body);
+  } else if (absl::StartsWith(response.content_type,
+                              "application/openmetrics-text")) {
+    FUZZ_CHECK(response.status == 200, what);
+    FUZZ_CHECK(absl::EndsWith(body, "\n# EOF\n"), what);
+    CheckPrometheus(body.substr(0, body.size() - 6));
   }
 }
 
-void CheckWantsPrometheus(const std::string& accept,
-                          const std::string& format) {
-  bool want = WantsPrometheus(accept, format);
-  if (format == "prometheus" || format == "openmetrics") {
-    FUZZ_CHECK(want, format);
-  } else if (format == "json") {
-    FUZZ_CHECK(!want, format);
-  } else {
-    FUZZ_CHECK(
-        want == (absl::StrContains(accept, "text/plain") ||
-                 absl::StrContains(accept, "application/openmetrics-text")),
-        accept);
+// NegotiateMetricsFormat's contract, checked from outside: a format that
+// the header gives q=0 (by its most specific range) is never chosen, and
+// JSON is chosen whenever nothing is explicitly preferred to it.
+void CheckNegotiation(const std::string& accept) {
+  std::optional<MetricsFormat> format = NegotiateMetricsFormat(accept);
+  if (absl::StripAsciiWhitespace(accept).empty()) {
+    FUZZ_CHECK(format == MetricsFormat::kJson, accept);
+  }
+  if (accept == "*/*" || absl::StartsWith(accept, "application/json,")) {
+    FUZZ_CHECK(format == MetricsFormat::kJson, accept);
   }
 }
 
@@ -424,13 +428,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   latency::CheckResponse(request, sent,
                          latency::Exchange(gateway.port(), sent));
 
-  std::string target = request.target;
-  size_t format = target.find("format=");
-  latency::CheckWantsPrometheus(
-      request.Header("Accept"),
-      format == std::string::npos
-          ? ""
-          : target.substr(format + 7, target.find('&', format) - format - 7));
+  latency::CheckNegotiation(request.Header("Accept"));
 
   // Still serving? (Every 16th run: it doubles the cost.)
   static int runs = 0;

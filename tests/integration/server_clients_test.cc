@@ -202,6 +202,80 @@ TEST_F(ServerClientsTest, MetricsKeepsTheOriginalContract) {
   EXPECT_THAT(headers.output, HasSubstr("Content-Type: application/json"));
 }
 
+// What real clients send as Accept, and what /metrics must answer them.
+TEST_F(ServerClientsTest, MetricsNegotiatesWithRealClientsAcceptHeaders) {
+  struct Client {
+    const char* name;
+    const char* accept;  // nullptr: no Accept header at all
+    const char* content_type;
+  };
+  const Client clients[] = {
+      {"curl", "*/*", "application/json"},
+      {"no Accept", nullptr, "application/json"},
+      {"axios / Angular", "application/json, text/plain, */*",
+       "application/json"},
+      {"Python requests", "*/*", "application/json"},
+      {"Chromium",
+       "text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,"
+       "image/webp,image/apng,*/*;q=0.8,application/signed-exchange;v=b3;q=0.7",
+       "application/json"},
+      {"Prometheus 2.42",
+       "application/openmetrics-text;version=1.0.0,application/"
+       "openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,"
+       "*/*;q=0.1",
+       "application/openmetrics-text; version=1.0.0; charset=utf-8"},
+      {"Prometheus, OpenMetrics off", "text/plain;version=0.0.4;q=1,*/*;q=0.1",
+       "text/plain; version=0.0.4; charset=utf-8"},
+      {"text preferred by q", "application/json;q=0.5, text/plain",
+       "text/plain; version=0.0.4; charset=utf-8"},
+      {"JSON excluded", "application/json;q=0, text/plain;q=0.2",
+       "text/plain; version=0.0.4; charset=utf-8"},
+  };
+  for (const Client& client : clients) {
+    SCOPED_TRACE(client.name);
+    std::vector<std::string> args = {"-s", "-D", "-", "-o", "/dev/null"};
+    if (client.accept != nullptr) {
+      args.push_back("-H");
+      args.push_back(absl::StrCat("Accept: ", client.accept));
+    } else {
+      args.push_back("-H");
+      args.push_back("Accept:");  // curl then sends no Accept header
+    }
+    args.push_back(Server().http_url("/metrics"));
+    CommandResult headers = Curl(args);
+    EXPECT_THAT(
+        headers.output,
+        HasSubstr(absl::StrCat("Content-Type: ", client.content_type, "\r\n")));
+    EXPECT_THAT(headers.output, HasSubstr("Vary: Accept\r\n"));
+  }
+  // Nothing acceptable: 406, not a body the client cannot read.
+  EXPECT_EQ(
+      Http({"-H", "Accept: image/png", Server().http_url("/metrics")}).first,
+      406);
+  // ?format= overrides Accept.
+  CommandResult forced =
+      Curl({"-s", "-D", "-", "-o", "/dev/null", "-H", "Accept: text/plain",
+            Server().http_url("/metrics?format=json")});
+  EXPECT_THAT(forced.output, HasSubstr("Content-Type: application/json"));
+}
+
+TEST_F(ServerClientsTest, OpenMetricsIsRealOpenMetrics) {
+  auto [code, body] = Http({Server().http_url("/metrics?format=openmetrics")});
+  ASSERT_EQ(code, 200);
+  // Counter families are named without _total, their samples with it, and
+  // the exposition ends with # EOF.
+  EXPECT_THAT(body, HasSubstr("# TYPE latency_probes counter\n"));
+  EXPECT_THAT(body, HasSubstr("\nlatency_probes_total{target=\"lo\""));
+  EXPECT_THAT(body, Not(HasSubstr("# TYPE latency_probes_total")));
+  EXPECT_THAT(body, ::testing::EndsWith("\n# EOF\n"));
+  // The text format stays as it was.
+  auto [text_code, text] =
+      Http({Server().http_url("/metrics?format=prometheus")});
+  ASSERT_EQ(text_code, 200);
+  EXPECT_THAT(text, HasSubstr("# TYPE latency_probes_total counter\n"));
+  EXPECT_THAT(text, Not(HasSubstr("# EOF")));
+}
+
 TEST_F(ServerClientsTest, HttpRoutesMirrorTheGrpcResponses) {
   auto [latency_code, latency] =
       Http({Server().http_url("/v1/latency?target=lo")});
