@@ -10,6 +10,7 @@
 #include "common/json.h"
 #include "common/logging.h"
 #include "common/utf8.h"
+#include "server/api/http_status.h"
 #include "server/api/metrics_format.h"
 
 namespace latency {
@@ -48,39 +49,29 @@ constexpr char kPrometheusText[] = "text/plain; version=0.0.4; charset=utf-8";
 constexpr char kOpenMetrics[] =
     "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
-int HttpStatusFor(absl::StatusCode code) {
-  switch (code) {
-    case absl::StatusCode::kOk:
-      return 200;
-    case absl::StatusCode::kInvalidArgument:
-      return 400;
-    case absl::StatusCode::kNotFound:
-      return 404;
-    case absl::StatusCode::kResourceExhausted:
-      return 429;
-    case absl::StatusCode::kUnavailable:
-      return 503;
-    default:
-      return 500;
-  }
+// The google.rpc.Status-shaped body. `message` may echo what the client sent
+// (a format, a target): JSON must stay UTF-8 whatever the bytes were.
+void SendError(httplib::Response& res, int http_status, absl::StatusCode code,
+               absl::string_view message) {
+  v1::ErrorResponse error;
+  error.set_code(static_cast<int>(code));
+  error.set_message(ToValidUtf8(message));
+  res.status = http_status;
+  res.set_content(ToJson(error), kJson);
 }
 
-// `message` may echo what the client sent (a format, a target): JSON must
-// stay UTF-8 whatever the bytes were.
-void SendError(httplib::Response& res, int code, absl::string_view message) {
-  v1::ErrorResponse error;
-  error.set_code(code);
-  error.set_error(ToValidUtf8(message));
-  res.status = code;
-  res.set_content(ToJson(error), kJson);
+// An error raised by the HTTP layer itself (no query ran).
+void SendError(httplib::Response& res, int http_status,
+               absl::string_view message) {
+  SendError(res, http_status, StatusCodeForHttp(http_status), message);
 }
 
 template <typename Response>
 void SendResult(httplib::Response& res,
                 const absl::StatusOr<Response>& result) {
   if (!result.ok()) {
-    SendError(res, HttpStatusFor(result.status().code()),
-              result.status().message());
+    const absl::StatusCode code = result.status().code();
+    SendError(res, HttpStatusFor(code), code, result.status().message());
     return;
   }
   res.status = 200;

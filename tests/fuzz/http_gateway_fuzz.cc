@@ -14,8 +14,8 @@
 // runs on our routes, params, headers and auth.) Checks on the response:
 //  - a well-formed HTTP/1.1 status line, Content-Length equal to the body;
 //  - never 500 (a handler threw) and no other 5xx but /readyz's 503;
-//  - a JSON body parses: errors as ErrorResponse (strict) with code = the
-//    HTTP status and a message, 200s as one of the LatencyService
+//  - a JSON body parses: errors as ErrorResponse (strict) with the gRPC
+//    code of the HTTP status and a message, 200s as one of the LatencyService
 //    responses (strict, no unknown fields);
 //  - a Prometheus body is lines of comments or `name[{labels}] value`;
 //  - with auth and no valid token, nothing but 401 and the health
@@ -46,6 +46,7 @@
 #include "common/auth.h"
 #include "common/utf8.h"
 #include "server/api/http_gateway.h"
+#include "server/api/http_status.h"
 #include "server/api/metrics_format.h"
 #include "tests/fuzz/fuzz_proto.h"
 #include "tests/fuzz/fuzz_store.h"
@@ -374,8 +375,12 @@ void CheckResponse(const Request& request, const std::string& sent,
     if (response.status >= 400) {
       v1::ErrorResponse error;
       FUZZ_CHECK(ParsesAs(body, &error), what);
-      FUZZ_CHECK(error.code() == response.status && !error.error().empty(),
+      FUZZ_CHECK(HttpStatusFor(static_cast<absl::StatusCode>(error.code())) ==
+                         response.status ||
+                     StatusCodeForHttp(response.status) ==
+                         static_cast<absl::StatusCode>(error.code()),
                  what);
+      FUZZ_CHECK(!error.message().empty(), what);
     } else {
       v1::GetLatencyResponse latency;
       v1::ListTargetsResponse targets;

@@ -394,8 +394,8 @@ void QueryAndJsonSeeds() {
   *watch.mutable_sample() = FuzzSampleProto(query, clock.MonotonicNanos());
   Write(j, "watch", "\x03" + watch.SerializeAsString());
   v1::ErrorResponse error;
-  error.set_code(404);
-  error.set_error("unknown target 'x'");
+  error.set_code(5);  // NOT_FOUND
+  error.set_message("unknown target 'x'");
   Write(j, "error", "\x04" + error.SerializeAsString());
   v1::Sample special = watch.sample();
   special.set_rtt_ms(std::numeric_limits<double>::quiet_NaN());

@@ -12,6 +12,7 @@
 #include "absl/strings/str_split.h"
 #include "gmock/gmock.h"
 #include "google/protobuf/util/json_util.h"
+#include "grpcpp/support/status_code_enum.h"
 #include "gtest/gtest.h"
 #include "latency/v1/latency.pb.h"
 #include "tests/testing/agent_process.h"
@@ -293,34 +294,48 @@ TEST_F(ServerClientsTest, HttpRoutesMirrorTheGrpcResponses) {
   EXPECT_THAT(targets, HasSubstr("\"last_network_rtt_ms\":null"));
 }
 
-TEST_F(ServerClientsTest, HttpErrorsAreJsonWithTheRightStatus) {
-  auto expect_error = [](std::pair<int, std::string> response, int code) {
-    EXPECT_EQ(response.first, code) << response.second;
+TEST_F(ServerClientsTest, HttpErrorsAreGoogleRpcStatusJson) {
+  // The body grpc-gateway clients parse: {"code": <gRPC code>, "message",
+  // "details": []}, with the HTTP status google.rpc's table gives the code.
+  auto expect_error = [](std::pair<int, std::string> response, int http,
+                         grpc::StatusCode code) {
+    EXPECT_EQ(response.first, http) << response.second;
+    EXPECT_THAT(response.second, HasSubstr("\"details\":[]"));
     auto error = ParseJson<v1::ErrorResponse>(response.second);
-    EXPECT_EQ(error.code(), code);
-    EXPECT_FALSE(error.error().empty());
+    EXPECT_EQ(error.code(), code) << response.second;
+    EXPECT_FALSE(error.message().empty());
   };
-  expect_error(Http({Server().http_url("/nope")}), 404);
-  expect_error(Http({Server().http_url("/v1/targets/nope/stats")}), 404);
-  expect_error(Http({Server().http_url("/v1/latency?target=nope")}), 404);
+  expect_error(Http({Server().http_url("/nope")}), 404, grpc::NOT_FOUND);
+  expect_error(Http({Server().http_url("/v1/targets/nope/stats")}), 404,
+               grpc::NOT_FOUND);
+  expect_error(Http({Server().http_url("/v1/latency?target=nope")}), 404,
+               grpc::NOT_FOUND);
   // A name that is not UTF-8 is echoed as U+FFFD: the JSON stays valid.
-  expect_error(Http({Server().http_url("/v1/latency?target=%FF%C0x")}), 404);
-  expect_error(Http({Server().http_url("/v1/targets/lo/stats?window=3m")}),
-               400);
-  expect_error(Http({Server().http_url("/metrics?format=xml")}), 400);
+  expect_error(Http({Server().http_url("/v1/latency?target=%FF%C0x")}), 404,
+               grpc::NOT_FOUND);
+  expect_error(Http({Server().http_url("/v1/targets/lo/stats?window=3m")}), 400,
+               grpc::INVALID_ARGUMENT);
+  expect_error(Http({Server().http_url("/metrics?format=xml")}), 400,
+               grpc::INVALID_ARGUMENT);
   // Echoed values that are not UTF-8 become U+FFFD in every error.
-  expect_error(Http({Server().http_url("/metrics?format=%94")}), 400);
+  expect_error(Http({Server().http_url("/metrics?format=%94")}), 400,
+               grpc::INVALID_ARGUMENT);
   expect_error(Http({Server().http_url("/v1/targets/lo/stats?window=%FF")}),
-               400);
-  expect_error(Http({"-X", "DELETE", Server().http_url("/metrics")}), 405);
+               400, grpc::INVALID_ARGUMENT);
+  expect_error(Http({"-X", "DELETE", Server().http_url("/metrics")}), 405,
+               grpc::UNIMPLEMENTED);
   expect_error(
-      Http({"-X", "POST", "-d", "x=1", Server().http_url("/v1/targets")}), 405);
+      Http({"-X", "POST", "-d", "x=1", Server().http_url("/v1/targets")}), 405,
+      grpc::UNIMPLEMENTED);
+  expect_error(Http({"-H", "Accept: image/png", Server().http_url("/metrics")}),
+               406, grpc::INVALID_ARGUMENT);
   // Oversized body and URI.
   expect_error(Http({"-X", "POST", "--data-binary", std::string(64 * 1024, 'a'),
                      Server().http_url("/metrics")}),
-               413);
+               413, grpc::RESOURCE_EXHAUSTED);
   expect_error(
-      Http({Server().http_url("/metrics?x=" + std::string(10000, 'a'))}), 414);
+      Http({Server().http_url("/metrics?x=" + std::string(10000, 'a'))}), 414,
+      grpc::RESOURCE_EXHAUSTED);
   CommandResult allow = Curl({"-s", "-o", "/dev/null", "-D", "-", "-X", "PUT",
                               "-d", "", Server().http_url("/metrics")});
   EXPECT_THAT(allow.output, HasSubstr("Allow: GET"));
