@@ -17,9 +17,9 @@ constexpr SampleResult kResults[] = {
     SampleResult::kUnreachable, SampleResult::kTtlExceeded,
     SampleResult::kSendFailed,  SampleResult::kError};
 
-constexpr ProbeStatus kStatuses[] = {ProbeStatus::kUnknown, ProbeStatus::kOk,
-                                     ProbeStatus::kDegraded, ProbeStatus::kDown,
-                                     ProbeStatus::kStale};
+constexpr ProbeStatus kStatuses[] = {
+    ProbeStatus::kUnknown, ProbeStatus::kOk,    ProbeStatus::kDegraded,
+    ProbeStatus::kDown,    ProbeStatus::kStale, ProbeStatus::kNoPermission};
 
 std::string Number(double value) { return absl::StrFormat("%.9g", value); }
 
