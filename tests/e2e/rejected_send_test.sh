@@ -27,7 +27,11 @@ tb_cli_bg "$out/icmp.json" server watch agent --kind=icmp --output=json --count=
 watch=$TB_BG_PID
 tb_ping "$out/ping.txt" "$TB_SAMPLES" 0.1
 wait "$watch" || true # exit 1 when a sample failed; the check counts them
-python3 "$TB_CHECK" icmp-vs-ping --label "ICMP beside a rejected target" --ping "$out/ping.txt" \
-  --watch "$out/icmp.json" --since "$since" ||
+if ! python3 "$TB_CHECK" icmp-vs-ping --label "ICMP beside a rejected target" \
+  --ping "$out/ping.txt" --watch "$out/icmp.json" --since "$since"; then
+  # Which samples were not ok or not kernel-stamped, to tell a stamp
+  # mismatch from a lost probe.
+  grep -v -e TIMESTAMP_SOURCE_KERNEL "$out/icmp.json" | head -5 >&2 || true
   tb_fail "accuracy or kernel stamps beside a rejected target (figures above)"
+fi
 echo "PASS: a target whose sends are rejected leaves the other's kernel stamps and median intact"
