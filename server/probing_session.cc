@@ -52,6 +52,10 @@ absl::StatusOr<std::shared_ptr<ProbingSession>> ProbingSession::Start(
         OpenIcmpSocket(false, clock);
     absl::StatusOr<std::unique_ptr<IcmpSocket>> v6 =
         OpenIcmpSocket(true, clock);
+    // No permission is not an outage: those series read no_permission
+    // (with the fix), not down, and send nothing.
+    const bool denied[2] = {absl::IsPermissionDenied(v4.status()),
+                            absl::IsPermissionDenied(v6.status())};
     if (!v4.ok())
       log->error("ICMP disabled for IPv4: {}", v4.status().message());
     if (!v6.ok())
@@ -60,8 +64,22 @@ absl::StatusOr<std::shared_ptr<ProbingSession>> ProbingSession::Start(
     session->icmp_ = std::make_unique<IcmpProber>(
         clock, *session->store_, v4.ok() ? std::move(*v4) : nullptr,
         v6.ok() ? std::move(*v6) : nullptr);
+    for (bool v6_family : {false, true}) {
+      if (denied[v6_family]) session->icmp_->SetNoPermission(v6_family);
+    }
     for (size_t i = 0; i < targets.size(); ++i) {
       if (!targets[i].icmp_enabled) continue;
+      bool target_denied =
+          addresses[i] ? denied[addresses[i]->is_v6()] : denied[0] && denied[1];
+      const absl::Status& why =
+          addresses[i] && addresses[i]->is_v6() ? v6.status() : v4.status();
+      session->store_->SetNoPermission(
+          static_cast<int>(i), ProbeKind::kIcmp,
+          target_denied ? std::optional<std::string>(why.message())
+                        : std::nullopt);
+      if (target_denied && session->icmp_no_permission_.empty()) {
+        session->icmp_no_permission_ = std::string(why.message());
+      }
       IcmpTarget icmp;
       icmp.target_index = static_cast<int>(i);
       icmp.address = addresses[i];

@@ -48,6 +48,9 @@ class ProbingSession {
   TargetCounters CountersOf(int target) const;
   int64_t TakeMaxLagNs(ProbeKind kind);
   bool icmp_available() const { return icmp_available_; }
+  // Why some target's ICMP reads no_permission (with the fix); empty when
+  // every ICMP target may be probed.
+  const std::string& icmp_no_permission() const { return icmp_no_permission_; }
 
   void LogTransitions();
   void LogReport();
@@ -62,6 +65,7 @@ class ProbingSession {
   std::unique_ptr<IcmpProber> icmp_;
   std::unique_ptr<GrpcProber> grpc_;
   bool icmp_available_ = false;
+  std::string icmp_no_permission_;
   bool stopped_ = false;
 
   mutable absl::Mutex mu_;

@@ -202,6 +202,11 @@ absl::Status ServerApp::StartQuerySurfaces() {
                  : TargetCounters();
     };
     hooks.ready = [this] { return probing_.load(); };
+    hooks.not_ready = [this] {
+      std::shared_ptr<ProbingSession> session = Session();
+      const std::string& why = session->icmp_no_permission();
+      return why.empty() ? std::string() : "ICMP not permitted: " + why;
+    };
     absl::StatusOr<std::unique_ptr<HttpGateway>> gateway =
         HttpGateway::Start(http, *query_, std::move(hooks));
     if (!gateway.ok()) return gateway.status();

@@ -268,8 +268,12 @@ void HttpGateway::InstallRoutes() {
   server.Get(
       "/readyz", [this](const httplib::Request&, httplib::Response& res) {
         bool ready = hooks_.ready();
-        res.status = ready ? 200 : 503;
-        res.set_content(ready ? "ready\n" : "not ready: probers not running\n",
+        std::string problem =
+            ready && hooks_.not_ready ? hooks_.not_ready() : std::string();
+        res.status = ready && problem.empty() ? 200 : 503;
+        res.set_content(!ready            ? "not ready: probers not running\n"
+                        : problem.empty() ? "ready\n"
+                                          : "not ready: " + problem + "\n",
                         "text/plain");
       });
   // Known paths with another method: 405 with Allow (unknown paths: 404).

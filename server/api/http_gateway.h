@@ -37,6 +37,9 @@ struct HttpGatewayHooks {
   std::function<ProberGauges()> gauges;
   std::function<TargetCounters(int)> counters_of;
   std::function<bool()> ready;  // /readyz: probers running
+  // /readyz: why probing cannot do what it was asked (e.g. no ICMP
+  // permission, with the fix); empty or unset when it can.
+  std::function<std::string()> not_ready;
 };
 
 // HttpGateway is latency-server's HTTP side, on cpp-httplib (Debian's
@@ -55,7 +58,8 @@ struct HttpGatewayHooks {
 //   /v1/latency[?target=NAME]             GetLatency
 //   /v1/targets                           ListTargets
 //   /v1/targets/NAME/stats[?window=5m]    GetTargetStats
-//   /healthz  200 while the process serves; /readyz 200 once probing, else 503
+//   /healthz  200 while the process serves; /readyz 200 once probing, else
+//             503 (also when ICMP is not permitted; the body says the fix)
 // Every body is protobuf's JSON mapping of the LatencyService messages (the
 // same QueryHandler answers gRPC), errors are ErrorResponse JSON with the
 // matching status (400, 401, 404, 405, 413, 414, 500). With options.tls it

@@ -14,9 +14,9 @@ constexpr SampleResult kResults[] = {
     SampleResult::kUnreachable, SampleResult::kTtlExceeded,
     SampleResult::kSendFailed,  SampleResult::kError};
 
-constexpr ProbeStatus kStatuses[] = {ProbeStatus::kUnknown, ProbeStatus::kOk,
-                                     ProbeStatus::kDegraded, ProbeStatus::kDown,
-                                     ProbeStatus::kStale};
+constexpr ProbeStatus kStatuses[] = {
+    ProbeStatus::kUnknown, ProbeStatus::kOk,    ProbeStatus::kDegraded,
+    ProbeStatus::kDown,    ProbeStatus::kStale, ProbeStatus::kNoPermission};
 
 // Counts print in full (%.9g would turn 1234567890 into 1.23456789e+09);
 // other values with 9 significant digits.

@@ -58,7 +58,9 @@ v1::ProbeSummary ProbeSummaryOf(const ProbeView& view) {
   }
   if (view.age_ns) probe.set_age_ms(Ms(*view.age_ns));
   probe.set_consecutive_failures(view.consecutive_failures);
-  if (view.last && view.last->result != SampleResult::kOk) {
+  if (view.status == ProbeStatus::kNoPermission) {
+    probe.set_last_error(ToValidUtf8(view.no_permission));
+  } else if (view.last && view.last->result != SampleResult::kOk) {
     probe.set_last_error(ToValidUtf8(view.last->error.empty()
                                          ? SampleResultName(view.last->result)
                                          : view.last->error));

@@ -9,10 +9,21 @@ namespace {
 
 constexpr uint8_t kIcmpEchoReply = 0;
 constexpr uint8_t kIcmpUnreachable = 3;
+constexpr uint8_t kIcmpSourceQuench = 4;
+constexpr uint8_t kIcmpRedirect = 5;
 constexpr uint8_t kIcmpEchoRequest = 8;
 constexpr uint8_t kIcmpTimeExceeded = 11;
+constexpr uint8_t kIcmpParameterProblem = 12;
 constexpr uint8_t kIcmp6Unreachable = 1;
+constexpr uint8_t kIcmp6PacketTooBig = 2;
 constexpr uint8_t kIcmp6TimeExceeded = 3;
+constexpr uint8_t kIcmp6ParameterProblem = 4;
+constexpr uint8_t kIcmp6Redirect = 137;
+constexpr uint8_t kIpProtocolIcmp = 1;
+constexpr uint8_t kIpProtocolIcmp6 = 58;
+// Link-layer headers a looped-back packet may start with (Ethernet with a
+// few VLAN tags, Linux cooked capture headers): well under this.
+constexpr size_t kMaxLinkHeaderBytes = 64;
 constexpr uint8_t kIcmp6EchoRequest = 128;
 constexpr uint8_t kIcmp6EchoReply = 129;
 constexpr size_t kIcmpHeaderBytes = 8;
@@ -61,7 +72,170 @@ void ParseQuotedRequest(absl::string_view quote, bool ipv6, ParsedIcmp* out) {
   out->sequence = ReadU16(icmp, 6);
 }
 
+bool IsOtherError(bool ipv6, uint8_t type) {
+  if (ipv6) {
+    // Not NDP redirects: they carry no quote at the usual place.
+    return type == kIcmp6PacketTooBig || type == kIcmp6ParameterProblem;
+  }
+  return type == kIcmpSourceQuench || type == kIcmpRedirect ||
+         type == kIcmpParameterProblem;
+}
+
+const char* UnreachableCodeName(bool ipv6, uint8_t code) {
+  if (ipv6) {
+    switch (code) {
+      case 0:
+        return "no route to destination";
+      case 1:
+        return "communication administratively prohibited";
+      case 2:
+        return "beyond scope of source address";
+      case 3:
+        return "address unreachable";
+      case 4:
+        return "port unreachable";
+      case 5:
+        return "source address failed ingress/egress policy";
+      case 6:
+        return "reject route to destination";
+      default:
+        return "destination unreachable";
+    }
+  }
+  switch (code) {
+    case 0:
+      return "network unreachable";
+    case 1:
+      return "host unreachable";
+    case 2:
+      return "protocol unreachable";
+    case 3:
+      return "port unreachable";
+    case 5:
+      return "source route failed";
+    case 6:
+      return "destination network unknown";
+    case 7:
+      return "destination host unknown";
+    case 8:
+      return "source host isolated";
+    case 9:
+      return "network administratively prohibited";
+    case 10:
+      return "host administratively prohibited";
+    case 11:
+      return "network unreachable for TOS";
+    case 12:
+      return "host unreachable for TOS";
+    case 13:
+      return "communication administratively prohibited";
+    case 14:
+      return "host precedence violation";
+    case 15:
+      return "precedence cutoff in effect";
+    default:
+      return "destination unreachable";
+  }
+}
+
+// The echo request at the start of `packet` (an IPv4 or IPv6 header whose
+// length fields account for exactly the rest), or nullopt.
+std::optional<LoopedEcho> EchoAt(absl::string_view packet, bool ipv6) {
+  size_t header = 0;
+  sockaddr_storage sa{};
+  if (ipv6) {
+    if (packet.size() < kIpv6HeaderBytes + kIcmpHeaderBytes ||
+        (static_cast<uint8_t>(packet[0]) >> 4) != 6 ||
+        static_cast<uint8_t>(packet[6]) != kIpProtocolIcmp6 ||
+        ReadU16(packet, 4) != packet.size() - kIpv6HeaderBytes) {
+      return std::nullopt;
+    }
+    header = kIpv6HeaderBytes;
+    auto* sin6 = reinterpret_cast<sockaddr_in6*>(&sa);
+    sin6->sin6_family = AF_INET6;
+    memcpy(&sin6->sin6_addr, packet.data() + 24, 16);
+  } else {
+    header = Ipv4HeaderLength(packet);
+    if (header == 0 || packet.size() < header + kIcmpHeaderBytes ||
+        static_cast<uint8_t>(packet[9]) != kIpProtocolIcmp ||
+        ReadU16(packet, 2) != packet.size() ||
+        InternetChecksum(packet.substr(0, header)) != 0) {
+      return std::nullopt;
+    }
+    auto* sin = reinterpret_cast<sockaddr_in*>(&sa);
+    sin->sin_family = AF_INET;
+    memcpy(&sin->sin_addr, packet.data() + 16, 4);
+  }
+  absl::string_view icmp = packet.substr(header);
+  if (static_cast<uint8_t>(icmp[0]) !=
+      (ipv6 ? kIcmp6EchoRequest : kIcmpEchoRequest)) {
+    return std::nullopt;
+  }
+  std::optional<IpAddress> destination = IpAddress::FromSockaddr(
+      reinterpret_cast<sockaddr*>(&sa),
+      ipv6 ? sizeof(sockaddr_in6) : sizeof(sockaddr_in));
+  if (!destination) return std::nullopt;
+  return LoopedEcho{*destination, ReadU16(icmp, 4), ReadU16(icmp, 6)};
+}
+
 }  // namespace
+
+std::optional<IcmpErrorVerdict> ClassifyIcmpError(bool ipv6, uint8_t type,
+                                                  uint8_t code) {
+  std::string prefix = absl::StrCat("ICMP", ipv6 ? "v6" : "", " type ", type,
+                                    " code ", code, " (");
+  auto verdict = [&prefix](SampleResult result, absl::string_view what) {
+    return IcmpErrorVerdict{result, absl::StrCat(prefix, what, ")")};
+  };
+  if (ipv6) {
+    switch (type) {
+      case kIcmp6Unreachable:
+        return verdict(SampleResult::kUnreachable,
+                       UnreachableCodeName(true, code));
+      case kIcmp6PacketTooBig:
+        return verdict(SampleResult::kError, "packet too big");
+      case kIcmp6TimeExceeded:
+        return verdict(SampleResult::kTtlExceeded,
+                       code == 0 ? "hop limit exceeded in transit"
+                                 : "fragment reassembly time exceeded");
+      case kIcmp6ParameterProblem:
+        return verdict(SampleResult::kError, "parameter problem");
+      case kIcmp6Redirect:
+        return std::nullopt;
+      default:
+        return verdict(SampleResult::kError, "unexpected ICMPv6 error");
+    }
+  }
+  switch (type) {
+    case kIcmpUnreachable:
+      // Fragmentation needed is a path MTU problem, not an unreachable host.
+      if (code == 4) {
+        return verdict(SampleResult::kError,
+                       "fragmentation needed: packet too big");
+      }
+      return verdict(SampleResult::kUnreachable,
+                     UnreachableCodeName(false, code));
+    case kIcmpTimeExceeded:
+      return verdict(SampleResult::kTtlExceeded,
+                     code == 0 ? "TTL exceeded in transit"
+                               : "fragment reassembly time exceeded");
+    case kIcmpParameterProblem:
+      return verdict(SampleResult::kError, "parameter problem");
+    case kIcmpSourceQuench:
+    case kIcmpRedirect:
+      return std::nullopt;
+    default:
+      return verdict(SampleResult::kError, "unexpected ICMP error");
+  }
+}
+
+std::optional<LoopedEcho> ParseLoopedEcho(absl::string_view packet, bool ipv6) {
+  for (size_t offset = 0;
+       offset <= kMaxLinkHeaderBytes && offset < packet.size(); ++offset) {
+    if (auto echo = EchoAt(packet.substr(offset), ipv6)) return echo;
+  }
+  return std::nullopt;
+}
 
 uint16_t InternetChecksum(absl::string_view data) {
   uint32_t sum = 0;
@@ -134,6 +308,9 @@ absl::StatusOr<ParsedIcmp> ParseIcmp(absl::string_view data, bool ipv6,
   } else if (parsed.type == unreachable || parsed.type == time_exceeded) {
     parsed.kind = parsed.type == unreachable ? ParsedIcmp::Kind::kUnreachable
                                              : ParsedIcmp::Kind::kTimeExceeded;
+    ParseQuotedRequest(data.substr(kIcmpHeaderBytes), ipv6, &parsed);
+  } else if (IsOtherError(ipv6, parsed.type)) {
+    parsed.kind = ParsedIcmp::Kind::kOtherError;
     ParseQuotedRequest(data.substr(kIcmpHeaderBytes), ipv6, &parsed);
   }
   return parsed;

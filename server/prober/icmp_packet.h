@@ -8,6 +8,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "server/prober/ip_address.h"
+#include "server/sample.h"
 
 namespace latency {
 
@@ -37,6 +38,9 @@ struct ParsedIcmp {
     kEchoRequest,
     kUnreachable,
     kTimeExceeded,
+    // Any other ICMP error that quotes the packet: IPv4 source quench,
+    // redirect, parameter problem; ICMPv6 packet too big, parameter problem.
+    kOtherError,
     kOther
   };
   Kind kind = Kind::kOther;
@@ -57,6 +61,30 @@ struct ParsedIcmp {
 // sockets deliver the ICMP message only. Errors describe malformed input.
 absl::StatusOr<ParsedIcmp> ParseIcmp(absl::string_view data, bool ipv6,
                                      bool ip_header_included);
+
+// What an ICMP error (type, code) means for the probe that caused it,
+// decided the same way whichever socket delivered it: nullopt for errors
+// that do not end the probe (redirect, source quench: the packet was still
+// forwarded, a reply may come), else the sample result and a text naming
+// type and code, e.g. "ICMP type 3 code 1 (host unreachable)".
+struct IcmpErrorVerdict {
+  SampleResult result = SampleResult::kError;
+  std::string text;
+};
+std::optional<IcmpErrorVerdict> ClassifyIcmpError(bool ipv6, uint8_t type,
+                                                  uint8_t code);
+
+// The echo request a socket hands back with its kernel TX timestamp (when
+// SO_TIMESTAMPING runs without OPT_TSONLY): the packet as it left, after a
+// link-layer header whose length depends on the device (Ethernet 14, none
+// on tunnels). This names the probe the stamp belongs to, whatever keys
+// failed sends used up.
+struct LoopedEcho {
+  IpAddress destination;
+  uint16_t id = 0;
+  uint16_t sequence = 0;
+};
+std::optional<LoopedEcho> ParseLoopedEcho(absl::string_view packet, bool ipv6);
 
 }  // namespace latency
 

@@ -1,6 +1,5 @@
 #include "server/prober/icmp_prober.h"
 
-#include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
@@ -20,8 +19,9 @@ int64_t RetentionNs(int64_t timeout_ns) {
 }
 
 // Slack for comparing kernel stamps (moved onto the monotonic clock) with
-// userspace readings; the conversion is good to a few microseconds.
-constexpr int64_t kStampSlackNs = 1'000'000;
+// userspace readings; the conversion is good to a few microseconds unless
+// the thread is preempted between its two clock reads.
+constexpr int64_t kStampSlackNs = 100'000;
 
 uint64_t RandomNonce() {
   std::random_device random;
@@ -90,6 +90,10 @@ void IcmpProber::SendDue(int64_t now_ns) {
 void IcmpProber::SendOne(int slot_index, int64_t scheduled_ns) {
   Slot& slot = slots_[slot_index];
   const IcmpTarget& target = slot.target;
+  if (target.address ? no_permission_[target.address->is_v6() ? 1 : 0]
+                     : no_permission_[0] && no_permission_[1]) {
+    return;
+  }
   uint64_t sequence = slot.next_sequence++;
   Sample failed;
   failed.target_index = target.target_index;
@@ -120,11 +124,11 @@ void IcmpProber::SendOne(int slot_index, int64_t scheduled_ns) {
       BuildEchoRequest(v6, socket->id(), key.sequence,
                        BuildProbePayload(nonce_, token, target.payload_bytes));
   int64_t sent_ns = clock_.MonotonicNanos();
-  absl::StatusOr<uint32_t> tx_key = socket->Send(*target.address, message);
+  absl::Status sent = socket->Send(*target.address, message);
   lag_.Note(sent_ns - scheduled_ns);
-  if (!tx_key.ok()) {
+  if (!sent.ok()) {
     failed.sent_ns = failed.completed_ns = sent_ns;
-    failed.error = std::string(tx_key.status().message());
+    failed.error = std::string(sent.message());
     Emit(failed);
     return;
   }
@@ -139,28 +143,14 @@ void IcmpProber::SendOne(int slot_index, int64_t scheduled_ns) {
   pending_[key] = pending;
   ended_.erase(key);
   deadlines_.Push(pending.deadline_ns, key);
-  tx_keys_[v6 ? 1 : 0][*tx_key] = key;
 }
 
 void IcmpProber::DrainSocket(IcmpSocket& socket) {
   while (std::optional<IcmpReceived> item = socket.Receive()) {
     switch (item->kind) {
-      case IcmpReceived::Kind::kTxTimestamp: {
-        auto& keys = tx_keys_[socket.ipv6() ? 1 : 0];
-        auto it = keys.find(item->tx_key);
-        if (it == keys.end()) break;
-        auto pending = pending_.find(it->second);
-        // The key must still be this send's: stamps older than the send are
-        // from a reused key and are ignored.
-        if (pending != pending_.end() && item->kernel_monotonic_ns &&
-            *item->kernel_monotonic_ns + kStampSlackNs >=
-                pending->second.sent_ns) {
-          pending->second.tx_kernel_realtime_ns = item->kernel_realtime_ns;
-          pending->second.tx_kernel_monotonic_ns = item->kernel_monotonic_ns;
-        }
-        keys.erase(it);
+      case IcmpReceived::Kind::kTxTimestamp:
+        HandleTxStamp(socket, *item);
         break;
-      }
       case IcmpReceived::Kind::kMessage:
         HandleMessage(socket, *item);
         break;
@@ -169,17 +159,32 @@ void IcmpProber::DrainSocket(IcmpSocket& socket) {
         absl::StatusOr<ParsedIcmp> quoted =
             ParseIcmp(item->data, socket.ipv6(), /*ip_header_included=*/false);
         if (!quoted.ok() || !quoted->sequence) break;
-        bool unreachable =
-            socket.ipv6() ? item->error_type == 1 : item->error_type == 3;
-        HandleError(socket, Key{*item->peer, *quoted->sequence},
-                    unreachable ? SampleResult::kUnreachable
-                                : SampleResult::kTtlExceeded,
-                    absl::StrCat("ICMP type ", item->error_type, " code ",
-                                 item->error_code));
+        std::optional<IcmpErrorVerdict> verdict = ClassifyIcmpError(
+            socket.ipv6(), item->error_type, item->error_code);
+        if (!verdict) break;  // redirect, source quench: a reply may come
+        HandleError(Key{*item->peer, *quoted->sequence}, verdict->result,
+                    verdict->text);
         break;
       }
     }
   }
+}
+
+void IcmpProber::HandleTxStamp(IcmpSocket& socket, const IcmpReceived& item) {
+  if (!item.kernel_realtime_ns || !item.kernel_monotonic_ns) return;
+  // The packet itself names its probe: never a count of sends, which a
+  // failed send would shift.
+  std::optional<LoopedEcho> echo = ParseLoopedEcho(item.data, socket.ipv6());
+  if (!echo || echo->id != socket.id()) return;
+  auto pending = pending_.find(Key{echo->destination, echo->sequence});
+  // A stamp older than the send belongs to an earlier probe under the same
+  // (wrapped) sequence.
+  if (pending == pending_.end() || pending->second.tx_kernel_realtime_ns ||
+      *item.kernel_monotonic_ns + kStampSlackNs < pending->second.sent_ns) {
+    return;
+  }
+  pending->second.tx_kernel_realtime_ns = item.kernel_realtime_ns;
+  pending->second.tx_kernel_monotonic_ns = item.kernel_monotonic_ns;
 }
 
 void IcmpProber::HandleMessage(IcmpSocket& socket, const IcmpReceived& item) {
@@ -187,16 +192,17 @@ void IcmpProber::HandleMessage(IcmpSocket& socket, const IcmpReceived& item) {
       ParseIcmp(item.data, socket.ipv6(), socket.ip_header_included());
   if (!parsed.ok() || !parsed->id || !parsed->sequence) return;
   if (parsed->kind == ParsedIcmp::Kind::kUnreachable ||
-      parsed->kind == ParsedIcmp::Kind::kTimeExceeded) {
-    // Raw sockets see errors as messages quoting our request.
+      parsed->kind == ParsedIcmp::Kind::kTimeExceeded ||
+      parsed->kind == ParsedIcmp::Kind::kOtherError) {
+    // Raw sockets see errors as messages quoting our request; they are
+    // classified exactly as the datagram socket's queued errors are.
     if (*parsed->id != socket.id() || !parsed->quoted_destination) return;
+    std::optional<IcmpErrorVerdict> verdict =
+        ClassifyIcmpError(socket.ipv6(), parsed->type, parsed->code);
+    if (!verdict) return;
     HandleError(
-        socket, Key{*parsed->quoted_destination, *parsed->sequence},
-        parsed->kind == ParsedIcmp::Kind::kUnreachable
-            ? SampleResult::kUnreachable
-            : SampleResult::kTtlExceeded,
-        absl::StrCat("ICMP type ", parsed->type, " code ", parsed->code,
-                     item.peer ? " from " + item.peer->ToString() : ""));
+        Key{*parsed->quoted_destination, *parsed->sequence}, verdict->result,
+        verdict->text + (item.peer ? " from " + item.peer->ToString() : ""));
     return;
   }
   if (parsed->kind != ParsedIcmp::Kind::kEchoReply || !item.peer) return;
@@ -224,28 +230,61 @@ void IcmpProber::HandleMessage(IcmpSocket& socket, const IcmpReceived& item) {
   }
   bool kernel_tx = pending.tx_kernel_realtime_ns.has_value();
   bool kernel_rx = item.kernel_realtime_ns.has_value();
-  int64_t rtt = 0;
+  // Received after its deadline: late, as a gRPC deadline makes it, even
+  // when the loop drains the socket before it expires the probe.
+  int64_t received_ns =
+      kernel_rx ? *item.kernel_monotonic_ns : item.userspace_ns;
+  if (received_ns > pending.deadline_ns) {
+    ++counters_[pending.slot]->late_replies;
+    Complete(key, SampleResult::kTimeout, pending.deadline_ns, std::nullopt,
+             TimestampSource::kNone, "no reply within timeout");
+    return;
+  }
+  int64_t userspace_rtt =
+      std::max<int64_t>(0, item.userspace_ns - pending.sent_ns);
+  int64_t rtt = userspace_rtt;
   TimestampSource source = TimestampSource::kUserspace;
   if (kernel_tx && kernel_rx) {
-    rtt = *item.kernel_realtime_ns - *pending.tx_kernel_realtime_ns;
-    source = TimestampSource::kKernel;
-  } else {
+    // Kernel stamps are CLOCK_REALTIME: a wall-clock step between them
+    // (NTP, VM resume) would become RTT. Trust their difference only when
+    // it agrees with the same stamps moved onto the monotonic clock and
+    // fits inside the userspace (monotonic) send/receive readings.
+    int64_t realtime_rtt =
+        *item.kernel_realtime_ns - *pending.tx_kernel_realtime_ns;
+    int64_t monotonic_rtt =
+        *item.kernel_monotonic_ns - *pending.tx_kernel_monotonic_ns;
+    if (realtime_rtt >= 0 &&
+        std::abs(realtime_rtt - monotonic_rtt) <= kStampSlackNs &&
+        realtime_rtt <= userspace_rtt + kStampSlackNs) {
+      rtt = realtime_rtt;
+      source = TimestampSource::kKernel;
+    } else {
+      NoteRejectedKernelRtt(realtime_rtt, userspace_rtt);
+    }
+  } else if (kernel_tx || kernel_rx) {
     int64_t tx = kernel_tx ? *pending.tx_kernel_monotonic_ns : pending.sent_ns;
     int64_t rx = kernel_rx ? *item.kernel_monotonic_ns : item.userspace_ns;
-    rtt = rx - tx;
-    source = kernel_tx || kernel_rx ? TimestampSource::kMixed
-                                    : TimestampSource::kUserspace;
-  }
-  if (rtt < 0) {
-    // Only a clock step between the stamps can do this; fall back.
-    rtt = std::max<int64_t>(0, item.userspace_ns - pending.sent_ns);
-    source = TimestampSource::kUserspace;
+    if (rx >= tx) {
+      rtt = rx - tx;
+      source = TimestampSource::kMixed;
+    }
   }
   Complete(key, SampleResult::kOk, item.userspace_ns, rtt, source, "");
 }
 
-void IcmpProber::HandleError(IcmpSocket& /*socket*/, const Key& key,
-                             SampleResult result, const std::string& detail) {
+void IcmpProber::NoteRejectedKernelRtt(int64_t kernel_rtt_ns,
+                                       int64_t userspace_rtt_ns) {
+  // Rare (clock steps): the first one is worth a line, the rest a count.
+  if (rejected_kernel_rtts_++ == 0) {
+    Logger("prober")->warn(
+        "ICMP kernel RTT {} ns disagrees with the monotonic {} ns (wall-clock "
+        "step?): using userspace stamps for such samples",
+        kernel_rtt_ns, userspace_rtt_ns);
+  }
+}
+
+void IcmpProber::HandleError(const Key& key, SampleResult result,
+                             const std::string& detail) {
   if (pending_.find(key) == pending_.end()) return;
   Complete(key, result, clock_.MonotonicNanos(), std::nullopt,
            TimestampSource::kNone, detail);
@@ -293,15 +332,6 @@ void IcmpProber::ExpireTimeouts(int64_t now_ns) {
     auto it = ended_.find(key);
     if (it != ended_.end() && it->second.forget_ns == forget) ended_.erase(it);
   }
-  // TX stamps that never came (no kernel stamps, or a failed send) must not
-  // pile up: drop keys whose probe is gone.
-  for (auto& keys : tx_keys_) {
-    if (keys.size() > 2 * pending_.size() + 64) {
-      absl::erase_if(keys, [this](const auto& entry) {
-        return pending_.find(entry.second) == pending_.end();
-      });
-    }
-  }
 }
 
 std::optional<int64_t> IcmpProber::NextWakeNs() const {
@@ -320,18 +350,23 @@ void IcmpProber::Emit(const Sample& sample) {
 
 void IcmpProber::Start() {
   if (loop_.joinable()) return;
-  epoll_fd_ = epoll_create1(EPOLL_CLOEXEC);
+  absl::StatusOr<std::unique_ptr<EventPoller>> poller = EventPoller::Create();
+  if (!poller.ok()) {
+    // Out of file descriptors at start-up: nothing to probe with.
+    Logger("prober")->error("ICMP prober not started: {}",
+                            poller.status().message());
+    return;
+  }
+  poller_ = std::move(*poller);
   wake_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-  epoll_event event{};
-  event.events = EPOLLIN;
-  event.data.u32 = 2;
-  epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, wake_fd_, &event);
+  (void)poller_->Add(wake_fd_, EPOLLIN, 2);
   for (uint32_t i = 0; i < 2; ++i) {
     IcmpSocket* socket = i == 0 ? v4_.get() : v6_.get();
     if (socket == nullptr || socket->fd() < 0) continue;
-    event.events = EPOLLIN | EPOLLERR;
-    event.data.u32 = i;
-    epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, socket->fd(), &event);
+    if (absl::Status added = poller_->Add(socket->fd(), EPOLLIN | EPOLLERR, i);
+        !added.ok()) {
+      Logger("prober")->error("ICMP socket not watched: {}", added.message());
+    }
   }
   PlanSchedule(clock_.MonotonicNanos());
   stop_ = false;
@@ -345,7 +380,7 @@ void IcmpProber::Stop() {
   ssize_t ignored = write(wake_fd_, &one, sizeof(one));
   (void)ignored;
   loop_.join();
-  close(epoll_fd_);
+  poller_.reset();
   close(wake_fd_);
 }
 
@@ -363,13 +398,10 @@ void IcmpProber::RunLoop() {
   while (!stop_) {
     int64_t now = clock_.MonotonicNanos();
     std::optional<int64_t> wake = NextWakeNs();
-    timespec timeout{1, 0};
-    if (wake) {
-      int64_t wait = std::max<int64_t>(0, *wake - now);
-      timeout = {static_cast<time_t>(wait / 1'000'000'000),
-                 static_cast<long>(wait % 1'000'000'000)};
-    }
-    int n = epoll_pwait2(epoll_fd_, events, 4, &timeout, nullptr);
+    // Nothing scheduled: still wake up now and then for address updates.
+    int64_t timeout_ns =
+        wake ? std::max<int64_t>(0, *wake - now) : 1'000'000'000;
+    int n = poller_->Wait(events, 4, timeout_ns);
     for (int i = 0; i < n; ++i) {
       uint32_t which = events[i].data.u32;
       if (which == 0 && v4_) DrainSocket(*v4_);

@@ -13,6 +13,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/synchronization/mutex.h"
 #include "common/clock.h"
+#include "server/prober/event_poller.h"
 #include "server/prober/icmp_socket.h"
 #include "server/prober/ip_address.h"
 #include "server/prober/schedule.h"
@@ -40,12 +41,16 @@ struct IcmpTargetCounters {
 // IcmpProber sends ICMP echo requests to every target at a fixed rate from
 // ONE event loop (epoll over an IPv4 and an IPv6 socket), matches replies by
 // source address, sequence and payload, and reports one Sample per probe to
-// the sink: ok with the RTT, timeout, unreachable or ttl_exceeded. Late and
-// duplicate replies are counted, never turned into samples.
+// the sink: ok with the RTT; timeout (no reply, or one received after the
+// deadline: late); unreachable, ttl_exceeded or error for ICMP errors
+// (ClassifyIcmpError; redirects and source quench do not end a probe).
+// Late and duplicate replies are also counted.
 //
 // RTT uses the kernel's software send and receive stamps when the socket has
-// them (Sample::timestamp_source says which were used), falling back to the
-// clock read around sendto()/recvmsg().
+// them (Sample::timestamp_source says which were used), each TX stamp
+// matched to its probe by the packet it comes back with; a kernel RTT that
+// disagrees with the monotonic clock (a wall-clock step) is replaced by the
+// clock read around sendto()/recvmsg(), labelled userspace.
 //
 // Thread model: Start() runs the loop on its own thread; the step methods
 // (SendDue, DrainSocket, ExpireTimeouts) are public so tests can drive the
@@ -64,6 +69,12 @@ class IcmpProber {
   // Changes a target's address (DNS re-resolution). Thread-safe.
   void UpdateAddress(int target_index, const IpAddress& address)
       ABSL_LOCKS_EXCLUDED(updates_mu_);
+
+  // This process may not send ICMP of that family (no datagram ICMP, no
+  // CAP_NET_RAW): its targets' probes (and unresolved targets' when both
+  // families are denied) are neither sent nor reported, so the store's
+  // no_permission state shows instead of loss. Before Start().
+  void SetNoPermission(bool v6) { no_permission_[v6 ? 1 : 0] = true; }
 
   void Start();
   void Stop();
@@ -117,9 +128,11 @@ class IcmpProber {
 
   void ApplyAddressUpdates() ABSL_LOCKS_EXCLUDED(updates_mu_);
   void SendOne(int slot, int64_t scheduled_ns);
+  void HandleTxStamp(IcmpSocket& socket, const IcmpReceived& item);
   void HandleMessage(IcmpSocket& socket, const IcmpReceived& item);
-  void HandleError(IcmpSocket& socket, const Key& key, SampleResult result,
+  void HandleError(const Key& key, SampleResult result,
                    const std::string& detail);
+  void NoteRejectedKernelRtt(int64_t kernel_rtt_ns, int64_t userspace_rtt_ns);
   void Complete(const Key& key, SampleResult result, int64_t completed_ns,
                 std::optional<int64_t> rtt_ns, TimestampSource source,
                 const std::string& error);
@@ -142,17 +155,17 @@ class IcmpProber {
   absl::flat_hash_map<Key, Pending> pending_;
   // Probe deadlines, in time order (lazy deletion: see TimedQueue).
   TimedQueue<Key> deadlines_;
-  // tx key -> probe, per socket (0 = v4, 1 = v6).
-  absl::flat_hash_map<uint32_t, Key> tx_keys_[2];
   absl::flat_hash_map<Key, Ended> ended_;
   TimedQueue<Key> forget_order_;
   std::vector<ProbeSchedule::Due> due_scratch_;
   LagTracker lag_;
+  uint64_t rejected_kernel_rtts_ = 0;
+  bool no_permission_[2] = {false, false};
 
   absl::Mutex updates_mu_;
   std::vector<std::pair<int, IpAddress>> updates_ ABSL_GUARDED_BY(updates_mu_);
 
-  int epoll_fd_ = -1;
+  std::unique_ptr<EventPoller> poller_;
   int wake_fd_ = -1;
   std::atomic<bool> stop_{false};
   std::thread loop_;

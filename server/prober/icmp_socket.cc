@@ -47,9 +47,13 @@ class LinuxIcmpSocket final : public IcmpSocket {
     // Root may exceed rmem_max; failure just leaves the default.
     setsockopt(fd_, SOL_SOCKET, SO_RCVBUFFORCE, &kReceiveBufferBytes,
                sizeof(kReceiveBufferBytes));
+    // No OPT_ID/OPT_TSONLY: TX stamps come back with the packet itself, whose
+    // ICMP sequence names the probe. OPT_ID keys cannot: a send that fails
+    // after the kernel numbered it (a firewall REJECT, a full qdisc) shifts
+    // every later key (and SCM_TS_OPT_ID, which sets the key per send, is
+    // not in this system's headers).
     unsigned flags = SOF_TIMESTAMPING_SOFTWARE | SOF_TIMESTAMPING_RX_SOFTWARE |
-                     SOF_TIMESTAMPING_TX_SOFTWARE | SOF_TIMESTAMPING_OPT_ID |
-                     SOF_TIMESTAMPING_OPT_TSONLY;
+                     SOF_TIMESTAMPING_TX_SOFTWARE;
     kernel_timestamps_ = setsockopt(fd_, SOL_SOCKET, SO_TIMESTAMPING, &flags,
                                     sizeof(flags)) == 0;
     if (raw_) {
@@ -60,12 +64,15 @@ class LinuxIcmpSocket final : public IcmpSocket {
         ICMP6_FILTER_SETBLOCKALL(&filter);
         ICMP6_FILTER_SETPASS(ICMP6_ECHO_REPLY, &filter);
         ICMP6_FILTER_SETPASS(ICMP6_DST_UNREACH, &filter);
+        ICMP6_FILTER_SETPASS(ICMP6_PACKET_TOO_BIG, &filter);
         ICMP6_FILTER_SETPASS(ICMP6_TIME_EXCEEDED, &filter);
+        ICMP6_FILTER_SETPASS(ICMP6_PARAM_PROB, &filter);
         setsockopt(fd_, IPPROTO_ICMPV6, ICMP6_FILTER, &filter, sizeof(filter));
       } else {
         icmp_filter filter;
-        filter.data = ~((1u << ICMP_ECHOREPLY) | (1u << ICMP_DEST_UNREACH) |
-                        (1u << ICMP_TIME_EXCEEDED));
+        filter.data =
+            ~((1u << ICMP_ECHOREPLY) | (1u << ICMP_DEST_UNREACH) |
+              (1u << ICMP_TIME_EXCEEDED) | (1u << ICMP_PARAMETERPROB));
         setsockopt(fd_, SOL_RAW, ICMP_FILTER, &filter, sizeof(filter));
       }
       std::random_device random;
@@ -99,8 +106,7 @@ class LinuxIcmpSocket final : public IcmpSocket {
   bool kernel_timestamps() const override { return kernel_timestamps_; }
   std::string mode() const override { return raw_ ? "raw" : "datagram"; }
 
-  absl::StatusOr<uint32_t> Send(const IpAddress& to,
-                                absl::string_view message) override {
+  absl::Status Send(const IpAddress& to, absl::string_view message) override {
     sockaddr_storage destination;
     socklen_t length = to.ToSockaddr(0, &destination);
     ssize_t sent = sendto(fd_, message.data(), message.size(), 0,
@@ -109,16 +115,24 @@ class LinuxIcmpSocket final : public IcmpSocket {
       return absl::UnavailableError(
           absl::StrCat("sendto ", to.ToString(), ": ", strerror(errno)));
     }
-    return next_tx_key_++;
+    return absl::OkStatus();
   }
 
   std::optional<IcmpReceived> Receive() override {
-    if (auto item = Read(MSG_ERRQUEUE)) return item;
-    return Read(0);
+    IcmpReceived item;
+    for (;;) {
+      ReadResult result = Read(MSG_ERRQUEUE, item);
+      if (result == ReadResult::kItem) return item;
+      if (result == ReadResult::kNone) break;
+    }
+    if (Read(0, item) == ReadResult::kItem) return item;
+    return std::nullopt;
   }
 
  private:
-  std::optional<IcmpReceived> Read(int flags) {
+  enum class ReadResult { kItem, kSkipped, kNone };
+
+  ReadResult Read(int flags, IcmpReceived& item) {
     sockaddr_storage peer{};
     iovec iov{buffer_, sizeof(buffer_)};
     alignas(cmsghdr) char control[512];
@@ -130,9 +144,9 @@ class LinuxIcmpSocket final : public IcmpSocket {
     msg.msg_control = control;
     msg.msg_controllen = sizeof(control);
     ssize_t n = recvmsg(fd_, &msg, flags | MSG_DONTWAIT);
-    if (n < 0) return std::nullopt;
+    if (n < 0) return ReadResult::kNone;
 
-    IcmpReceived item;
+    item = IcmpReceived();
     item.userspace_ns = clock_.MonotonicNanos();
     int64_t realtime_now = RealtimeNanos();
     item.peer = IpAddress::FromSockaddr(reinterpret_cast<sockaddr*>(&peer),
@@ -157,20 +171,24 @@ class LinuxIcmpSocket final : public IcmpSocket {
         error = reinterpret_cast<const sock_extended_err*>(CMSG_DATA(c));
       }
     }
-    if ((flags & MSG_ERRQUEUE) == 0) return item;
-    if (error == nullptr) return Read(MSG_ERRQUEUE);  // nothing we understand
+    if ((flags & MSG_ERRQUEUE) == 0) return ReadResult::kItem;
+    if (error == nullptr) return ReadResult::kSkipped;
     if (error->ee_origin == SO_EE_ORIGIN_TIMESTAMPING) {
       item.kind = IcmpReceived::Kind::kTxTimestamp;
-      item.tx_key = error->ee_data;
       item.peer.reset();
-      return item;
+      return ReadResult::kItem;
+    }
+    // Only what an ICMP message said; local errors (EMSGSIZE and the like)
+    // were already returned by sendto.
+    if (error->ee_origin != (ipv6_ ? SO_EE_ORIGIN_ICMP6 : SO_EE_ORIGIN_ICMP)) {
+      return ReadResult::kSkipped;
     }
     item.kind = IcmpReceived::Kind::kError;
     item.error_type = error->ee_type;
     item.error_code = error->ee_code;
     item.kernel_realtime_ns.reset();
     item.kernel_monotonic_ns.reset();
-    return item;
+    return ReadResult::kItem;
   }
 
   const int fd_;
@@ -179,7 +197,6 @@ class LinuxIcmpSocket final : public IcmpSocket {
   Clock& clock_;
   uint16_t id_ = 0;
   bool kernel_timestamps_ = false;
-  uint32_t next_tx_key_ = 0;
   char buffer_[kMaxMessageBytes];
 };
 
@@ -197,13 +214,20 @@ absl::StatusOr<std::unique_ptr<IcmpSocket>> OpenIcmpSocket(bool ipv6,
     if (fd < 0) {
       if (!raw) dgram_errno = errno;
       if (raw) {
-        return absl::PermissionDeniedError(absl::StrCat(
+        int raw_errno = errno;
+        bool denied = raw_errno == EPERM || raw_errno == EACCES;
+        std::string message = absl::StrCat(
             "cannot open an ICMP", ipv6 ? "v6" : "",
             " socket: datagram: ", strerror(dgram_errno),
             " (net.ipv4.ping_group_range is '", PingGroupRange(),
-            "' and must include group ", getgid(), "); raw: ", strerror(errno),
-            " (needs CAP_NET_RAW). Fix one: sysctl -w "
-            "net.ipv4.ping_group_range='0 2147483647', or grant CAP_NET_RAW"));
+            "' and must include group ", getgid(),
+            "); raw: ", strerror(raw_errno), " (needs CAP_NET_RAW)");
+        if (!denied) return absl::UnavailableError(message);
+        return absl::PermissionDeniedError(absl::StrCat(
+            message,
+            ". Fix one: sysctl -w net.ipv4.ping_group_range='0 2147483647', "
+            "or grant CAP_NET_RAW (setcap cap_net_raw+ep on the binary, or "
+            "AmbientCapabilities=CAP_NET_RAW in its systemd unit)"));
       }
       continue;
     }

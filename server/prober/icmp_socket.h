@@ -24,6 +24,7 @@ struct IcmpReceived {
   // kMessage: the sender. kError: the original packet's destination.
   std::optional<IpAddress> peer;
   // kMessage: as ParseIcmp expects (see IcmpSocket::ip_header_included).
+  // kTxTimestamp: the packet as it left (ParseLoopedEcho names the probe).
   // kError: the offending original ICMP message when the kernel quotes it.
   std::string data;
   // Monotonic time right after the read (userspace receive stamp).
@@ -32,9 +33,8 @@ struct IcmpReceived {
   // CLOCK_REALTIME ns, and the same instant moved onto the monotonic clock.
   std::optional<int64_t> kernel_realtime_ns;
   std::optional<int64_t> kernel_monotonic_ns;
-  // kTxTimestamp: the key Send() returned for the packet.
-  uint32_t tx_key = 0;
-  // kError: ICMP type and code of the error.
+  // kError: ICMP (or ICMPv6, on IPv6 sockets) type and code of the error;
+  // only errors that an ICMP message reported reach the prober.
   uint8_t error_type = 0;
   uint8_t error_code = 0;
 };
@@ -58,10 +58,9 @@ class IcmpSocket {
   // "datagram" or "raw", for logs.
   virtual std::string mode() const = 0;
 
-  // Sends one ICMP message to `to`. Returns the key its kTxTimestamp will
-  // carry, or the send error (a lost probe, not a fatal condition).
-  virtual absl::StatusOr<uint32_t> Send(const IpAddress& to,
-                                        absl::string_view message) = 0;
+  // Sends one ICMP message to `to`. An error (a lost probe, not a fatal
+  // condition) means no kTxTimestamp will come for it.
+  virtual absl::Status Send(const IpAddress& to, absl::string_view message) = 0;
 
   // Reads one pending item without blocking; nullopt when none is left.
   virtual std::optional<IcmpReceived> Receive() = 0;
@@ -69,8 +68,9 @@ class IcmpSocket {
 
 // Opens the best ICMP socket this process may have for the family: an
 // unprivileged datagram socket when net.ipv4.ping_group_range includes our
-// group, a raw socket with CAP_NET_RAW otherwise. The error explains both
-// routes when neither works.
+// group, a raw socket with CAP_NET_RAW otherwise. When neither is allowed
+// the error is PermissionDenied and explains both fixes; other failures
+// (e.g. no IPv6 in this kernel) have other codes.
 absl::StatusOr<std::unique_ptr<IcmpSocket>> OpenIcmpSocket(bool ipv6,
                                                            Clock& clock);
 

@@ -14,10 +14,11 @@ struct StatusInfo {
 
 // Indexed by ProbeStatus.
 constexpr StatusInfo kStatusInfo[] = {
-    {"unknown", 1}, {"ok", 0}, {"degraded", 2}, {"down", 4}, {"stale", 3},
+    {"unknown", 1}, {"ok", 0},    {"degraded", 3},
+    {"down", 5},    {"stale", 4}, {"no_permission", 2},
 };
 static_assert(std::size(kStatusInfo) ==
-              static_cast<size_t>(ProbeStatus::kStale) + 1);
+              static_cast<size_t>(ProbeStatus::kNoPermission) + 1);
 
 const StatusInfo& InfoFor(ProbeStatus status) {
   const size_t index = static_cast<size_t>(status);

@@ -9,16 +9,28 @@
 namespace latency {
 
 // ProbeStatus is the health of one probe series, as shown to operators.
-enum class ProbeStatus { kUnknown, kOk, kDegraded, kDown, kStale };
+// kNoPermission is not computed from samples: the store sets it for ICMP
+// series this process may not measure (neither ping_group_range nor
+// CAP_NET_RAW), which is neither an outage nor loss.
+enum class ProbeStatus {
+  kUnknown,
+  kOk,
+  kDegraded,
+  kDown,
+  kStale,
+  kNoPermission
+};
 
-// "unknown", "ok", "degraded", "down", "stale".
+// "unknown", "ok", "degraded", "down", "stale", "no_permission".
 const char* ProbeStatusName(ProbeStatus status);
 
 // Severity orders statuses for "worst of" summaries:
-//   ok (0) < unknown (1) < degraded (2) < stale (3) < down (4).
+//   ok (0) < unknown (1) < no_permission (2) < degraded (3) < stale (4)
+//   < down (5).
 // unknown is not ok, but it only means "no result yet", so any status backed
-// by results outranks it. stale ranks below down: a probe that has stopped
-// completing says less than one whose probes are failing.
+// by results outranks it. no_permission is a set-up problem, not a network
+// one, so every network status outranks it. stale ranks below down: a probe
+// that has stopped completing says less than one whose probes are failing.
 int Severity(ProbeStatus status);
 // The more severe of a and b.
 ProbeStatus Worst(ProbeStatus a, ProbeStatus b);

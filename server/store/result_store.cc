@@ -57,6 +57,10 @@ ProbeView ResultStore::Probe(int target, ProbeKind kind) const {
   const SeriesStats& stats = series.stats;
   view.status =
       ComputeStatus(stats, now, targets_[target].interval, thresholds_);
+  if (series.no_permission) {
+    view.status = ProbeStatus::kNoPermission;
+    view.no_permission = *series.no_permission;
+  }
   view.last = stats.last_sample();
   view.last_ok = stats.last_ok_sample();
   view.consecutive_failures = stats.consecutive_failures();
@@ -87,6 +91,13 @@ ExpositionHistogram ResultStore::TotalHistogram(int target, ProbeKind kind) cons
   const Series& series = SeriesFor(target, kind);
   absl::MutexLock lock(&series.mu);
   return series.stats.total_rtt_histogram();
+}
+
+void ResultStore::SetNoPermission(int target, ProbeKind kind,
+                                  std::optional<std::string> why) {
+  Series& series = SeriesFor(target, kind);
+  absl::MutexLock lock(&series.mu);
+  series.no_permission = std::move(why);
 }
 
 ProbeStatus ResultStore::TargetStatus(int target) const {

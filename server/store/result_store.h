@@ -31,6 +31,8 @@ struct ProbeView {
   // Since the latest completed probe; nullopt before the first.
   std::optional<int64_t> age_ns;
   SeriesTotals totals;
+  // Why status is no_permission (with the fix); empty otherwise.
+  std::string no_permission;
 };
 
 // ResultStore is where samples land (the probers' SampleSink) and where every
@@ -70,6 +72,13 @@ class ResultStore final : public SampleSink {
   // bytes under the lock.
   ExpositionHistogram TotalHistogram(int target, ProbeKind kind) const;
 
+  // Marks a series this process may not measure (no ICMP permission):
+  // its status reads no_permission, with `why` (the fix) for readers,
+  // whatever its samples say; nullopt clears the mark. Kept across reloads
+  // with the series, so each session sets it for every series it probes.
+  void SetNoPermission(int target, ProbeKind kind,
+                       std::optional<std::string> why);
+
   // Worst status over the target's enabled probes.
   ProbeStatus TargetStatus(int target) const;
   // Worst status over the enabled probes among `views` (unknown if none):
@@ -93,6 +102,7 @@ class ResultStore final : public SampleSink {
   struct Series {
     mutable absl::Mutex mu;
     SeriesStats stats ABSL_GUARDED_BY(mu);
+    std::optional<std::string> no_permission ABSL_GUARDED_BY(mu);
     explicit Series(int64_t created_ns) : stats(created_ns) {}
   };
   const Series& SeriesFor(int target, ProbeKind kind) const {

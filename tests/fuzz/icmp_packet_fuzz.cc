@@ -112,6 +112,11 @@ void CheckParse(absl::string_view data, bool ipv6, bool ip_header) {
                "error kind");
     FUZZ_CHECK(parsed->payload.empty(), "error with a payload");
     CheckQuote(icmp.substr(8), ipv6, *parsed);
+  } else if (ipv6 ? (type == 2 || type == 4)
+                  : (type == 4 || type == 5 || type == 12)) {
+    FUZZ_CHECK(parsed->kind == Kind::kOtherError, "other error kind");
+    FUZZ_CHECK(parsed->payload.empty(), "error with a payload");
+    CheckQuote(icmp.substr(8), ipv6, *parsed);
   } else {
     FUZZ_CHECK(parsed->kind == Kind::kOther, "other kind");
     FUZZ_CHECK(!parsed->id && !parsed->sequence && parsed->payload.empty() &&

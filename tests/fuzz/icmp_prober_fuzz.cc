@@ -237,7 +237,12 @@ class Harness {
         const FakeIcmpSocket::Sent* sent = PickSent(socket);
         IcmpReceived stamp;
         stamp.kind = IcmpReceived::Kind::kTxTimestamp;
-        stamp.tx_key = sent != nullptr && in_.Bool() ? sent->tx_key : in_.U32();
+        // The looped-back packet of an earlier send (the kernel's way of
+        // naming the probe), or garbage.
+        stamp.data = sent != nullptr && in_.Bool()
+                         ? socket.LoopedPacket(
+                               static_cast<size_t>(sent - socket.sent.data()))
+                         : std::string(in_.Bytes(96));
         if (in_.Byte() != 0) {
           int64_t at = clock_.MonotonicNanos() -
                        static_cast<int64_t>(in_.U16()) * 10'000;  // <= 655 ms

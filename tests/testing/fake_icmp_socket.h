@@ -1,24 +1,30 @@
 #ifndef LATENCY_TESTS_TESTING_FAKE_ICMP_SOCKET_H_
 #define LATENCY_TESTS_TESTING_FAKE_ICMP_SOCKET_H_
 
+#include <cstring>
 #include <deque>
 #include <string>
 #include <vector>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
+#include "server/prober/icmp_packet.h"
 #include "server/prober/icmp_socket.h"
 
 namespace latency::testing {
 
 // FakeIcmpSocket records what the prober sends and hands back whatever the
 // test queues (cloudprober's testICMPConn). It behaves like a datagram
-// socket: messages carry no IP header.
+// socket: messages carry no IP header. Like the kernel (timestamping
+// without OPT_TSONLY), it hands each TX stamp back with the packet as it
+// left (TxStamp), never with a count of sends: a send that fails
+// (send_error, or a destination in `rejected`, as a firewall REJECT on
+// OUTPUT makes it) would have shifted such a count.
 class FakeIcmpSocket final : public IcmpSocket {
  public:
   struct Sent {
     IpAddress to;
     std::string message;
-    uint32_t tx_key;
   };
 
   explicit FakeIcmpSocket(bool ipv6 = false, uint16_t id = 0x1234)
@@ -31,11 +37,14 @@ class FakeIcmpSocket final : public IcmpSocket {
   bool kernel_timestamps() const override { return true; }
   std::string mode() const override { return "fake"; }
 
-  absl::StatusOr<uint32_t> Send(const IpAddress& to,
-                                absl::string_view message) override {
+  absl::Status Send(const IpAddress& to, absl::string_view message) override {
     if (!send_error.ok()) return send_error;
-    sent.push_back({to, std::string(message), next_key_});
-    return next_key_++;
+    if (rejected.contains(to.ToString())) {
+      return absl::UnavailableError("sendto " + to.ToString() +
+                                    ": Operation not permitted");
+    }
+    sent.push_back({to, std::string(message)});
+    return absl::OkStatus();
   }
 
   std::optional<IcmpReceived> Receive() override {
@@ -45,14 +54,72 @@ class FakeIcmpSocket final : public IcmpSocket {
     return item;
   }
 
+  // sent[i] as the kernel loops it back: an Ethernet header, the IP header
+  // (source 192.0.2.254 or 2001:db8::fe), then the ICMP message.
+  std::string LoopedPacket(size_t i) const {
+    const Sent& s = sent.at(i);
+    std::string packet(14, '\0');
+    packet[12] = static_cast<char>(ipv6_ ? 0x86 : 0x08);
+    packet[13] = static_cast<char>(ipv6_ ? 0xdd : 0x00);
+    sockaddr_storage destination;
+    s.to.ToSockaddr(0, &destination);
+    if (ipv6_) {
+      std::string ip(40, '\0');
+      ip[0] = 0x60;
+      ip[4] = static_cast<char>(s.message.size() >> 8);
+      ip[5] = static_cast<char>(s.message.size() & 0xff);
+      ip[6] = 58;
+      ip[7] = 64;
+      ip[8] = 0x20;
+      ip[9] = 0x01;
+      ip[10] = 0x0d;
+      ip[11] = static_cast<char>(0xb8);
+      ip[23] = static_cast<char>(0xfe);
+      memcpy(&ip[24], &reinterpret_cast<sockaddr_in6*>(&destination)->sin6_addr,
+             16);
+      packet += ip;
+    } else {
+      std::string ip(20, '\0');
+      size_t total = 20 + s.message.size();
+      ip[0] = 0x45;
+      ip[2] = static_cast<char>(total >> 8);
+      ip[3] = static_cast<char>(total & 0xff);
+      ip[8] = 64;
+      ip[9] = 1;
+      ip[12] = static_cast<char>(192);
+      ip[14] = 2;
+      ip[15] = static_cast<char>(254);
+      memcpy(&ip[16], &reinterpret_cast<sockaddr_in*>(&destination)->sin_addr,
+             4);
+      uint16_t checksum = InternetChecksum(ip);
+      ip[10] = static_cast<char>(checksum >> 8);
+      ip[11] = static_cast<char>(checksum & 0xff);
+      packet += ip;
+    }
+    return packet + s.message;
+  }
+
+  // The kernel's TX stamp of sent[i].
+  IcmpReceived TxStamp(size_t i, int64_t realtime_ns,
+                       int64_t monotonic_ns) const {
+    IcmpReceived stamp;
+    stamp.kind = IcmpReceived::Kind::kTxTimestamp;
+    stamp.data = LoopedPacket(i);
+    stamp.kernel_realtime_ns = realtime_ns;
+    stamp.kernel_monotonic_ns = monotonic_ns;
+    stamp.userspace_ns = monotonic_ns;
+    return stamp;
+  }
+
   std::vector<Sent> sent;
   std::deque<IcmpReceived> inbox;
   absl::Status send_error;
+  // Destinations a local firewall rejects (sendto fails with EPERM).
+  absl::flat_hash_set<std::string> rejected;
 
  private:
   bool ipv6_;
   uint16_t id_;
-  uint32_t next_key_ = 0;
 };
 
 }  // namespace latency::testing

@@ -1,5 +1,7 @@
 #include "server/prober/icmp_packet.h"
 
+#include <cstring>
+
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -135,6 +137,116 @@ TEST(ParseIcmpTest, MalformedInputIsAnErrorNotACrash) {
   auto parsed = ParseIcmp(error + "\x45", false, false);
   ASSERT_TRUE(parsed.ok());
   EXPECT_FALSE(parsed->sequence.has_value());
+}
+
+TEST(ParseIcmpTest, OtherErrorsQuoteTheRequestToo) {
+  std::string request = BuildEchoRequest(false, 0x4242, 78, "");
+  std::string quote =
+      Ipv4Header("10.0.0.1", "192.0.2.9", request.size()) + request;
+  std::string error(8, '\0');
+  error[0] = 12;  // parameter problem
+  auto parsed = ParseIcmp(error + quote, false, false);
+  ASSERT_TRUE(parsed.ok());
+  EXPECT_EQ(parsed->kind, ParsedIcmp::Kind::kOtherError);
+  EXPECT_THAT(parsed->sequence, Optional(78));
+  EXPECT_EQ(parsed->quoted_destination->ToString(), "192.0.2.9");
+}
+
+TEST(ClassifyIcmpErrorTest, RedirectAndSourceQuenchAreIgnored) {
+  EXPECT_FALSE(ClassifyIcmpError(false, 5, 1).has_value());
+  EXPECT_FALSE(ClassifyIcmpError(false, 4, 0).has_value());
+  EXPECT_FALSE(ClassifyIcmpError(true, 137, 0).has_value());
+}
+
+TEST(ClassifyIcmpErrorTest, EachTypeMapsExplicitly) {
+  struct Case {
+    bool ipv6;
+    uint8_t type, code;
+    SampleResult result;
+    const char* text;
+  };
+  const Case cases[] = {
+      {false, 3, 0, SampleResult::kUnreachable,
+       "ICMP type 3 code 0 (network unreachable)"},
+      {false, 3, 3, SampleResult::kUnreachable,
+       "ICMP type 3 code 3 (port unreachable)"},
+      {false, 3, 10, SampleResult::kUnreachable,
+       "ICMP type 3 code 10 (host administratively prohibited)"},
+      {false, 3, 4, SampleResult::kError,
+       "ICMP type 3 code 4 (fragmentation needed: packet too big)"},
+      {false, 11, 0, SampleResult::kTtlExceeded,
+       "ICMP type 11 code 0 (TTL exceeded in transit)"},
+      {false, 12, 1, SampleResult::kError,
+       "ICMP type 12 code 1 (parameter problem)"},
+      {false, 99, 7, SampleResult::kError,
+       "ICMP type 99 code 7 (unexpected ICMP error)"},
+      {true, 1, 0, SampleResult::kUnreachable,
+       "ICMPv6 type 1 code 0 (no route to destination)"},
+      {true, 1, 3, SampleResult::kUnreachable,
+       "ICMPv6 type 1 code 3 (address unreachable)"},
+      {true, 2, 0, SampleResult::kError,
+       "ICMPv6 type 2 code 0 (packet too big)"},
+      {true, 3, 0, SampleResult::kTtlExceeded,
+       "ICMPv6 type 3 code 0 (hop limit exceeded in transit)"},
+      {true, 4, 1, SampleResult::kError,
+       "ICMPv6 type 4 code 1 (parameter problem)"},
+  };
+  for (const Case& c : cases) {
+    std::optional<IcmpErrorVerdict> verdict =
+        ClassifyIcmpError(c.ipv6, c.type, c.code);
+    ASSERT_TRUE(verdict.has_value()) << c.text;
+    EXPECT_EQ(verdict->result, c.result) << c.text;
+    EXPECT_EQ(verdict->text, c.text);
+  }
+}
+
+std::string WithIpv4Header(const std::string& message, const std::string& dst) {
+  std::string header = Ipv4Header("10.0.0.1", dst, message.size());
+  uint16_t checksum = InternetChecksum(header);
+  header[10] = static_cast<char>(checksum >> 8);
+  header[11] = static_cast<char>(checksum & 0xff);
+  return header + message;
+}
+
+TEST(ParseLoopedEchoTest, FindsTheRequestBehindAnyLinkHeader) {
+  std::string request = BuildEchoRequest(false, 0x0102, 0x0304, "payload");
+  std::string packet = WithIpv4Header(request, "192.0.2.9");
+  for (size_t link : {0, 14, 18}) {
+    auto echo = ParseLoopedEcho(std::string(link, '\x01') + packet, false);
+    ASSERT_TRUE(echo.has_value()) << link;
+    EXPECT_EQ(echo->destination.ToString(), "192.0.2.9");
+    EXPECT_EQ(echo->id, 0x0102);
+    EXPECT_EQ(echo->sequence, 0x0304);
+  }
+  std::string v6 = BuildEchoRequest(true, 7, 8, "xyz");
+  std::string ip6(40, '\0');
+  ip6[0] = 0x60;
+  ip6[5] = static_cast<char>(v6.size());
+  ip6[6] = 58;
+  sockaddr_storage s;
+  IpAddress::Parse("2001:db8::5")->ToSockaddr(0, &s);
+  memcpy(&ip6[24], &reinterpret_cast<sockaddr_in6*>(&s)->sin6_addr, 16);
+  auto echo = ParseLoopedEcho(std::string(14, '\0') + ip6 + v6, true);
+  ASSERT_TRUE(echo.has_value());
+  EXPECT_EQ(echo->destination.ToString(), "2001:db8::5");
+  EXPECT_EQ(echo->sequence, 8);
+}
+
+TEST(ParseLoopedEchoTest, RejectsWhatIsNotOneOfOurRequests) {
+  std::string request = BuildEchoRequest(false, 1, 2, "p");
+  std::string packet = WithIpv4Header(request, "192.0.2.9");
+  EXPECT_FALSE(ParseLoopedEcho("", false).has_value());
+  EXPECT_FALSE(ParseLoopedEcho(request, false).has_value());  // no IP header
+  // Truncated (length fields disagree), bad header checksum, a reply.
+  EXPECT_FALSE(
+      ParseLoopedEcho(packet.substr(0, packet.size() - 1), false).has_value());
+  std::string corrupted = packet;
+  corrupted[8] ^= 1;
+  EXPECT_FALSE(ParseLoopedEcho(corrupted, false).has_value());
+  EXPECT_FALSE(ParseLoopedEcho(
+                   WithIpv4Header(AsReply(request, false), "192.0.2.9"), false)
+                   .has_value());
+  EXPECT_FALSE(ParseLoopedEcho(std::string(100, '\0'), true).has_value());
 }
 
 TEST(IpAddressTest, ParsePrintCompare) {

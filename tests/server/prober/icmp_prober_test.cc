@@ -1,5 +1,8 @@
 #include "server/prober/icmp_prober.h"
 
+#include <cstring>
+#include <string>
+
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "server/prober/icmp_packet.h"
@@ -51,9 +54,10 @@ class IcmpProberTest : public ::testing::Test {
     prober_->ExpireTimeouts(clock_.MonotonicNanos());
   }
 
-  // The reply a well-behaved host sends to sent[i].
+  // The reply a well-behaved host sends to sent[i]. Kernel stamps here read
+  // CLOCK_REALTIME as kRealtimeBase + monotonic (no clock step).
   IcmpReceived ReplyTo(const FakeIcmpSocket& socket, size_t i,
-                       std::optional<int64_t> kernel_rx_realtime = {}) {
+                       std::optional<int64_t> kernel_rx_monotonic = {}) {
     const FakeIcmpSocket::Sent& sent = socket.sent.at(i);
     IcmpReceived reply;
     reply.kind = IcmpReceived::Kind::kMessage;
@@ -61,21 +65,49 @@ class IcmpProberTest : public ::testing::Test {
     reply.data = sent.message;
     reply.data[0] = static_cast<char>(socket.ipv6() ? 129 : 0);
     reply.userspace_ns = clock_.MonotonicNanos();
-    if (kernel_rx_realtime) {
-      reply.kernel_realtime_ns = kernel_rx_realtime;
-      reply.kernel_monotonic_ns = clock_.MonotonicNanos();
+    if (kernel_rx_monotonic) {
+      reply.kernel_realtime_ns = kRealtimeBase + *kernel_rx_monotonic;
+      reply.kernel_monotonic_ns = kernel_rx_monotonic;
     }
     return reply;
   }
 
   IcmpReceived TxStampFor(const FakeIcmpSocket& socket, size_t i,
-                          int64_t realtime_ns, int64_t monotonic_ns) {
-    IcmpReceived stamp;
-    stamp.kind = IcmpReceived::Kind::kTxTimestamp;
-    stamp.tx_key = socket.sent.at(i).tx_key;
-    stamp.kernel_realtime_ns = realtime_ns;
-    stamp.kernel_monotonic_ns = monotonic_ns;
-    return stamp;
+                          int64_t monotonic_ns) {
+    return socket.TxStamp(i, kRealtimeBase + monotonic_ns, monotonic_ns);
+  }
+
+  // An ICMP error for sent[i] as a datagram socket's error queue gives it.
+  IcmpReceived QueuedError(const FakeIcmpSocket& socket, size_t i, uint8_t type,
+                           uint8_t code) {
+    IcmpReceived error;
+    error.kind = IcmpReceived::Kind::kError;
+    error.peer = socket.sent.at(i).to;
+    error.data = socket.sent.at(i).message;
+    error.error_type = type;
+    error.error_code = code;
+    error.userspace_ns = clock_.MonotonicNanos();
+    return error;
+  }
+
+  // The same error as a raw IPv4 socket reads it: an ICMP message from a
+  // router quoting sent[i]'s IPv4 header and first 8 bytes.
+  IcmpReceived RawError(const FakeIcmpSocket& socket, size_t i, uint8_t type,
+                        uint8_t code) {
+    std::string quote(20, '\0');
+    quote[0] = 0x45;
+    sockaddr_storage to;
+    socket.sent.at(i).to.ToSockaddr(0, &to);
+    memcpy(&quote[16], &reinterpret_cast<sockaddr_in*>(&to)->sin_addr, 4);
+    quote += socket.sent.at(i).message.substr(0, 8);
+    IcmpReceived message;
+    message.kind = IcmpReceived::Kind::kMessage;
+    message.peer = IpAddress::Parse("198.51.100.1");
+    message.data = std::string(8, '\0') + quote;
+    message.data[0] = static_cast<char>(type);
+    message.data[1] = static_cast<char>(code);
+    message.userspace_ns = clock_.MonotonicNanos();
+    return message;
   }
 
   FakeClock clock_;
@@ -92,9 +124,9 @@ TEST_F(IcmpProberTest, KernelStampsGiveTheRtt) {
   Step();
   ASSERT_THAT(v4_->sent, SizeIs(1));
   int64_t sent_at = clock_.MonotonicNanos();
-  v4_->inbox.push_back(TxStampFor(*v4_, 0, kRealtimeBase, sent_at + 5 * kUs));
+  v4_->inbox.push_back(TxStampFor(*v4_, 0, sent_at + 5 * kUs));
   clock_.Advance(absl::Microseconds(300));
-  v4_->inbox.push_back(ReplyTo(*v4_, 0, kRealtimeBase + 210 * kUs));
+  v4_->inbox.push_back(ReplyTo(*v4_, 0, sent_at + 215 * kUs));
   Step();
 
   auto samples = sink_.samples();
@@ -105,6 +137,38 @@ TEST_F(IcmpProberTest, KernelStampsGiveTheRtt) {
   EXPECT_EQ(samples[0].kind, ProbeKind::kIcmp);
   EXPECT_EQ(samples[0].sequence, 0u);
   EXPECT_EQ(prober_->pending_count(), 0u);
+}
+
+// A send the firewall rejects still used up a kernel OPT_ID key: the stamps
+// of the probes sent after it must still land on their own probes.
+TEST_F(IcmpProberTest, RejectedSendDoesNotShiftKernelStamps) {
+  AddTarget(0, "192.0.2.1");
+  AddTarget(1, "192.0.2.2");
+  AddTarget(2, "192.0.2.3");
+  v4_->rejected.insert("192.0.2.1");
+  prober_->PlanSchedule(clock_.MonotonicNanos());
+  clock_.Advance(absl::Milliseconds(700));  // all three due in one batch
+  Step();
+  ASSERT_THAT(v4_->sent, SizeIs(2));
+  ASSERT_EQ(v4_->sent[0].to.ToString(), "192.0.2.2");
+  int64_t sent_at = clock_.MonotonicNanos();
+  v4_->inbox.push_back(TxStampFor(*v4_, 0, sent_at));
+  v4_->inbox.push_back(TxStampFor(*v4_, 1, sent_at + 10 * kUs));
+  clock_.Advance(absl::Microseconds(400));
+  v4_->inbox.push_back(ReplyTo(*v4_, 0, sent_at + 200 * kUs));
+  v4_->inbox.push_back(ReplyTo(*v4_, 1, sent_at + 300 * kUs));
+  Step();
+
+  auto samples = sink_.samples();
+  ASSERT_THAT(samples, SizeIs(3));
+  EXPECT_EQ(samples[0].target_index, 0);
+  EXPECT_EQ(samples[0].result, SampleResult::kSendFailed);
+  EXPECT_EQ(samples[1].target_index, 1);
+  EXPECT_THAT(samples[1].rtt_ns, Optional(200 * kUs));
+  EXPECT_EQ(samples[1].timestamp_source, TimestampSource::kKernel);
+  EXPECT_EQ(samples[2].target_index, 2);
+  EXPECT_THAT(samples[2].rtt_ns, Optional(290 * kUs));
+  EXPECT_EQ(samples[2].timestamp_source, TimestampSource::kKernel);
 }
 
 TEST_F(IcmpProberTest, UserspaceStampsWhenTheKernelGivesNone) {
@@ -127,7 +191,7 @@ TEST_F(IcmpProberTest, OneKernelStampIsMixed) {
   prober_->PlanSchedule(clock_.MonotonicNanos());
   Step();
   int64_t sent_at = clock_.MonotonicNanos();
-  v4_->inbox.push_back(TxStampFor(*v4_, 0, kRealtimeBase, sent_at + 20 * kUs));
+  v4_->inbox.push_back(TxStampFor(*v4_, 0, sent_at + 20 * kUs));
   clock_.Advance(absl::Microseconds(100));
   v4_->inbox.push_back(ReplyTo(*v4_, 0));  // no RX stamp
   Step();
@@ -216,8 +280,149 @@ TEST_F(IcmpProberTest, QueuedIcmpErrorsBecomeUnreachableAndTtlExceeded) {
   auto samples = sink_.samples();
   ASSERT_THAT(samples, SizeIs(2));
   EXPECT_EQ(samples[0].result, SampleResult::kUnreachable);
-  EXPECT_EQ(samples[0].error, "ICMP type 3 code 1");
+  EXPECT_EQ(samples[0].error, "ICMP type 3 code 1 (host unreachable)");
   EXPECT_EQ(samples[1].result, SampleResult::kTtlExceeded);
+  EXPECT_EQ(samples[1].error, "ICMP type 11 code 0 (TTL exceeded in transit)");
+}
+
+// Redirects and source quench say the packet still went on: the reply can
+// come, so the probe goes on (before, a queued one read as ttl_exceeded).
+TEST_F(IcmpProberTest, RedirectAndSourceQuenchDoNotEndTheProbe) {
+  AddTarget(0, "192.0.2.1");
+  prober_->PlanSchedule(clock_.MonotonicNanos());
+  Step();
+  ASSERT_THAT(v4_->sent, SizeIs(1));
+  v4_->inbox = {QueuedError(*v4_, 0, 5, 1), QueuedError(*v4_, 0, 4, 0),
+                RawError(*v4_, 0, 5, 1), RawError(*v4_, 0, 4, 0)};
+  Step();
+  EXPECT_THAT(sink_.samples(), SizeIs(0));
+  EXPECT_EQ(prober_->pending_count(), 1u);
+  clock_.Advance(absl::Microseconds(700));
+  v4_->inbox.push_back(ReplyTo(*v4_, 0));
+  Step();
+  ASSERT_THAT(sink_.samples(), SizeIs(1));
+  EXPECT_EQ(sink_.samples()[0].result, SampleResult::kOk);
+}
+
+// Every error type is mapped explicitly, the same whether a datagram
+// socket's error queue or a raw socket's message reported it.
+TEST_F(IcmpProberTest, IcmpErrorsMapTheSameForRawAndDatagramSockets) {
+  struct Case {
+    uint8_t type, code;
+    SampleResult result;
+    std::string text;
+  };
+  const Case cases[] = {
+      {3, 13, SampleResult::kUnreachable,
+       "ICMP type 3 code 13 (communication administratively prohibited)"},
+      {3, 4, SampleResult::kError,
+       "ICMP type 3 code 4 (fragmentation needed: packet too big)"},
+      {11, 1, SampleResult::kTtlExceeded,
+       "ICMP type 11 code 1 (fragment reassembly time exceeded)"},
+      {12, 0, SampleResult::kError, "ICMP type 12 code 0 (parameter problem)"},
+  };
+  for (int k = 0; k < static_cast<int>(2 * std::size(cases)); ++k) {
+    AddTarget(k, "192.0.2." + std::to_string(k + 1));
+  }
+  prober_->PlanSchedule(clock_.MonotonicNanos());
+  clock_.Advance(absl::Milliseconds(999));  // every target due
+  Step();
+  ASSERT_THAT(v4_->sent, SizeIs(2 * std::size(cases)));
+  size_t i = 0;
+  for (const Case& c : cases) {
+    v4_->inbox.push_back(QueuedError(*v4_, i++, c.type, c.code));
+    v4_->inbox.push_back(RawError(*v4_, i++, c.type, c.code));
+  }
+  Step();
+  auto samples = sink_.samples();
+  ASSERT_THAT(samples, SizeIs(2 * std::size(cases)));
+  for (size_t k = 0; k < samples.size(); ++k) {
+    const Case& c = cases[k / 2];
+    EXPECT_EQ(samples[k].result, c.result) << c.text;
+    EXPECT_EQ(samples[k].error,
+              k % 2 == 0 ? c.text : c.text + " from 198.51.100.1");
+  }
+}
+
+TEST_F(IcmpProberTest, Icmp6ErrorsNameTypeAndCode) {
+  AddTarget(0, "2001:db8::1");
+  AddTarget(1, "2001:db8::2");
+  prober_->PlanSchedule(clock_.MonotonicNanos());
+  clock_.Advance(absl::Milliseconds(600));
+  Step();
+  ASSERT_THAT(v6_->sent, SizeIs(2));
+  v6_->inbox = {QueuedError(*v6_, 0, 2, 0), QueuedError(*v6_, 1, 1, 4)};
+  Step();
+  auto samples = sink_.samples();
+  ASSERT_THAT(samples, SizeIs(2));
+  EXPECT_EQ(samples[0].result, SampleResult::kError);
+  EXPECT_EQ(samples[0].error, "ICMPv6 type 2 code 0 (packet too big)");
+  EXPECT_EQ(samples[1].result, SampleResult::kUnreachable);
+  EXPECT_EQ(samples[1].error, "ICMPv6 type 1 code 4 (port unreachable)");
+}
+
+// The loop drains sockets before it expires probes: a reply it reads after
+// the deadline is late, never ok.
+TEST_F(IcmpProberTest, ReplyReadAfterTheDeadlineIsLate) {
+  AddTarget(0, "192.0.2.1", 1000 * kMs, 500 * kMs);
+  prober_->PlanSchedule(clock_.MonotonicNanos());
+  Step();
+  int64_t sent_at = clock_.MonotonicNanos();
+  clock_.Advance(absl::Milliseconds(600));  // the loop lagged
+  v4_->inbox.push_back(ReplyTo(*v4_, 0));
+  Step();
+  auto samples = sink_.samples();
+  ASSERT_THAT(samples, SizeIs(1));
+  EXPECT_EQ(samples[0].result, SampleResult::kTimeout);
+  EXPECT_FALSE(samples[0].rtt_ns.has_value());
+  EXPECT_EQ(samples[0].completed_ns, sent_at + 500 * kMs);
+  EXPECT_EQ(prober_->counters(0).late_replies, 1u);
+}
+
+// What counts is when the reply arrived: the kernel's receive stamp, when
+// there is one, not when the lagging loop read it.
+TEST_F(IcmpProberTest, ReplyStampedBeforeTheDeadlineButReadAfterIsOk) {
+  AddTarget(0, "192.0.2.1", 1000 * kMs, 500 * kMs);
+  prober_->PlanSchedule(clock_.MonotonicNanos());
+  Step();
+  int64_t sent_at = clock_.MonotonicNanos();
+  clock_.Advance(absl::Milliseconds(600));
+  v4_->inbox.push_back(ReplyTo(*v4_, 0, sent_at + 400 * kMs));
+  Step();
+  auto samples = sink_.samples();
+  ASSERT_THAT(samples, SizeIs(1));
+  EXPECT_EQ(samples[0].result, SampleResult::kOk);
+  EXPECT_THAT(samples[0].rtt_ns, Optional(400 * kMs));
+  EXPECT_EQ(prober_->counters(0).late_replies, 0u);
+}
+
+// Kernel stamps are wall-clock: a step between send and receive (NTP, VM
+// resume) must not become RTT. The monotonic userspace RTT replaces it.
+TEST_F(IcmpProberTest, WallClockStepBetweenKernelStampsFallsBack) {
+  AddTarget(0, "192.0.2.1");
+  AddTarget(1, "192.0.2.2");
+  prober_->PlanSchedule(clock_.MonotonicNanos());
+  clock_.Advance(absl::Milliseconds(600));
+  Step();
+  ASSERT_THAT(v4_->sent, SizeIs(2));
+  int64_t sent_at = clock_.MonotonicNanos();
+  v4_->inbox.push_back(TxStampFor(*v4_, 0, sent_at + 5 * kUs));
+  v4_->inbox.push_back(TxStampFor(*v4_, 1, sent_at + 5 * kUs));
+  clock_.Advance(absl::Microseconds(300));
+  IcmpReceived forward = ReplyTo(*v4_, 0, sent_at + 215 * kUs);
+  *forward.kernel_realtime_ns += 2'000 * kMs;  // stepped 2 s forward
+  IcmpReceived backward = ReplyTo(*v4_, 1, sent_at + 215 * kUs);
+  *backward.kernel_realtime_ns -= 150 * kUs;  // stepped 150 us back
+  v4_->inbox.push_back(forward);
+  v4_->inbox.push_back(backward);
+  Step();
+  auto samples = sink_.samples();
+  ASSERT_THAT(samples, SizeIs(2));
+  for (const Sample& sample : samples) {
+    EXPECT_EQ(sample.result, SampleResult::kOk);
+    EXPECT_THAT(sample.rtt_ns, Optional(300 * kUs));
+    EXPECT_EQ(sample.timestamp_source, TimestampSource::kUserspace);
+  }
 }
 
 TEST_F(IcmpProberTest, RawSocketErrorMessagesQuoteTheRequest) {
@@ -241,7 +446,8 @@ TEST_F(IcmpProberTest, RawSocketErrorMessagesQuoteTheRequest) {
   Step();
   ASSERT_THAT(sink_.samples(), SizeIs(1));
   EXPECT_EQ(sink_.samples()[0].result, SampleResult::kUnreachable);
-  EXPECT_EQ(sink_.samples()[0].error, "ICMP type 3 code 1 from 198.51.100.1");
+  EXPECT_EQ(sink_.samples()[0].error,
+            "ICMP type 3 code 1 (host unreachable) from 198.51.100.1");
 }
 
 TEST_F(IcmpProberTest, LossAccountingOverManyProbes) {
@@ -289,6 +495,25 @@ TEST_F(IcmpProberTest, SendFailuresAndUnresolvedTargetsAreSamples) {
   Step();
   ASSERT_THAT(v4_->sent, SizeIs(2));
   EXPECT_EQ(v4_->sent[1].to.ToString(), "192.0.2.3");
+}
+
+// Without permission for a family, its probes are not loss: nothing is
+// sent and nothing reported (the store shows no_permission instead); the
+// other family's targets are probed as usual.
+TEST_F(IcmpProberTest, NoPermissionFamilySendsAndReportsNothing) {
+  AddTarget(0, "192.0.2.1");
+  AddTarget(1, "2001:db8::1");
+  prober_->SetNoPermission(false);
+  prober_->PlanSchedule(clock_.MonotonicNanos());
+  for (int i = 0; i < 5; ++i) {
+    Step();
+    clock_.Advance(absl::Milliseconds(600));
+  }
+  EXPECT_THAT(v4_->sent, SizeIs(0));
+  EXPECT_THAT(v6_->sent, SizeIs(2));
+  for (const Sample& sample : sink_.samples()) {
+    EXPECT_EQ(sample.target_index, 1);
+  }
 }
 
 TEST_F(IcmpProberTest, LateSendKeepsTheScheduledTime) {

@@ -13,9 +13,9 @@ namespace {
 using ::latency::testing::kSec;
 using ::latency::testing::kT0;
 
-constexpr ProbeStatus kAll[] = {ProbeStatus::kUnknown, ProbeStatus::kOk,
-                                ProbeStatus::kDegraded, ProbeStatus::kDown,
-                                ProbeStatus::kStale};
+constexpr ProbeStatus kAll[] = {
+    ProbeStatus::kUnknown, ProbeStatus::kOk,    ProbeStatus::kDegraded,
+    ProbeStatus::kDown,    ProbeStatus::kStale, ProbeStatus::kNoPermission};
 const absl::Duration kInterval = absl::Seconds(1);
 
 TEST(ProbeStatusTest, Names) {
@@ -24,6 +24,19 @@ TEST(ProbeStatusTest, Names) {
   EXPECT_STREQ(ProbeStatusName(ProbeStatus::kDegraded), "degraded");
   EXPECT_STREQ(ProbeStatusName(ProbeStatus::kDown), "down");
   EXPECT_STREQ(ProbeStatusName(ProbeStatus::kStale), "stale");
+  EXPECT_STREQ(ProbeStatusName(ProbeStatus::kNoPermission), "no_permission");
+}
+
+// Not being allowed to measure is not ok, but any network status says more.
+TEST(ProbeStatusTest, NoPermissionRanksBelowEveryNetworkProblem) {
+  EXPECT_EQ(Worst(ProbeStatus::kOk, ProbeStatus::kNoPermission),
+            ProbeStatus::kNoPermission);
+  EXPECT_EQ(Worst(ProbeStatus::kUnknown, ProbeStatus::kNoPermission),
+            ProbeStatus::kNoPermission);
+  for (ProbeStatus worse :
+       {ProbeStatus::kDegraded, ProbeStatus::kStale, ProbeStatus::kDown}) {
+    EXPECT_EQ(Worst(ProbeStatus::kNoPermission, worse), worse);
+  }
 }
 
 TEST(ProbeStatusTest, WorstFollowsSeverity) {

@@ -58,6 +58,27 @@ TEST(ResultStoreTest, ReloadKeepsTheSeriesOfUnchangedTargetsOnly) {
   EXPECT_EQ(store.Snapshot(2, ProbeKind::kIcmp, absl::Minutes(1)).sent, 2u);
 }
 
+// No ICMP permission is its own state: whatever the series holds (here
+// nothing, which would turn stale, then send failures), it reads
+// no_permission with the fix, and clearing the mark restores the computed
+// status.
+TEST(ResultStoreTest, NoPermissionIsItsOwnStateNotDownOrStale) {
+  FakeClock clock(kT0);
+  ResultStore store(clock, {Target("a", "10.0.0.1")}, StatusThresholds());
+  store.SetNoPermission(0, ProbeKind::kIcmp, "fix: sysctl or CAP_NET_RAW");
+  clock.Advance(absl::Minutes(5));  // long past the stale limit
+  ProbeView view = store.Probe(0, ProbeKind::kIcmp);
+  EXPECT_EQ(view.status, ProbeStatus::kNoPermission);
+  EXPECT_EQ(view.no_permission, "fix: sysctl or CAP_NET_RAW");
+  EXPECT_EQ(view.totals.sent, 0u);  // nothing counted as loss
+  EXPECT_EQ(store.Probe(0, ProbeKind::kGrpc).status, ProbeStatus::kStale);
+
+  store.SetNoPermission(0, ProbeKind::kIcmp, std::nullopt);
+  view = store.Probe(0, ProbeKind::kIcmp);
+  EXPECT_EQ(view.status, ProbeStatus::kStale);
+  EXPECT_TRUE(view.no_permission.empty());
+}
+
 // Probers record, readers query and Watch subscribers come and go, all at
 // once: run under TSan (scripts/sanitizers.sh) this checks the locking.
 TEST(ResultStoreTest, RecordQueryAndSubscribeConcurrently) {
