@@ -266,7 +266,9 @@ TEST_F(TlsAuthBinaryTest, HttpsGatewayNeedsTheTokenExceptForHealth) {
   auto [code, body] = Https({"-D", "-", HttpsUrl(port, "/metrics")});
   EXPECT_EQ(code, 401);
   EXPECT_THAT(body, HasSubstr("WWW-Authenticate: Bearer"));
-  EXPECT_THAT(body, HasSubstr(R"({"code":401,"error":"missing bearer token)"));
+  // UNAUTHENTICATED (16) in the google.rpc.Status shape.
+  EXPECT_THAT(body,
+              HasSubstr(R"({"code":16,"message":"missing bearer token)"));
   EXPECT_EQ(
       Https({"-H", AuthHeader("nope"), HttpsUrl(port, "/v1/targets")}).first,
       401);
