@@ -1,11 +1,20 @@
 #include "server/api/query.h"
 
+#include <algorithm>
+#include <limits>
+
 #include "absl/strings/str_cat.h"
 #include "common/utf8.h"
 #include "google/protobuf/util/time_util.h"
 
 namespace latency {
 namespace {
+
+// Counts go out as uint32 (JSON numbers); saturate rather than wrap.
+uint32_t Count32(uint64_t count) {
+  return static_cast<uint32_t>(
+      std::min<uint64_t>(count, std::numeric_limits<uint32_t>::max()));
+}
 
 constexpr ProbeKind kKinds[] = {ProbeKind::kIcmp, ProbeKind::kGrpc};
 
@@ -57,7 +66,7 @@ v1::ProbeSummary ProbeSummaryOf(const ProbeView& view) {
     }
   }
   if (view.age_ns) probe.set_age_ms(Ms(*view.age_ns));
-  probe.set_consecutive_failures(view.consecutive_failures);
+  probe.set_consecutive_failures(Count32(view.consecutive_failures));
   if (view.status == ProbeStatus::kNoPermission) {
     probe.set_last_error(ToValidUtf8(view.no_permission));
   } else if (view.last && view.last->result != SampleResult::kOk) {
@@ -180,9 +189,9 @@ absl::StatusOr<v1::GetTargetStatsResponse> QueryHandler::GetTargetStats(
     v1::ProbeStats* stats = response.add_probes();
     stats->set_kind(ProbeKindToProto(kind));
     stats->set_status(ProbeStatusName(view.status));
-    stats->set_sent(s.sent);
-    stats->set_received(s.received);
-    stats->set_lost(s.lost);
+    stats->set_sent(Count32(s.sent));
+    stats->set_received(Count32(s.received));
+    stats->set_lost(Count32(s.lost));
     if (s.loss_percent) stats->set_loss_percent(*s.loss_percent);
     if (s.last_rtt_ns) stats->set_last_ms(Ms(*s.last_rtt_ns));
     if (s.min_ns) stats->set_min_ms(Ms(*s.min_ns));
@@ -197,7 +206,7 @@ absl::StatusOr<v1::GetTargetStatsResponse> QueryHandler::GetTargetStats(
     if (s.p999_ns) stats->set_p999_ms(Ms(*s.p999_ns));
     if (s.network_p50_ns) stats->set_network_p50_ms(Ms(*s.network_p50_ns));
     for (const auto& [cause, count] : s.failures) {
-      (*stats->mutable_failures())[cause] = count;
+      (*stats->mutable_failures())[cause] = Count32(count);
     }
     if (view.age_ns) stats->set_age_ms(Ms(*view.age_ns));
     if (view.last)

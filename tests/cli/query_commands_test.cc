@@ -274,7 +274,7 @@ TEST(FormatJsonTest, AbsentOptionalFieldsAreNullOthersPrinted) {
   EXPECT_THAT(json, HasSubstr("\"status\":\"down\""));
   EXPECT_THAT(json, HasSubstr("\"target\":\"\""));  // primitives always
   EXPECT_THAT(json, HasSubstr("\"kind\":\"PROBE_KIND_ICMP\""));
-  EXPECT_THAT(json, HasSubstr("\"consecutive_failures\":\"0\""));
+  EXPECT_THAT(json, HasSubstr("\"consecutive_failures\":0"));
   // No data is null, as the HTTP gateway prints it, never 0 or missing.
   EXPECT_THAT(json, HasSubstr("\"latency_ms\":null"));
   EXPECT_THAT(json, HasSubstr("\"last_rtt_ms\":null"));

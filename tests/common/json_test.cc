@@ -49,7 +49,7 @@ TEST(ToJsonTest, EveryKindOfFieldRoundTrips) {
   stats.mutable_target()->set_grpc_port(50051);
   v1::ProbeSummary* probe = stats.mutable_target()->add_probes();
   probe->set_kind(v1::PROBE_KIND_GRPC);
-  probe->set_consecutive_failures(18446744073709551615ull);
+  probe->set_consecutive_failures(4294967295u);
   probe->set_last_rtt_ms(0.1);
   probe->set_age_ms(1e-9);
   v1::ProbeStats* p = stats.add_probes();
@@ -62,8 +62,13 @@ TEST(ToJsonTest, EveryKindOfFieldRoundTrips) {
   std::string json = ToJson(stats);
   EXPECT_THAT(json, HasSubstr(R"("min_ms":0,)"));
   EXPECT_THAT(json, HasSubstr(R"("mean_ms":null)"));
-  EXPECT_THAT(json,
-              HasSubstr(R"("consecutive_failures":"18446744073709551615")"));
+  // 32-bit counts are numbers; 64-bit integers are strings (proto3 JSON).
+  EXPECT_THAT(json, HasSubstr(R"("consecutive_failures":4294967295,)"));
+  v1::Sample sample;
+  sample.set_sequence(18446744073709551615ull);
+  EXPECT_THAT(ToJson(sample),
+              HasSubstr(R"("sequence":"18446744073709551615")"));
+  ExpectRoundTrip(sample);
   EXPECT_THAT(json,
               HasSubstr(R"("timestamp_source":"TIMESTAMP_SOURCE_KERNEL")"));
   ExpectRoundTrip(stats);

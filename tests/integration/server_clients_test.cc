@@ -292,6 +292,13 @@ TEST_F(ServerClientsTest, HttpRoutesMirrorTheGrpcResponses) {
   EXPECT_EQ(ParseJson<v1::GetTargetStatsResponse>(stats).window(), "15m");
   // Absent measurements are null, never 0 (the ICMP probe has no network RTT).
   EXPECT_THAT(targets, HasSubstr("\"last_network_rtt_ms\":null"));
+  // Counts are JSON numbers, not the strings proto3 JSON makes of 64-bit
+  // integers: a dashboard adding them up must not concatenate.
+  EXPECT_THAT(stats, ::testing::ContainsRegex("\"sent\":[0-9]"));
+  EXPECT_THAT(stats, ::testing::ContainsRegex("\"received\":[0-9]"));
+  EXPECT_THAT(stats, ::testing::ContainsRegex("\"lost\":[0-9]"));
+  EXPECT_THAT(targets,
+              ::testing::ContainsRegex("\"consecutive_failures\":[0-9]"));
 }
 
 TEST_F(ServerClientsTest, HttpErrorsAreGoogleRpcStatusJson) {
