@@ -129,7 +129,8 @@ void BM_RenderListTargetsJson(benchmark::State& state) {
     return StoreView{store, [](int) { return std::string("127.1.0.1"); }};
   });
   for (auto _ : state) {
-    benchmark::DoNotOptimize(ToJson(query.ListTargets()));
+    benchmark::DoNotOptimize(
+        ToJson(*query.ListTargets(v1::ListTargetsRequest())));
   }
 }
 BENCHMARK(BM_RenderListTargetsJson)

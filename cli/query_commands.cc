@@ -227,7 +227,15 @@ std::string FormatStatusTable(const v1::GetLatencyResponse& response) {
     targets.AddRow(Concat({Text(target.name()), Text(target.status())},
                           ProbeCells(target)));
   }
-  return absl::StrCat(summary.Render(), "\n", targets.Render());
+  std::string text = absl::StrCat(summary.Render(), "\n", targets.Render());
+  if (static_cast<uint32_t>(response.targets_size()) <
+      response.target_count()) {
+    absl::StrAppend(&text, "... ",
+                    response.target_count() - response.targets_size(),
+                    " more targets, worst first above (`latencyctl targets` "
+                    "lists every one)\n");
+  }
+  return text;
 }
 
 std::string FormatTargetsTable(const v1::ListTargetsResponse& response) {
@@ -347,10 +355,28 @@ int RunStatus(const QueryOptions& options,
 int RunTargets(const QueryOptions& options,
                std::shared_ptr<grpc::ChannelInterface> channel,
                std::ostream& out, std::ostream& err) {
-  return RunUnary(options, std::move(channel),
-                  &v1::LatencyService::Stub::ListTargets,
-                  v1::ListTargetsRequest(), &FormatTargetsTable,
-                  &TargetsExitCode, out, err);
+  // Every page, so the table (and the exit code) covers every target.
+  std::unique_ptr<v1::LatencyService::Stub> stub =
+      v1::LatencyService::NewStub(std::move(channel));
+  v1::ListTargetsRequest request;
+  v1::ListTargetsResponse all;
+  do {
+    grpc::ClientContext context;
+    context.set_deadline(DeadlineAfter(options.timeout));
+    v1::ListTargetsResponse page;
+    grpc::Status status = stub->ListTargets(&context, request, &page);
+    if (!status.ok()) return ReportRpcError(status, options, err);
+    all.mutable_targets()->MergeFrom(page.targets());
+    all.set_total_size(page.total_size());
+    request.set_page_token(page.next_page_token());
+  } while (!request.page_token().empty());
+  if (options.output == OutputFormat::kJson) {
+    out << FormatJson(all) << "\n";
+  } else {
+    out << FormatTargetsTable(all);
+  }
+  out << std::flush;
+  return TargetsExitCode(all);
 }
 
 int RunStats(const QueryOptions& options,

@@ -78,6 +78,25 @@ void SendResult(httplib::Response& res,
   res.set_content(ToJson(*result), kJson);
 }
 
+// Reads an optional unsigned query parameter into `request` with `set`;
+// false after answering 400 when it is not a number.
+template <typename Request>
+bool ParseUint32Param(const httplib::Request& req, const char* name,
+                      Request* request, httplib::Response& res,
+                      void (Request::*set)(uint32_t)) {
+  if (!req.has_param(name)) return true;
+  const std::string text = req.get_param_value(name);
+  uint32_t value = 0;
+  if (!absl::SimpleAtoi(text, &value)) {
+    SendError(
+        res, 400,
+        absl::StrCat(name, ": want a non-negative integer, got '", text, "'"));
+    return false;
+  }
+  (request->*set)(value);
+  return true;
+}
+
 std::string DefaultReason(int status) {
   switch (status) {
     case 400:
@@ -232,7 +251,12 @@ void HttpGateway::InstallRoutes() {
           }
         }
         if (*format == MetricsFormat::kJson) {
-          SendResult(res, query_.GetLatency(v1::GetLatencyRequest()));
+          v1::GetLatencyRequest request;
+          if (!ParseUint32Param(req, "max_targets", &request, res,
+                                &v1::GetLatencyRequest::set_max_targets)) {
+            return;
+          }
+          SendResult(res, query_.GetLatency(request));
           return;
         }
         const bool openmetrics = *format == MetricsFormat::kOpenMetrics;
@@ -248,13 +272,28 @@ void HttpGateway::InstallRoutes() {
              [this](const httplib::Request& req, httplib::Response& res) {
                v1::GetLatencyRequest request;
                request.set_target(req.get_param_value("target"));
+               if (!ParseUint32Param(req, "max_targets", &request, res,
+                                     &v1::GetLatencyRequest::set_max_targets)) {
+                 return;
+               }
                SendResult(res, query_.GetLatency(request));
              });
-  server.Get(
-      "/v1/targets", [this](const httplib::Request&, httplib::Response& res) {
-        SendResult(
-            res, absl::StatusOr<v1::ListTargetsResponse>(query_.ListTargets()));
-      });
+  server.Get("/v1/targets", [this](const httplib::Request& req,
+                                   httplib::Response& res) {
+    v1::ListTargetsRequest request;
+    request.set_page_token(req.get_param_value("page_token"));
+    if (req.has_param("page_size")) {
+      int page_size = 0;
+      if (!absl::SimpleAtoi(req.get_param_value("page_size"), &page_size)) {
+        SendError(res, 400,
+                  "page_size: want an integer, got '" +
+                      req.get_param_value("page_size") + "'");
+        return;
+      }
+      request.set_page_size(page_size);
+    }
+    SendResult(res, query_.ListTargets(request));
+  });
   server.Get(R"(/v1/targets/([^/]+)/stats)", [this](const httplib::Request& req,
                                                     httplib::Response& res) {
     v1::GetTargetStatsRequest request;

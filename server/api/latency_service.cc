@@ -109,12 +109,9 @@ grpc::ServerUnaryReactor* LatencyServiceImpl::GetLatency(
 }
 
 grpc::ServerUnaryReactor* LatencyServiceImpl::ListTargets(
-    grpc::CallbackServerContext* context,
-    const v1::ListTargetsRequest* /*request*/,
+    grpc::CallbackServerContext* context, const v1::ListTargetsRequest* request,
     v1::ListTargetsResponse* response) {
-  return Reply(context,
-               absl::StatusOr<v1::ListTargetsResponse>(query_.ListTargets()),
-               response);
+  return Reply(context, query_.ListTargets(*request), response);
 }
 
 grpc::ServerUnaryReactor* LatencyServiceImpl::GetTargetStats(

@@ -3,12 +3,20 @@
 #include <algorithm>
 #include <limits>
 
+#include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
 #include "common/utf8.h"
 #include "google/protobuf/util/time_util.h"
 
 namespace latency {
 namespace {
+
+// A page token is this prefix and the offset of the page's first target,
+// base64url-encoded: opaque to clients, checked on the way back in.
+constexpr absl::string_view kPageTokenPrefix = "offset:";
 
 // Counts go out as uint32 (JSON numbers); saturate rather than wrap.
 uint32_t Count32(uint64_t count) {
@@ -119,11 +127,19 @@ absl::StatusOr<v1::GetLatencyResponse> QueryHandler::GetLatency(
     }
     target = *found;
   }
-  v1::GetLatencyResponse response;
-  // One read of every probe: the overall status agrees with the list.
+  // One read of every probe: the overall status, the counts and the list
+  // agree.
+  const size_t count = store.targets().size();
   ProbeStatus overall;
-  v1::ListTargetsResponse all = ListTargets(view, &overall);
+  std::vector<ProbeStatus> statuses;
+  v1::ListTargetsResponse all =
+      ListTargets(view, 0, count, &overall, &statuses);
+  v1::GetLatencyResponse response;
+  for (const v1::TargetSummary& summary : all.targets()) {
+    ++(*response.mutable_targets_by_status())[summary.status()];
+  }
   response.set_status(ProbeStatusName(overall));
+  response.set_target_count(Count32(count));
   const v1::TargetSummary& summary = all.targets(target);
   response.set_target(summary.name());
   for (const v1::ProbeSummary& probe : summary.probes()) {
@@ -140,22 +156,73 @@ absl::StatusOr<v1::GetLatencyResponse> QueryHandler::GetLatency(
       }
     }
   }
-  *response.mutable_targets() = std::move(*all.mutable_targets());
+  const size_t limit =
+      request.max_targets() == 0
+          ? kDefaultMaxTargets
+          : std::min<size_t>(request.max_targets(), kDefaultPageSize);
+  if (count <= limit) {
+    *response.mutable_targets() = std::move(*all.mutable_targets());
+    return response;
+  }
+  // Worst first (then configuration order): a dashboard polling a large
+  // fleet sees what is wrong.
+  std::vector<size_t> order(count);
+  for (size_t i = 0; i < count; ++i) order[i] = i;
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+    return Severity(statuses[a]) > Severity(statuses[b]);
+  });
+  order.resize(limit);
+  for (size_t i : order) {
+    *response.add_targets() =
+        std::move(*all.mutable_targets(static_cast<int>(i)));
+  }
   return response;
 }
 
-v1::ListTargetsResponse QueryHandler::ListTargets() const {
-  return ListTargets(current_());
+absl::StatusOr<v1::ListTargetsResponse> QueryHandler::ListTargets(
+    const v1::ListTargetsRequest& request) const {
+  if (request.page_size() < 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "page_size: must not be negative, got ", request.page_size()));
+  }
+  size_t begin = 0;
+  if (!request.page_token().empty()) {
+    std::string decoded;
+    absl::string_view offset;
+    if (!absl::WebSafeBase64Unescape(request.page_token(), &decoded) ||
+        !absl::StartsWith(offset = decoded, kPageTokenPrefix) ||
+        !absl::SimpleAtoi(offset.substr(kPageTokenPrefix.size()), &begin)) {
+      return absl::InvalidArgumentError(
+          "page_token: not a token this server issued (use next_page_token)");
+    }
+  }
+  StoreView view = current_();
+  const size_t count = view.store->targets().size();
+  const size_t page_size =
+      request.page_size() == 0
+          ? kDefaultPageSize
+          : std::min<size_t>(request.page_size(), kDefaultPageSize);
+  begin = std::min(begin, count);
+  const size_t end = std::min(count, begin + page_size);
+  v1::ListTargetsResponse response = ListTargets(view, begin, end);
+  response.set_total_size(Count32(count));
+  if (end < count) {
+    response.set_next_page_token(
+        absl::WebSafeBase64Escape(absl::StrCat(kPageTokenPrefix, end)));
+  }
+  return response;
 }
 
-v1::ListTargetsResponse QueryHandler::ListTargets(const StoreView& view,
-                                                  ProbeStatus* overall) {
+v1::ListTargetsResponse QueryHandler::ListTargets(
+    const StoreView& view, size_t begin, size_t end, ProbeStatus* overall,
+    std::vector<ProbeStatus>* statuses) {
   v1::ListTargetsResponse response;
   std::optional<ProbeStatus> worst;
-  for (size_t i = 0; i < view.store->targets().size(); ++i) {
+  for (size_t i = begin; i < end; ++i) {
     ProbeStatus status;
     *response.add_targets() = Summary(view, static_cast<int>(i), &status);
     worst = worst ? Worst(*worst, status) : status;
+    if (statuses != nullptr) statuses->push_back(status);
   }
   if (overall != nullptr) *overall = worst.value_or(ProbeStatus::kUnknown);
   return response;

@@ -3,6 +3,7 @@
 
 #include <functional>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "latency/v1/latency.pb.h"
@@ -32,7 +33,16 @@ class QueryHandler {
   absl::StatusOr<v1::GetLatencyResponse> GetLatency(
       const v1::GetLatencyRequest& request) const;
 
-  v1::ListTargetsResponse ListTargets() const;
+  // One page of the targets in configuration order (AIP-158: page_size 0
+  // is kDefaultPageSize, larger values are capped at it). INVALID_ARGUMENT
+  // for a negative page_size or a token this server did not issue.
+  absl::StatusOr<v1::ListTargetsResponse> ListTargets(
+      const v1::ListTargetsRequest& request) const;
+
+  static constexpr int kDefaultPageSize = 1000;
+  // GetLatency's targets: max_targets 0 is kDefaultMaxTargets, and at most
+  // kDefaultPageSize.
+  static constexpr int kDefaultMaxTargets = 100;
 
   // NOT_FOUND for an unknown target, INVALID_ARGUMENT for a missing target or
   // a window other than 1m/5m/15m/1h.
@@ -56,9 +66,13 @@ class QueryHandler {
   // enabled probes), computed from the same views as the summary.
   static v1::TargetSummary Summary(const StoreView& view, int target,
                                    ProbeStatus* status = nullptr);
-  // `overall`, when given, receives the worst status over all targets.
-  static v1::ListTargetsResponse ListTargets(const StoreView& view,
-                                             ProbeStatus* overall = nullptr);
+  // Summaries of targets [begin, end); `overall` and `statuses`, when
+  // given, receive the worst status among them and each one's, computed
+  // from the same views.
+  static v1::ListTargetsResponse ListTargets(
+      const StoreView& view, size_t begin, size_t end,
+      ProbeStatus* overall = nullptr,
+      std::vector<ProbeStatus>* statuses = nullptr);
 
   std::function<StoreView()> current_;
 };

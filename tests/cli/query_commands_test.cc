@@ -173,6 +173,16 @@ TEST(FormatStatusTableTest, SummaryThenOneRowPerTarget) {
             "t2    down    -        -        -       2.5s\n");
 }
 
+TEST(FormatStatusTableTest, SaysHowManyTargetsItLeftOut) {
+  v1::GetLatencyResponse response = DegradedLatency();
+  response.set_target_count(response.targets_size());
+  EXPECT_THAT(FormatStatusTable(response), Not(HasSubstr("more targets")));
+  response.set_target_count(response.targets_size() + 998);
+  EXPECT_THAT(FormatStatusTable(response),
+              HasSubstr("\n... 998 more targets, worst first above "
+                        "(`latencyctl targets` lists every one)\n"));
+}
+
 TEST(FormatStatusTableTest, AbsentValuesAreDashesNeverZero) {
   v1::GetLatencyResponse response;
   response.set_status("unknown");
@@ -424,9 +434,14 @@ class FakeLatencyService final : public v1::LatencyService::CallbackService {
   }
 
   grpc::ServerUnaryReactor* ListTargets(
-      grpc::CallbackServerContext* context, const v1::ListTargetsRequest*,
+      grpc::CallbackServerContext* context,
+      const v1::ListTargetsRequest* request,
       v1::ListTargetsResponse* response) override {
-    *response = TwoTargets();
+    // One target per page, so latencyctl must follow next_page_token.
+    const bool second = request->page_token() == "page-2";
+    *response->add_targets() = TwoTargets().targets(second ? 1 : 0);
+    response->set_total_size(2);
+    if (!second) response->set_next_page_token("page-2");
     grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
     reactor->Finish(grpc::Status::OK);
     return reactor;
@@ -566,9 +581,11 @@ TEST_F(QueryEndToEndTest, DeadlineIsTheTimeoutFlag) {
                          ": DEADLINE_EXCEEDED: Deadline Exceeded\n"));
 }
 
-TEST_F(QueryEndToEndTest, TargetsTableAndJson) {
+TEST_F(QueryEndToEndTest, TargetsTableAndJsonCoverEveryPage) {
+  v1::ListTargetsResponse both = TwoTargets();
+  both.set_total_size(2);
   EXPECT_EQ(RunTargets(options_, Channel(), out_, err_), 1);
-  EXPECT_EQ(out_.str(), FormatTargetsTable(TwoTargets()));
+  EXPECT_EQ(out_.str(), FormatTargetsTable(both));
 
   std::ostringstream json;
   options_.output = OutputFormat::kJson;
@@ -576,7 +593,7 @@ TEST_F(QueryEndToEndTest, TargetsTableAndJson) {
   v1::ListTargetsResponse parsed;
   ASSERT_TRUE(
       google::protobuf::util::JsonStringToMessage(json.str(), &parsed).ok());
-  EXPECT_EQ(parsed.SerializeAsString(), TwoTargets().SerializeAsString());
+  EXPECT_EQ(parsed.SerializeAsString(), both.SerializeAsString());
   EXPECT_THAT(err_.str(), IsEmpty());
 }
 

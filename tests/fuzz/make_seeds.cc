@@ -389,7 +389,9 @@ void QueryAndJsonSeeds() {
     Write(j, absl::StrCat("stats_", target),
           "\x01" + query.GetTargetStats(request)->SerializeAsString());
   }
-  Write(j, "list_targets", "\x02" + query.ListTargets().SerializeAsString());
+  Write(j, "list_targets",
+        "\x02" +
+            query.ListTargets(v1::ListTargetsRequest())->SerializeAsString());
   v1::WatchResponse watch;
   *watch.mutable_sample() = FuzzSampleProto(query, clock.MonotonicNanos());
   Write(j, "watch", "\x03" + watch.SerializeAsString());

@@ -195,6 +195,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
                    valid.code() == absl::StatusCode::kInvalidArgument,
                valid.ToString());
   }
-  latency::CheckJson(query.ListTargets());
+  latency::CheckJson(*query.ListTargets(latency::v1::ListTargetsRequest()));
   return 0;
 }
