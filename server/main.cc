@@ -21,9 +21,11 @@ ABSL_FLAG(absl::Duration, interval, absl::ZeroDuration(),
           "default probe interval for targets that do not set one (1s)");
 ABSL_FLAG(absl::Duration, timeout, absl::ZeroDuration(),
           "default probe timeout for targets that do not set one (1s)");
-ABSL_FLAG(std::string, grpc_listen, "0.0.0.0:50052",
+ABSL_FLAG(std::string, grpc_listen, "127.0.0.1:50052",
           "host:port of the gRPC query service (LatencyService, health, "
-          "reflection); empty disables it");
+          "reflection); loopback unless told otherwise (e.g. "
+          "0.0.0.0:50052, with --auth_token_file and TLS); empty disables "
+          "it");
 ABSL_FLAG(
     std::string, http_listen, "0.0.0.0:5000",
     "host:port of the HTTP gateway (/metrics JSON or Prometheus, /v1/..., "

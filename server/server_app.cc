@@ -1,11 +1,29 @@
 #include "server/server_app.h"
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/strip.h"
 #include "common/logging.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 
 namespace latency {
+namespace {
+
+// True unless `listen` (HOST:PORT) names a loopback host: 0.0.0.0, [::],
+// an empty host and any other address answer other machines.
+bool ReachableOffHost(absl::string_view listen) {
+  const size_t colon = listen.rfind(':');
+  absl::string_view host =
+      colon == absl::string_view::npos ? listen : listen.substr(0, colon);
+  absl::ConsumePrefix(&host, "[");
+  absl::ConsumeSuffix(&host, "]");
+  return !(absl::StartsWith(host, "127.") || host == "::1" ||
+           host == "localhost");
+}
+
+}  // namespace
+
 ServerApp::ServerApp(const ServerOptions& options, Clock& clock)
     : options_(options), clock_(clock) {}
 
@@ -107,6 +125,20 @@ absl::Status ServerApp::LoadCredentials() {
     log->warn(
         "--auth_token_file without TLS on every query surface: the token "
         "crosses the network in clear text");
+  }
+  // The HTTP gateway listens on all interfaces by default (the seed's
+  // contract: curl http://SERVER:5000/metrics); say loudly what that means
+  // without a token.
+  for (const auto& [surface, listen] :
+       {std::pair{"gRPC query API", options_.grpc_listen},
+        std::pair{"HTTP gateway", options_.http_listen}}) {
+    if (auth_ == nullptr && !listen.empty() && ReachableOffHost(listen)) {
+      log->warn(
+          "{} on {} answers anyone who can reach this host, without a token: "
+          "set --auth_token_file (with TLS), firewall the port, or listen on "
+          "127.0.0.1",
+          surface, listen);
+    }
   }
   return absl::OkStatus();
 }
