@@ -165,6 +165,20 @@ int ReportRpcError(const grpc::Status& status, const QueryOptions& options,
   return kExitError;
 }
 
+// Writes `response` as --output asks and returns its exit code.
+template <typename Response>
+int Print(const QueryOptions& options, const Response& response,
+          std::string (*format)(const Response&),
+          int (*exit_code)(const Response&), std::ostream& out) {
+  if (options.output == OutputFormat::kJson) {
+    out << FormatJson(response) << "\n";
+  } else {
+    out << format(response);
+  }
+  out << std::flush;
+  return exit_code(response);
+}
+
 // A blocking unary method of the generated stub.
 template <typename Request, typename Response>
 using UnaryMethod = grpc::Status (v1::LatencyService::Stub::*)(
@@ -186,13 +200,7 @@ int RunUnary(const QueryOptions& options,
   Response response;
   grpc::Status status = ((*stub).*method)(&context, request, &response);
   if (!status.ok()) return ReportRpcError(status, options, err);
-  if (options.output == OutputFormat::kJson) {
-    out << FormatJson(response) << "\n";
-  } else {
-    out << format(response);
-  }
-  out << std::flush;
-  return exit_code(response);
+  return Print(options, response, format, exit_code, out);
 }
 
 }  // namespace
@@ -370,13 +378,7 @@ int RunTargets(const QueryOptions& options,
     all.set_total_size(page.total_size());
     request.set_page_token(page.next_page_token());
   } while (!request.page_token().empty());
-  if (options.output == OutputFormat::kJson) {
-    out << FormatJson(all) << "\n";
-  } else {
-    out << FormatTargetsTable(all);
-  }
-  out << std::flush;
-  return TargetsExitCode(all);
+  return Print(options, all, &FormatTargetsTable, &TargetsExitCode, out);
 }
 
 int RunStats(const QueryOptions& options,
