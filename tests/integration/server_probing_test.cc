@@ -19,6 +19,14 @@ using ::latency::testing::WaitUntil;
 
 constexpr absl::Duration kInterval = absl::Milliseconds(200);
 
+// Runs a fixture helper and stops the test when it failed or skipped:
+// GTEST_SKIP and ASSERT_* inside a helper only return from the helper.
+#define RUN_OR_STOP(call)          \
+  do {                             \
+    ASSERT_NO_FATAL_FAILURE(call); \
+    if (IsSkipped()) return;       \
+  } while (0)
+
 // Collects samples from the store, thread-safely.
 class Collector {
  public:
@@ -91,8 +99,9 @@ class ServerProbingTest : public ::testing::Test {
 };
 
 TEST_F(ServerProbingTest, IcmpAndGrpcSamplesEveryIntervalWithKernelStamps) {
-  StartAgent();
-  StartServer({Target("v4", "127.0.0.1", true), Target("v6", "::1", false)});
+  RUN_OR_STOP(StartAgent());
+  RUN_OR_STOP(StartServer(
+      {Target("v4", "127.0.0.1", true), Target("v6", "::1", false)}));
   Collector collector(app_->store());
   ASSERT_TRUE(WaitUntil(
       [&] {
@@ -131,9 +140,9 @@ TEST_F(ServerProbingTest, IcmpAndGrpcSamplesEveryIntervalWithKernelStamps) {
 }
 
 TEST_F(ServerProbingTest, AgentDownWithinThreeProbesAndBackWithoutRestart) {
-  StartAgent();
+  RUN_OR_STOP(StartAgent());
   int port = agent_->port();
-  StartServer({Target("agent", "127.0.0.1", true)});
+  RUN_OR_STOP(StartServer({Target("agent", "127.0.0.1", true)}));
   Collector collector(app_->store());
   ResultStore& store = app_->store();
   ASSERT_TRUE(WaitUntil(
@@ -155,7 +164,7 @@ TEST_F(ServerProbingTest, AgentDownWithinThreeProbesAndBackWithoutRestart) {
   EXPECT_LE(collector.Of(0, ProbeKind::kGrpc).size() - before_kill, 4u);
   EXPECT_EQ(store.Probe(0, ProbeKind::kIcmp).status, ProbeStatus::kOk);
 
-  StartAgent(port);
+  RUN_OR_STOP(StartAgent(port));
   size_t before_restart = collector.Of(0, ProbeKind::kGrpc).size();
   ASSERT_TRUE(WaitUntil(
       [&] {
@@ -175,11 +184,11 @@ TEST_F(ServerProbingTest, AgentDownWithinThreeProbesAndBackWithoutRestart) {
 }
 
 TEST_F(ServerProbingTest, StreamModeProbesOnOneLongLivedStream) {
-  StartAgent();
+  RUN_OR_STOP(StartAgent());
   TargetSpec target = Target("stream", "127.0.0.1", true);
   target.grpc_mode = GrpcProbeMode::kStream;
   target.icmp_enabled = false;
-  StartServer({target});
+  RUN_OR_STOP(StartServer({target}));
   Collector collector(app_->store());
   ASSERT_TRUE(
       WaitUntil([&] { return collector.Of(0, ProbeKind::kGrpc).size() >= 5; },
@@ -192,10 +201,10 @@ TEST_F(ServerProbingTest, StreamModeProbesOnOneLongLivedStream) {
 }
 
 TEST_F(ServerProbingTest, ADeadAgentDoesNotDisturbALiveOne) {
-  StartAgent();
+  RUN_OR_STOP(StartAgent());
   TargetSpec dead = Target("dead", "127.0.0.1", true);
   dead.grpc_port = 1;  // nothing listens: connection refused
-  StartServer({dead, Target("live", "127.0.0.1", true)});
+  RUN_OR_STOP(StartServer({dead, Target("live", "127.0.0.1", true)}));
   Collector collector(app_->store());
   ASSERT_TRUE(
       WaitUntil([&] { return collector.Of(1, ProbeKind::kGrpc).size() >= 6; },
