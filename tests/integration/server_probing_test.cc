@@ -8,13 +8,16 @@
 
 #include <algorithm>
 #include <atomic>
+#include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "agent/agent_server.h"
 #include "gmock/gmock.h"
+#include "grpc/health/v1/health.grpc.pb.h"
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
 #include "latency/v1/echo.grpc.pb.h"
+#include "latency/v1/latency.grpc.pb.h"
 #include "server/server_app.h"
 #include "tests/testing/status_matchers.h"
 #include "tests/testing/wait.h"
@@ -177,7 +180,8 @@ class ServerProbingTest : public ::testing::Test {
     agent_ = std::move(*agent);
   }
 
-  void StartServer(std::vector<TargetSpec> targets) {
+  void StartServer(std::vector<TargetSpec> targets,
+                   int max_concurrent_streams = 100) {
     bool needs_icmp = false;
     for (const TargetSpec& t : targets) needs_icmp |= t.icmp_enabled;
     ServerOptions options;
@@ -185,6 +189,7 @@ class ServerProbingTest : public ::testing::Test {
     options.report_interval = absl::ZeroDuration();
     options.grpc_listen = "127.0.0.1:0";
     options.http_listen = "127.0.0.1:0";
+    options.max_concurrent_streams = max_concurrent_streams;
     auto app = ServerApp::Start(options, RealClockInstance());
     ASSERT_THAT(app, IsOk());
     app_ = std::move(*app);
@@ -422,6 +427,85 @@ TEST_F(ServerProbingTest, ADeadAgentDoesNotDisturbALiveOne) {
   ASSERT_FALSE(refused.empty());
   EXPECT_EQ(refused.back().result, SampleResult::kUnreachable);
   EXPECT_THAT(refused.back().error, ::testing::HasSubstr("UNAVAILABLE"));
+}
+
+std::shared_ptr<grpc::Channel> QueryChannel(int port) {
+  // A distinct channel argument gives each channel its own connection.
+  static std::atomic<int> channels{0};
+  grpc::ChannelArguments args;
+  args.SetInt("latency.test.channel", ++channels);
+  return grpc::CreateCustomChannel(absl::StrCat("127.0.0.1:", port),
+                                   grpc::InsecureChannelCredentials(), args);
+}
+
+// README: --max_concurrent_streams limits the calls and streams one client
+// connection may have open; more wait (they are not refused).
+TEST_F(ServerProbingTest, CallsBeyondMaxConcurrentStreamsWait) {
+  TargetSpec target = Target("t", "127.0.0.1", true);
+  target.icmp_enabled = false;
+  RUN_OR_STOP(StartServer({target}, /*max_concurrent_streams=*/2));
+  std::shared_ptr<grpc::Channel> busy = QueryChannel(app_->grpc_port());
+  auto stub = v1::LatencyService::NewStub(busy);
+  grpc::ClientContext watch1, watch2;
+  auto stream1 = stub->Watch(&watch1, v1::WatchRequest());
+  auto stream2 = stub->Watch(&watch2, v1::WatchRequest());
+  v1::WatchResponse sample;
+  ASSERT_TRUE(stream1->Read(&sample));  // both streams are open
+  ASSERT_TRUE(stream2->Read(&sample));
+
+  // A third call on that connection waits: it cannot finish while both
+  // streams stay open, however long it is given.
+  v1::ListTargetsResponse list;
+  {
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() +
+                         std::chrono::milliseconds(500));
+    EXPECT_EQ(stub->ListTargets(&context, {}, &list).error_code(),
+              grpc::StatusCode::DEADLINE_EXCEEDED);
+  }
+  // Another connection is not limited by this one.
+  {
+    auto other = v1::LatencyService::NewStub(QueryChannel(app_->grpc_port()));
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() +
+                         std::chrono::seconds(30));
+    EXPECT_TRUE(other->ListTargets(&context, {}, &list).ok());
+  }
+  // One stream ends: the waiting call goes through.
+  watch1.TryCancel();
+  while (stream1->Read(&sample)) {
+  }
+  stream1->Finish();
+  {
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() +
+                         std::chrono::seconds(30));
+    EXPECT_TRUE(stub->ListTargets(&context, {}, &list).ok());
+  }
+  watch2.TryCancel();
+  while (stream2->Read(&sample)) {
+  }
+  stream2->Finish();
+}
+
+// README: grpc.health.v1.Health is SERVING while the probers run; it turns
+// NOT_SERVING when probing stops (shutdown), seen by a Watch.
+TEST_F(ServerProbingTest, HealthTurnsNotServingWhenProbingStops) {
+  TargetSpec target = Target("t", "127.0.0.1", true);
+  target.icmp_enabled = false;
+  RUN_OR_STOP(StartServer({target}));
+  auto health =
+      grpc::health::v1::Health::NewStub(QueryChannel(app_->grpc_port()));
+  grpc::ClientContext context;
+  auto watch = health->Watch(&context, {});
+  grpc::health::v1::HealthCheckResponse response;
+  ASSERT_TRUE(watch->Read(&response));
+  EXPECT_EQ(response.status(), grpc::health::v1::HealthCheckResponse::SERVING);
+  std::thread stopper([this] { app_->Shutdown(); });
+  ASSERT_TRUE(watch->Read(&response));
+  EXPECT_EQ(response.status(),
+            grpc::health::v1::HealthCheckResponse::NOT_SERVING);
+  stopper.join();
 }
 
 }  // namespace
