@@ -6,7 +6,9 @@
 #
 #   scripts/test.sh                 everything
 #   BUILD_DIR=out scripts/test.sh   build elsewhere (default: build/)
-#   CI=true scripts/test.sh         warnings are errors
+#   CI=true scripts/test.sh         warnings are errors, and any skipped
+#                                   test not on tests/skip-allowlist.txt
+#                                   fails the run (scripts/check-skips.py)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -38,12 +40,20 @@ if [ -f infra/scripts/check.sh ]; then
   bash infra/scripts/check.sh
 fi
 
+# Each ctest run writes JUnit XML, where skipped tests are told apart from
+# passed ones (ctest's summary counts both as passed).
+junit_dir="$(cd "$BUILD_DIR" && pwd)"
+junit_files=("$junit_dir/junit-main.xml" "$junit_dir/junit-e2e.xml")
+rm -f "${junit_files[@]}"
+
 echo "== ctest: unit, integration, fuzz corpus replay, compose testbed"
-ctest --test-dir "$BUILD_DIR" --output-on-failure -j2 -LE e2e
+ctest --test-dir "$BUILD_DIR" --output-on-failure -j2 -LE e2e \
+  --output-junit "${junit_files[0]}"
 
 # The namespace e2e tests print their measured figures, so show them all.
 echo "== ctest: namespace e2e (root)"
-ctest --test-dir "$BUILD_DIR" --output-on-failure --verbose -L e2e
+ctest --test-dir "$BUILD_DIR" --output-on-failure --verbose -L e2e \
+  --output-junit "${junit_files[1]}"
 
 echo "== bench smoke (each benchmark script briefly; figures not judged)"
 bench/smoke.sh "$BUILD_DIR"
@@ -53,3 +63,12 @@ scripts/fuzz.sh
 
 echo "== sanitizers (ASan+UBSan: all tests; TSan: concurrency tests)"
 scripts/sanitizers.sh
+
+# Last, so the allow-list and every skip are the final lines of the log.
+echo "== skipped tests"
+if [ "${CI:-}" = "true" ]; then
+  scripts/check-skips.py tests/skip-allowlist.txt "${junit_files[@]}"
+else
+  scripts/check-skips.py tests/skip-allowlist.txt "${junit_files[@]}" ||
+    echo "(not CI: skips reported, not failed)"
+fi

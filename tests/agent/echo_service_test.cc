@@ -156,7 +156,9 @@ TEST_F(EchoServiceTest, AgentInfoFollowsTheIcmpSysctl) {
   AgentOptions options;
   options.icmp_echo_sysctl_path = path;
   options.max_message_bytes = 8192;
-  StartAgent(RealClockInstance(), options);
+  FakeClock clock(/*start_ns=*/7'000'000'000);
+  StartAgent(clock, options);
+  clock.Advance(absl::Milliseconds(1500));  // uptime counts from Start
 
   v1::GetAgentInfoResponse info;
   {
@@ -167,7 +169,7 @@ TEST_F(EchoServiceTest, AgentInfoFollowsTheIcmpSysctl) {
   EXPECT_EQ(info.icmp_echo_state(), "net.ipv4.icmp_echo_ignore_all=0");
   EXPECT_EQ(info.hostname(), "test-host");
   EXPECT_EQ(info.max_message_bytes(), 8192u);
-  EXPECT_GE(info.uptime_ms(), 0);
+  EXPECT_EQ(info.uptime_ms(), 1500);
 
   std::ofstream(path) << "1\n";
   {
@@ -190,7 +192,8 @@ TEST(ReadIcmpEchoSettingTest, ExplainsWhatItCouldNotRead) {
   unlink(path.c_str());
 }
 
-TEST_F(EchoServiceTest, HealthReportsServingThenNotServingAfterShutdown) {
+// NOT_SERVING on shutdown: HealthWatchSeesNotServingOnShutdown.
+TEST_F(EchoServiceTest, HealthServesTheAgentAndItsServiceAndNothingElse) {
   StartAgent(RealClockInstance());
   auto health = grpc::health::v1::Health::NewStub(tcp_channel_);
   grpc::health::v1::HealthCheckRequest request;
@@ -243,9 +246,16 @@ TEST_F(EchoServiceTest, ShutdownEndsOpenStreamsWithinTheDrainTimeout) {
   ASSERT_TRUE(stream->Write(v1::EchoRequest()));
   ASSERT_TRUE(stream->Read(&response));
 
-  // The client never half-closes; Shutdown must still return (after the
-  // drain timeout cancels the stream) and the client must see the end.
+  // The client never half-closes; Shutdown must still return once the
+  // drain timeout cancels the stream, and the client must see the end.
+  // Waiting for the stream without a deadline would hang here: the upper
+  // bound is the drain timeout plus slack for a loaded machine.
+  absl::Time start = absl::Now();
   agent_->Shutdown();
+  absl::Duration took = absl::Now() - start;
+  EXPECT_LT(took, absl::Milliseconds(200) + absl::Seconds(10));
+  // It did wait for the open stream, up to the drain timeout.
+  EXPECT_GE(took, absl::Milliseconds(150));
   EXPECT_FALSE(stream->Read(&response));
 }
 

@@ -4,7 +4,9 @@
 
 #include "agent/agent_server.h"
 #include "gmock/gmock.h"
+#include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
+#include "latency/v1/echo.grpc.pb.h"
 #include "tests/testing/status_matchers.h"
 
 namespace latency {
@@ -84,6 +86,48 @@ TEST(RunEchoNoAgentTest, UnreachableAgentExitsTwo) {
   EXPECT_EQ(code, 2);
   EXPECT_THAT(out.str(), HasSubstr("seq=1 error: UNAVAILABLE"));
   EXPECT_THAT(out.str(), HasSubstr("2 sent, 0 received, 100.0% loss"));
+}
+
+// An agent that fails the echo with sequence 2 and answers the others.
+class FailsSecondEcho final : public v1::EchoService::CallbackService {
+ public:
+  grpc::ServerUnaryReactor* Echo(grpc::CallbackServerContext* context,
+                                 const v1::EchoRequest* request,
+                                 v1::EchoResponse* response) override {
+    grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+    if (request->sequence() == 2) {
+      reactor->Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, "flaky"));
+      return reactor;
+    }
+    response->set_sequence(request->sequence());
+    reactor->Finish(grpc::Status::OK);
+    return reactor;
+  }
+};
+
+// README: exit 1 when some echo failed (0: all answered, 2: none).
+TEST(RunEchoPartialTest, SomeEchoesFailedExitsOne) {
+  FailsSecondEcho service;
+  int port = 0;
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(),
+                           &port);
+  builder.RegisterService(&service);
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  ASSERT_GT(port, 0);
+  EchoOptions options;
+  options.agent = "127.0.0.1:" + std::to_string(port);
+  options.count = 3;
+  options.interval = absl::ZeroDuration();
+  std::ostringstream out;
+  int code = RunEcho(
+      options,
+      grpc::CreateChannel(options.agent, grpc::InsecureChannelCredentials()),
+      RealClockInstance(), out);
+  EXPECT_EQ(code, 1) << out.str();
+  EXPECT_THAT(out.str(), HasSubstr("seq=2 error: UNAVAILABLE: flaky"));
+  EXPECT_THAT(out.str(), HasSubstr("3 sent, 2 received, 33.3% loss"));
+  server->Shutdown();
 }
 
 }  // namespace

@@ -32,7 +32,7 @@ using ::testing::Not;
 // One agent + one server for the whole suite: starting them is the slow part.
 class ServerClientsTest : public ::testing::Test {
  protected:
-  static void SetUpTestSuite() {
+  static void StartSuite() {
     std::string error;
     agent_ = new std::optional<AgentProcess>(testing::StartAgent({}, &error));
     ASSERT_TRUE(agent_->has_value()) << error;
@@ -49,13 +49,22 @@ class ServerClientsTest : public ::testing::Test {
         },
         absl::Seconds(30));
     ASSERT_TRUE(ok) << Server().process.Output();
+    setup_ok_ = true;
   }
   static void TearDownTestSuite() {
     delete server_;
     delete agent_;
   }
+  // The suite's processes start in the first test's SetUp, not in
+  // SetUpTestSuite: gtest 1.12 marks every test of a suite whose
+  // SetUpTestSuite failed SKIPPED, and ctest counts those as passed. Here a
+  // failed start fails the first test with its reason, and every other test.
   void SetUp() override {
-    if (!server_ || !server_->has_value()) GTEST_SKIP() << "suite setup failed";
+    if (!setup_attempted_) {
+      setup_attempted_ = true;
+      StartSuite();
+    }
+    ASSERT_TRUE(setup_ok_) << "suite setup failed (see the first test)";
   }
 
   static ServerProcess& Server() { return **server_; }
@@ -86,10 +95,14 @@ class ServerClientsTest : public ::testing::Test {
 
   static std::optional<AgentProcess>* agent_;
   static std::optional<ServerProcess>* server_;
+  static bool setup_attempted_;
+  static bool setup_ok_;  // StartSuite ran to its end
 };
 
 std::optional<AgentProcess>* ServerClientsTest::agent_ = nullptr;
 std::optional<ServerProcess>* ServerClientsTest::server_ = nullptr;
+bool ServerClientsTest::setup_attempted_ = false;
+bool ServerClientsTest::setup_ok_ = false;
 
 template <typename Message>
 Message ParseJson(const std::string& json) {

@@ -51,7 +51,7 @@ class TlsAuthBinaryTest : public ::testing::Test {
  protected:
   // One PKI, one mTLS agent and one server (TLS + token on both query
   // surfaces, probing the agent with a client certificate) for the suite.
-  static void SetUpTestSuite() {
+  static void StartSuite() {
     std::string error;
     pki_ = new std::optional<TestPki>(TestPki::Create(&error));
     ASSERT_TRUE(pki_->has_value()) << error;
@@ -87,14 +87,23 @@ class TlsAuthBinaryTest : public ::testing::Test {
         },
         absl::Seconds(30));
     ASSERT_TRUE(ok) << Server().process.Output();
+    setup_ok_ = true;
   }
   static void TearDownTestSuite() {
     delete server_;
     delete agent_;
     delete pki_;
   }
+  // The suite's processes start in the first test's SetUp, not in
+  // SetUpTestSuite: gtest 1.12 marks every test of a suite whose
+  // SetUpTestSuite failed SKIPPED, and ctest counts those as passed. Here a
+  // failed start fails the first test with its reason, and every other test.
   void SetUp() override {
-    if (!server_ || !server_->has_value()) GTEST_SKIP() << "suite setup failed";
+    if (!setup_attempted_) {
+      setup_attempted_ = true;
+      StartSuite();
+    }
+    ASSERT_TRUE(setup_ok_) << "suite setup failed (see the first test)";
   }
 
   static const TestPki& Pki() { return **pki_; }
@@ -131,11 +140,15 @@ class TlsAuthBinaryTest : public ::testing::Test {
   static std::optional<TestPki>* pki_;
   static std::optional<AgentProcess>* agent_;
   static std::optional<ServerProcess>* server_;
+  static bool setup_attempted_;
+  static bool setup_ok_;  // StartSuite ran to its end
 };
 
 std::optional<TestPki>* TlsAuthBinaryTest::pki_ = nullptr;
 std::optional<AgentProcess>* TlsAuthBinaryTest::agent_ = nullptr;
 std::optional<ServerProcess>* TlsAuthBinaryTest::server_ = nullptr;
+bool TlsAuthBinaryTest::setup_attempted_ = false;
+bool TlsAuthBinaryTest::setup_ok_ = false;
 
 // --- agent: TLS and mTLS
 // -------------------------------------------------------

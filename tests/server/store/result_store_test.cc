@@ -81,6 +81,8 @@ TEST(ResultStoreTest, NoPermissionIsItsOwnStateNotDownOrStale) {
 
 // Probers record, readers query and Watch subscribers come and go, all at
 // once: run under TSan (scripts/sanitizers.sh) this checks the locking.
+// The writers start only once the reader and the subscriber have run, and
+// those run until the writers are done, so the threads really overlap.
 TEST(ResultStoreTest, RecordQueryAndSubscribeConcurrently) {
   FakeClock clock(kT0);
   ResultStore store(clock, {Target("a", "10.0.0.1"), Target("b", "10.0.0.2")},
@@ -88,9 +90,12 @@ TEST(ResultStoreTest, RecordQueryAndSubscribeConcurrently) {
   constexpr int kSamples = 2000;
   std::atomic<bool> writing{true};
   std::atomic<uint64_t> delivered{0};
+  std::atomic<uint64_t> reads{0};
+  std::atomic<uint64_t> subscriptions{0};
   std::vector<std::thread> threads;
   for (int target = 0; target < 2; ++target) {
-    threads.emplace_back([&store, &clock, target] {
+    threads.emplace_back([&, target] {
+      while (reads == 0 || subscriptions == 0) std::this_thread::yield();
       for (int i = 0; i < kSamples; ++i) {
         store.Record(
             IcmpSample(target, clock.MonotonicNanos() + i * kMs, 1 * kMs));
@@ -105,12 +110,14 @@ TEST(ResultStoreTest, RecordQueryAndSubscribeConcurrently) {
         store.Snapshot(target, ProbeKind::kIcmp, absl::Minutes(1));
         store.TotalHistogram(target, ProbeKind::kIcmp);
       }
+      ++reads;
     }
   });
   threads.emplace_back([&] {
     while (writing) {
       int id = store.Subscribe([&delivered](const Sample&) { ++delivered; });
       store.Unsubscribe(id);
+      ++subscriptions;
     }
   });
   threads[0].join();
@@ -122,6 +129,8 @@ TEST(ResultStoreTest, RecordQueryAndSubscribeConcurrently) {
   EXPECT_EQ(store.Probe(0, ProbeKind::kIcmp).totals.sent, kSamples);
   EXPECT_EQ(store.Probe(1, ProbeKind::kIcmp).totals.sent, kSamples);
   EXPECT_LE(delivered.load(), 2u * kSamples);
+  EXPECT_GE(reads.load(), 1u);
+  EXPECT_GE(subscriptions.load(), 1u);
 }
 
 TEST(ResultStoreTest, CloseSubscriptionsEndsEachOnceAndRefusesNewOnes) {

@@ -1,0 +1,259 @@
+// HttpGateway on a real loopback socket (port 0) over a store of known
+// samples: every route, content negotiation on /metrics, readiness, the
+// error mapping (JSON ErrorResponse with the HTTP status) and bearer auth.
+#include "server/api/http_gateway.h"
+
+#include <httplib.h>
+#include <sys/stat.h>
+
+#include <atomic>
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/server/api/api_test_store.h"
+#include "tests/testing/status_matchers.h"
+#include "tests/testing/test_pki.h"
+
+namespace latency {
+namespace {
+
+using ::latency::testing::ApiTarget;
+using ::latency::testing::ApiTestStore;
+using ::latency::testing::IsOk;
+using ::latency::testing::kApiMs;
+using ::testing::HasSubstr;
+using ::testing::StartsWith;
+
+class HttpGatewayTest : public ::testing::Test {
+ protected:
+  HttpGatewayTest()
+      : data_({ApiTarget("first", "10.0.0.1"),
+               ApiTarget("agent-2.v6:x_y", "10.0.0.2", true, false)}),
+        query_([this] { return data_.View(); }) {
+    data_.Ok(0, ProbeKind::kIcmp, 3 * kApiMs);
+    data_.Ok(0, ProbeKind::kGrpc, 5 * kApiMs, kApiMs);
+    data_.Ok(1, ProbeKind::kIcmp, 1 * kApiMs);
+  }
+
+  void Start(std::shared_ptr<BearerTokenAuth> auth = nullptr) {
+    HttpGatewayOptions options;
+    options.listen = "127.0.0.1:0";
+    options.threads = 2;
+    options.auth = std::move(auth);
+    HttpGatewayHooks hooks;
+    hooks.gauges = [] {
+      ProberGauges g;
+      g.icmp_available = true;
+      return g;
+    };
+    hooks.counters_of = [](int) { return TargetCounters(); };
+    hooks.ready = [this] { return ready_.load(); };
+    auto gateway = HttpGateway::Start(options, query_, std::move(hooks));
+    ASSERT_THAT(gateway, IsOk());
+    gateway_ = std::move(*gateway);
+    client_ = std::make_unique<httplib::Client>("127.0.0.1", gateway_->port());
+    client_->set_read_timeout(30, 0);
+  }
+
+  httplib::Result Get(const std::string& path,
+                      const httplib::Headers& headers = {}) {
+    return client_->Get(path, headers);
+  }
+
+  ApiTestStore data_;
+  QueryHandler query_;
+  std::atomic<bool> ready_{true};
+  std::unique_ptr<HttpGateway> gateway_;
+  std::unique_ptr<httplib::Client> client_;
+};
+
+TEST_F(HttpGatewayTest, MetricsServesTheOriginalJsonContract) {
+  ASSERT_NO_FATAL_FAILURE(Start());
+  httplib::Result r = Get("/metrics");
+  ASSERT_TRUE(r) << httplib::to_string(r.error());
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(r->get_header_value("Content-Type"), "application/json");
+  EXPECT_THAT(r->body, StartsWith("{\"latency_ms\":3,\"status\":\"ok\","));
+  EXPECT_THAT(r->body, HasSubstr("\"grpc_latency_ms\":5"));
+  EXPECT_THAT(r->body, HasSubstr("\"grpc_network_latency_ms\":4"));
+  // The same message /v1/latency serves.
+  httplib::Result v1 = Get("/v1/latency");
+  ASSERT_TRUE(v1);
+  EXPECT_EQ(v1->body, r->body);
+}
+
+TEST_F(HttpGatewayTest, MetricsNegotiatesPrometheusText) {
+  ASSERT_NO_FATAL_FAILURE(Start());
+  // What Prometheus sends.
+  for (const char* accept :
+       {"text/plain;version=0.0.4;q=0.3,*/*;q=0.1",
+        "application/openmetrics-text;version=1.0.0,text/plain;q=0.5"}) {
+    SCOPED_TRACE(accept);
+    httplib::Result r = Get("/metrics", {{"Accept", accept}});
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 200);
+    EXPECT_EQ(r->get_header_value("Content-Type"),
+              "text/plain; version=0.0.4; charset=utf-8");
+    EXPECT_THAT(r->body, HasSubstr("# TYPE latency_rtt_seconds histogram"));
+    EXPECT_THAT(r->body, HasSubstr("latency_last_rtt_seconds{target=\"first\","
+                                   "kind=\"icmp\"} 0.003\n"));
+  }
+  httplib::Result forced = Get("/metrics?format=prometheus");
+  ASSERT_TRUE(forced);
+  EXPECT_THAT(forced->body, HasSubstr("latency_icmp_available 1\n"));
+  // ?format=json wins over the Accept header.
+  httplib::Result json =
+      Get("/metrics?format=json", {{"Accept", "text/plain"}});
+  ASSERT_TRUE(json);
+  EXPECT_THAT(json->body, StartsWith("{\"latency_ms\":"));
+  httplib::Result bad = Get("/metrics?format=xml");
+  ASSERT_TRUE(bad);
+  EXPECT_EQ(bad->status, 400);
+  EXPECT_EQ(bad->body,
+            "{\"code\":400,\"error\":\"format: want json or prometheus, got "
+            "'xml'\"}");
+}
+
+TEST(WantsPrometheusTest, AcceptAndFormat) {
+  EXPECT_FALSE(WantsPrometheus("", ""));
+  EXPECT_FALSE(WantsPrometheus("application/json", ""));
+  EXPECT_FALSE(WantsPrometheus("*/*", ""));
+  EXPECT_TRUE(WantsPrometheus("text/plain", ""));
+  EXPECT_TRUE(WantsPrometheus("application/openmetrics-text", ""));
+  EXPECT_TRUE(WantsPrometheus("", "prometheus"));
+  EXPECT_TRUE(WantsPrometheus("", "openmetrics"));
+  EXPECT_FALSE(WantsPrometheus("text/plain", "json"));
+}
+
+TEST_F(HttpGatewayTest, TargetsAndStatsRoutes) {
+  ASSERT_NO_FATAL_FAILURE(Start());
+  httplib::Result list = Get("/v1/targets");
+  ASSERT_TRUE(list);
+  EXPECT_EQ(list->status, 200);
+  EXPECT_THAT(list->body, StartsWith("{\"targets\":[{\"name\":\"first\","));
+  EXPECT_THAT(list->body, HasSubstr("\"name\":\"agent-2.v6:x_y\""));
+
+  // A name with every kind of character a name may have, ":" encoded.
+  httplib::Result stats = Get("/v1/targets/agent-2.v6%3Ax_y/stats?window=5m");
+  ASSERT_TRUE(stats);
+  EXPECT_EQ(stats->status, 200) << stats->body;
+  EXPECT_THAT(stats->body, HasSubstr("\"window\":\"5m\""));
+  EXPECT_THAT(stats->body, HasSubstr("\"name\":\"agent-2.v6:x_y\""));
+
+  httplib::Result named = Get("/v1/latency?target=agent-2.v6%3Ax_y");
+  ASSERT_TRUE(named);
+  EXPECT_THAT(named->body, StartsWith("{\"latency_ms\":1,"));
+}
+
+TEST_F(HttpGatewayTest, ErrorsAreJsonWithTheMatchingStatus) {
+  ASSERT_NO_FATAL_FAILURE(Start());
+  struct Case {
+    std::string path;
+    int status;
+    std::string body;
+  };
+  for (const Case& c : {
+           Case{"/v1/latency?target=nope", 404,
+                "{\"code\":404,\"error\":\"unknown target 'nope'\"}"},
+           Case{"/v1/targets/nope/stats", 404,
+                "{\"code\":404,\"error\":\"unknown target 'nope'\"}"},
+           Case{"/v1/targets/first/stats?window=2m", 400,
+                "{\"code\":400,\"error\":\"window: window \\\"2m\\\" is not "
+                "one of 1m, 5m, 15m, 1h\"}"},
+           Case{"/no/such/route", 404,
+                "{\"code\":404,\"error\":\"no such route\"}"},
+       }) {
+    SCOPED_TRACE(c.path);
+    httplib::Result r = Get(c.path);
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, c.status);
+    EXPECT_EQ(r->get_header_value("Content-Type"), "application/json");
+    EXPECT_EQ(r->body, c.body);
+  }
+
+  httplib::Result post = client_->Post("/metrics", "x", "text/plain");
+  ASSERT_TRUE(post);
+  EXPECT_EQ(post->status, 405);
+  EXPECT_EQ(post->get_header_value("Allow"), "GET, HEAD");
+  EXPECT_EQ(post->body,
+            "{\"code\":405,\"error\":\"method not allowed; use GET\"}");
+
+  // Bodies over 4 KiB: 413; request URIs over 8 KiB: 414.
+  httplib::Result big =
+      client_->Post("/metrics", std::string(5000, 'x'), "text/plain");
+  ASSERT_TRUE(big);
+  EXPECT_EQ(big->status, 413);
+  EXPECT_THAT(big->body, HasSubstr("\"code\":413"));
+  httplib::Result long_uri =
+      Get("/v1/latency?target=" + std::string(9000, 'a'));
+  ASSERT_TRUE(long_uri);
+  EXPECT_EQ(long_uri->status, 414);
+  EXPECT_THAT(long_uri->body, HasSubstr("\"code\":414"));
+}
+
+// README: /readyz is 200 while probing, 503 otherwise; /healthz is 200
+// while the process serves, probing or not.
+TEST_F(HttpGatewayTest, ReadyzFollowsTheProbersHealthzDoesNot) {
+  ASSERT_NO_FATAL_FAILURE(Start());
+  httplib::Result ready = Get("/readyz");
+  ASSERT_TRUE(ready);
+  EXPECT_EQ(ready->status, 200);
+  ready_ = false;
+  httplib::Result not_ready = Get("/readyz");
+  ASSERT_TRUE(not_ready);
+  EXPECT_EQ(not_ready->status, 503);
+  EXPECT_EQ(not_ready->body, "not ready: probers not running\n");
+  httplib::Result health = Get("/healthz");
+  ASSERT_TRUE(health);
+  EXPECT_EQ(health->status, 200);
+  EXPECT_EQ(health->body, "ok\n");
+}
+
+TEST_F(HttpGatewayTest, BearerTokenGuardsEveryRouteButHealth) {
+  std::string dir = ::testing::TempDir();
+  std::string path = dir + "/http_gateway_test.token";
+  ASSERT_TRUE(testing::WriteFile(path, "s3cret-token\n"));
+  ASSERT_EQ(chmod(path.c_str(), 0600), 0);
+  auto auth = BearerTokenAuth::FromFile(path, "--auth_token_file");
+  ASSERT_THAT(auth, IsOk());
+  ASSERT_NO_FATAL_FAILURE(Start(*auth));
+
+  for (const char* route : {"/metrics", "/v1/targets", "/no/such/route"}) {
+    SCOPED_TRACE(route);
+    httplib::Result missing = Get(route);
+    ASSERT_TRUE(missing);
+    EXPECT_EQ(missing->status, 401);
+    EXPECT_EQ(missing->get_header_value("WWW-Authenticate"),
+              "Bearer realm=\"latency-server\"");
+    EXPECT_THAT(missing->body, HasSubstr("missing bearer token"));
+    httplib::Result wrong =
+        Get(route, {{"Authorization", "Bearer not-the-token"}});
+    ASSERT_TRUE(wrong);
+    EXPECT_EQ(wrong->status, 401);
+    EXPECT_THAT(wrong->body, HasSubstr("invalid bearer token"));
+  }
+  httplib::Result ok =
+      Get("/metrics", {{"Authorization", "Bearer s3cret-token"}});
+  ASSERT_TRUE(ok);
+  EXPECT_EQ(ok->status, 200);
+  for (const char* route : {"/healthz", "/readyz"}) {
+    httplib::Result open = Get(route);
+    ASSERT_TRUE(open);
+    EXPECT_EQ(open->status, 200) << route;
+  }
+}
+
+TEST(HttpGatewayStartTest, BadListenAddressNamesTheFlag) {
+  ApiTestStore data({ApiTarget("t", "10.0.0.1")});
+  QueryHandler query([&data] { return data.View(); });
+  HttpGatewayOptions options;
+  options.listen = "127.0.0.1";  // no port
+  auto gateway = HttpGateway::Start(options, query, HttpGatewayHooks());
+  EXPECT_EQ(gateway.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(gateway.status().message(), HasSubstr("--http_listen"));
+}
+
+}  // namespace
+}  // namespace latency

@@ -1,0 +1,199 @@
+// LatencyServiceImpl over an in-process channel and a store of known
+// samples: unary answers equal QueryHandler's, library errors become the
+// matching gRPC codes, Watch streams matching samples, ends UNAVAILABLE when
+// the store closes, and --max_watchers turns the next Watch away with
+// RESOURCE_EXHAUSTED.
+#include "server/api/latency_service.h"
+
+#include <memory>
+#include <string>
+
+#include "gmock/gmock.h"
+#include "google/protobuf/util/message_differencer.h"
+#include "grpcpp/grpcpp.h"
+#include "gtest/gtest.h"
+#include "tests/server/api/api_test_store.h"
+#include "tests/testing/wait.h"
+
+namespace latency {
+namespace {
+
+using ::google::protobuf::util::MessageDifferencer;
+using ::latency::testing::ApiTarget;
+using ::latency::testing::ApiTestStore;
+using ::latency::testing::kApiMs;
+using ::latency::testing::WaitUntil;
+using ::testing::HasSubstr;
+
+class LatencyServiceTest : public ::testing::Test {
+ protected:
+  static constexpr int kMaxWatchers = 2;
+
+  LatencyServiceTest()
+      : data_(
+            {ApiTarget("first", "10.0.0.1"), ApiTarget("second", "10.0.0.2")}),
+        query_([this] { return data_.View(); }),
+        service_(query_, kMaxWatchers) {
+    data_.Ok(0, ProbeKind::kIcmp, 3 * kApiMs);
+    data_.Ok(1, ProbeKind::kGrpc, 5 * kApiMs, kApiMs);
+    grpc::ServerBuilder builder;
+    builder.RegisterService(&service_);
+    server_ = builder.BuildAndStart();
+    stub_ = v1::LatencyService::NewStub(
+        server_->InProcessChannel(grpc::ChannelArguments()));
+  }
+  ~LatencyServiceTest() override { server_->Shutdown(); }
+
+  // A context that gives up long after any plausible answer.
+  static std::unique_ptr<grpc::ClientContext> Context() {
+    auto context = std::make_unique<grpc::ClientContext>();
+    context->set_deadline(std::chrono::system_clock::now() +
+                          std::chrono::seconds(30));
+    return context;
+  }
+
+  ApiTestStore data_;
+  QueryHandler query_;
+  LatencyServiceImpl service_;
+  std::unique_ptr<grpc::Server> server_;
+  std::unique_ptr<v1::LatencyService::Stub> stub_;
+};
+
+TEST_F(LatencyServiceTest, UnaryAnswersAreTheQueryHandlers) {
+  v1::GetLatencyResponse latency;
+  grpc::Status status =
+      stub_->GetLatency(Context().get(), v1::GetLatencyRequest(), &latency);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  absl::StatusOr<v1::GetLatencyResponse> want =
+      query_.GetLatency(v1::GetLatencyRequest());
+  ASSERT_TRUE(want.ok());
+  EXPECT_TRUE(MessageDifferencer::Equals(latency, *want))
+      << latency.DebugString();
+  EXPECT_DOUBLE_EQ(latency.latency_ms(), 3);
+
+  v1::ListTargetsResponse list;
+  status = stub_->ListTargets(Context().get(), v1::ListTargetsRequest(), &list);
+  ASSERT_TRUE(status.ok());
+  EXPECT_TRUE(MessageDifferencer::Equals(list, query_.ListTargets()));
+
+  v1::GetTargetStatsRequest request;
+  request.set_target("second");
+  request.set_window("15m");
+  v1::GetTargetStatsResponse stats;
+  status = stub_->GetTargetStats(Context().get(), request, &stats);
+  ASSERT_TRUE(status.ok());
+  EXPECT_EQ(stats.window(), "15m");
+  ASSERT_EQ(stats.probes_size(), 2);
+  EXPECT_NEAR(stats.probes(1).network_p50_ms(), 4, 0.04);  // histogram: 1%
+}
+
+TEST_F(LatencyServiceTest, ErrorsKeepTheirCodeAndMessage) {
+  v1::GetLatencyRequest latency;
+  latency.set_target("nope");
+  v1::GetLatencyResponse latency_response;
+  grpc::Status status =
+      stub_->GetLatency(Context().get(), latency, &latency_response);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_EQ(status.error_message(), "unknown target 'nope'");
+
+  v1::GetTargetStatsResponse stats;
+  v1::GetTargetStatsRequest request;
+  status = stub_->GetTargetStats(Context().get(), request, &stats);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(status.error_message(), "target: required");
+  request.set_target("first");
+  request.set_window("7m");
+  status = stub_->GetTargetStats(Context().get(), request, &stats);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(status.error_message(), HasSubstr("window"));
+
+  v1::WatchRequest watch;
+  watch.set_target("nope");
+  auto context = Context();
+  auto reader = stub_->Watch(context.get(), watch);
+  v1::WatchResponse response;
+  EXPECT_FALSE(reader->Read(&response));
+  status = reader->Finish();
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_EQ(service_.watchers(), 0);
+}
+
+TEST_F(LatencyServiceTest, WatchStreamsMatchingSamplesUntilTheStoreCloses) {
+  v1::WatchRequest request;
+  request.set_target("second");
+  auto context = Context();
+  auto reader = stub_->Watch(context.get(), request);
+  ASSERT_TRUE(
+      WaitUntil([&] { return service_.watchers() == 1; }, absl::Seconds(30)));
+  data_.Ok(0, ProbeKind::kIcmp, 7 * kApiMs);  // another target: filtered out
+  data_.Ok(1, ProbeKind::kIcmp, 2 * kApiMs);
+  v1::WatchResponse response;
+  ASSERT_TRUE(reader->Read(&response));
+  EXPECT_EQ(response.sample().target(), "second");
+  EXPECT_EQ(response.sample().kind(), v1::PROBE_KIND_ICMP);
+  EXPECT_DOUBLE_EQ(response.sample().rtt_ms(), 2);
+
+  data_.store().CloseSubscriptions();  // what a config reload does
+  EXPECT_FALSE(reader->Read(&response));
+  grpc::Status status = reader->Finish();
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_THAT(status.error_message(), HasSubstr("watch again"));
+  EXPECT_TRUE(
+      WaitUntil([&] { return service_.watchers() == 0; }, absl::Seconds(30)));
+}
+
+// README: --max_watchers concurrent Watch streams; more get
+// RESOURCE_EXHAUSTED, and a slot frees when a stream ends.
+TEST_F(LatencyServiceTest, WatchersBeyondTheLimitGetResourceExhausted) {
+  std::vector<std::unique_ptr<grpc::ClientContext>> contexts;
+  std::vector<std::unique_ptr<grpc::ClientReader<v1::WatchResponse>>> readers;
+  for (int i = 0; i < kMaxWatchers; ++i) {
+    contexts.push_back(Context());
+    readers.push_back(stub_->Watch(contexts.back().get(), v1::WatchRequest()));
+  }
+  ASSERT_TRUE(WaitUntil([&] { return service_.watchers() == kMaxWatchers; },
+                        absl::Seconds(30)));
+
+  auto over_context = Context();
+  auto over = stub_->Watch(over_context.get(), v1::WatchRequest());
+  v1::WatchResponse response;
+  EXPECT_FALSE(over->Read(&response));
+  grpc::Status status = over->Finish();
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_THAT(status.error_message(), HasSubstr("limit 2"));
+  EXPECT_EQ(service_.watchers(), kMaxWatchers);
+
+  // The admitted streams still work.
+  data_.Ok(0, ProbeKind::kIcmp, kApiMs);
+  for (auto& reader : readers) {
+    ASSERT_TRUE(reader->Read(&response));
+    EXPECT_EQ(response.sample().target(), "first");
+  }
+
+  // One leaves: the next watcher gets in.
+  contexts[0]->TryCancel();
+  EXPECT_FALSE(readers[0]->Read(&response));
+  EXPECT_EQ(readers[0]->Finish().error_code(), grpc::StatusCode::CANCELLED);
+  readers.erase(readers.begin());
+  ASSERT_TRUE(WaitUntil([&] { return service_.watchers() == kMaxWatchers - 1; },
+                        absl::Seconds(30)));
+  auto next_context = Context();
+  auto next = stub_->Watch(next_context.get(), v1::WatchRequest());
+  ASSERT_TRUE(WaitUntil([&] { return service_.watchers() == kMaxWatchers; },
+                        absl::Seconds(30)));
+  data_.Ok(1, ProbeKind::kIcmp, kApiMs);
+  ASSERT_TRUE(next->Read(&response));
+  EXPECT_EQ(response.sample().target(), "second");
+
+  for (auto& context : contexts) context->TryCancel();
+  next_context->TryCancel();
+  readers.push_back(std::move(next));
+  for (auto& reader : readers) {
+    while (reader->Read(&response)) {
+    }
+    reader->Finish();
+  }
+}
+
+}  // namespace
+}  // namespace latency
