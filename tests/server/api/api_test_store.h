@@ -105,6 +105,9 @@ class ApiTestStore {
         // 5 s old at a 1 s interval: more than 3 intervals.
         Ok(target, kind, 2 * kApiMs, std::nullopt, now() - 5 * kApiSec);
         break;
+      case ProbeStatus::kNoPermission:
+        store_->SetNoPermission(target, kind, "not allowed to send ICMP");
+        break;
     }
   }
 

@@ -84,18 +84,24 @@ TEST_F(HttpGatewayTest, MetricsServesTheOriginalJsonContract) {
   EXPECT_EQ(v1->body, r->body);
 }
 
-TEST_F(HttpGatewayTest, MetricsNegotiatesPrometheusText) {
+TEST_F(HttpGatewayTest, MetricsNegotiatesPrometheusTextAndOpenMetrics) {
   ASSERT_NO_FATAL_FAILURE(Start());
-  // What Prometheus sends.
-  for (const char* accept :
-       {"text/plain;version=0.0.4;q=0.3,*/*;q=0.1",
-        "application/openmetrics-text;version=1.0.0,text/plain;q=0.5"}) {
-    SCOPED_TRACE(accept);
-    httplib::Result r = Get("/metrics", {{"Accept", accept}});
+  // Prometheus with OpenMetrics off prefers text; with it on, OpenMetrics.
+  struct Case {
+    const char* accept;
+    const char* content_type;
+  };
+  for (const Case& c :
+       {Case{"text/plain;version=0.0.4;q=0.3,*/*;q=0.1",
+             "text/plain; version=0.0.4; charset=utf-8"},
+        Case{"application/openmetrics-text;version=1.0.0,text/plain;q=0.5",
+             "application/openmetrics-text; version=1.0.0; charset=utf-8"}}) {
+    SCOPED_TRACE(c.accept);
+    httplib::Result r = Get("/metrics", {{"Accept", c.accept}});
     ASSERT_TRUE(r);
     EXPECT_EQ(r->status, 200);
-    EXPECT_EQ(r->get_header_value("Content-Type"),
-              "text/plain; version=0.0.4; charset=utf-8");
+    EXPECT_EQ(r->get_header_value("Content-Type"), c.content_type);
+    EXPECT_EQ(r->get_header_value("Vary"), "Accept");
     EXPECT_THAT(r->body, HasSubstr("# TYPE latency_rtt_seconds histogram"));
     EXPECT_THAT(r->body, HasSubstr("latency_last_rtt_seconds{target=\"first\","
                                    "kind=\"icmp\"} 0.003\n"));
@@ -112,19 +118,8 @@ TEST_F(HttpGatewayTest, MetricsNegotiatesPrometheusText) {
   ASSERT_TRUE(bad);
   EXPECT_EQ(bad->status, 400);
   EXPECT_EQ(bad->body,
-            "{\"code\":400,\"error\":\"format: want json or prometheus, got "
-            "'xml'\"}");
-}
-
-TEST(WantsPrometheusTest, AcceptAndFormat) {
-  EXPECT_FALSE(WantsPrometheus("", ""));
-  EXPECT_FALSE(WantsPrometheus("application/json", ""));
-  EXPECT_FALSE(WantsPrometheus("*/*", ""));
-  EXPECT_TRUE(WantsPrometheus("text/plain", ""));
-  EXPECT_TRUE(WantsPrometheus("application/openmetrics-text", ""));
-  EXPECT_TRUE(WantsPrometheus("", "prometheus"));
-  EXPECT_TRUE(WantsPrometheus("", "openmetrics"));
-  EXPECT_FALSE(WantsPrometheus("text/plain", "json"));
+            "{\"code\":3,\"message\":\"format: want json, prometheus or "
+            "openmetrics, got 'xml'\",\"details\":[]}");
 }
 
 TEST_F(HttpGatewayTest, TargetsAndStatsRoutes) {
@@ -156,14 +151,16 @@ TEST_F(HttpGatewayTest, ErrorsAreJsonWithTheMatchingStatus) {
   };
   for (const Case& c : {
            Case{"/v1/latency?target=nope", 404,
-                "{\"code\":404,\"error\":\"unknown target 'nope'\"}"},
+                "{\"code\":5,\"message\":\"unknown target "
+                "'nope'\",\"details\":[]}"},
            Case{"/v1/targets/nope/stats", 404,
-                "{\"code\":404,\"error\":\"unknown target 'nope'\"}"},
+                "{\"code\":5,\"message\":\"unknown target "
+                "'nope'\",\"details\":[]}"},
            Case{"/v1/targets/first/stats?window=2m", 400,
-                "{\"code\":400,\"error\":\"window: window \\\"2m\\\" is not "
-                "one of 1m, 5m, 15m, 1h\"}"},
+                "{\"code\":3,\"message\":\"window: window \\\"2m\\\" is "
+                "not one of 1m, 5m, 15m, 1h\",\"details\":[]}"},
            Case{"/no/such/route", 404,
-                "{\"code\":404,\"error\":\"no such route\"}"},
+                "{\"code\":5,\"message\":\"no such route\",\"details\":[]}"},
        }) {
     SCOPED_TRACE(c.path);
     httplib::Result r = Get(c.path);
@@ -178,19 +175,20 @@ TEST_F(HttpGatewayTest, ErrorsAreJsonWithTheMatchingStatus) {
   EXPECT_EQ(post->status, 405);
   EXPECT_EQ(post->get_header_value("Allow"), "GET, HEAD");
   EXPECT_EQ(post->body,
-            "{\"code\":405,\"error\":\"method not allowed; use GET\"}");
+            "{\"code\":12,\"message\":\"method not allowed; use GET\","
+            "\"details\":[]}");
 
   // Bodies over 4 KiB: 413; request URIs over 8 KiB: 414.
   httplib::Result big =
       client_->Post("/metrics", std::string(5000, 'x'), "text/plain");
   ASSERT_TRUE(big);
   EXPECT_EQ(big->status, 413);
-  EXPECT_THAT(big->body, HasSubstr("\"code\":413"));
+  EXPECT_THAT(big->body, HasSubstr("\"code\":8,"));  // RESOURCE_EXHAUSTED
   httplib::Result long_uri =
       Get("/v1/latency?target=" + std::string(9000, 'a'));
   ASSERT_TRUE(long_uri);
   EXPECT_EQ(long_uri->status, 414);
-  EXPECT_THAT(long_uri->body, HasSubstr("\"code\":414"));
+  EXPECT_THAT(long_uri->body, HasSubstr("\"code\":8,"));
 }
 
 // README: /readyz is 200 while probing, 503 otherwise; /healthz is 200

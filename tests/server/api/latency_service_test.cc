@@ -74,7 +74,8 @@ TEST_F(LatencyServiceTest, UnaryAnswersAreTheQueryHandlers) {
   v1::ListTargetsResponse list;
   status = stub_->ListTargets(Context().get(), v1::ListTargetsRequest(), &list);
   ASSERT_TRUE(status.ok());
-  EXPECT_TRUE(MessageDifferencer::Equals(list, query_.ListTargets()));
+  EXPECT_TRUE(MessageDifferencer::Equals(
+      list, *query_.ListTargets(v1::ListTargetsRequest())));
 
   v1::GetTargetStatsRequest request;
   request.set_target("second");

@@ -392,7 +392,8 @@ TEST_F(PrometheusTest, StatusIsOneForTheCurrentStatusOnly) {
          e.Of("latency_status", {{"target", w.target}, {"kind", w.kind}})) {
       by_status[s.labels.at("status")] = s.value;
     }
-    ASSERT_EQ(by_status.size(), 5u);
+    ASSERT_EQ(by_status.size(),
+              6u);  // unknown ok degraded down stale no_permission
     for (const auto& [status, value] : by_status) {
       EXPECT_EQ(value, status == w.status ? 1 : 0) << status;
     }

@@ -27,22 +27,25 @@ using ::latency::testing::StatusTarget;
 using ::testing::HasSubstr;
 
 constexpr ProbeStatus kAllStatuses[] = {
-    ProbeStatus::kUnknown, ProbeStatus::kOk, ProbeStatus::kDegraded,
-    ProbeStatus::kDown, ProbeStatus::kStale};
+    ProbeStatus::kUnknown, ProbeStatus::kOk,    ProbeStatus::kDegraded,
+    ProbeStatus::kDown,    ProbeStatus::kStale, ProbeStatus::kNoPermission};
 
-// The documented order (status.h): ok < unknown < degraded < stale < down.
+// The documented order (status.h):
+// ok < unknown < no_permission < degraded < stale < down.
 int Rank(ProbeStatus s) {
   switch (s) {
     case ProbeStatus::kOk:
       return 0;
     case ProbeStatus::kUnknown:
       return 1;
-    case ProbeStatus::kDegraded:
+    case ProbeStatus::kNoPermission:
       return 2;
-    case ProbeStatus::kStale:
+    case ProbeStatus::kDegraded:
       return 3;
-    case ProbeStatus::kDown:
+    case ProbeStatus::kStale:
       return 4;
+    case ProbeStatus::kDown:
+      return 5;
   }
   return -1;
 }
@@ -116,7 +119,8 @@ TEST(QueryStatusTest, TargetStatusIsTheWorstOfItsEnabledProbes) {
       data.clock().Advance(absl::Seconds(10));
       data.Produce(0, ProbeKind::kIcmp, icmp);
       data.Produce(0, ProbeKind::kGrpc, grpc);
-      v1::ListTargetsResponse r = HandlerFor(data).ListTargets();
+      v1::ListTargetsResponse r =
+          *HandlerFor(data).ListTargets(v1::ListTargetsRequest());
       ASSERT_EQ(r.targets_size(), 1);
       ProbeStatus want = Rank(icmp) >= Rank(grpc) ? icmp : grpc;
       EXPECT_EQ(r.targets(0).status(), ProbeStatusName(want));
@@ -131,7 +135,8 @@ TEST(QueryStatusTest, TargetStatusIsTheWorstOfItsEnabledProbes) {
   for (int i = 0; i < 3; ++i) {
     data.Fail(0, ProbeKind::kGrpc, SampleResult::kTimeout);
   }
-  v1::ListTargetsResponse r = HandlerFor(data).ListTargets();
+  v1::ListTargetsResponse r =
+      *HandlerFor(data).ListTargets(v1::ListTargetsRequest());
   EXPECT_EQ(r.targets(0).status(), "ok");
   EXPECT_EQ(r.targets(0).probes(1).status(), "disabled");
   EXPECT_FALSE(r.targets(0).probes(1).enabled());
@@ -225,7 +230,7 @@ TEST_F(QueryTest, JsonHasTheContractsFieldNames) {
         "\"name\":\"first\"", "\"host\":\"first.example\"",
         "\"address\":\"addr-0\"", "\"grpc_port\":50051",
         "\"kind\":\"PROBE_KIND_ICMP\"", "\"enabled\":true", "\"last_rtt_ms\":4",
-        "\"last_network_rtt_ms\":null", "\"consecutive_failures\":\"0\"",
+        "\"last_network_rtt_ms\":null", "\"consecutive_failures\":0",
         "\"last_error\":\"\""}) {
     EXPECT_THAT(json, HasSubstr(field));
   }
@@ -263,7 +268,7 @@ TEST(QueryNullTest, AMissingMeasurementIsNullNeverZero) {
     EXPECT_THAT(stats_json, HasSubstr(absl::StrCat("\"", field, "\":null")));
   }
   EXPECT_THAT(stats_json, HasSubstr("\"loss_percent\":100"));
-  EXPECT_THAT(stats_json, HasSubstr("\"failures\":{\"timeout\":\"1\"}"));
+  EXPECT_THAT(stats_json, HasSubstr("\"failures\":{\"timeout\":1}"));
 }
 
 TEST_F(QueryTest, TargetStatsOverAWindow) {
