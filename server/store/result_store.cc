@@ -31,6 +31,13 @@ void ResultStore::Record(const Sample& sample) {
     Series& series = SeriesFor(sample.target_index, sample.kind);
     absl::MutexLock lock(&series.mu);
     series.stats.Record(sample);
+    if (!series.first_ok_ns) {
+      if (sample.ok()) {
+        series.first_ok_ns = sample.completed_ns;
+      } else {
+        ++series.failures_before_first_ok;
+      }
+    }
   }
   absl::MutexLock lock(&subscribers_mu_);
   for (const Subscription& s : subscribers_) s.on_sample(sample);
@@ -55,8 +62,12 @@ ProbeView ResultStore::Probe(int target, ProbeKind kind) const {
   const Series& series = SeriesFor(target, kind);
   absl::MutexLock lock(&series.mu);
   const SeriesStats& stats = series.stats;
-  view.status =
-      ComputeStatus(stats, now, targets_[target].interval, thresholds_);
+  SeriesFacts facts;
+  facts.interval = targets_[target].interval;
+  facts.timeout = targets_[target].timeout;
+  facts.failures_before_first_ok = series.failures_before_first_ok;
+  facts.first_ok_ns = series.first_ok_ns;
+  view.status = ComputeStatus(stats, now, facts, thresholds_);
   view.last = stats.last_sample();
   view.last_ok = stats.last_ok_sample();
   view.consecutive_failures = stats.consecutive_failures();

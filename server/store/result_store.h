@@ -92,6 +92,9 @@ class ResultStore final : public SampleSink {
   struct Series {
     mutable absl::Mutex mu;
     SeriesStats stats ABSL_GUARDED_BY(mu);
+    // Connection set-up before the first success (see SeriesFacts).
+    uint64_t failures_before_first_ok ABSL_GUARDED_BY(mu) = 0;
+    std::optional<int64_t> first_ok_ns ABSL_GUARDED_BY(mu);
     explicit Series(int64_t created_ns) : stats(created_ns) {}
   };
   const Series& SeriesFor(int target, ProbeKind kind) const {

@@ -30,6 +30,31 @@ Sample IcmpSample(int target, int64_t completed_ns, int64_t rtt_ns) {
   return sample;
 }
 
+// Agent and server started together: the first gRPC probes are refused.
+// Those failures come before the series' first success and are not loss.
+TEST(ResultStoreTest, FailuresBeforeTheFirstSuccessDoNotMakeItDegraded) {
+  FakeClock clock(kT0);
+  ResultStore store(clock, {Target("a", "10.0.0.1")}, StatusThresholds());
+  int64_t t = kT0;
+  for (int i = 0; i < 2; ++i) {
+    Sample refused = ::latency::testing::FailedSample(
+        t += 1000 * kMs, SampleResult::kUnreachable, "connection refused");
+    store.Record(refused);
+  }
+  for (int i = 0; i < 25; ++i)
+    store.Record(IcmpSample(0, t += 1000 * kMs, kMs));
+  clock.SetMonotonicNanos(t);
+  EXPECT_EQ(store.Probe(0, ProbeKind::kIcmp).status, ProbeStatus::kOk);
+  EXPECT_EQ(store.Probe(0, ProbeKind::kIcmp).totals.lost, 2u);
+  // Failures after the first success are loss: 2 of 27 counted.
+  for (int i = 0; i < 2; ++i) {
+    store.Record(::latency::testing::FailedSample(t += 1000 * kMs));
+  }
+  store.Record(IcmpSample(0, t += 1000 * kMs, kMs));
+  clock.SetMonotonicNanos(t);
+  EXPECT_EQ(store.Probe(0, ProbeKind::kIcmp).status, ProbeStatus::kDegraded);
+}
+
 TEST(ResultStoreTest, ReloadKeepsTheSeriesOfUnchangedTargetsOnly) {
   FakeClock clock(kT0);
   ResultStore old_store(clock,
