@@ -77,11 +77,9 @@ absl::StatusOr<std::shared_ptr<ProbingSession>> ProbingSession::Start(
   for (size_t i = 0; i < targets.size(); ++i) {
     const TargetSpec& target = targets[i];
     if (!target.grpc_enabled) continue;
-    // Reconnect backoff capped at the interval: a restarted agent is seen
-    // again within about two intervals.
     auto channel =
         MakeProbeChannel(GrpcTargetFor(target.host, target.grpc_port),
-                         target.interval, probe_credentials);
+                         target.interval, target.timeout, probe_credentials);
     GrpcTarget grpc;
     grpc.target_index = static_cast<int>(i);
     grpc.name = target.name;

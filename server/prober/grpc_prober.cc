@@ -72,7 +72,7 @@ void GrpcProber::SendDue(int64_t now_ns) {
   }
 }
 
-void GrpcProber::NoteChannelState(Slot& slot) {
+grpc_connectivity_state GrpcProber::NoteChannelState(Slot& slot) {
   GrpcTargetCounters& counters =
       *counters_[slot_of_target_[slot.target.target_index]];
   int state = slot.client->State();
@@ -86,11 +86,12 @@ void GrpcProber::NoteChannelState(Slot& slot) {
              StateName(static_cast<grpc_connectivity_state>(previous)),
              StateName(static_cast<grpc_connectivity_state>(state)));
   }
+  return static_cast<grpc_connectivity_state>(state);
 }
 
 void GrpcProber::SendOne(int slot_index, int64_t scheduled_ns) {
   Slot& slot = slots_[slot_index];
-  NoteChannelState(slot);
+  const bool ready = NoteChannelState(slot) == GRPC_CHANNEL_READY;
   uint64_t sequence = slot.next_sequence++;
   v1::EchoRequest request;
   request.set_sequence(sequence);
@@ -100,7 +101,8 @@ void GrpcProber::SendOne(int slot_index, int64_t scheduled_ns) {
   lag_.Note(sent_ns - scheduled_ns);
   {
     absl::MutexLock lock(&mu_);
-    Pending pending{scheduled_ns, sent_ns, sent_ns + slot.target.timeout_ns};
+    Pending pending{scheduled_ns, sent_ns, sent_ns + slot.target.timeout_ns,
+                    ready};
     pending_[PendingKey{slot_index, sequence}] = pending;
     deadlines_.Push(pending.deadline_ns, PendingKey{slot_index, sequence});
   }
@@ -120,6 +122,7 @@ void GrpcProber::OnReply(int slot_index, uint64_t sequence,
   Pending pending;
   {
     absl::MutexLock lock(&mu_);
+    if (cancelling_) return;  // our own cancellation, not a result
     auto it = pending_.find(PendingKey{slot_index, sequence});
     if (it == pending_.end()) {
       // Already timed out by the prober.
@@ -128,6 +131,10 @@ void GrpcProber::OnReply(int slot_index, uint64_t sequence,
     }
     pending = it->second;
     pending_.erase(it);
+  }
+  if (status.ok() && !pending.channel_ready) {
+    ++counters_[slot_index]->connect_replies;
+    return;
   }
   Sample sample;
   sample.target_index = slots_[slot_index].target.target_index;
@@ -206,6 +213,9 @@ void GrpcProber::Start() {
     absl::MutexLock lock(&mu_);
     stop_ = false;
   }
+  // Connect ahead of the first probes, which the phase spread delays by up
+  // to one interval.
+  for (Slot& slot : slots_) slot.client->Connect();
   PlanSchedule(clock_.MonotonicNanos());
   loop_ = std::thread([this] { RunLoop(); });
 }
@@ -217,6 +227,10 @@ void GrpcProber::Stop() {
       stop_ = true;
     }
     loop_.join();
+  }
+  {
+    absl::MutexLock lock(&mu_);
+    cancelling_ = true;
   }
   // Destroying the clients cancels in-flight calls and waits for their
   // callbacks, which still find this prober alive.

@@ -33,6 +33,9 @@ struct GrpcTargetCounters {
   std::atomic<uint64_t> channel_state_changes{0};
   std::atomic<int> channel_state{GRPC_CHANNEL_IDLE};
   std::atomic<uint64_t> skipped_probes{0};
+  // Replies to probes sent before the channel was READY: their time
+  // includes connection set-up (TCP, TLS), so they are not RTT samples.
+  std::atomic<uint64_t> connect_replies{0};
 };
 
 // GrpcProber sends echo probes to every agent at a fixed rate from one
@@ -43,7 +46,10 @@ struct GrpcTargetCounters {
 // (agent_send - agent_receive), so network RTT = rtt - agent_time.
 //
 // Channel connectivity is sampled at every probe; changes are logged and
-// counted.
+// counted. A probe sent while the channel was not READY that succeeds timed
+// the connection set-up, not the network: it is counted (connect_replies),
+// not recorded. Calls the prober cancels itself (Stop) are not samples
+// either.
 class GrpcProber {
  public:
   GrpcProber(Clock& clock, SampleSink& sink);
@@ -87,12 +93,14 @@ class GrpcProber {
     int64_t scheduled_ns = 0;
     int64_t sent_ns = 0;
     int64_t deadline_ns = 0;
+    bool channel_ready = true;  // at send
   };
 
   void SendOne(int slot, int64_t scheduled_ns);
   void OnReply(int slot, uint64_t sequence, const grpc::Status& status,
                const v1::EchoResponse& response) ABSL_LOCKS_EXCLUDED(mu_);
-  void NoteChannelState(Slot& slot);
+  // Returns the channel's state, logging and counting a change.
+  grpc_connectivity_state NoteChannelState(Slot& slot);
   void Emit(Sample sample);
   void RunLoop();
 
@@ -109,6 +117,8 @@ class GrpcProber {
   absl::flat_hash_map<PendingKey, Pending> pending_ ABSL_GUARDED_BY(mu_);
   TimedQueue<PendingKey> deadlines_ ABSL_GUARDED_BY(mu_);
   bool stop_ ABSL_GUARDED_BY(mu_) = false;
+  // Set before Stop cancels what is in flight: those replies are dropped.
+  bool cancelling_ ABSL_GUARDED_BY(mu_) = false;
   std::thread loop_;
 };
 
