@@ -38,6 +38,8 @@ struct StatusThresholds {
   // No completed probe for more than this many intervals is stale; <= 0
   // (or a non-positive interval) never.
   int stale_after_intervals = 3;
+
+  bool operator==(const StatusThresholds&) const = default;
 };
 
 // What ComputeStatus knows of a series besides its statistics.

@@ -130,6 +130,33 @@ TEST_F(ServerProbingTest, IcmpAndGrpcSamplesEveryIntervalWithKernelStamps) {
   EXPECT_EQ(app_->store().Probe(1, ProbeKind::kIcmp).status, ProbeStatus::kOk);
 }
 
+// SIGHUP with unchanged settings (e.g. a certificate rotation): probers,
+// channels, counters and subscriptions carry on; a change starts afresh.
+TEST_F(ServerProbingTest, ReloadWithUnchangedSettingsRestartsNothing) {
+  StartAgent();
+  TargetSpec target = Target("a", "127.0.0.1", true);
+  target.icmp_enabled = false;
+  StartServer({target});
+  bool closed = false;
+  ResultStore& store = app_->store();
+  int id = store.Subscribe([](const Sample&) {}, [&closed] { closed = true; });
+  Collector collector(store);
+  ASSERT_TRUE(
+      WaitUntil([&] { return collector.Of(0, ProbeKind::kGrpc).size() >= 2; },
+                absl::Seconds(30)));
+  std::shared_ptr<ProbingSession> before = app_->Session();
+
+  ASSERT_THAT(app_->ReloadTargets({target}, StatusThresholds()), IsOk());
+  EXPECT_EQ(app_->Session(), before);
+  EXPECT_FALSE(closed);
+
+  target.interval = 2 * kInterval;
+  ASSERT_THAT(app_->ReloadTargets({target}, StatusThresholds()), IsOk());
+  EXPECT_NE(app_->Session(), before);
+  EXPECT_TRUE(closed);
+  store.Unsubscribe(id);
+}
+
 TEST_F(ServerProbingTest, AgentDownWithinThreeProbesAndBackWithoutRestart) {
   StartAgent();
   int port = agent_->port();
