@@ -1,5 +1,6 @@
 #include "server/probing_session.h"
 
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "common/logging.h"
 #include "server/prober/icmp_socket.h"
@@ -22,7 +23,8 @@ absl::StatusOr<std::shared_ptr<ProbingSession>> ProbingSession::Start(
     return absl::InvalidArgumentError("no targets: give --target or --config");
   }
   auto log = Logger("server");
-  std::shared_ptr<ProbingSession> session(new ProbingSession(targets));
+  std::shared_ptr<ProbingSession> session(
+      new ProbingSession(targets, clock, probe_credentials));
   session->store_ =
       std::make_shared<ResultStore>(clock, targets, thresholds, previous);
   session->last_status_.assign(2 * targets.size(), ProbeStatus::kUnknown);
@@ -77,22 +79,34 @@ absl::StatusOr<std::shared_ptr<ProbingSession>> ProbingSession::Start(
   for (size_t i = 0; i < targets.size(); ++i) {
     const TargetSpec& target = targets[i];
     if (!target.grpc_enabled) continue;
-    auto channel =
-        MakeProbeChannel(GrpcTargetFor(target.host, target.grpc_port),
-                         target.interval, target.timeout, probe_credentials);
     GrpcTarget grpc;
     grpc.target_index = static_cast<int>(i);
     grpc.name = target.name;
     grpc.interval_ns = absl::ToInt64Nanoseconds(target.interval);
     grpc.timeout_ns = absl::ToInt64Nanoseconds(target.timeout);
     grpc.payload_bytes = target.grpc_payload_bytes;
-    session->grpc_->AddTarget(grpc, target.grpc_mode == GrpcProbeMode::kStream
-                                        ? MakeStreamEchoClient(channel, clock)
-                                        : MakeUnaryEchoClient(channel));
+    session->grpc_->AddTarget(grpc,
+                              session->MakeGrpcClient(target, addresses[i]));
   }
   session->grpc_->Start();
   log->info("probing {} targets", targets.size());
   return session;
+}
+
+std::unique_ptr<EchoClient> ProbingSession::MakeGrpcClient(
+    const TargetSpec& target, const std::optional<IpAddress>& address) {
+  std::string uri = address ? GrpcTargetForAddress(*address, target.grpc_port)
+                            : GrpcTargetFor(target.host, target.grpc_port);
+  // A name stays the authority (TLS checks the certificate against it).
+  std::string authority = address && !IpAddress::Parse(target.host)
+                              ? absl::StrCat(target.host, ":", target.grpc_port)
+                              : "";
+  auto channel = MakeProbeChannel(uri, target.interval, target.timeout,
+                                  probe_credentials_, authority);
+  if (target.grpc_mode == GrpcProbeMode::kStream) {
+    return MakeStreamEchoClient(channel, clock_);
+  }
+  return MakeUnaryEchoClient(channel);
 }
 
 ProbingSession::~ProbingSession() { Stop(); }
@@ -195,6 +209,10 @@ void ProbingSession::Reresolve() {
     }
     if (icmp_ && target.icmp_enabled) {
       icmp_->UpdateAddress(static_cast<int>(i), *address);
+    }
+    if (grpc_ && target.grpc_enabled) {
+      grpc_->ReplaceClient(static_cast<int>(i),
+                           MakeGrpcClient(target, *address));
     }
   }
 }

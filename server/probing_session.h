@@ -54,10 +54,20 @@ class ProbingSession {
   void Reresolve() ABSL_LOCKS_EXCLUDED(mu_);
 
  private:
-  explicit ProbingSession(const std::vector<TargetSpec>& targets)
-      : targets_(targets) {}
+  ProbingSession(const std::vector<TargetSpec>& targets, Clock& clock,
+                 std::shared_ptr<grpc::ChannelCredentials> credentials)
+      : targets_(targets),
+        clock_(clock),
+        probe_credentials_(std::move(credentials)) {}
+
+  // An echo client for the target: on a channel to `address` when resolved
+  // (the address ICMP probes too), else to the name through gRPC's resolver.
+  std::unique_ptr<EchoClient> MakeGrpcClient(
+      const TargetSpec& target, const std::optional<IpAddress>& address);
 
   const std::vector<TargetSpec> targets_;
+  Clock& clock_;
+  const std::shared_ptr<grpc::ChannelCredentials> probe_credentials_;
   std::shared_ptr<ResultStore> store_;
   std::unique_ptr<IcmpProber> icmp_;
   std::unique_ptr<GrpcProber> grpc_;

@@ -285,9 +285,13 @@ ProbeChannelTuning TuneProbeChannel(absl::Duration interval,
 
 std::shared_ptr<grpc::Channel> MakeProbeChannel(
     const std::string& target, absl::Duration interval, absl::Duration timeout,
-    std::shared_ptr<grpc::ChannelCredentials> credentials) {
+    std::shared_ptr<grpc::ChannelCredentials> credentials,
+    const std::string& authority) {
   ProbeChannelTuning tuning = TuneProbeChannel(interval, timeout);
   grpc::ChannelArguments args;
+  if (!authority.empty()) {
+    args.SetString(GRPC_ARG_DEFAULT_AUTHORITY, authority);
+  }
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, tuning.initial_backoff_ms);
   args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, tuning.min_connect_timeout_ms);
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, tuning.max_backoff_ms);

@@ -64,10 +64,13 @@ inline constexpr absl::Duration kMinProbeKeepaliveTime = absl::Seconds(1);
 // Channel for probing one agent at `target` (gRPC target string): its own
 // connection (no subchannel sharing between targets), tuned by
 // TuneProbeChannel(interval, timeout). `credentials` (null: plaintext) may be
-// shared by every target's channel.
+// shared by every target's channel. A non-empty `authority` ("name:port") is
+// sent as :authority and checked against the agent's certificate, for a
+// target given by a resolved address.
 std::shared_ptr<grpc::Channel> MakeProbeChannel(
     const std::string& target, absl::Duration interval, absl::Duration timeout,
-    std::shared_ptr<grpc::ChannelCredentials> credentials = nullptr);
+    std::shared_ptr<grpc::ChannelCredentials> credentials = nullptr,
+    const std::string& authority = "");
 
 // One Echo RPC per probe, with the probe timeout as its deadline.
 std::unique_ptr<EchoClient> MakeUnaryEchoClient(

@@ -53,6 +53,38 @@ void GrpcProber::AddTarget(const GrpcTarget& target,
   counters_.push_back(std::make_unique<GrpcTargetCounters>());
 }
 
+void GrpcProber::ReplaceClient(int target_index,
+                               std::unique_ptr<EchoClient> client) {
+  client->Connect();
+  absl::MutexLock lock(&mu_);
+  replacements_.emplace_back(slot_of_target_.at(target_index),
+                             std::move(client));
+}
+
+void GrpcProber::ApplyReplacements() {
+  std::vector<std::pair<int, std::unique_ptr<EchoClient>>> replacements;
+  {
+    absl::MutexLock lock(&mu_);
+    replacements.swap(replacements_);
+    // The old clients' calls are forgotten first, so their cancellation
+    // below finds nothing pending.
+    for (const auto& replacement : replacements) {
+      for (auto it = pending_.begin(); it != pending_.end();) {
+        if (it->first.slot == replacement.first) {
+          pending_.erase(it++);
+        } else {
+          ++it;
+        }
+      }
+    }
+  }
+  for (auto& [slot, client] : replacements) {
+    std::unique_ptr<EchoClient> old =
+        std::exchange(slots_[slot].client, std::move(client));
+    old.reset();  // cancels and waits for its callbacks
+  }
+}
+
 const GrpcTargetCounters& GrpcProber::counters(int target_index) const {
   return *counters_[slot_of_target_.at(target_index)];
 }
@@ -231,6 +263,7 @@ void GrpcProber::Stop() {
   {
     absl::MutexLock lock(&mu_);
     cancelling_ = true;
+    replacements_.clear();
   }
   // Destroying the clients cancels in-flight calls and waits for their
   // callbacks, which still find this prober alive.
@@ -240,6 +273,7 @@ void GrpcProber::Stop() {
 void GrpcProber::RunLoop() {
   Logger("prober")->info("gRPC prober: {} targets", slots_.size());
   while (true) {
+    ApplyReplacements();
     int64_t now = clock_.MonotonicNanos();
     SendDue(now);
     ExpireTimeouts(now);

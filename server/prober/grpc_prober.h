@@ -57,6 +57,15 @@ class GrpcProber {
 
   void AddTarget(const GrpcTarget& target, std::unique_ptr<EchoClient> client);
 
+  // Probes the target through `client` from the next step on (e.g. a new
+  // channel after its name resolved to another address). Thread-safe. The
+  // old client's open calls are cancelled and, being the prober's own
+  // doing, are not samples.
+  void ReplaceClient(int target_index, std::unique_ptr<EchoClient> client)
+      ABSL_LOCKS_EXCLUDED(mu_);
+  // Applies pending ReplaceClient calls (loop thread; public for tests).
+  void ApplyReplacements() ABSL_LOCKS_EXCLUDED(mu_);
+
   void Start();
   // Stops sending, then destroys the clients (cancelling what is in flight).
   void Stop();
@@ -117,6 +126,8 @@ class GrpcProber {
   absl::flat_hash_map<PendingKey, Pending> pending_ ABSL_GUARDED_BY(mu_);
   TimedQueue<PendingKey> deadlines_ ABSL_GUARDED_BY(mu_);
   bool stop_ ABSL_GUARDED_BY(mu_) = false;
+  std::vector<std::pair<int, std::unique_ptr<EchoClient>>> replacements_
+      ABSL_GUARDED_BY(mu_);
   // Set before Stop cancels what is in flight: those replies are dropped.
   bool cancelling_ ABSL_GUARDED_BY(mu_) = false;
   std::thread loop_;

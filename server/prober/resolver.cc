@@ -34,11 +34,15 @@ absl::StatusOr<IpAddress> ResolveHost(const std::string& host,
   return *address;
 }
 
+std::string GrpcTargetForAddress(const IpAddress& address, uint16_t port) {
+  return address.is_v6()
+             ? absl::StrCat("ipv6:[", address.ToString(), "]:", port)
+             : absl::StrCat("ipv4:", address.ToString(), ":", port);
+}
+
 std::string GrpcTargetFor(const std::string& host, uint16_t port) {
   if (std::optional<IpAddress> literal = IpAddress::Parse(host)) {
-    return literal->is_v6()
-               ? absl::StrCat("ipv6:[", literal->ToString(), "]:", port)
-               : absl::StrCat("ipv4:", literal->ToString(), ":", port);
+    return GrpcTargetForAddress(*literal, port);
   }
   return absl::StrCat("dns:///", host, ":", port);
 }

@@ -21,6 +21,12 @@ absl::StatusOr<IpAddress> ResolveHost(const std::string& host,
 // its own.
 std::string GrpcTargetFor(const std::string& host, uint16_t port);
 
+// The gRPC target string for one resolved address ("ipv4:10.0.0.1:50051",
+// "ipv6:[::1]:50051"): the prober probes the address it resolved itself, the
+// one ICMP probes, never one gRPC's own resolver picks (maybe of the other
+// family).
+std::string GrpcTargetForAddress(const IpAddress& address, uint16_t port);
+
 }  // namespace latency
 
 #endif  // LATENCY_SERVER_PROBER_RESOLVER_H_

@@ -223,5 +223,29 @@ TEST_F(GrpcProberTest, StartConnectsBeforeTheFirstProbe) {
   prober_.Stop();
 }
 
+TEST_F(GrpcProberTest, AReplacedClientsCancelledCallsAreNotSamples) {
+  FakeEchoClient* old_client = AddTarget(0, 500 * kMs);
+  prober_.PlanSchedule(clock_.MonotonicNanos());
+  Step();
+  ASSERT_EQ(old_client->call_count(), 1u);
+  auto fresh = std::make_unique<FakeEchoClient>();
+  FakeEchoClient* new_client = fresh.get();
+  prober_.ReplaceClient(0, std::move(fresh));
+  EXPECT_EQ(new_client->connects, 1);
+  // Destroys the old client, which cancels its open call.
+  prober_.ApplyReplacements();
+  EXPECT_THAT(sink_.samples(), SizeIs(0));
+  EXPECT_EQ(prober_.pending_count(), 0u);
+
+  clock_.Advance(absl::Seconds(1));
+  Step();
+  ASSERT_EQ(new_client->call_count(), 1u);
+  clock_.Advance(absl::Milliseconds(1));
+  new_client->Reply(0, 0);
+  ASSERT_THAT(sink_.samples(), SizeIs(1));
+  EXPECT_EQ(sink_.samples()[0].result, SampleResult::kOk);
+  EXPECT_EQ(sink_.samples()[0].sequence, 1u);
+}
+
 }  // namespace
 }  // namespace latency
