@@ -9,6 +9,9 @@
 namespace latency {
 namespace {
 
+// Concurrent name resolutions (getaddrinfo blocks, one per thread).
+constexpr int kResolverThreads = 8;
+
 std::string Ms(std::optional<int64_t> ns) {
   return ns ? absl::StrFormat("%.3f", static_cast<double>(*ns) / 1e6) : "-";
 }
@@ -30,25 +33,28 @@ absl::StatusOr<std::shared_ptr<ProbingSession>> ProbingSession::Start(
   session->last_status_.assign(2 * targets.size(), ProbeStatus::kUnknown);
 
   bool any_icmp = false;
-  std::vector<std::optional<IpAddress>> addresses(targets.size());
   {
     absl::MutexLock lock(&session->mu_);
     session->addresses_.resize(targets.size());
+    session->resolved_.resize(targets.size());
+    session->resolving_.assign(targets.size(), false);
     for (size_t i = 0; i < targets.size(); ++i) {
       any_icmp = any_icmp || targets[i].icmp_enabled;
-      absl::StatusOr<IpAddress> address =
-          ResolveHost(targets[i].host, targets[i].family);
-      if (address.ok()) {
-        addresses[i] = *address;
-        session->addresses_[i] = address->ToString();
-      } else {
-        // Not fatal: the name may resolve later; until then probes fail
-        // with "address not resolved".
-        log->warn("target {}: {}", targets[i].name, address.status().message());
+      // Literals are probed at once; names as they resolve.
+      if (std::optional<IpAddress> literal =
+              IpAddress::Parse(targets[i].host)) {
+        session->resolved_[i] = *literal;
+        session->addresses_[i] = literal->ToString();
       }
     }
   }
+  {
+    absl::MutexLock lock(&session->mu_);
+    session->resolver_ = std::make_shared<ResolverPool>(kResolverThreads);
+  }
+  session->Reresolve();
 
+  std::unique_ptr<IcmpSocket> v4_socket, v6_socket;
   if (any_icmp) {
     absl::StatusOr<std::unique_ptr<IcmpSocket>> v4 =
         OpenIcmpSocket(false, clock);
@@ -59,35 +65,43 @@ absl::StatusOr<std::shared_ptr<ProbingSession>> ProbingSession::Start(
     if (!v6.ok())
       log->warn("ICMP disabled for IPv6: {}", v6.status().message());
     session->icmp_available_ = v4.ok() || v6.ok();
-    session->icmp_ = std::make_unique<IcmpProber>(
-        clock, *session->store_, v4.ok() ? std::move(*v4) : nullptr,
-        v6.ok() ? std::move(*v6) : nullptr);
-    for (size_t i = 0; i < targets.size(); ++i) {
-      if (!targets[i].icmp_enabled) continue;
-      IcmpTarget icmp;
-      icmp.target_index = static_cast<int>(i);
-      icmp.address = addresses[i];
-      icmp.payload_bytes = targets[i].icmp_payload_bytes;
-      icmp.interval_ns = absl::ToInt64Nanoseconds(targets[i].interval);
-      icmp.timeout_ns = absl::ToInt64Nanoseconds(targets[i].timeout);
-      session->icmp_->AddTarget(icmp);
+    if (v4.ok()) v4_socket = std::move(*v4);
+    if (v6.ok()) v6_socket = std::move(*v6);
+  }
+  {
+    // Names resolving meanwhile (OnResolved) see the probers only once both
+    // exist, with the addresses known so far.
+    absl::MutexLock lock(&session->mu_);
+    if (any_icmp) {
+      session->icmp_ = std::make_unique<IcmpProber>(
+          clock, *session->store_, std::move(v4_socket), std::move(v6_socket));
+      for (size_t i = 0; i < targets.size(); ++i) {
+        if (!targets[i].icmp_enabled) continue;
+        IcmpTarget icmp;
+        icmp.target_index = static_cast<int>(i);
+        icmp.address = session->resolved_[i];
+        icmp.payload_bytes = targets[i].icmp_payload_bytes;
+        icmp.interval_ns = absl::ToInt64Nanoseconds(targets[i].interval);
+        icmp.timeout_ns = absl::ToInt64Nanoseconds(targets[i].timeout);
+        session->icmp_->AddTarget(icmp);
+      }
     }
-    session->icmp_->Start();
+    session->grpc_ = std::make_unique<GrpcProber>(clock, *session->store_);
+    for (size_t i = 0; i < targets.size(); ++i) {
+      const TargetSpec& target = targets[i];
+      if (!target.grpc_enabled) continue;
+      GrpcTarget grpc;
+      grpc.target_index = static_cast<int>(i);
+      grpc.name = target.name;
+      grpc.interval_ns = absl::ToInt64Nanoseconds(target.interval);
+      grpc.timeout_ns = absl::ToInt64Nanoseconds(target.timeout);
+      grpc.payload_bytes = target.grpc_payload_bytes;
+      session->grpc_->AddTarget(
+          grpc, session->MakeGrpcClient(target, session->resolved_[i]));
+    }
+    session->probers_ready_ = true;
   }
-
-  session->grpc_ = std::make_unique<GrpcProber>(clock, *session->store_);
-  for (size_t i = 0; i < targets.size(); ++i) {
-    const TargetSpec& target = targets[i];
-    if (!target.grpc_enabled) continue;
-    GrpcTarget grpc;
-    grpc.target_index = static_cast<int>(i);
-    grpc.name = target.name;
-    grpc.interval_ns = absl::ToInt64Nanoseconds(target.interval);
-    grpc.timeout_ns = absl::ToInt64Nanoseconds(target.timeout);
-    grpc.payload_bytes = target.grpc_payload_bytes;
-    session->grpc_->AddTarget(grpc,
-                              session->MakeGrpcClient(target, addresses[i]));
-  }
+  if (session->icmp_) session->icmp_->Start();
   session->grpc_->Start();
   log->info("probing {} targets", targets.size());
   return session;
@@ -114,6 +128,15 @@ ProbingSession::~ProbingSession() { Stop(); }
 void ProbingSession::Stop() {
   if (stopped_) return;
   stopped_ = true;
+  // First: resolution results stop reaching the probers (a Reresolve in
+  // progress may hold the pool a moment longer), and a hung resolver does
+  // not hold up the stop.
+  std::shared_ptr<ResolverPool> resolver;
+  {
+    absl::MutexLock lock(&mu_);
+    resolver = std::move(resolver_);
+  }
+  resolver.reset();
   if (icmp_) icmp_->Stop();
   if (grpc_) grpc_->Stop();
   store_->CloseSubscriptions();
@@ -189,31 +212,52 @@ void ProbingSession::LogReport() {
 }
 
 void ProbingSession::Reresolve() {
-  auto log = Logger("server");
   for (size_t i = 0; i < targets_.size(); ++i) {
     const TargetSpec& target = targets_[i];
     if (IpAddress::Parse(target.host)) continue;  // literal: nothing to do
-    absl::StatusOr<IpAddress> address = ResolveHost(target.host, target.family);
-    if (!address.ok()) {
-      log->warn("target {}: {} (keeping the previous address)", target.name,
-                address.status().message());
-      continue;
-    }
-    std::string text = address->ToString();
+    std::shared_ptr<ResolverPool> resolver;
     {
       absl::MutexLock lock(&mu_);
-      if (addresses_[i] == text) continue;
-      log->info("target {}: {} now resolves to {}", target.name, target.host,
-                text);
-      addresses_[i] = text;
+      // A resolver that has not answered the last time gets no more work.
+      if (resolver_ == nullptr || resolving_[i]) continue;
+      resolving_[i] = true;
+      resolver = resolver_;
     }
-    if (icmp_ && target.icmp_enabled) {
-      icmp_->UpdateAddress(static_cast<int>(i), *address);
-    }
-    if (grpc_ && target.grpc_enabled) {
-      grpc_->ReplaceClient(static_cast<int>(i),
-                           MakeGrpcClient(target, *address));
-    }
+    // Outside mu_: the pool calls OnResolved (which takes mu_) under its own
+    // lock.
+    resolver->Submit(target.host, target.family,
+                     [this, i](const absl::StatusOr<IpAddress>& address) {
+                       OnResolved(static_cast<int>(i), address);
+                     });
+  }
+}
+
+void ProbingSession::OnResolved(int i,
+                                const absl::StatusOr<IpAddress>& address) {
+  auto log = Logger("server");
+  const TargetSpec& target = targets_[i];
+  absl::MutexLock lock(&mu_);
+  resolving_[i] = false;
+  if (!address.ok()) {
+    // Not fatal: until it resolves, probes fail ("address not resolved").
+    log->warn("target {}: {}{}", target.name, address.status().message(),
+              addresses_[i].empty() ? "" : " (keeping the previous address)");
+    return;
+  }
+  std::string text = address->ToString();
+  if (addresses_[i] == text) return;
+  if (addresses_[i].empty()) {
+    log->info("target {}: {} resolves to {}", target.name, target.host, text);
+  } else {
+    log->info("target {}: {} now resolves to {}", target.name, target.host,
+              text);
+  }
+  addresses_[i] = text;
+  resolved_[i] = *address;
+  if (!probers_ready_) return;  // Start reads resolved_
+  if (icmp_ && target.icmp_enabled) icmp_->UpdateAddress(i, *address);
+  if (grpc_ && target.grpc_enabled) {
+    grpc_->ReplaceClient(i, MakeGrpcClient(target, *address));
   }
 }
 

@@ -157,6 +157,24 @@ TEST_F(ServerProbingTest, ReloadWithUnchangedSettingsRestartsNothing) {
   store.Unsubscribe(id);
 }
 
+// A name resolves on the session's resolver threads; gRPC then probes the
+// address it resolved to (the one shown, the one ICMP would probe).
+TEST_F(ServerProbingTest, ANamedTargetIsProbedAtItsResolvedAddress) {
+  StartAgent();
+  TargetSpec target = Target("named", "localhost", true);
+  target.icmp_enabled = false;
+  target.family = AddressFamily::kIpv4;
+  StartServer({target});
+  Collector collector(app_->store());
+  ASSERT_TRUE(WaitUntil(
+      [&] {
+        std::vector<Sample> grpc = collector.Of(0, ProbeKind::kGrpc);
+        return !grpc.empty() && grpc.back().ok();
+      },
+      absl::Seconds(30)));
+  EXPECT_EQ(app_->Session()->AddressOf(0), "127.0.0.1");
+}
+
 TEST_F(ServerProbingTest, AgentDownWithinThreeProbesAndBackWithoutRestart) {
   StartAgent();
   int port = agent_->port();
