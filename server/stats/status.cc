@@ -65,6 +65,9 @@ ProbeStatus ComputeStatus(const SeriesStats& stats, int64_t now_ns,
     return ProbeStatus::kDown;
   }
   if (older_than_stale_limit(*last_completed)) return ProbeStatus::kStale;
+  // Only failures so far, fewer than make it down: nothing has answered
+  // yet (e.g. connection set-up), so not ok either.
+  if (!stats.last_ok_sample()) return ProbeStatus::kUnknown;
   constexpr absl::Duration kLossWindow = absl::Minutes(1);
   WindowCounts counts = stats.Counts(kLossWindow, now_ns);
   // The set-up failures are in the window while the first success is (the

@@ -69,6 +69,8 @@ absl::Duration StaleLimit(const SeriesFacts& facts,
 //   2. down: consecutive_failures() >= down_after_failures. It stays down
 //      while nothing new completes; age tells readers how old that is.
 //   3. stale: the latest completed probe is older than StaleLimit.
+//   3a. unknown: no probe has succeeded yet (failures, but fewer than
+//      down_after_failures in a row): nothing has answered yet.
 //   4. degraded: the 1-minute window holds at least degraded_min_samples
 //      probes, not counting failures before the first success, and their
 //      loss_percent > degraded_loss_percent (the window covers 60-70 s,

@@ -170,6 +170,19 @@ TEST_F(ComputeStatusTest, FailuresBeforeTheFirstSuccessAreNotLoss) {
   EXPECT_EQ(Now(), ProbeStatus::kDegraded);
 }
 
+// A target that has never answered, failing fewer times than make it down,
+// reads unknown: not ok, and not degraded by a loss rate over a handful.
+TEST_F(ComputeStatusTest, FailuresBeforeAnySuccessReadUnknownThenDown) {
+  Fail();
+  EXPECT_EQ(Now(), ProbeStatus::kUnknown);
+  Fail();
+  EXPECT_EQ(Now(), ProbeStatus::kUnknown);
+  Fail();
+  EXPECT_EQ(Now(), ProbeStatus::kDown);
+  Ok();
+  EXPECT_EQ(Now(), ProbeStatus::kOk);  // the 3 failures were set-up
+}
+
 TEST_F(ComputeStatusTest, OneLossInAHandfulOfSamplesIsNotDegraded) {
   Ok(5);
   Fail();
