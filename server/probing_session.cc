@@ -30,7 +30,15 @@ absl::StatusOr<std::shared_ptr<ProbingSession>> ProbingSession::Start(
       new ProbingSession(targets, clock, probe_credentials));
   session->store_ =
       std::make_shared<ResultStore>(clock, targets, thresholds, previous);
-  session->last_status_.assign(2 * targets.size(), ProbeStatus::kUnknown);
+  // Series carried over from the previous session start from their
+  // current status, so a reload logs no "unknown -> ok" for them.
+  session->last_status_.resize(2 * targets.size());
+  for (size_t i = 0; i < targets.size(); ++i) {
+    for (ProbeKind kind : {ProbeKind::kIcmp, ProbeKind::kGrpc}) {
+      session->last_status_[2 * i + (kind == ProbeKind::kGrpc)] =
+          session->store_->Probe(static_cast<int>(i), kind).status;
+    }
+  }
 
   bool any_icmp = false;
   {
