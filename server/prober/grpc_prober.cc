@@ -51,6 +51,8 @@ void GrpcProber::AddTarget(const GrpcTarget& target,
                       'p');
   slots_.push_back(std::move(slot));
   counters_.push_back(std::make_unique<GrpcTargetCounters>());
+  absl::MutexLock lock(&mu_);
+  forgotten_below_.push_back(0);
 }
 
 void GrpcProber::ReplaceClient(int target_index,
@@ -69,6 +71,8 @@ void GrpcProber::ApplyReplacements() {
     // The old clients' calls are forgotten first, so their cancellation
     // below finds nothing pending.
     for (const auto& replacement : replacements) {
+      forgotten_below_[replacement.first] =
+          slots_[replacement.first].next_sequence;
       for (auto it = pending_.begin(); it != pending_.end();) {
         if (it->first.slot == replacement.first) {
           pending_.erase(it++);
@@ -157,8 +161,10 @@ void GrpcProber::OnReply(int slot_index, uint64_t sequence,
     if (cancelling_) return;  // our own cancellation, not a result
     auto it = pending_.find(PendingKey{slot_index, sequence});
     if (it == pending_.end()) {
-      // Already timed out by the prober.
-      if (status.ok()) ++counters_[slot_index]->late_replies;
+      // Already timed out by the prober, or sent on a replaced client.
+      if (status.ok() && sequence >= forgotten_below_[slot_index]) {
+        ++counters_[slot_index]->late_replies;
+      }
       return;
     }
     pending = it->second;

@@ -128,6 +128,9 @@ class GrpcProber {
   bool stop_ ABSL_GUARDED_BY(mu_) = false;
   std::vector<std::pair<int, std::unique_ptr<EchoClient>>> replacements_
       ABSL_GUARDED_BY(mu_);
+  // Per slot: probes below this sequence went to a replaced client; a reply
+  // to one is not "late".
+  std::vector<uint64_t> forgotten_below_ ABSL_GUARDED_BY(mu_);
   // Set before Stop cancels what is in flight: those replies are dropped.
   bool cancelling_ ABSL_GUARDED_BY(mu_) = false;
   std::thread loop_;

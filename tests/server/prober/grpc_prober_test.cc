@@ -228,6 +228,7 @@ TEST_F(GrpcProberTest, AReplacedClientsCancelledCallsAreNotSamples) {
   prober_.PlanSchedule(clock_.MonotonicNanos());
   Step();
   ASSERT_EQ(old_client->call_count(), 1u);
+  FakeEchoClient::Call old_call = old_client->TakeCall(0);
   auto fresh = std::make_unique<FakeEchoClient>();
   FakeEchoClient* new_client = fresh.get();
   prober_.ReplaceClient(0, std::move(fresh));
@@ -236,6 +237,12 @@ TEST_F(GrpcProberTest, AReplacedClientsCancelledCallsAreNotSamples) {
   prober_.ApplyReplacements();
   EXPECT_THAT(sink_.samples(), SizeIs(0));
   EXPECT_EQ(prober_.pending_count(), 0u);
+  // A reply that raced the replacement is neither a sample nor "late".
+  v1::EchoResponse reply;
+  reply.set_sequence(0);
+  old_call.done(grpc::Status::OK, reply);
+  EXPECT_THAT(sink_.samples(), SizeIs(0));
+  EXPECT_EQ(prober_.counters(0).late_replies, 0u);
 
   clock_.Advance(absl::Seconds(1));
   Step();
