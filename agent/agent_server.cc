@@ -10,6 +10,13 @@
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 
 namespace latency {
+namespace {
+
+// Half the prober's shortest keepalive time (1 s), so timer jitter never
+// makes a ping look early.
+constexpr int kMinPermittedPingIntervalMs = 500;
+
+}  // namespace
 
 std::string LocalHostname() {
   char name[HOST_NAME_MAX + 1] = {};
@@ -76,6 +83,14 @@ absl::StatusOr<std::unique_ptr<AgentServer>> AgentServer::Start(
   // Per connection: one client cannot hold unbounded calls or streams.
   builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS,
                              options.max_concurrent_streams);
+  // The prober keeps its connection under HTTP/2 keepalive pings (every
+  // second or more, with or without a call open). gRPC's server defaults
+  // count those as abuse and close the connection with GOAWAY
+  // "too_many_pings", which would make probes pay for a new connection.
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+  builder.AddChannelArgument(
+      GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS,
+      kMinPermittedPingIntervalMs);
   builder.SetMaxReceiveMessageSize(options.max_message_bytes);
   // Replies echo the payload, so they are as large as the largest request
   // plus a few fields.

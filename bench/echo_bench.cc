@@ -79,7 +79,8 @@ int main(int argc, char** argv) {
   int bytes = absl::GetFlag(FLAGS_payload_bytes);
   for (const std::string& mode : absl::GetFlag(FLAGS_modes)) {
     bool stream = mode == "stream";
-    auto channel = latency::MakeProbeChannel("ipv4:" + agent, absl::Seconds(1));
+    auto channel = latency::MakeProbeChannel("ipv4:" + agent, absl::Seconds(1),
+                                             absl::Seconds(1));
     std::unique_ptr<latency::EchoClient> client =
         stream ? latency::MakeStreamEchoClient(channel,
                                                latency::RealClockInstance())

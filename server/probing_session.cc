@@ -1,5 +1,6 @@
 #include "server/probing_session.h"
 
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "common/logging.h"
 #include "server/prober/icmp_socket.h"
@@ -7,6 +8,9 @@
 
 namespace latency {
 namespace {
+
+// Concurrent name resolutions (getaddrinfo blocks, one per thread).
+constexpr int kResolverThreads = 8;
 
 std::string Ms(std::optional<int64_t> ns) {
   return ns ? absl::StrFormat("%.3f", static_cast<double>(*ns) / 1e6) : "-";
@@ -22,97 +26,136 @@ absl::StatusOr<std::shared_ptr<ProbingSession>> ProbingSession::Start(
     return absl::InvalidArgumentError("no targets: give --target or --config");
   }
   auto log = Logger("server");
-  std::shared_ptr<ProbingSession> session(new ProbingSession(targets));
+  std::shared_ptr<ProbingSession> session(
+      new ProbingSession(targets, clock, probe_credentials));
   session->store_ =
       std::make_shared<ResultStore>(clock, targets, thresholds, previous);
-  session->last_status_.assign(2 * targets.size(), ProbeStatus::kUnknown);
-
-  bool any_icmp = false;
-  std::vector<std::optional<IpAddress>> addresses(targets.size());
-  {
-    absl::MutexLock lock(&session->mu_);
-    session->addresses_.resize(targets.size());
-    for (size_t i = 0; i < targets.size(); ++i) {
-      any_icmp = any_icmp || targets[i].icmp_enabled;
-      absl::StatusOr<IpAddress> address =
-          ResolveHost(targets[i].host, targets[i].family);
-      if (address.ok()) {
-        addresses[i] = *address;
-        session->addresses_[i] = address->ToString();
-      } else {
-        // Not fatal: the name may resolve later; until then probes fail
-        // with "address not resolved".
-        log->warn("target {}: {}", targets[i].name, address.status().message());
-      }
+  // Series carried over from the previous session start from their
+  // current status, so a reload logs no "unknown -> ok" for them.
+  session->last_status_.resize(2 * targets.size());
+  for (size_t i = 0; i < targets.size(); ++i) {
+    for (ProbeKind kind : {ProbeKind::kIcmp, ProbeKind::kGrpc}) {
+      session->last_status_[2 * i + (kind == ProbeKind::kGrpc)] =
+          session->store_->Probe(static_cast<int>(i), kind).status;
     }
   }
 
+  bool any_icmp = false;
+  {
+    absl::MutexLock lock(&session->mu_);
+    session->addresses_.resize(targets.size());
+    session->resolved_.resize(targets.size());
+    session->resolving_.assign(targets.size(), false);
+    for (size_t i = 0; i < targets.size(); ++i) {
+      any_icmp = any_icmp || targets[i].icmp_enabled;
+      // Literals are probed at once; names as they resolve.
+      if (std::optional<IpAddress> literal =
+              IpAddress::Parse(targets[i].host)) {
+        session->resolved_[i] = *literal;
+        session->addresses_[i] = literal->ToString();
+      }
+    }
+  }
+  {
+    absl::MutexLock lock(&session->mu_);
+    session->resolver_ = std::make_shared<ResolverPool>(kResolverThreads);
+  }
+  session->Reresolve();
+
+  std::unique_ptr<IcmpSocket> v4_socket, v6_socket;
+  // No permission is not an outage: those series read no_permission (with
+  // the fix), not down, and send nothing.
+  bool denied[2] = {false, false};
+  std::string denied_why[2];
   if (any_icmp) {
     absl::StatusOr<std::unique_ptr<IcmpSocket>> v4 =
         OpenIcmpSocket(false, clock);
     absl::StatusOr<std::unique_ptr<IcmpSocket>> v6 =
         OpenIcmpSocket(true, clock);
-    // No permission is not an outage: those series read no_permission
-    // (with the fix), not down, and send nothing.
-    const bool denied[2] = {absl::IsPermissionDenied(v4.status()),
-                            absl::IsPermissionDenied(v6.status())};
     if (!v4.ok())
       log->error("ICMP disabled for IPv4: {}", v4.status().message());
     if (!v6.ok())
       log->warn("ICMP disabled for IPv6: {}", v6.status().message());
     session->icmp_available_ = v4.ok() || v6.ok();
-    session->icmp_ = std::make_unique<IcmpProber>(
-        clock, *session->store_, v4.ok() ? std::move(*v4) : nullptr,
-        v6.ok() ? std::move(*v6) : nullptr);
+    if (v4.ok()) v4_socket = std::move(*v4);
+    if (v6.ok()) v6_socket = std::move(*v6);
     for (bool v6_family : {false, true}) {
-      if (denied[v6_family]) session->icmp_->SetNoPermission(v6_family);
-    }
-    for (size_t i = 0; i < targets.size(); ++i) {
-      if (!targets[i].icmp_enabled) continue;
-      bool target_denied =
-          addresses[i] ? denied[addresses[i]->is_v6()] : denied[0] && denied[1];
-      const absl::Status& why =
-          addresses[i] && addresses[i]->is_v6() ? v6.status() : v4.status();
-      session->store_->SetNoPermission(
-          static_cast<int>(i), ProbeKind::kIcmp,
-          target_denied ? std::optional<std::string>(why.message())
-                        : std::nullopt);
-      if (target_denied && session->icmp_no_permission_.empty()) {
-        session->icmp_no_permission_ = std::string(why.message());
+      denied[v6_family] =
+          absl::IsPermissionDenied((v6_family ? v6 : v4).status());
+      if (denied[v6_family]) {
+        denied_why[v6_family] =
+            std::string((v6_family ? v6 : v4).status().message());
       }
-      IcmpTarget icmp;
-      icmp.target_index = static_cast<int>(i);
-      icmp.address = addresses[i];
-      icmp.payload_bytes = targets[i].icmp_payload_bytes;
-      icmp.interval_ns = absl::ToInt64Nanoseconds(targets[i].interval);
-      icmp.timeout_ns = absl::ToInt64Nanoseconds(targets[i].timeout);
-      session->icmp_->AddTarget(icmp);
     }
-    session->icmp_->Start();
   }
-
-  session->grpc_ = std::make_unique<GrpcProber>(clock, *session->store_);
-  for (size_t i = 0; i < targets.size(); ++i) {
-    const TargetSpec& target = targets[i];
-    if (!target.grpc_enabled) continue;
-    // Reconnect backoff capped at the interval: a restarted agent is seen
-    // again within about two intervals.
-    auto channel =
-        MakeProbeChannel(GrpcTargetFor(target.host, target.grpc_port),
-                         target.interval, probe_credentials);
-    GrpcTarget grpc;
-    grpc.target_index = static_cast<int>(i);
-    grpc.name = target.name;
-    grpc.interval_ns = absl::ToInt64Nanoseconds(target.interval);
-    grpc.timeout_ns = absl::ToInt64Nanoseconds(target.timeout);
-    grpc.payload_bytes = target.grpc_payload_bytes;
-    session->grpc_->AddTarget(grpc, target.grpc_mode == GrpcProbeMode::kStream
-                                        ? MakeStreamEchoClient(channel, clock)
-                                        : MakeUnaryEchoClient(channel));
+  {
+    // Names resolving meanwhile (OnResolved) see the probers only once both
+    // exist, with the addresses known so far.
+    absl::MutexLock lock(&session->mu_);
+    if (any_icmp) {
+      session->icmp_ = std::make_unique<IcmpProber>(
+          clock, *session->store_, std::move(v4_socket), std::move(v6_socket));
+      for (bool v6_family : {false, true}) {
+        if (denied[v6_family]) session->icmp_->SetNoPermission(v6_family);
+      }
+      for (size_t i = 0; i < targets.size(); ++i) {
+        if (!targets[i].icmp_enabled) continue;
+        // A name not resolved yet reads no_permission only when neither
+        // family may be measured.
+        const std::optional<IpAddress>& address = session->resolved_[i];
+        const bool target_denied =
+            address ? denied[address->is_v6()] : denied[0] && denied[1];
+        const std::string& why = denied_why[address && address->is_v6()];
+        session->store_->SetNoPermission(
+            static_cast<int>(i), ProbeKind::kIcmp,
+            target_denied ? std::optional<std::string>(why) : std::nullopt);
+        if (target_denied && session->icmp_no_permission_.empty()) {
+          session->icmp_no_permission_ = why;
+        }
+        IcmpTarget icmp;
+        icmp.target_index = static_cast<int>(i);
+        icmp.address = address;
+        icmp.payload_bytes = targets[i].icmp_payload_bytes;
+        icmp.interval_ns = absl::ToInt64Nanoseconds(targets[i].interval);
+        icmp.timeout_ns = absl::ToInt64Nanoseconds(targets[i].timeout);
+        session->icmp_->AddTarget(icmp);
+      }
+    }
+    session->grpc_ = std::make_unique<GrpcProber>(clock, *session->store_);
+    for (size_t i = 0; i < targets.size(); ++i) {
+      const TargetSpec& target = targets[i];
+      if (!target.grpc_enabled) continue;
+      GrpcTarget grpc;
+      grpc.target_index = static_cast<int>(i);
+      grpc.name = target.name;
+      grpc.interval_ns = absl::ToInt64Nanoseconds(target.interval);
+      grpc.timeout_ns = absl::ToInt64Nanoseconds(target.timeout);
+      grpc.payload_bytes = target.grpc_payload_bytes;
+      session->grpc_->AddTarget(
+          grpc, session->MakeGrpcClient(target, session->resolved_[i]));
+    }
+    session->probers_ready_ = true;
   }
+  if (session->icmp_) session->icmp_->Start();
   session->grpc_->Start();
   log->info("probing {} targets", targets.size());
   return session;
+}
+
+std::unique_ptr<EchoClient> ProbingSession::MakeGrpcClient(
+    const TargetSpec& target, const std::optional<IpAddress>& address) {
+  std::string uri = address ? GrpcTargetForAddress(*address, target.grpc_port)
+                            : GrpcTargetFor(target.host, target.grpc_port);
+  // A name stays the authority (TLS checks the certificate against it).
+  std::string authority = address && !IpAddress::Parse(target.host)
+                              ? absl::StrCat(target.host, ":", target.grpc_port)
+                              : "";
+  auto channel = MakeProbeChannel(uri, target.interval, target.timeout,
+                                  probe_credentials_, authority);
+  if (target.grpc_mode == GrpcProbeMode::kStream) {
+    return MakeStreamEchoClient(channel, clock_);
+  }
+  return MakeUnaryEchoClient(channel);
 }
 
 ProbingSession::~ProbingSession() { Stop(); }
@@ -120,6 +163,15 @@ ProbingSession::~ProbingSession() { Stop(); }
 void ProbingSession::Stop() {
   if (stopped_) return;
   stopped_ = true;
+  // First: resolution results stop reaching the probers (a Reresolve in
+  // progress may hold the pool a moment longer), and a hung resolver does
+  // not hold up the stop.
+  std::shared_ptr<ResolverPool> resolver;
+  {
+    absl::MutexLock lock(&mu_);
+    resolver = std::move(resolver_);
+  }
+  resolver.reset();
   if (icmp_) icmp_->Stop();
   if (grpc_) grpc_->Stop();
   store_->CloseSubscriptions();
@@ -195,27 +247,52 @@ void ProbingSession::LogReport() {
 }
 
 void ProbingSession::Reresolve() {
-  auto log = Logger("server");
   for (size_t i = 0; i < targets_.size(); ++i) {
     const TargetSpec& target = targets_[i];
     if (IpAddress::Parse(target.host)) continue;  // literal: nothing to do
-    absl::StatusOr<IpAddress> address = ResolveHost(target.host, target.family);
-    if (!address.ok()) {
-      log->warn("target {}: {} (keeping the previous address)", target.name,
-                address.status().message());
-      continue;
-    }
-    std::string text = address->ToString();
+    std::shared_ptr<ResolverPool> resolver;
     {
       absl::MutexLock lock(&mu_);
-      if (addresses_[i] == text) continue;
-      log->info("target {}: {} now resolves to {}", target.name, target.host,
-                text);
-      addresses_[i] = text;
+      // A resolver that has not answered the last time gets no more work.
+      if (resolver_ == nullptr || resolving_[i]) continue;
+      resolving_[i] = true;
+      resolver = resolver_;
     }
-    if (icmp_ && target.icmp_enabled) {
-      icmp_->UpdateAddress(static_cast<int>(i), *address);
-    }
+    // Outside mu_: the pool calls OnResolved (which takes mu_) under its own
+    // lock.
+    resolver->Submit(target.host, target.family,
+                     [this, i](const absl::StatusOr<IpAddress>& address) {
+                       OnResolved(static_cast<int>(i), address);
+                     });
+  }
+}
+
+void ProbingSession::OnResolved(int i,
+                                const absl::StatusOr<IpAddress>& address) {
+  auto log = Logger("server");
+  const TargetSpec& target = targets_[i];
+  absl::MutexLock lock(&mu_);
+  resolving_[i] = false;
+  if (!address.ok()) {
+    // Not fatal: until it resolves, probes fail ("address not resolved").
+    log->warn("target {}: {}{}", target.name, address.status().message(),
+              addresses_[i].empty() ? "" : " (keeping the previous address)");
+    return;
+  }
+  std::string text = address->ToString();
+  if (addresses_[i] == text) return;
+  if (addresses_[i].empty()) {
+    log->info("target {}: {} resolves to {}", target.name, target.host, text);
+  } else {
+    log->info("target {}: {} now resolves to {}", target.name, target.host,
+              text);
+  }
+  addresses_[i] = text;
+  resolved_[i] = *address;
+  if (!probers_ready_) return;  // Start reads resolved_
+  if (icmp_ && target.icmp_enabled) icmp_->UpdateAddress(i, *address);
+  if (grpc_ && target.grpc_enabled) {
+    grpc_->ReplaceClient(i, MakeGrpcClient(target, *address));
   }
 }
 

@@ -13,6 +13,7 @@
 #include "server/api/prometheus.h"
 #include "server/prober/grpc_prober.h"
 #include "server/prober/icmp_prober.h"
+#include "server/prober/resolver.h"
 #include "server/stats/status.h"
 #include "server/store/result_store.h"
 #include "server/target.h"
@@ -20,12 +21,14 @@
 namespace latency {
 
 // ProbingSession is one configuration's worth of probing: it resolves the
-// targets, opens ICMP sockets (IPv4 and IPv6, whichever this process may
-// open; a failure is logged with its fix and gRPC probing goes on), and runs
-// the ICMP and gRPC probers into its own ResultStore. A config reload starts
-// a new session (continuing the statistics of unchanged targets from the
-// old store) and stops the old one; readers hold the session they read
-// through a shared_ptr, so a reload never pulls data out from under them.
+// targets' names on its own threads (literals are probed at once, names as
+// they resolve; a dead resolver never blocks a reload or shutdown), opens ICMP
+// sockets (IPv4 and IPv6, whichever this process may open; a failure is logged
+// with its fix and gRPC probing goes on), and runs the ICMP and gRPC probers
+// into its own ResultStore. A config reload starts a new session (continuing
+// the statistics of unchanged targets from the old store) and stops the old
+// one; readers hold the session they read through a shared_ptr, so a reload
+// never pulls data out from under them.
 //
 // The housekeeping methods (LogTransitions, LogReport, Reresolve) are called
 // from one thread, the server's housekeeping loop.
@@ -54,13 +57,28 @@ class ProbingSession {
 
   void LogTransitions();
   void LogReport();
+  // Resolves every name again on the session's resolver threads, without
+  // waiting; a changed address moves the ICMP target and the gRPC channel.
   void Reresolve() ABSL_LOCKS_EXCLUDED(mu_);
 
  private:
-  explicit ProbingSession(const std::vector<TargetSpec>& targets)
-      : targets_(targets) {}
+  ProbingSession(const std::vector<TargetSpec>& targets, Clock& clock,
+                 std::shared_ptr<grpc::ChannelCredentials> credentials)
+      : targets_(targets),
+        clock_(clock),
+        probe_credentials_(std::move(credentials)) {}
+
+  // An echo client for the target: on a channel to `address` when resolved
+  // (the address ICMP probes too), else to the name through gRPC's resolver.
+  std::unique_ptr<EchoClient> MakeGrpcClient(
+      const TargetSpec& target, const std::optional<IpAddress>& address);
+  // A resolver thread's answer for target i.
+  void OnResolved(int i, const absl::StatusOr<IpAddress>& address)
+      ABSL_LOCKS_EXCLUDED(mu_);
 
   const std::vector<TargetSpec> targets_;
+  Clock& clock_;
+  const std::shared_ptr<grpc::ChannelCredentials> probe_credentials_;
   std::shared_ptr<ResultStore> store_;
   std::unique_ptr<IcmpProber> icmp_;
   std::unique_ptr<GrpcProber> grpc_;
@@ -69,7 +87,12 @@ class ProbingSession {
   bool stopped_ = false;
 
   mutable absl::Mutex mu_;
+  std::shared_ptr<ResolverPool> resolver_ ABSL_GUARDED_BY(mu_);
   std::vector<std::string> addresses_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::optional<IpAddress>> resolved_ ABSL_GUARDED_BY(mu_);
+  std::vector<bool> resolving_ ABSL_GUARDED_BY(mu_);
+  // icmp_ and grpc_ are complete (set once, under mu_).
+  bool probers_ready_ ABSL_GUARDED_BY(mu_) = false;
   std::vector<ProbeStatus> last_status_;  // housekeeping thread only
 };
 

@@ -62,6 +62,13 @@ absl::Status ServerApp::ReloadTargets(const std::vector<TargetSpec>& targets,
                                       const StatusThresholds& thresholds) {
   absl::MutexLock reload(&reload_mu_);
   std::shared_ptr<ProbingSession> current = Session();
+  if (current != nullptr && current->store()->targets() == targets &&
+      current->store()->thresholds() == thresholds) {
+    // E.g. a SIGHUP for a certificate rotation: probers, channels, counters
+    // and Watch streams carry on untouched.
+    Logger("server")->info("configuration reloaded: targets unchanged");
+    return absl::OkStatus();
+  }
   absl::StatusOr<std::shared_ptr<ProbingSession>> fresh = ProbingSession::Start(
       targets, thresholds, clock_, probe_credentials_,
       current != nullptr ? current->store().get() : nullptr);

@@ -79,7 +79,8 @@ class ServerApp {
 
   // Starts probing `targets` with `thresholds` in a new session, then stops
   // the old one. On error (e.g. no targets) the old session keeps running.
-  // Statistics start afresh; Watch streams end and clients watch again.
+  // Unchanged targets keep their statistics; Watch streams end and clients
+  // watch again. When nothing changed, nothing restarts.
   absl::Status ReloadTargets(const std::vector<TargetSpec>& targets,
                              const StatusThresholds& thresholds);
 

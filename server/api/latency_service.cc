@@ -64,23 +64,26 @@ class LatencyServiceImpl::WatchReactor final
                         "stopping); watch again"));
   }
 
+  // On a prober's thread: only filters and queues the raw sample; the proto
+  // is built by whoever starts the write (usually OnWriteDone, on gRPC's
+  // thread).
   void OnSample(const Sample& sample) ABSL_LOCKS_EXCLUDED(mu_) {
     if (!QueryHandler::WatchMatches(*store_, request_, sample)) return;
-    v1::WatchResponse response;
-    *response.mutable_sample() = QueryHandler::SampleToProto(*store_, sample);
     absl::MutexLock lock(&mu_);
     if (finished_) return;
     if (queue_.size() >= kWatchQueueLimit) {
       queue_.pop_front();
       ++service_->dropped_;
     }
-    queue_.push_back(std::move(response));
+    queue_.push_back(sample);
     if (!writing_) WriteNextLocked();
   }
 
   void WriteNextLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     if (queue_.empty()) return;
-    current_ = std::move(queue_.front());
+    current_.Clear();
+    *current_.mutable_sample() =
+        QueryHandler::SampleToProto(*store_, queue_.front());
     queue_.pop_front();
     writing_ = true;
     StartWrite(&current_);
@@ -92,7 +95,7 @@ class LatencyServiceImpl::WatchReactor final
   const std::shared_ptr<ResultStore> store_;
   int subscription_ = -1;
   absl::Mutex mu_;
-  std::deque<v1::WatchResponse> queue_ ABSL_GUARDED_BY(mu_);
+  std::deque<Sample> queue_ ABSL_GUARDED_BY(mu_);
   v1::WatchResponse current_ ABSL_GUARDED_BY(mu_);
   bool writing_ ABSL_GUARDED_BY(mu_) = false;
   bool finished_ ABSL_GUARDED_BY(mu_) = false;

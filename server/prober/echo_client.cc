@@ -1,5 +1,6 @@
 #include "server/prober/echo_client.h"
 
+#include <algorithm>
 #include <deque>
 #include <map>
 #include <optional>
@@ -79,6 +80,8 @@ class UnaryEchoClient final : public EchoClient {
   grpc_connectivity_state State() override {
     return channel_->GetState(/*try_to_connect=*/false);
   }
+
+  void Connect() override { channel_->GetState(/*try_to_connect=*/true); }
 
  private:
   std::shared_ptr<grpc::Channel> channel_;
@@ -223,6 +226,8 @@ class StreamEchoClient final : public EchoClient {
     return channel_->GetState(/*try_to_connect=*/false);
   }
 
+  void Connect() override { channel_->GetState(/*try_to_connect=*/true); }
+
   void Detach(StreamCall* call) ABSL_LOCKS_EXCLUDED(mu_) {
     absl::MutexLock lock(&mu_);
     if (call_ == call) call_ = nullptr;
@@ -256,15 +261,46 @@ void StreamCall::OnDone(const grpc::Status& status) {
 
 }  // namespace
 
+ProbeChannelTuning TuneProbeChannel(absl::Duration interval,
+                                    absl::Duration timeout) {
+  auto ms = [](absl::Duration d, int64_t lo, int64_t hi) {
+    return static_cast<int>(
+        std::clamp<int64_t>(absl::ToInt64Milliseconds(d), lo, hi));
+  };
+  ProbeChannelTuning tuning;
+  tuning.max_backoff_ms = ms(interval, 100, 10'000);
+  tuning.initial_backoff_ms = std::min(100, tuning.max_backoff_ms);
+  // A probe succeeds on a path whose RTT is under the timeout; connecting
+  // there takes about 3 RTTs with TLS (TCP, TLS 1.3, HTTP/2 settings).
+  // Attempts to a dead address still end after the keepalive timeout, which
+  // gRPC also sets as TCP_USER_TIMEOUT and which bounds the SYN retries.
+  tuning.min_connect_timeout_ms = ms(4 * timeout, 1000, 60'000);
+  // Not below 1 s: TCP_USER_TIMEOUT under a few RTOs (200 ms minimum) would
+  // drop a healthy connection for one lost segment.
+  tuning.keepalive_time_ms =
+      ms(std::max(interval, kMinProbeKeepaliveTime), 1000, 60'000);
+  tuning.keepalive_timeout_ms = ms(timeout, 1000, 60'000);
+  return tuning;
+}
+
 std::shared_ptr<grpc::Channel> MakeProbeChannel(
-    const std::string& target, absl::Duration max_backoff,
-    std::shared_ptr<grpc::ChannelCredentials> credentials) {
+    const std::string& target, absl::Duration interval, absl::Duration timeout,
+    std::shared_ptr<grpc::ChannelCredentials> credentials,
+    const std::string& authority) {
+  ProbeChannelTuning tuning = TuneProbeChannel(interval, timeout);
   grpc::ChannelArguments args;
-  int max_ms = static_cast<int>(
-      std::clamp<int64_t>(absl::ToInt64Milliseconds(max_backoff), 100, 10'000));
-  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
-  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
-  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, max_ms);
+  if (!authority.empty()) {
+    args.SetString(GRPC_ARG_DEFAULT_AUTHORITY, authority);
+  }
+  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, tuning.initial_backoff_ms);
+  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, tuning.min_connect_timeout_ms);
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, tuning.max_backoff_ms);
+  args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, tuning.keepalive_time_ms);
+  args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, tuning.keepalive_timeout_ms);
+  // Unary probes leave the connection without calls between probes; it
+  // must be watched then too, and pings need no data between them.
+  args.SetInt(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+  args.SetInt(GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0);
   // One connection per target: identical channel args would otherwise share
   // subchannels through the global pool.
   args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);

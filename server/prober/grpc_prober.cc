@@ -51,6 +51,42 @@ void GrpcProber::AddTarget(const GrpcTarget& target,
                       'p');
   slots_.push_back(std::move(slot));
   counters_.push_back(std::make_unique<GrpcTargetCounters>());
+  absl::MutexLock lock(&mu_);
+  forgotten_below_.push_back(0);
+}
+
+void GrpcProber::ReplaceClient(int target_index,
+                               std::unique_ptr<EchoClient> client) {
+  client->Connect();
+  absl::MutexLock lock(&mu_);
+  replacements_.emplace_back(slot_of_target_.at(target_index),
+                             std::move(client));
+}
+
+void GrpcProber::ApplyReplacements() {
+  std::vector<std::pair<int, std::unique_ptr<EchoClient>>> replacements;
+  {
+    absl::MutexLock lock(&mu_);
+    replacements.swap(replacements_);
+    // The old clients' calls are forgotten first, so their cancellation
+    // below finds nothing pending.
+    for (const auto& replacement : replacements) {
+      forgotten_below_[replacement.first] =
+          slots_[replacement.first].next_sequence;
+      for (auto it = pending_.begin(); it != pending_.end();) {
+        if (it->first.slot == replacement.first) {
+          pending_.erase(it++);
+        } else {
+          ++it;
+        }
+      }
+    }
+  }
+  for (auto& [slot, client] : replacements) {
+    std::unique_ptr<EchoClient> old =
+        std::exchange(slots_[slot].client, std::move(client));
+    old.reset();  // cancels and waits for its callbacks
+  }
 }
 
 const GrpcTargetCounters& GrpcProber::counters(int target_index) const {
@@ -72,7 +108,7 @@ void GrpcProber::SendDue(int64_t now_ns) {
   }
 }
 
-void GrpcProber::NoteChannelState(Slot& slot) {
+grpc_connectivity_state GrpcProber::NoteChannelState(Slot& slot) {
   GrpcTargetCounters& counters =
       *counters_[slot_of_target_[slot.target.target_index]];
   int state = slot.client->State();
@@ -86,11 +122,12 @@ void GrpcProber::NoteChannelState(Slot& slot) {
              StateName(static_cast<grpc_connectivity_state>(previous)),
              StateName(static_cast<grpc_connectivity_state>(state)));
   }
+  return static_cast<grpc_connectivity_state>(state);
 }
 
 void GrpcProber::SendOne(int slot_index, int64_t scheduled_ns) {
   Slot& slot = slots_[slot_index];
-  NoteChannelState(slot);
+  const bool ready = NoteChannelState(slot) == GRPC_CHANNEL_READY;
   uint64_t sequence = slot.next_sequence++;
   v1::EchoRequest request;
   request.set_sequence(sequence);
@@ -100,7 +137,8 @@ void GrpcProber::SendOne(int slot_index, int64_t scheduled_ns) {
   lag_.Note(sent_ns - scheduled_ns);
   {
     absl::MutexLock lock(&mu_);
-    Pending pending{scheduled_ns, sent_ns, sent_ns + slot.target.timeout_ns};
+    Pending pending{scheduled_ns, sent_ns, sent_ns + slot.target.timeout_ns,
+                    ready};
     pending_[PendingKey{slot_index, sequence}] = pending;
     deadlines_.Push(pending.deadline_ns, PendingKey{slot_index, sequence});
   }
@@ -120,14 +158,21 @@ void GrpcProber::OnReply(int slot_index, uint64_t sequence,
   Pending pending;
   {
     absl::MutexLock lock(&mu_);
+    if (cancelling_) return;  // our own cancellation, not a result
     auto it = pending_.find(PendingKey{slot_index, sequence});
     if (it == pending_.end()) {
-      // Already timed out by the prober.
-      if (status.ok()) ++counters_[slot_index]->late_replies;
+      // Already timed out by the prober, or sent on a replaced client.
+      if (status.ok() && sequence >= forgotten_below_[slot_index]) {
+        ++counters_[slot_index]->late_replies;
+      }
       return;
     }
     pending = it->second;
     pending_.erase(it);
+  }
+  if (status.ok() && !pending.channel_ready) {
+    ++counters_[slot_index]->connect_replies;
+    return;
   }
   Sample sample;
   sample.target_index = slots_[slot_index].target.target_index;
@@ -206,6 +251,9 @@ void GrpcProber::Start() {
     absl::MutexLock lock(&mu_);
     stop_ = false;
   }
+  // Connect ahead of the first probes, which the phase spread delays by up
+  // to one interval.
+  for (Slot& slot : slots_) slot.client->Connect();
   PlanSchedule(clock_.MonotonicNanos());
   loop_ = std::thread([this] { RunLoop(); });
 }
@@ -218,6 +266,11 @@ void GrpcProber::Stop() {
     }
     loop_.join();
   }
+  {
+    absl::MutexLock lock(&mu_);
+    cancelling_ = true;
+    replacements_.clear();
+  }
   // Destroying the clients cancels in-flight calls and waits for their
   // callbacks, which still find this prober alive.
   for (Slot& slot : slots_) slot.client.reset();
@@ -226,6 +279,7 @@ void GrpcProber::Stop() {
 void GrpcProber::RunLoop() {
   Logger("prober")->info("gRPC prober: {} targets", slots_.size());
   while (true) {
+    ApplyReplacements();
     int64_t now = clock_.MonotonicNanos();
     SendDue(now);
     ExpireTimeouts(now);

@@ -33,6 +33,9 @@ struct GrpcTargetCounters {
   std::atomic<uint64_t> channel_state_changes{0};
   std::atomic<int> channel_state{GRPC_CHANNEL_IDLE};
   std::atomic<uint64_t> skipped_probes{0};
+  // Replies to probes sent before the channel was READY: their time
+  // includes connection set-up (TCP, TLS), so they are not RTT samples.
+  std::atomic<uint64_t> connect_replies{0};
 };
 
 // GrpcProber sends echo probes to every agent at a fixed rate from one
@@ -43,13 +46,25 @@ struct GrpcTargetCounters {
 // (agent_send - agent_receive), so network RTT = rtt - agent_time.
 //
 // Channel connectivity is sampled at every probe; changes are logged and
-// counted.
+// counted. A probe sent while the channel was not READY that succeeds timed
+// the connection set-up, not the network: it is counted (connect_replies),
+// not recorded. Calls the prober cancels itself (Stop) are not samples
+// either.
 class GrpcProber {
  public:
   GrpcProber(Clock& clock, SampleSink& sink);
   ~GrpcProber();
 
   void AddTarget(const GrpcTarget& target, std::unique_ptr<EchoClient> client);
+
+  // Probes the target through `client` from the next step on (e.g. a new
+  // channel after its name resolved to another address). Thread-safe. The
+  // old client's open calls are cancelled and, being the prober's own
+  // doing, are not samples.
+  void ReplaceClient(int target_index, std::unique_ptr<EchoClient> client)
+      ABSL_LOCKS_EXCLUDED(mu_);
+  // Applies pending ReplaceClient calls (loop thread; public for tests).
+  void ApplyReplacements() ABSL_LOCKS_EXCLUDED(mu_);
 
   void Start();
   // Stops sending, then destroys the clients (cancelling what is in flight).
@@ -87,12 +102,14 @@ class GrpcProber {
     int64_t scheduled_ns = 0;
     int64_t sent_ns = 0;
     int64_t deadline_ns = 0;
+    bool channel_ready = true;  // at send
   };
 
   void SendOne(int slot, int64_t scheduled_ns);
   void OnReply(int slot, uint64_t sequence, const grpc::Status& status,
                const v1::EchoResponse& response) ABSL_LOCKS_EXCLUDED(mu_);
-  void NoteChannelState(Slot& slot);
+  // Returns the channel's state, logging and counting a change.
+  grpc_connectivity_state NoteChannelState(Slot& slot);
   void Emit(Sample sample);
   void RunLoop();
 
@@ -109,6 +126,13 @@ class GrpcProber {
   absl::flat_hash_map<PendingKey, Pending> pending_ ABSL_GUARDED_BY(mu_);
   TimedQueue<PendingKey> deadlines_ ABSL_GUARDED_BY(mu_);
   bool stop_ ABSL_GUARDED_BY(mu_) = false;
+  std::vector<std::pair<int, std::unique_ptr<EchoClient>>> replacements_
+      ABSL_GUARDED_BY(mu_);
+  // Per slot: probes below this sequence went to a replaced client; a reply
+  // to one is not "late".
+  std::vector<uint64_t> forgotten_below_ ABSL_GUARDED_BY(mu_);
+  // Set before Stop cancels what is in flight: those replies are dropped.
+  bool cancelling_ ABSL_GUARDED_BY(mu_) = false;
   std::thread loop_;
 };
 

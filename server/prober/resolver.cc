@@ -2,6 +2,9 @@
 
 #include <netdb.h>
 
+#include <algorithm>
+#include <thread>
+
 #include "absl/strings/str_cat.h"
 
 namespace latency {
@@ -34,13 +37,56 @@ absl::StatusOr<IpAddress> ResolveHost(const std::string& host,
   return *address;
 }
 
+std::string GrpcTargetForAddress(const IpAddress& address, uint16_t port) {
+  return address.is_v6()
+             ? absl::StrCat("ipv6:[", address.ToString(), "]:", port)
+             : absl::StrCat("ipv4:", address.ToString(), ":", port);
+}
+
 std::string GrpcTargetFor(const std::string& host, uint16_t port) {
   if (std::optional<IpAddress> literal = IpAddress::Parse(host)) {
-    return literal->is_v6()
-               ? absl::StrCat("ipv6:[", literal->ToString(), "]:", port)
-               : absl::StrCat("ipv4:", literal->ToString(), ":", port);
+    return GrpcTargetForAddress(*literal, port);
   }
   return absl::StrCat("dns:///", host, ":", port);
+}
+
+ResolverPool::ResolverPool(int threads, ResolveFn resolve)
+    : state_(std::make_shared<State>()) {
+  for (int i = 0; i < std::max(1, threads); ++i) {
+    std::thread(Work, state_, resolve).detach();
+  }
+}
+
+ResolverPool::~ResolverPool() {
+  absl::MutexLock lock(&state_->mu);
+  state_->stopped = true;
+  state_->queue.clear();
+}
+
+void ResolverPool::Submit(const std::string& host, AddressFamily family,
+                          Done done) {
+  absl::MutexLock lock(&state_->mu);
+  state_->queue.push_back({host, family, std::move(done)});
+}
+
+void ResolverPool::Work(std::shared_ptr<State> state, ResolveFn resolve) {
+  auto has_work = [&state]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(state->mu) {
+    return state->stopped || !state->queue.empty();
+  };
+  while (true) {
+    Job job;
+    {
+      absl::MutexLock lock(&state->mu);
+      state->mu.Await(absl::Condition(&has_work));
+      if (state->stopped) return;
+      job = std::move(state->queue.front());
+      state->queue.pop_front();
+    }
+    absl::StatusOr<IpAddress> address = resolve(job.host, job.family);
+    absl::MutexLock lock(&state->mu);
+    if (state->stopped) return;
+    job.done(address);
+  }
 }
 
 }  // namespace latency

@@ -1,5 +1,6 @@
 #include "server/stats/status.h"
 
+#include <algorithm>
 #include <cstddef>
 #include <iterator>
 
@@ -35,14 +36,23 @@ ProbeStatus Worst(ProbeStatus a, ProbeStatus b) {
   return Severity(b) > Severity(a) ? b : a;
 }
 
-ProbeStatus ComputeStatus(const SeriesStats& stats, int64_t now_ns,
-                          absl::Duration interval,
+absl::Duration StaleLimit(const SeriesFacts& facts,
                           const StatusThresholds& thresholds) {
-  const bool check_stale =
-      thresholds.stale_after_intervals > 0 && interval > absl::ZeroDuration();
+  if (thresholds.stale_after_intervals <= 0 ||
+      facts.interval <= absl::ZeroDuration()) {
+    return absl::InfiniteDuration();
+  }
+  return std::max(
+      facts.interval * thresholds.stale_after_intervals,
+      std::max(facts.timeout, absl::ZeroDuration()) + facts.interval);
+}
+
+ProbeStatus ComputeStatus(const SeriesStats& stats, int64_t now_ns,
+                          const SeriesFacts& facts,
+                          const StatusThresholds& thresholds) {
+  const absl::Duration stale_limit = StaleLimit(facts, thresholds);
   auto older_than_stale_limit = [&](int64_t since_ns) {
-    return check_stale && absl::Nanoseconds(now_ns - since_ns) >
-                              interval * thresholds.stale_after_intervals;
+    return absl::Nanoseconds(now_ns - since_ns) > stale_limit;
   };
 
   const std::optional<int64_t> last_completed = stats.last_completed_ns();
@@ -56,9 +66,23 @@ ProbeStatus ComputeStatus(const SeriesStats& stats, int64_t now_ns,
     return ProbeStatus::kDown;
   }
   if (older_than_stale_limit(*last_completed)) return ProbeStatus::kStale;
-  const std::optional<double> loss =
-      stats.Counts(absl::Minutes(1), now_ns).loss_percent();
-  if (loss && *loss > thresholds.degraded_loss_percent) {
+  // Only failures so far, fewer than make it down: nothing has answered
+  // yet (e.g. connection set-up), so not ok either.
+  if (!stats.last_ok_sample()) return ProbeStatus::kUnknown;
+  constexpr absl::Duration kLossWindow = absl::Minutes(1);
+  WindowCounts counts = stats.Counts(kLossWindow, now_ns);
+  // The set-up failures are in the window while the first success is (the
+  // window reaches back at least one minute); only failures can be them.
+  if (facts.first_ok_ns &&
+      absl::Nanoseconds(now_ns - *facts.first_ok_ns) <= kLossWindow) {
+    uint64_t setup = std::min(facts.failures_before_first_ok, counts.lost);
+    counts.lost -= setup;
+    counts.sent -= setup;
+  }
+  const std::optional<double> loss = counts.loss_percent();
+  if (loss && *loss > thresholds.degraded_loss_percent &&
+      counts.sent >=
+          static_cast<uint64_t>(std::max(0, thresholds.degraded_min_samples))) {
     return ProbeStatus::kDegraded;
   }
   return ProbeStatus::kOk;

@@ -2,6 +2,7 @@
 #define LATENCY_SERVER_STATS_STATUS_H_
 
 #include <cstdint>
+#include <optional>
 
 #include "absl/time/time.h"
 #include "server/stats/windowed_stats.h"
@@ -40,31 +41,56 @@ struct StatusThresholds {
   // 1-minute loss above this percentage (strictly) is degraded; 0 makes any
   // loss degraded, 100 or more never.
   double degraded_loss_percent = 5;
+  // Loss says nothing over fewer completed probes than this in the window:
+  // one failure in a handful of samples is not "loss above 5%". 20 is the
+  // fewest where one loss alone cannot exceed the default 5%.
+  int degraded_min_samples = 20;
   // This many consecutive failures, or more, is down; <= 0 never.
   int down_after_failures = 3;
   // No completed probe for more than this many intervals is stale; <= 0
   // (or a non-positive interval) never.
   int stale_after_intervals = 3;
+
+  bool operator==(const StatusThresholds&) const = default;
 };
 
-// ComputeStatus decides a series' status at now_ns; interval is the series'
-// probe interval. A pure function of its arguments. The first rule that
-// holds wins (each outranks the ones below in Severity too):
-//   1. No sample recorded yet: stale once more than stale_after_intervals x
-//      interval has passed since the series was created (probes should have
-//      completed by then), unknown before that.
+// What ComputeStatus knows of a series besides its statistics.
+struct SeriesFacts {
+  absl::Duration interval = absl::Seconds(1);
+  absl::Duration timeout = absl::Seconds(1);
+  // Failures completed before the series' first success, and when that
+  // success completed (nullopt: none yet). Those failures are the
+  // connection being set up (agent and server started together), not loss.
+  uint64_t failures_before_first_ok = 0;
+  std::optional<int64_t> first_ok_ns;
+};
+
+// How long a series may go without a completed probe before it is stale:
+// stale_after_intervals x interval, but never less than timeout + interval
+// (a probe completes up to one timeout after it is sent, so a shorter limit
+// would read stale before down). Infinite when stale is off.
+absl::Duration StaleLimit(const SeriesFacts& facts,
+                          const StatusThresholds& thresholds);
+
+// ComputeStatus decides a series' status at now_ns. A pure function of its
+// arguments. The first rule that holds wins (each outranks the ones below in
+// Severity too):
+//   1. No sample recorded yet: stale once more than StaleLimit has passed
+//      since the series was created (probes should have completed by
+//      then), unknown before that.
 //   2. down: consecutive_failures() >= down_after_failures. It stays down
 //      while nothing new completes; age tells readers how old that is.
-//   3. stale: the latest completed probe is older than stale_after_intervals
-//      x interval. A sample completes up to one timeout after it was sent,
-//      so the threshold should exceed the timeout; 3 intervals does when the
-//      timeout is at most 2 intervals.
-//   4. degraded: the 1-minute window's loss_percent > degraded_loss_percent
-//      (the window covers 60-70 s, see SeriesStats). After a down spell the
-//      failures keep the series degraded until they leave that window.
+//   3. stale: the latest completed probe is older than StaleLimit.
+//   3a. unknown: no probe has succeeded yet (failures, but fewer than
+//      down_after_failures in a row): nothing has answered yet.
+//   4. degraded: the 1-minute window holds at least degraded_min_samples
+//      probes, not counting failures before the first success, and their
+//      loss_percent > degraded_loss_percent (the window covers 60-70 s,
+//      see SeriesStats). After a down spell the failures keep the series
+//      degraded until they leave that window.
 //   5. ok.
 ProbeStatus ComputeStatus(const SeriesStats& stats, int64_t now_ns,
-                          absl::Duration interval,
+                          const SeriesFacts& facts,
                           const StatusThresholds& thresholds);
 
 }  // namespace latency

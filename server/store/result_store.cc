@@ -31,9 +31,24 @@ void ResultStore::Record(const Sample& sample) {
     Series& series = SeriesFor(sample.target_index, sample.kind);
     absl::MutexLock lock(&series.mu);
     series.stats.Record(sample);
+    if (!series.first_ok_ns) {
+      if (sample.ok()) {
+        series.first_ok_ns = sample.completed_ns;
+      } else {
+        ++series.failures_before_first_ok;
+      }
+    }
   }
-  absl::MutexLock lock(&subscribers_mu_);
-  for (const Subscription& s : subscribers_) s.on_sample(sample);
+  std::shared_ptr<const SubscriberList> subscribers;
+  {
+    absl::MutexLock lock(&subscribers_mu_);
+    subscribers = subscribers_;
+  }
+  if (subscribers == nullptr) return;
+  for (const std::shared_ptr<Subscription>& s : *subscribers) {
+    absl::MutexLock lock(&s->mu);
+    if (s->active) s->on_sample(sample);
+  }
 }
 
 std::optional<int> ResultStore::FindTarget(const std::string& name) const {
@@ -55,8 +70,12 @@ ProbeView ResultStore::Probe(int target, ProbeKind kind) const {
   const Series& series = SeriesFor(target, kind);
   absl::MutexLock lock(&series.mu);
   const SeriesStats& stats = series.stats;
-  view.status =
-      ComputeStatus(stats, now, targets_[target].interval, thresholds_);
+  SeriesFacts facts;
+  facts.interval = targets_[target].interval;
+  facts.timeout = targets_[target].timeout;
+  facts.failures_before_first_ok = series.failures_before_first_ok;
+  facts.first_ok_ns = series.first_ok_ns;
+  view.status = ComputeStatus(stats, now, facts, thresholds_);
   if (series.no_permission) {
     view.status = ProbeStatus::kNoPermission;
     view.no_permission = *series.no_permission;
@@ -120,7 +139,15 @@ int ResultStore::Subscribe(Subscriber subscriber,
     absl::MutexLock lock(&subscribers_mu_);
     int id = next_subscriber_id_++;
     if (!closed_) {
-      subscribers_.push_back({id, std::move(subscriber), std::move(on_close)});
+      auto subscription = std::make_shared<Subscription>();
+      subscription->id = id;
+      subscription->on_sample = std::move(subscriber);
+      subscription->on_close = std::move(on_close);
+      auto list = subscribers_ != nullptr
+                      ? std::make_shared<SubscriberList>(*subscribers_)
+                      : std::make_shared<SubscriberList>();
+      list->push_back(std::move(subscription));
+      subscribers_ = std::move(list);
       return id;
     }
   }
@@ -129,22 +156,44 @@ int ResultStore::Subscribe(Subscriber subscriber,
 }
 
 void ResultStore::Unsubscribe(int id) {
-  absl::MutexLock lock(&subscribers_mu_);
-  std::erase_if(subscribers_,
-                [id](const Subscription& s) { return s.id == id; });
+  std::shared_ptr<Subscription> gone;
+  {
+    absl::MutexLock lock(&subscribers_mu_);
+    if (subscribers_ == nullptr) return;
+    auto list = std::make_shared<SubscriberList>();
+    for (const std::shared_ptr<Subscription>& s : *subscribers_) {
+      if (s->id == id) {
+        gone = s;
+      } else {
+        list->push_back(s);
+      }
+    }
+    if (gone == nullptr) return;
+    subscribers_ = std::move(list);
+  }
+  // Waits for a callback in progress (Record's snapshot or
+  // CloseSubscriptions may still hold it).
+  absl::MutexLock lock(&gone->mu);
+  gone->active = false;
 }
 
 void ResultStore::CloseSubscriptions() {
-  std::vector<Subscription> closing;
+  std::shared_ptr<const SubscriberList> closing;
   {
     absl::MutexLock lock(&subscribers_mu_);
     closed_ = true;
-    closing.swap(subscribers_);
+    // Still listed: Unsubscribe finds these and waits for their on_close.
+    closing = subscribers_;
   }
-  // Outside the lock: on_close may end a stream whose cleanup unsubscribes.
-  for (const Subscription& s : closing) {
-    if (s.on_close) s.on_close();
+  if (closing == nullptr) return;
+  for (const std::shared_ptr<Subscription>& s : *closing) {
+    absl::MutexLock lock(&s->mu);
+    if (!s->active) continue;  // unsubscribed meanwhile
+    s->active = false;
+    if (s->on_close) s->on_close();
   }
+  absl::MutexLock lock(&subscribers_mu_);
+  subscribers_ = nullptr;
 }
 
 size_t ResultStore::ApproxMemoryBytes() const {

@@ -88,11 +88,16 @@ class ResultStore final : public SampleSink {
   // Calls `subscriber` with every later sample, on the prober's thread: it
   // must be quick and must not call back into the store's writers. When the
   // store's probing ends (config reload, shutdown) `on_close` runs once
-  // instead. Returns an id for Unsubscribe.
+  // instead. A subscription's callbacks never run concurrently with each
+  // other. Returns an id for Unsubscribe.
   int Subscribe(Subscriber subscriber, std::function<void()> on_close = {})
       ABSL_LOCKS_EXCLUDED(subscribers_mu_);
+  // Ends a subscription. Waits for its callback if one is running; once it
+  // returns, none runs again, so the subscriber may be destroyed. Must not
+  // be called from that subscription's own callbacks.
   void Unsubscribe(int id) ABSL_LOCKS_EXCLUDED(subscribers_mu_);
-  // Ends every subscription (calling on_close) and refuses new ones.
+  // Ends every subscription (calling on_close of those not unsubscribed
+  // first) and refuses new ones.
   void CloseSubscriptions() ABSL_LOCKS_EXCLUDED(subscribers_mu_);
 
   int64_t now_ns() const { return clock_.MonotonicNanos(); }
@@ -103,6 +108,9 @@ class ResultStore final : public SampleSink {
     mutable absl::Mutex mu;
     SeriesStats stats ABSL_GUARDED_BY(mu);
     std::optional<std::string> no_permission ABSL_GUARDED_BY(mu);
+    // Connection set-up before the first success (see SeriesFacts).
+    uint64_t failures_before_first_ok ABSL_GUARDED_BY(mu) = 0;
+    std::optional<int64_t> first_ok_ns ABSL_GUARDED_BY(mu);
     explicit Series(int64_t created_ns) : stats(created_ns) {}
   };
   const Series& SeriesFor(int target, ProbeKind kind) const {
@@ -119,14 +127,23 @@ class ResultStore final : public SampleSink {
   absl::flat_hash_map<std::string, int> index_by_name_;
   std::vector<std::shared_ptr<Series>> series_;  // 2 per target
 
-  absl::Mutex subscribers_mu_;
-  int next_subscriber_id_ ABSL_GUARDED_BY(subscribers_mu_) = 0;
+  // One per Subscribe. Its mutex is held while its callbacks run, so
+  // Unsubscribe (which clears `active` under it) waits for them.
   struct Subscription {
-    int id;
+    int id = 0;
     Subscriber on_sample;
     std::function<void()> on_close;
+    absl::Mutex mu;
+    bool active ABSL_GUARDED_BY(mu) = true;
   };
-  std::vector<Subscription> subscribers_ ABSL_GUARDED_BY(subscribers_mu_);
+  using SubscriberList = std::vector<std::shared_ptr<Subscription>>;
+
+  absl::Mutex subscribers_mu_;
+  int next_subscriber_id_ ABSL_GUARDED_BY(subscribers_mu_) = 0;
+  // Copy-on-write: Record takes a reference under the lock and calls the
+  // subscribers outside it, so a slow one never blocks another's prober.
+  std::shared_ptr<const SubscriberList> subscribers_
+      ABSL_GUARDED_BY(subscribers_mu_);
   bool closed_ ABSL_GUARDED_BY(subscribers_mu_) = false;
 };
 

@@ -301,6 +301,31 @@ def cmd_restart(a):
     return rc
 
 
+def cmd_heal(a):
+    """A blackhole from cut_ns to heal_ns: gRPC probes failed in it, and every
+    probe scheduled from heal_ns + 2 intervals on succeeds. Counts probes."""
+    grpc = read_watch(a.watch, "grpc", a.cut_ns)
+    during = [s for s in grpc if s["scheduled_ns"] < a.heal_ns]
+    after = [s for s in grpc if s["scheduled_ns"] >= a.heal_ns]
+    bound_ns = a.heal_ns + 2 * a.interval_ms * 1_000_000
+    due = [s for s in after if s["scheduled_ns"] >= bound_ns]
+    failed_due = [s for s in due if not ok(s)]
+    first_ok = next((s for s in after if ok(s)), None)
+    first_ok_s = (f"{(first_ok['scheduled_ns'] - a.heal_ns) / 1e9:.2f} s"
+                  if first_ok else "never")
+    failed_during = sum(1 for s in during if not ok(s))
+    rc = 0
+    rc |= verdict(f"{a.label}: blackhole {(a.heal_ns - a.cut_ns) / 1e9:.1f} s: "
+                  f"{failed_during}/{len(during)} gRPC probes in it failed",
+                  len(during) > 0 and failed_during >= len(during) - 2)
+    errors = sorted({s.get("error", "")[:60] for s in failed_due})
+    rc |= verdict(f"{a.label}: after healing, the first successful probe was scheduled "
+                  f"{first_ok_s} after it; probes scheduled 2 intervals or more after it: "
+                  f"{len(due) - len(failed_due)}/{len(due)} ok {errors if errors else ''}",
+                  len(due) >= a.min_samples and not failed_due)
+    return rc
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__)
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -352,6 +377,8 @@ def main():
 
     command("restart", "--watch:str", "--kill_ns:int", "--up_ns:int", "--ok_ns:int",
             "--down_snapshot:str", "--ok_snapshot:str")
+
+    command("heal", "--watch:str", "--cut_ns:int", "--heal_ns:int", "--interval_ms:int")
 
     a = p.parse_args()
     return globals()["cmd_" + a.cmd.replace("-", "_")](a)

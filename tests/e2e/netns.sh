@@ -258,14 +258,32 @@ tb_wait_log() {
   tb_fail "$name did not log /$regex/ within ${limit}s"
 }
 
-# tb_start_agent [PORT]: latency-agent as TB_USER on TB_AGENT_ADDR; sets
-# TB_AGENT_PORT (port 0, the default, picks one).
+# tb_start_agent [PORT [FLAGS...]]: latency-agent as TB_USER on
+# TB_AGENT_ADDR; sets TB_AGENT_PORT (port 0, the default, picks one).
+# TB_AGENT_NAME (default agent) names its log and pid files.
 tb_start_agent() {
-  local port=${1:-0} bin
+  local port=${1:-0} bin name=${TB_AGENT_NAME:-agent}
+  shift || true
   bin=$(tb_user_binary "$TB_AGENT_BIN")
-  tb_spawn agent "$TB_AGENT_NS" user "$bin" --listen="$TB_AGENT_ADDR:$port"
-  TB_AGENT_PORT=$(tb_wait_log agent "serving on port [0-9]+" | grep -o "port [0-9]*" | cut -d' ' -f2)
-  tb_log "latency-agent (pid $(tb_pid agent), $TB_USER) serving on $TB_AGENT_ADDR:$TB_AGENT_PORT"
+  tb_spawn "$name" "$TB_AGENT_NS" user "$bin" --listen="$TB_AGENT_ADDR:$port" "$@"
+  TB_AGENT_PORT=$(tb_wait_log "$name" "serving on port [0-9]+" | grep -o "port [0-9]*" | cut -d' ' -f2)
+  tb_log "latency-agent $name (pid $(tb_pid "$name"), $TB_USER) serving on $TB_AGENT_ADDR:$TB_AGENT_PORT"
+}
+
+# tb_make_tls DIR: a CA (DIR/ca.pem) and a certificate for TB_AGENT_ADDR
+# signed by it (DIR/agent.pem, DIR/agent.key), readable by TB_USER.
+tb_make_tls() {
+  local dir=$1
+  mkdir -p "$dir"
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
+    -subj "/CN=latency e2e CA" -keyout "$dir/ca.key" -out "$dir/ca.pem" 2>/dev/null
+  openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+    -subj "/CN=$TB_AGENT_ADDR" -keyout "$dir/agent.key" -out "$dir/agent.csr" 2>/dev/null
+  printf 'subjectAltName=IP:%s\n' "$TB_AGENT_ADDR" >"$dir/agent.ext"
+  openssl x509 -req -in "$dir/agent.csr" -CA "$dir/ca.pem" -CAkey "$dir/ca.key" \
+    -CAcreateserial -days 2 -extfile "$dir/agent.ext" -out "$dir/agent.pem" 2>/dev/null
+  chmod 755 "$dir"
+  chmod 644 "$dir"/*.pem "$dir"/*.key
 }
 
 # tb_start_server NAME FLAGS...: latency-server as TB_USER in the server
@@ -403,6 +421,22 @@ tb_inject_off() {
   echo 0 >"$TB_DIR/inject.queue"
   tb_inject_stop "$q"
   tb_log "injection off"
+}
+
+# tb_inject_ingress FLAGS...: latency-inject (queue 3) on what the agent
+# namespace receives on veth0 (the requests), e.g. for paths longer than the
+# probe interval. tb_inject holds the agent's own egress: its TCP sockets
+# then count held segments as still queued on the host (TCP small queues,
+# autocorking), so a reply written while an earlier one is held waits for
+# it, and overlapping gRPC probes read 200-250 ms at 150 ms. Held here, the
+# packets have left the sender's socket accounting (ip_rcv orphans them),
+# and the kernel's ICMP replies are delayed just the same.
+tb_inject_ingress() {
+  tb_spawn inject-in "$TB_AGENT_NS" root "$TB_INJECT_BIN" --queue_num=3 \
+    --realtime_priority=20 "$@"
+  tb_wait_log inject-in "queue 3: delay" >/dev/null
+  ip netns exec "$TB_AGENT_NS" iptables -I INPUT 1 -i "$TB_DEV" -j NFQUEUE --queue-num 3
+  tb_log "injecting on $TB_AGENT_NS $TB_DEV ingress: $*"
 }
 
 # tb_blackhole ADDR: adds ADDR to the agent's veth0 and drops everything sent

@@ -88,6 +88,19 @@ TEST(ReloadTest, SighupAppliesAGoodConfigAndKeepsTheOldOneOnABadOne) {
       << "sent before " << sent_before;
   EXPECT_THAT(server->process.Output(),
               HasSubstr("configuration reloaded: 2 targets"));
+  // The new session's status log carries on from the old one: "one" kept
+  // its series, so it logs no second "unknown -> ok".
+  ASSERT_TRUE(
+      server->process
+          .WaitForOutput("target two icmp: unknown -> ", absl::Seconds(30))
+          .has_value())
+      << server->process.Output();
+  std::string output = server->process.Output();
+  size_t first = output.find("target one icmp: unknown -> ");
+  ASSERT_NE(first, std::string::npos) << output;
+  EXPECT_EQ(output.find("target one icmp: unknown -> ", first + 1),
+            std::string::npos)
+      << output;
 
   write_config(R"(targets { name: "one" host: "127.0.0.1" bogus_field: 1 })");
   server->process.Signal(SIGHUP);

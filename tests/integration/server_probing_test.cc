@@ -295,6 +295,51 @@ TEST_F(ServerProbingTest, IcmpAndGrpcSamplesEveryIntervalWithKernelStamps) {
   }
 }
 
+// SIGHUP with unchanged settings (e.g. a certificate rotation): probers,
+// channels, counters and subscriptions carry on; a change starts afresh.
+TEST_F(ServerProbingTest, ReloadWithUnchangedSettingsRestartsNothing) {
+  StartAgent();
+  TargetSpec target = Target("a", "127.0.0.1", true);
+  target.icmp_enabled = false;
+  StartServer({target});
+  bool closed = false;
+  ResultStore& store = app_->store();
+  int id = store.Subscribe([](const Sample&) {}, [&closed] { closed = true; });
+  Collector collector(store);
+  ASSERT_TRUE(
+      WaitUntil([&] { return collector.Of(0, ProbeKind::kGrpc).size() >= 2; },
+                absl::Seconds(30)));
+  std::shared_ptr<ProbingSession> before = app_->Session();
+
+  ASSERT_THAT(app_->ReloadTargets({target}, StatusThresholds()), IsOk());
+  EXPECT_EQ(app_->Session(), before);
+  EXPECT_FALSE(closed);
+
+  target.interval = 2 * kInterval;
+  ASSERT_THAT(app_->ReloadTargets({target}, StatusThresholds()), IsOk());
+  EXPECT_NE(app_->Session(), before);
+  EXPECT_TRUE(closed);
+  store.Unsubscribe(id);
+}
+
+// A name resolves on the session's resolver threads; gRPC then probes the
+// address it resolved to (the one shown, the one ICMP would probe).
+TEST_F(ServerProbingTest, ANamedTargetIsProbedAtItsResolvedAddress) {
+  StartAgent();
+  TargetSpec target = Target("named", "localhost", true);
+  target.icmp_enabled = false;
+  target.family = AddressFamily::kIpv4;
+  StartServer({target});
+  Collector collector(app_->store());
+  ASSERT_TRUE(WaitUntil(
+      [&] {
+        std::vector<Sample> grpc = collector.Of(0, ProbeKind::kGrpc);
+        return !grpc.empty() && grpc.back().ok();
+      },
+      absl::Seconds(30)));
+  EXPECT_EQ(app_->Session()->AddressOf(0), "127.0.0.1");
+}
+
 TEST_F(ServerProbingTest, AgentDownWithinThreeProbesAndBackWithoutRestart) {
   RUN_OR_STOP(StartAgent());
   int port = agent_->port();

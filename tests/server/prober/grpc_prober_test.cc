@@ -176,5 +176,83 @@ TEST_F(GrpcProberTest, ChannelStateChangesAreCounted) {
   EXPECT_EQ(prober_.counters(0).channel_state, GRPC_CHANNEL_READY);
 }
 
+TEST_F(GrpcProberTest, CallsCancelledByStopAreNotSamples) {
+  AddTarget(0);
+  prober_.PlanSchedule(clock_.MonotonicNanos());
+  Step();
+  ASSERT_EQ(prober_.pending_count(), 1u);
+  // Stop destroys the client, which cancels the open call (CANCELLED).
+  prober_.Stop();
+  EXPECT_THAT(sink_.samples(), SizeIs(0));
+}
+
+TEST_F(GrpcProberTest, AProbeThatWaitedForTheConnectionIsNotAnRtt) {
+  FakeEchoClient* client = AddTarget(0);
+  client->state = GRPC_CHANNEL_CONNECTING;
+  prober_.PlanSchedule(clock_.MonotonicNanos());
+  Step();
+  clock_.Advance(absl::Milliseconds(300));  // TCP + TLS set-up, then echo
+  client->Reply(0, 0);
+  EXPECT_THAT(sink_.samples(), SizeIs(0));
+  EXPECT_EQ(prober_.counters(0).connect_replies, 1u);
+
+  client->state = GRPC_CHANNEL_READY;
+  clock_.Advance(absl::Milliseconds(700));
+  Step();
+  clock_.Advance(absl::Milliseconds(2));
+  client->Reply(1, 0);
+  ASSERT_THAT(sink_.samples(), SizeIs(1));
+  EXPECT_THAT(sink_.samples()[0].rtt_ns, Optional(2 * kMs));
+}
+
+TEST_F(GrpcProberTest, AFailureWhileConnectingIsStillASample) {
+  FakeEchoClient* client = AddTarget(0);
+  client->state = GRPC_CHANNEL_TRANSIENT_FAILURE;
+  prober_.PlanSchedule(clock_.MonotonicNanos());
+  Step();
+  client->Fail(
+      0, grpc::Status(grpc::StatusCode::UNAVAILABLE, "connection refused"));
+  ASSERT_THAT(sink_.samples(), SizeIs(1));
+  EXPECT_EQ(sink_.samples()[0].result, SampleResult::kUnreachable);
+}
+
+TEST_F(GrpcProberTest, StartConnectsBeforeTheFirstProbe) {
+  FakeEchoClient* client = AddTarget(0);
+  prober_.Start();
+  EXPECT_EQ(client->connects, 1);
+  prober_.Stop();
+}
+
+TEST_F(GrpcProberTest, AReplacedClientsCancelledCallsAreNotSamples) {
+  FakeEchoClient* old_client = AddTarget(0, 500 * kMs);
+  prober_.PlanSchedule(clock_.MonotonicNanos());
+  Step();
+  ASSERT_EQ(old_client->call_count(), 1u);
+  FakeEchoClient::Call old_call = old_client->TakeCall(0);
+  auto fresh = std::make_unique<FakeEchoClient>();
+  FakeEchoClient* new_client = fresh.get();
+  prober_.ReplaceClient(0, std::move(fresh));
+  EXPECT_EQ(new_client->connects, 1);
+  // Destroys the old client, which cancels its open call.
+  prober_.ApplyReplacements();
+  EXPECT_THAT(sink_.samples(), SizeIs(0));
+  EXPECT_EQ(prober_.pending_count(), 0u);
+  // A reply that raced the replacement is neither a sample nor "late".
+  v1::EchoResponse reply;
+  reply.set_sequence(0);
+  old_call.done(grpc::Status::OK, reply);
+  EXPECT_THAT(sink_.samples(), SizeIs(0));
+  EXPECT_EQ(prober_.counters(0).late_replies, 0u);
+
+  clock_.Advance(absl::Seconds(1));
+  Step();
+  ASSERT_EQ(new_client->call_count(), 1u);
+  clock_.Advance(absl::Milliseconds(1));
+  new_client->Reply(0, 0);
+  ASSERT_THAT(sink_.samples(), SizeIs(1));
+  EXPECT_EQ(sink_.samples()[0].result, SampleResult::kOk);
+  EXPECT_EQ(sink_.samples()[0].sequence, 1u);
+}
+
 }  // namespace
 }  // namespace latency

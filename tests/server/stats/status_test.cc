@@ -61,7 +61,7 @@ TEST(ProbeStatusTest, WorstFollowsSeverity) {
 class ComputeStatusTest : public ::testing::Test {
  protected:
   ProbeStatus StatusAt(int64_t now) const {
-    return ComputeStatus(stats_, now, kInterval, thresholds_);
+    return ComputeStatus(stats_, now, facts_, thresholds_);
   }
   // One probe per second from now_ on.
   void Ok(int n = 1) {
@@ -77,6 +77,7 @@ class ComputeStatusTest : public ::testing::Test {
   ProbeStatus Now() const { return StatusAt(now_); }
 
   SeriesStats stats_{kT0};
+  SeriesFacts facts_;  // interval and timeout: 1 s, like kInterval
   StatusThresholds thresholds_;
   int64_t now_ = kT0;
 };
@@ -122,7 +123,7 @@ TEST_F(ComputeStatusTest, DownOutranksStale) {
 }
 
 TEST_F(ComputeStatusTest, StaleOutranksDegraded) {
-  Ok(10);
+  Ok(20);
   Fail(2);
   Ok();
   EXPECT_EQ(Now(), ProbeStatus::kDegraded);
@@ -138,20 +139,83 @@ TEST_F(ComputeStatusTest, DegradedUsesOnlyTheLastMinute) {
 
 TEST_F(ComputeStatusTest, StaleScalesWithTheInterval) {
   Ok();
-  EXPECT_EQ(
-      ComputeStatus(stats_, now_ + 25 * kSec, absl::Seconds(10), thresholds_),
-      ProbeStatus::kOk);
-  EXPECT_EQ(
-      ComputeStatus(stats_, now_ + 31 * kSec, absl::Seconds(10), thresholds_),
-      ProbeStatus::kStale);
+  facts_.interval = absl::Seconds(10);
+  EXPECT_EQ(StatusAt(now_ + 25 * kSec), ProbeStatus::kOk);
+  EXPECT_EQ(StatusAt(now_ + 31 * kSec), ProbeStatus::kStale);
+}
+
+// A probe completes up to one timeout after it is sent: with a timeout of
+// more than two intervals, 3 intervals of silence are a probe in flight, and
+// failures must read down, never stale first.
+TEST_F(ComputeStatusTest, StaleLimitCoversTheTimeout) {
+  facts_.timeout = absl::Seconds(5);
+  EXPECT_EQ(StaleLimit(facts_, thresholds_), absl::Seconds(6));
+  EXPECT_EQ(StatusAt(kT0 + 6 * kSec), ProbeStatus::kUnknown);
+  EXPECT_EQ(StatusAt(kT0 + 6 * kSec + 1), ProbeStatus::kStale);
+  Ok();
+  // The next probes were sent and are timing out: not stale yet.
+  EXPECT_EQ(StatusAt(now_ + 5 * kSec), ProbeStatus::kOk);
+  for (int i = 0; i < 3; ++i) {
+    now_ += 5 * kSec;
+    stats_.Record(::latency::testing::FailedSample(now_));
+    EXPECT_NE(Now(), ProbeStatus::kStale);
+  }
+  EXPECT_EQ(Now(), ProbeStatus::kDown);
+  // Short timeouts keep N x interval.
+  facts_.timeout = absl::Milliseconds(500);
+  EXPECT_EQ(StaleLimit(facts_, thresholds_), absl::Seconds(3));
+  thresholds_.stale_after_intervals = 0;
+  EXPECT_EQ(StaleLimit(facts_, thresholds_), absl::InfiniteDuration());
+}
+
+// Agent and server started together: the first probes are refused while
+// the agent comes up. That is connection set-up, not loss.
+TEST_F(ComputeStatusTest, FailuresBeforeTheFirstSuccessAreNotLoss) {
+  Fail(2);
+  Ok();
+  facts_.failures_before_first_ok = 2;
+  facts_.first_ok_ns = now_;
+  Ok(30);
+  EXPECT_EQ(Now(), ProbeStatus::kOk);
+  // Later failures are loss: 2 of 33 counted probes.
+  Fail(2);
+  Ok();
+  EXPECT_EQ(Now(), ProbeStatus::kDegraded);
+}
+
+// A target that has never answered, failing fewer times than make it down,
+// reads unknown: not ok, and not degraded by a loss rate over a handful.
+TEST_F(ComputeStatusTest, FailuresBeforeAnySuccessReadUnknownThenDown) {
+  Fail();
+  EXPECT_EQ(Now(), ProbeStatus::kUnknown);
+  Fail();
+  EXPECT_EQ(Now(), ProbeStatus::kUnknown);
+  Fail();
+  EXPECT_EQ(Now(), ProbeStatus::kDown);
+  Ok();
+  EXPECT_EQ(Now(), ProbeStatus::kOk);  // the 3 failures were set-up
+}
+
+TEST_F(ComputeStatusTest, OneLossInAHandfulOfSamplesIsNotDegraded) {
+  Ok(5);
+  Fail();
+  Ok();  // 1 of 7 = 14%, too few probes to mean anything
+  EXPECT_EQ(Now(), ProbeStatus::kOk);
+  Ok(12);  // 1 of 19
+  EXPECT_EQ(Now(), ProbeStatus::kOk);
+  Fail();  // 2 of 20
+  Ok();
+  EXPECT_EQ(Now(), ProbeStatus::kDegraded);
+  thresholds_.degraded_min_samples = 30;
+  EXPECT_EQ(Now(), ProbeStatus::kOk);
 }
 
 TEST_F(ComputeStatusTest, ThresholdsAreConfigurable) {
-  Ok(8);
-  Fail(2);  // 20% loss, two in a row
+  Ok(18);
+  Fail(2);  // 10% loss, two in a row
   EXPECT_EQ(Now(), ProbeStatus::kDegraded);
 
-  thresholds_.degraded_loss_percent = 25;
+  thresholds_.degraded_loss_percent = 15;
   EXPECT_EQ(Now(), ProbeStatus::kOk);
   thresholds_.down_after_failures = 2;
   EXPECT_EQ(Now(), ProbeStatus::kDown);

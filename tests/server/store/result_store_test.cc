@@ -30,6 +30,31 @@ Sample IcmpSample(int target, int64_t completed_ns, int64_t rtt_ns) {
   return sample;
 }
 
+// Agent and server started together: the first gRPC probes are refused.
+// Those failures come before the series' first success and are not loss.
+TEST(ResultStoreTest, FailuresBeforeTheFirstSuccessDoNotMakeItDegraded) {
+  FakeClock clock(kT0);
+  ResultStore store(clock, {Target("a", "10.0.0.1")}, StatusThresholds());
+  int64_t t = kT0;
+  for (int i = 0; i < 2; ++i) {
+    Sample refused = ::latency::testing::FailedSample(
+        t += 1000 * kMs, SampleResult::kUnreachable, "connection refused");
+    store.Record(refused);
+  }
+  for (int i = 0; i < 25; ++i)
+    store.Record(IcmpSample(0, t += 1000 * kMs, kMs));
+  clock.SetMonotonicNanos(t);
+  EXPECT_EQ(store.Probe(0, ProbeKind::kIcmp).status, ProbeStatus::kOk);
+  EXPECT_EQ(store.Probe(0, ProbeKind::kIcmp).totals.lost, 2u);
+  // Failures after the first success are loss: 2 of 27 counted.
+  for (int i = 0; i < 2; ++i) {
+    store.Record(::latency::testing::FailedSample(t += 1000 * kMs));
+  }
+  store.Record(IcmpSample(0, t += 1000 * kMs, kMs));
+  clock.SetMonotonicNanos(t);
+  EXPECT_EQ(store.Probe(0, ProbeKind::kIcmp).status, ProbeStatus::kDegraded);
+}
+
 TEST(ResultStoreTest, ReloadKeepsTheSeriesOfUnchangedTargetsOnly) {
   FakeClock clock(kT0);
   ResultStore old_store(clock,
@@ -147,6 +172,73 @@ TEST(ResultStoreTest, CloseSubscriptionsEndsEachOnceAndRefusesNewOnes) {
   int late_closed = 0;
   store.Subscribe([&](const Sample&) { ++samples; }, [&] { ++late_closed; });
   EXPECT_EQ(late_closed, 1);  // told at once that the store is closed
+}
+
+// A Watch client cancelling while the store closes: its stream unsubscribes
+// and is freed. Once Unsubscribe returns, that subscription's on_close must
+// never run (it would lock a freed reactor). Here the other subscription's
+// on_close cancels it, between the store taking its list and calling it.
+TEST(ResultStoreTest, NoCallbackRunsAfterUnsubscribeReturns) {
+  FakeClock clock(kT0);
+  ResultStore store(clock, {Target("a", "10.0.0.1")}, StatusThresholds());
+  int second = -1;
+  bool second_closed = false;
+  store.Subscribe([](const Sample&) {}, [&] { store.Unsubscribe(second); });
+  second = store.Subscribe([](const Sample&) {}, [&] { second_closed = true; });
+  store.CloseSubscriptions();
+  EXPECT_FALSE(second_closed);
+}
+
+// The same race with threads: watchers unsubscribe and are freed while the
+// store closes and probers record. Each watcher is a heap object its
+// callbacks touch, so under ASan (scripts/sanitizers.sh) a late callback is
+// a heap-use-after-free; in any build it is also counted.
+TEST(ResultStoreTest, UnsubscribeRacingCloseIsSafe) {
+  struct Watcher {
+    std::atomic<bool> unsubscribed{false};
+    std::atomic<int> callbacks{0};
+  };
+  constexpr int kRounds = 200;
+  constexpr int kWatchers = 16;
+  std::atomic<int> late{0};
+  for (int round = 0; round < kRounds; ++round) {
+    FakeClock clock(kT0);
+    ResultStore store(clock, {Target("a", "10.0.0.1")}, StatusThresholds());
+    std::vector<Watcher*> watchers;
+    std::vector<int> ids;
+    for (int i = 0; i < kWatchers; ++i) {
+      auto* w = new Watcher;
+      auto check = [w, &late] {
+        if (w->unsubscribed) ++late;
+        ++w->callbacks;
+      };
+      watchers.push_back(w);
+      ids.push_back(store.Subscribe([check](const Sample&) { check(); },
+                                    [check] { check(); }));
+    }
+    std::atomic<bool> go{false};
+    std::vector<std::thread> threads;
+    for (int half = 0; half < 2; ++half) {
+      threads.emplace_back([&, half] {
+        while (!go) {
+        }
+        for (int i = half; i < kWatchers; i += 2) {
+          store.Unsubscribe(ids[i]);
+          watchers[i]->unsubscribed = true;
+          delete watchers[i];
+        }
+      });
+    }
+    threads.emplace_back([&] {
+      while (!go) {
+      }
+      for (int i = 0; i < 20; ++i) store.Record(IcmpSample(0, kT0 + i, 1));
+    });
+    go = true;
+    store.CloseSubscriptions();
+    for (std::thread& t : threads) t.join();
+  }
+  EXPECT_EQ(late.load(), 0);
 }
 
 }  // namespace
