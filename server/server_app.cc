@@ -2,6 +2,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "common/listen.h"
 #include "common/logging.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 
@@ -13,6 +14,16 @@ absl::StatusOr<std::unique_ptr<ServerApp>> ServerApp::Start(
     const ServerOptions& options, Clock& clock) {
   if (options.targets.empty()) {
     return absl::InvalidArgumentError("no targets: give --target or --config");
+  }
+  // Refuse a taken port before probing starts, with the same message for
+  // both surfaces.
+  for (const auto& [flag, listen] :
+       {std::pair{"--grpc_listen", options.grpc_listen},
+        std::pair{"--http_listen", options.http_listen}}) {
+    if (listen.empty()) continue;
+    if (absl::Status status = CheckListenAddress(flag, listen); !status.ok()) {
+      return status;
+    }
   }
   std::unique_ptr<ServerApp> app(new ServerApp(options, clock));
   if (absl::Status status = app->LoadCredentials(); !status.ok()) {
