@@ -212,6 +212,35 @@ TEST_F(TlsAuthTest, BearerCheckAcceptsOnlyTheExactToken) {
   EXPECT_TRUE((*auth)->Check("Bearer next-token"));  // kept
 }
 
+// Rotation without an outage: the file holds the current token and the next
+// one, a line each; the server accepts both until the old line goes.
+TEST_F(TlsAuthTest, BearerCheckAcceptsTheCurrentAndTheNextToken) {
+  std::string path = Pki().Path("rotating_token");
+  ASSERT_TRUE(WriteFile(path, "old-token\n"));
+  auto auth = BearerTokenAuth::FromFile(path);
+  ASSERT_THAT(auth, IsOk());
+  ASSERT_TRUE(WriteFile(path, "old-token\nnew-token\n"));
+  EXPECT_THAT((*auth)->Reload(), IsOk());
+  EXPECT_TRUE((*auth)->Check("Bearer old-token"));
+  EXPECT_TRUE((*auth)->Check("Bearer new-token"));
+  EXPECT_FALSE((*auth)->Check("Bearer other"));
+  EXPECT_FALSE((*auth)->Check("Bearer old-token\nnew-token"));
+  ASSERT_TRUE(WriteFile(path, "new-token\n"));
+  EXPECT_THAT((*auth)->Reload(), IsOk());
+  EXPECT_FALSE((*auth)->Check("Bearer old-token"));
+  EXPECT_TRUE((*auth)->Check("Bearer new-token"));
+  // A client reading the file sends the first (current) token.
+  ASSERT_TRUE(WriteFile(path, "cur\nnext\n"));
+  absl::StatusOr<std::string> current =
+      ReadTokenFile(path, "--auth_token_file");
+  ASSERT_THAT(current, IsOk());
+  EXPECT_EQ(*current, "cur");
+  ASSERT_TRUE(WriteFile(path, "a\nb\nc\n"));
+  EXPECT_THAT(
+      ReadTokenFile(path, "--auth_token_file"),
+      StatusIs(absl::StatusCode::kInvalidArgument, "more than two tokens"));
+}
+
 TEST(AuthExemptTest, HealthAndReflectionOnly) {
   EXPECT_TRUE(IsAuthExemptMethod("/grpc.health.v1.Health/Check"));
   EXPECT_TRUE(IsAuthExemptMethod("/grpc.health.v1.Health/Watch"));
