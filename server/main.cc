@@ -43,6 +43,11 @@ ABSL_FLAG(std::string, grpc_tls_key, "", "PEM private key of --grpc_tls_cert");
 ABSL_FLAG(std::string, grpc_tls_client_ca, "",
           "PEM CA bundle; when set, query clients must present a certificate "
           "it signed (mTLS)");
+ABSL_FLAG(std::vector<std::string>, grpc_tls_client_san, {},
+          "with --grpc_tls_client_ca: subjectAltNames (DNS, IP, URI) of which "
+          "a query client's certificate must carry one (repeatable, or "
+          "comma-separated); others get PERMISSION_DENIED, so agents' "
+          "certificates from the same CA do not open the query API");
 ABSL_FLAG(std::string, http_tls_cert, "",
           "PEM certificate chain of the HTTP gateway; with --http_tls_key it "
           "serves HTTPS only. Re-read on SIGHUP and when the file changes");
@@ -104,6 +109,7 @@ absl::StatusOr<latency::ServerOptions> OptionsFromFlags() {
       latency::ServerTlsFiles("--grpc_tls_", absl::GetFlag(FLAGS_grpc_tls_cert),
                               absl::GetFlag(FLAGS_grpc_tls_key),
                               absl::GetFlag(FLAGS_grpc_tls_client_ca));
+  options.grpc_client_sans = absl::GetFlag(FLAGS_grpc_tls_client_san);
   options.http_tls =
       latency::ServerTlsFiles("--http_tls_", absl::GetFlag(FLAGS_http_tls_cert),
                               absl::GetFlag(FLAGS_http_tls_key), "");
@@ -147,7 +153,7 @@ int main(int argc, char** argv) {
       "windowed statistics\nand a status per target.\n\n"
       "Usage: latency-server --target=[NAME=]HOST[:PORT] [--target=...] "
       "[flags]\n       latency-server --config=FILE [flags]",
-      {"target"});
+      {"target", "grpc_tls_client_san"});
   if (absl::Status s = latency::SetupLogging(absl::GetFlag(FLAGS_log_level),
                                              absl::GetFlag(FLAGS_log_format));
       !s.ok()) {

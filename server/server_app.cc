@@ -82,6 +82,12 @@ absl::Status ServerApp::LoadCredentials() {
     if (!auth.ok()) return auth.status();
     auth_ = std::move(*auth);
   }
+  if (!options_.grpc_client_sans.empty() &&
+      !options_.grpc_tls.require_client_cert) {
+    return absl::InvalidArgumentError(
+        "--grpc_tls_client_san: needs --grpc_tls_client_ca (mTLS on the "
+        "query API)");
+  }
   if (options_.grpc_tls.enabled() && !options_.grpc_listen.empty()) {
     absl::StatusOr<std::shared_ptr<ServerCertificates>> certs =
         ServerCertificates::Create(options_.grpc_tls, "grpc",
@@ -163,9 +169,10 @@ absl::Status ServerApp::StartQuerySurfaces() {
         std::make_unique<LatencyServiceImpl>(*query_, options_.max_watchers);
     grpc::reflection::InitProtoReflectionServerBuilderPlugin();
     grpc::ServerBuilder builder;
-    builder.AddListeningPort(options_.grpc_listen,
-                             MakeServerCredentials(grpc_certs_, auth_),
-                             &grpc_port_);
+    builder.AddListeningPort(
+        options_.grpc_listen,
+        MakeServerCredentials(grpc_certs_, auth_, options_.grpc_client_sans),
+        &grpc_port_);
     builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
     // Per connection: one client cannot hold unbounded calls or streams.
     builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS,

@@ -300,6 +300,37 @@ TEST_F(TlsAuthTest, AgentServesTlsAndMtls) {
             grpc::StatusCode::UNAVAILABLE);  // plaintext
 }
 
+// One CA signs agents and clients (README's example): with a SAN allow-list
+// only the listed client identities get in, not an agent's certificate.
+TEST_F(TlsAuthTest, ClientSanAllowListRefusesOtherCertificatesOfTheSameCa) {
+  testing::FakeClock clock;
+  EchoServiceImpl echo(clock, AgentIdentity{"h", "v", 1 << 20, ""});
+  HealthService health;
+  health.SetStatus("", grpc::health::v1::HealthCheckResponse::SERVING);
+  auto certs = ServerCertificates::Create(
+      ServerFiles("server", Pki().Cert("ca")), "test", absl::ZeroDuration());
+  ASSERT_THAT(certs, IsOk());
+  int port = 0;
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort(
+      "127.0.0.1:0",
+      MakeServerCredentials(*certs, nullptr, {"client", "other.example"}),
+      &port);
+  builder.RegisterService(&echo);
+  builder.RegisterService(&health);
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  ASSERT_NE(server, nullptr);
+  auto client = [&](const std::string& name) {
+    return Channel(port, ClientTlsFiles("--tls_", false, Pki().Cert("ca"),
+                                        Pki().Cert(name), Pki().Key(name)));
+  };
+  EXPECT_TRUE(Echo(client("client")).ok());     // SAN DNS:client is listed
+  grpc::Status agent = Echo(client("server"));  // same CA, SAN not listed
+  EXPECT_EQ(agent.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_THAT(agent.error_message(), HasSubstr("--grpc_tls_client_san"));
+  server->Shutdown();
+}
+
 // Token auth also works without TLS (e.g. on loopback): the processor sits
 // on plaintext credentials too.
 TEST_F(TlsAuthTest, TokenAuthOnPlaintextExemptsHealth) {
