@@ -23,7 +23,7 @@ struct CliConfig {
   std::string server = "127.0.0.1:50052";  // latency-server query address
   std::string output = "table";            // table | json
   absl::Duration timeout = absl::Seconds(2);
-  std::string window = "5m";  // stats
+  std::string window = "1m";  // stats (the server's default too)
   std::string kind;           // watch: "", all, icmp or grpc
   // watch: samples (unset = until stopped); echo: echoes (unset = 5);
   // 0 = until stopped.

@@ -14,7 +14,8 @@ ABSL_FLAG(std::string, server, "127.0.0.1:50052",
           "latency-server gRPC query address (host:port)");
 ABSL_FLAG(std::string, output, "table", "table or json");
 ABSL_FLAG(absl::Duration, timeout, absl::Seconds(2), "deadline of each call");
-ABSL_FLAG(std::string, window, "5m", "stats: window, 1m, 5m, 15m or 1h");
+ABSL_FLAG(std::string, window, "1m",
+          "stats: window, 1m, 5m, 15m or 1h (1m, as the server's default)");
 ABSL_FLAG(std::string, kind, "", "watch: icmp, grpc or all (default all)");
 ABSL_FLAG(std::optional<int32_t>, count, std::nullopt,
           "watch: stop after N samples (unset: until Ctrl-C); echo: number "

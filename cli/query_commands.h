@@ -29,7 +29,7 @@ struct QueryOptions {
   // status: the target the summary describes (empty = the first one);
   // stats: required; watch: filter (empty = every target).
   std::string target;
-  std::string window = "5m";  // stats: "1m", "5m", "15m" or "1h"
+  std::string window = "1m";  // stats: "1m", "5m", "15m" or "1h"
   v1::ProbeKind kind = v1::PROBE_KIND_UNSPECIFIED;  // watch filter
   int count = 0;  // watch: stop after this many samples; 0 = until stopped
 };

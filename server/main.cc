@@ -1,5 +1,6 @@
 // latency-server: probes every target by ICMP and gRPC, keeps windowed
 // statistics and a status per target.
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -17,10 +18,14 @@ ABSL_FLAG(std::vector<std::string>, target, {},
 ABSL_FLAG(std::string, config, "",
           "server config file (text proto, or JSON when named *.json); see "
           "server/config/example.textproto");
-ABSL_FLAG(absl::Duration, interval, absl::ZeroDuration(),
-          "default probe interval for targets that do not set one (1s)");
-ABSL_FLAG(absl::Duration, timeout, absl::ZeroDuration(),
-          "default probe timeout for targets that do not set one (1s)");
+// Unset (not 0) means "the config file's defaults, else 1s", so help does
+// not show a 0 that is not the real default.
+ABSL_FLAG(std::optional<absl::Duration>, interval, std::nullopt,
+          "probe interval for targets that do not set one (unset: the "
+          "--config file's defaults, else 1s)");
+ABSL_FLAG(std::optional<absl::Duration>, timeout, std::nullopt,
+          "probe timeout for targets that do not set one (unset: the "
+          "--config file's defaults, else 1s)");
 ABSL_FLAG(std::string, grpc_listen, "0.0.0.0:50052",
           "host:port of the gRPC query service (LatencyService, health, "
           "reflection); empty disables it");
@@ -80,13 +85,11 @@ absl::StatusOr<latency::ServerOptions> OptionsFromFlags() {
     config = *loaded;
   }
   latency::v1::ProbeSettings flag_defaults;
-  if (absl::Duration d = absl::GetFlag(FLAGS_interval);
-      d > absl::ZeroDuration()) {
-    flag_defaults.set_interval_ms(absl::ToInt64Milliseconds(d));
+  if (std::optional<absl::Duration> d = absl::GetFlag(FLAGS_interval)) {
+    flag_defaults.set_interval_ms(absl::ToInt64Milliseconds(*d));
   }
-  if (absl::Duration d = absl::GetFlag(FLAGS_timeout);
-      d > absl::ZeroDuration()) {
-    flag_defaults.set_timeout_ms(absl::ToInt64Milliseconds(d));
+  if (std::optional<absl::Duration> d = absl::GetFlag(FLAGS_timeout)) {
+    flag_defaults.set_timeout_ms(absl::ToInt64Milliseconds(*d));
   }
   absl::StatusOr<latency::ServerSettings> settings = latency::BuildSettings(
       config, absl::GetFlag(FLAGS_target), flag_defaults);

@@ -727,7 +727,8 @@ TEST_F(QueryEndToEndTest, LatencyctlRunsACommandAgainstTheServer) {
   std::ostringstream stats_out;
   EXPECT_EQ(RunLatencyctl({"stats", "t1"}, config, stats_out, err_, nullptr),
             0);
-  EXPECT_THAT(stats_out.str(), HasSubstr("\"window\":\"5m\""));  // default
+  // The same default as the server without ?window: one window everywhere.
+  EXPECT_THAT(stats_out.str(), HasSubstr("\"window\":\"1m\""));
   EXPECT_THAT(err_.str(), IsEmpty());
 }
 

@@ -186,5 +186,29 @@ TEST_F(LatencyctlServerTest, SighupEndsWatchLikeAClosedTerminal) {
   EXPECT_EQ(cli->Wait(kPrompt), 128 + SIGHUP) << cli->Output();
 }
 
+// --help as a new user reads it: the source file relative to the project,
+// never the build machine's checkout path, and defaults that are the real
+// ones (no "0" standing for "1s").
+TEST(HelpTest, EveryBinaryShowsRealDefaultsAndNoBuildPaths) {
+  struct Case {
+    std::string binary, flags_file;
+  };
+  for (const Case& c : {Case{testing::AgentBinaryPath(), "agent/main.cc"},
+                        Case{testing::ServerBinaryPath(), "server/main.cc"},
+                        Case{CliBinaryPath(), "cli/main.cc"}}) {
+    CommandResult r = RunCommand({c.binary, "--help"}, kStartup);
+    EXPECT_EQ(r.exit_code, 0) << r.output;
+    EXPECT_THAT(r.output, HasSubstr("Flags from " + c.flags_file + ":"))
+        << r.output;
+    EXPECT_THAT(r.output, ::testing::Not(HasSubstr("work/"))) << r.output;
+  }
+  CommandResult server = RunCommand({testing::ServerBinaryPath(), "--help"});
+  EXPECT_THAT(server.output,
+              ::testing::Not(::testing::ContainsRegex("default: 0;")))
+      << server.output;
+  CommandResult cli = RunCommand({CliBinaryPath(), "--help"});
+  EXPECT_THAT(cli.output, HasSubstr("default: \"1m\""));
+}
+
 }  // namespace
 }  // namespace latency
