@@ -25,7 +25,15 @@ absl::StatusOr<std::shared_ptr<ProbingSession>> ProbingSession::Start(
   std::shared_ptr<ProbingSession> session(new ProbingSession(targets));
   session->store_ =
       std::make_shared<ResultStore>(clock, targets, thresholds, previous);
+  // Start from what the store carried over from the previous session, so an
+  // unchanged target does not log "unknown -> ok" again after a reload.
   session->last_status_.assign(2 * targets.size(), ProbeStatus::kUnknown);
+  for (size_t i = 0; i < targets.size(); ++i) {
+    for (ProbeKind kind : {ProbeKind::kIcmp, ProbeKind::kGrpc}) {
+      session->last_status_[2 * i + (kind == ProbeKind::kGrpc)] =
+          session->store_->Probe(static_cast<int>(i), kind).status;
+    }
+  }
 
   bool any_icmp = false;
   std::vector<std::optional<IpAddress>> addresses(targets.size());

@@ -79,6 +79,20 @@ TEST(ReloadTest, SighupAppliesAGoodConfigAndKeepsTheOldOneOnABadOne) {
   EXPECT_GE(IcmpSent(*server, "one"), sent_before);
   EXPECT_THAT(server->process.Output(),
               HasSubstr("configuration reloaded: 2 targets"));
+  // Housekeeping has looked at the new session once "two" logs its first
+  // transition (targets in order, one pass); "one" kept its status across
+  // the reload, so it must not log "unknown -> ..." a second time.
+  ASSERT_TRUE(
+      server->process
+          .WaitForOutput("target two icmp: unknown -> ", absl::Seconds(30))
+          .has_value())
+      << server->process.Output();
+  std::string log = server->process.Output();
+  size_t first = log.find("target one icmp: unknown -> ");
+  ASSERT_NE(first, std::string::npos) << log;
+  EXPECT_EQ(log.find("target one icmp: unknown -> ", first + 1),
+            std::string::npos)
+      << log;
 
   write_config(R"(targets { name: "one" host: "127.0.0.1" bogus_field: 1 })");
   server->process.Signal(SIGHUP);
