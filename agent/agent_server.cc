@@ -5,6 +5,7 @@
 #include <climits>
 
 #include "absl/strings/str_cat.h"
+#include "common/listen.h"
 #include "common/logging.h"
 #include "common/version.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
@@ -72,6 +73,10 @@ absl::StatusOr<std::unique_ptr<AgentServer>> AgentServer::Start(
     agent->certificates_ = std::move(*certificates);
   }
 
+  if (absl::Status status = CheckListenAddress("--listen", options.listen);
+      !status.ok()) {
+    return status;
+  }
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
   builder.AddListeningPort(options.listen,

@@ -60,7 +60,7 @@ int main(int argc, char** argv) {
   auto agent =
       latency::AgentServer::Start(options, latency::RealClockInstance());
   if (!agent.ok()) {
-    latency::Logger("agent")->critical("{}", agent.status().ToString());
+    latency::Logger("agent")->critical("{}", agent.status().message());
     return agent.status().code() == absl::StatusCode::kInvalidArgument ? 2 : 1;
   }
   int sig = latency::WaitForShutdownSignal(

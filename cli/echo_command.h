@@ -23,6 +23,7 @@ struct EchoOptions {
   absl::Duration timeout = absl::Seconds(2);
   int payload_bytes = 0;
   bool stream = false;  // one EchoStream instead of unary calls
+  bool json = false;    // one JSON object per echo and for the summary
 };
 
 // EchoReply is the outcome of one echo as the caller saw it.
@@ -33,6 +34,7 @@ struct EchoReply {
   int64_t agent_time_ns = 0;  // agent_send - agent_receive
   std::string error;          // gRPC status when !ok
   std::string agent_hostname;
+  grpc::StatusCode code = grpc::StatusCode::OK;
 };
 
 // EchoSummary aggregates the replies like ping's footer.
@@ -50,9 +52,16 @@ std::string FormatReplyLine(const EchoReply& reply);
 std::string FormatSummary(const std::string& agent, const EchoSummary& summary);
 
 // Runs the echoes against `channel`, printing one line per reply to `out`
-// and the summary at the end. `stop` (may be null) ends it early when set.
-// Returns the process exit code: 0 when every echo succeeded, 1 when some
-// failed, 2 when none could be made.
+// and the summary at the end (with options.json, one JSON object each:
+// {"seq","ok","rtt_ms","agent_ms","network_ms","host","error"}, null where
+// there is no value, then {"agent","sent","received","loss_percent",
+// "min_ms","avg_ms","max_ms","stddev_ms"}). Every echo, unary or on the
+// stream, waits at most options.timeout for its reply. `stop` (may be null)
+// ends it within a few tens of milliseconds when set, even mid-call or
+// mid-interval. Returns the process exit code: 0 when every echo succeeded,
+// 2 when the agent could not be reached (every echo failed with
+// UNAVAILABLE or DEADLINE_EXCEEDED), 1 when some failed otherwise (e.g. a
+// reachable agent rejected every echo).
 int RunEcho(const EchoOptions& options, std::shared_ptr<grpc::Channel> channel,
             Clock& clock, std::ostream& out,
             const std::atomic<bool>* stop = nullptr);

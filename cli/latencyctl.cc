@@ -2,6 +2,7 @@
 
 #include <optional>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "cli/echo_command.h"
 #include "cli/query_commands.h"
@@ -9,7 +10,6 @@
 #include "common/auth.h"
 #include "common/clock.h"
 #include "grpcpp/grpcpp.h"
-#include "grpcpp/support/client_interceptor.h"
 
 namespace latency {
 
@@ -21,8 +21,10 @@ const char kLatencyctlUsage[] =
     "                   one line per target\n"
     "  targets          every target with its latest values and errors\n"
     "  stats TARGET     windowed statistics per probe kind (--window)\n"
-    "  watch [TARGET]   live samples until Ctrl-C (--kind, --count)\n"
-    "  echo AGENT       gRPC echo to a latency-agent (host:port), ping-like\n\n"
+    "  watch [TARGET]   live samples until Ctrl-C (--kind, --count); follows\n"
+    "                   the server through a reload\n"
+    "  echo AGENT       gRPC echo to a latency-agent (host:port), ping-like\n"
+    "                   (--count, --interval, --mode, --payload_bytes)\n\n"
     "Examples:\n"
     "  latencyctl status\n"
     "  latencyctl targets --server=10.0.0.5:50052\n"
@@ -30,18 +32,21 @@ const char kLatencyctlUsage[] =
     "  latencyctl stats agent-1 --output=json\n"
     "  latencyctl watch agent-1 --kind=grpc\n"
     "  latencyctl watch --count=10 --output=json\n"
-    "  latencyctl echo 127.0.0.1:50051 --c=10\n"
-    "  latencyctl echo agent.example:50051 --mode=stream --c=0\n"
-    "  latencyctl status --tls_ca=ca.pem --token_file=token\n\n"
+    "  latencyctl echo 127.0.0.1:50051 --count=10\n"
+    "  latencyctl echo agent.example:50051 --mode=stream --count=0\n"
+    "  latencyctl status --tls_ca=ca.pem --auth_token_file=token\n\n"
     "TLS: --tls_ca verifies the server (or agent) certificate, --tls_cert and\n"
     "--tls_key present a client certificate (mTLS), --tls alone uses the\n"
-    "system's CA roots. --token_file sends its token as a bearer token.\n\n"
-    "Output: --output=table (default) or json (protobuf JSON mapping, one\n"
-    "object per line; an absent field means no data).\n"
-    "Exit codes: 0 all ok, 1 some target or probe not ok, 2 usage or "
-    "connection error.";
+    "system's CA roots. --auth_token_file sends its token to latency-server\n"
+    "as a bearer token, over TLS only (never in clear, never to an agent).\n\n"
+    "Output: --output=table (default) or json (one object per line; for the\n"
+    "query commands protobuf's JSON mapping, where null means no data).\n"
+    "Exit codes: 0 all ok (status TARGET: that target ok), 1 some target or\n"
+    "echo not ok, 2 usage error, unreachable server or agent, failed call.";
 
 namespace {
+
+constexpr int32_t kDefaultEchoCount = 5;
 
 int Usage(const std::string& problem, std::ostream& err) {
   err << "latencyctl: " << problem << "\n\n" << kLatencyctlUsage << "\n";
@@ -55,56 +60,34 @@ std::optional<v1::ProbeKind> ParseKind(const std::string& kind) {
   return std::nullopt;
 }
 
-// Adds "authorization: Bearer TOKEN" to every call.
-class BearerTokenInterceptor final : public grpc::experimental::Interceptor {
- public:
-  explicit BearerTokenInterceptor(const std::string& value) : value_(value) {}
-  void Intercept(
-      grpc::experimental::InterceptorBatchMethods* methods) override {
-    if (methods->QueryInterceptionHookPoint(
-            grpc::experimental::InterceptionHookPoints::
-                PRE_SEND_INITIAL_METADATA)) {
-      methods->GetSendInitialMetadata()->insert({"authorization", value_});
-    }
-    methods->Proceed();
-  }
-
- private:
-  const std::string& value_;
-};
-
-class BearerTokenInterceptorFactory final
-    : public grpc::experimental::ClientInterceptorFactoryInterface {
- public:
-  explicit BearerTokenInterceptorFactory(const std::string& token)
-      : value_(BearerAuthorization(token)) {}
-  grpc::experimental::Interceptor* CreateClientInterceptor(
-      grpc::experimental::ClientRpcInfo*) override {
-    return new BearerTokenInterceptor(value_);
-  }
-
- private:
-  const std::string value_;
-};
-
-// A channel to `address` with the configured TLS and token.
+// A channel to `address` with the configured TLS and, when `with_token`,
+// the query token as call credentials: gRPC sends those only on a secure
+// channel, and a plaintext channel with a token is refused here, before
+// anything is sent.
 absl::StatusOr<std::shared_ptr<grpc::Channel>> Connect(
-    const std::string& address, const CliConfig& config) {
+    const std::string& address, const CliConfig& config, bool with_token) {
   absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> credentials =
       MakeChannelCredentials(config.tls);
   if (!credentials.ok()) return credentials.status();
-  std::vector<
-      std::unique_ptr<grpc::experimental::ClientInterceptorFactoryInterface>>
-      interceptors;
-  if (!config.token_file.empty()) {
+  if (with_token && !config.token_file.empty()) {
     absl::StatusOr<std::string> token =
-        ReadTokenFile(config.token_file, "--token_file");
+        ReadTokenFile(config.token_file, "--auth_token_file");
     if (!token.ok()) return token.status();
-    interceptors.push_back(
-        std::make_unique<BearerTokenInterceptorFactory>(*token));
+    if (!config.tls.enabled()) {
+      return absl::FailedPreconditionError(
+          "--auth_token_file: refusing to send the token in clear; connect "
+          "with TLS (--tls_ca=CA.pem, or --tls for the system's CA roots)");
+    }
+    std::shared_ptr<grpc::ChannelCredentials> composite =
+        grpc::CompositeChannelCredentials(*credentials,
+                                          grpc::AccessTokenCredentials(*token));
+    if (composite == nullptr) {
+      return absl::FailedPreconditionError(
+          "--auth_token_file: cannot attach the token to this channel");
+    }
+    *credentials = std::move(composite);
   }
-  return grpc::experimental::CreateCustomChannelWithInterceptors(
-      address, *credentials, grpc::ChannelArguments(), std::move(interceptors));
+  return grpc::CreateChannel(address, *credentials);
 }
 
 int ConnectError(const absl::Status& status, std::ostream& err) {
@@ -119,23 +102,51 @@ int RunEchoCommand(const std::vector<std::string>& args,
   if (config.mode != "unary" && config.mode != "stream") {
     return Usage("--mode: want unary or stream", err);
   }
-  if (config.echo_count < 0 || config.payload_bytes < 0) {
-    return Usage("--c and --payload_bytes must not be negative", err);
+  if (config.count.value_or(0) < 0) {
+    return Usage("--count must not be negative", err);
+  }
+  if (config.payload_bytes < 0) {
+    return Usage("--payload_bytes must not be negative", err);
+  }
+  if (config.interval <= absl::ZeroDuration()) {
+    return Usage("--interval must be positive", err);
   }
   EchoOptions options;
   options.agent = args[1];
-  options.count = config.echo_count;
+  options.count = config.count.value_or(kDefaultEchoCount);
+  options.json = config.output == "json";
   options.interval = config.interval;
   options.timeout = config.timeout;
   options.payload_bytes = config.payload_bytes;
   options.stream = config.mode == "stream";
+  if (!config.token_file.empty()) {
+    err << "latencyctl: echo does not send the --auth_token_file token: "
+           "it is for latency-server, never for agents\n";
+  }
   absl::StatusOr<std::shared_ptr<grpc::Channel>> channel =
-      Connect(options.agent, config);
+      Connect(options.agent, config, /*with_token=*/false);
   if (!channel.ok()) return ConnectError(channel.status(), err);
   return RunEcho(options, *channel, RealClockInstance(), out, stop);
 }
 
 }  // namespace
+
+std::vector<std::string> RewriteFlagAliases(std::vector<std::string> args) {
+  static const std::pair<const char*, const char*> kAliases[] = {
+      {"c", "count"}, {"token_file", "auth_token_file"}};
+  for (std::string& arg : args) {
+    if (arg == "--") break;
+    for (const auto& [old_name, name] : kAliases) {
+      for (const std::string dashes : {"-", "--"}) {
+        std::string prefix = dashes + old_name;
+        if (arg == prefix || absl::StartsWith(arg, prefix + "=")) {
+          arg = absl::StrCat("--", name, arg.substr(prefix.size()));
+        }
+      }
+    }
+  }
+  return args;
+}
 
 int RunLatencyctl(const std::vector<std::string>& args, const CliConfig& config,
                   std::ostream& out, std::ostream& err,
@@ -144,6 +155,11 @@ int RunLatencyctl(const std::vector<std::string>& args, const CliConfig& config,
   const std::string& command = args[0];
   if (config.timeout <= absl::ZeroDuration()) {
     return Usage("--timeout must be positive", err);
+  }
+  if (config.output != "json" && config.output != "table") {
+    return Usage(
+        absl::StrCat("--output: want table or json, not '", config.output, "'"),
+        err);
   }
   if (command == "echo") return RunEchoCommand(args, config, out, err, stop);
   if (command != "status" && command != "targets" && command != "stats" &&
@@ -155,14 +171,8 @@ int RunLatencyctl(const std::vector<std::string>& args, const CliConfig& config,
   options.server = config.server;
   options.timeout = config.timeout;
   options.window = config.window;
-  options.count = config.count;
-  if (config.output == "json") {
-    options.output = OutputFormat::kJson;
-  } else if (config.output != "table") {
-    return Usage(
-        absl::StrCat("--output: want table or json, not '", config.output, "'"),
-        err);
-  }
+  options.count = config.count.value_or(0);
+  if (config.output == "json") options.output = OutputFormat::kJson;
   std::optional<v1::ProbeKind> kind = ParseKind(config.kind);
   if (!kind) {
     return Usage(
@@ -170,7 +180,7 @@ int RunLatencyctl(const std::vector<std::string>& args, const CliConfig& config,
         err);
   }
   options.kind = *kind;
-  if (config.count < 0) return Usage("--count must not be negative", err);
+  if (options.count < 0) return Usage("--count must not be negative", err);
   if (args.size() > 2)
     return Usage(absl::StrCat("too many arguments to ", command), err);
   if (args.size() == 2) options.target = args[1];
@@ -182,7 +192,7 @@ int RunLatencyctl(const std::vector<std::string>& args, const CliConfig& config,
     return Usage("stats takes one TARGET", err);
   }
   absl::StatusOr<std::shared_ptr<grpc::Channel>> channel =
-      Connect(options.server, config);
+      Connect(options.server, config, /*with_token=*/true);
   if (!channel.ok()) return ConnectError(channel.status(), err);
   if (command == "status") return RunStatus(options, *channel, out, err);
   if (command == "watch") return RunWatch(options, *channel, out, err, stop);

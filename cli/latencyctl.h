@@ -3,6 +3,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <optional>
 #include <ostream>
 #include <string>
 #include <vector>
@@ -22,17 +23,19 @@ struct CliConfig {
   std::string server = "127.0.0.1:50052";  // latency-server query address
   std::string output = "table";            // table | json
   absl::Duration timeout = absl::Seconds(2);
-  std::string window = "5m";  // stats
+  std::string window = "1m";  // stats (the server's default too)
   std::string kind;           // watch: "", all, icmp or grpc
-  int32_t count = 0;          // watch: samples, 0 = until stopped
-  int32_t echo_count = 5;     // echo -c: echoes, 0 = until stopped
-  absl::Duration interval = absl::Seconds(1);  // echo
+  // watch: samples (unset = until stopped); echo: echoes (unset = 5);
+  // 0 = until stopped.
+  std::optional<int32_t> count;
+  absl::Duration interval = absl::Seconds(1);  // echo; must be positive
   int32_t payload_bytes = 0;                   // echo
   std::string mode = "unary";                  // echo: unary | stream
   // TLS to the server or agent (--tls, --tls_ca, --tls_cert, --tls_key);
   // plaintext when none is set.
   TlsFiles tls = ClientTlsFiles("--tls_", false, "", "", "");
-  // File holding the bearer token sent with every call (--token_file).
+  // File holding the bearer token sent to latency-server over TLS
+  // (--auth_token_file); never sent to agents or in clear.
   std::string token_file;
 };
 
@@ -44,6 +47,11 @@ struct CliConfig {
 // Otherwise connects (TLS when config.tls is enabled, with the token when
 // given) and returns the command's exit code. `stop` (may be null) ends watch
 // and echo.
+// Old flag spellings kept as hidden aliases: -c/--c is --count and
+// --token_file is --auth_token_file (the server's name). Returns `args`
+// (argv, program first) with them renamed; stops at "--".
+std::vector<std::string> RewriteFlagAliases(std::vector<std::string> args);
+
 int RunLatencyctl(const std::vector<std::string>& args, const CliConfig& config,
                   std::ostream& out, std::ostream& err,
                   const std::atomic<bool>* stop);

@@ -13,6 +13,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"
 #include "absl/synchronization/notification.h"
+#include "absl/time/clock.h"
 #include "common/json.h"
 #include "latency/v1/latency.grpc.pb.h"
 
@@ -155,6 +156,12 @@ int ReportRpcError(const grpc::Status& status, const QueryOptions& options,
           << (options.target.empty() ? GrpcStatusText(status) : options.target)
           << "\n";
       break;
+    case grpc::StatusCode::UNAUTHENTICATED:
+      err << "latencyctl: token rejected by latency-server at "
+          << options.server
+          << " (give the current token with --auth_token_file, over TLS): "
+          << GrpcStatusText(status) << "\n";
+      break;
     case grpc::StatusCode::INVALID_ARGUMENT:
       err << "latencyctl: invalid request: " << status.error_message() << "\n";
       break;
@@ -166,10 +173,10 @@ int ReportRpcError(const grpc::Status& status, const QueryOptions& options,
 }
 
 // Writes `response` as --output asks and returns its exit code.
-template <typename Response>
+template <typename Response, typename ExitCodeFn>
 int Print(const QueryOptions& options, const Response& response,
-          std::string (*format)(const Response&),
-          int (*exit_code)(const Response&), std::ostream& out) {
+          std::string (*format)(const Response&), const ExitCodeFn& exit_code,
+          std::ostream& out) {
   if (options.output == OutputFormat::kJson) {
     out << FormatJson(response) << "\n";
   } else {
@@ -186,12 +193,12 @@ using UnaryMethod = grpc::Status (v1::LatencyService::Stub::*)(
 
 // Calls `method` with the --timeout deadline, prints the response in the
 // chosen format and returns its exit code (or the failed call's).
-template <typename Request, typename Response>
+template <typename Request, typename Response, typename ExitCodeFn>
 int RunUnary(const QueryOptions& options,
              std::shared_ptr<grpc::ChannelInterface> channel,
              UnaryMethod<Request, Response> method, const Request& request,
              std::string (*format)(const Response&),
-             int (*exit_code)(const Response&), std::ostream& out,
+             const ExitCodeFn& exit_code, std::ostream& out,
              std::ostream& err) {
   std::unique_ptr<v1::LatencyService::Stub> stub =
       v1::LatencyService::NewStub(std::move(channel));
@@ -335,8 +342,13 @@ std::string FormatJson(const google::protobuf::Message& message) {
   return ToJson(message);
 }
 
-int StatusExitCode(const v1::GetLatencyResponse& response) {
-  return OkExitCode(response.status());
+int StatusExitCode(const v1::GetLatencyResponse& response,
+                   const std::string& target) {
+  if (target.empty()) return OkExitCode(response.status());
+  for (const v1::TargetSummary& summary : response.targets()) {
+    if (summary.name() == target) return OkExitCode(summary.status());
+  }
+  return kExitNotOk;
 }
 
 int TargetsExitCode(const v1::ListTargetsResponse& response) {
@@ -355,9 +367,13 @@ int RunStatus(const QueryOptions& options,
               std::ostream& out, std::ostream& err) {
   v1::GetLatencyRequest request;
   request.set_target(options.target);
-  return RunUnary(options, std::move(channel),
-                  &v1::LatencyService::Stub::GetLatency, request,
-                  &FormatStatusTable, &StatusExitCode, out, err);
+  return RunUnary(
+      options, std::move(channel), &v1::LatencyService::Stub::GetLatency,
+      request, &FormatStatusTable,
+      [&options](const v1::GetLatencyResponse& response) {
+        return StatusExitCode(response, options.target);
+      },
+      out, err);
 }
 
 int RunTargets(const QueryOptions& options,
@@ -396,48 +412,60 @@ int RunWatch(const QueryOptions& options,
              std::shared_ptr<grpc::ChannelInterface> channel, std::ostream& out,
              std::ostream& err, const std::atomic<bool>* stop) {
   std::unique_ptr<v1::LatencyService::Stub> stub =
-      v1::LatencyService::NewStub(std::move(channel));
+      v1::LatencyService::NewStub(channel);
   v1::WatchRequest request;
   request.set_target(options.target);
   request.set_kind(options.kind);
-  grpc::ClientContext context;
-  std::atomic<bool> cancelled{false};  // by us: a clean stop, not an error
-  absl::Notification done;
-  std::thread canceller([&] {
-    while (!done.WaitForNotificationWithTimeout(kStopPoll)) {
-      if (stop != nullptr && stop->load()) {
-        cancelled = true;
-        context.TryCancel();
-        return;
-      }
-    }
-  });
-
-  std::unique_ptr<grpc::ClientReader<v1::WatchResponse>> reader =
-      stub->Watch(&context, request);
   if (options.output == OutputFormat::kTable) out << FormatWatchHeader();
   out << std::flush;
   absl::TimeZone local = absl::LocalTimeZone();
-  v1::WatchResponse response;
   int received = 0;
-  while (reader->Read(&response)) {
-    if (options.output == OutputFormat::kJson) {
-      out << FormatJson(response) << "\n";
-    } else {
-      out << FormatWatchLine(response.sample(), local);
+  while (true) {
+    grpc::ClientContext context;
+    std::atomic<bool> cancelled{false};  // by us: a clean stop, not an error
+    absl::Notification done;
+    std::thread canceller([&] {
+      while (!done.WaitForNotificationWithTimeout(kStopPoll)) {
+        if (stop != nullptr && stop->load()) {
+          cancelled = true;
+          context.TryCancel();
+          return;
+        }
+      }
+    });
+    std::unique_ptr<grpc::ClientReader<v1::WatchResponse>> reader =
+        stub->Watch(&context, request);
+    v1::WatchResponse response;
+    bool counted_out = false;
+    while (reader->Read(&response)) {
+      if (options.output == OutputFormat::kJson) {
+        out << FormatJson(response) << "\n";
+      } else {
+        out << FormatWatchLine(response.sample(), local);
+      }
+      out << std::flush;
+      if (options.count > 0 && ++received >= options.count) {
+        counted_out = true;
+        cancelled = true;
+        context.TryCancel();
+        break;
+      }
     }
-    out << std::flush;
-    if (options.count > 0 && ++received >= options.count) {
-      cancelled = true;
-      context.TryCancel();
-      break;
+    grpc::Status status = reader->Finish();
+    done.Notify();
+    canceller.join();
+    if (cancelled || counted_out || status.ok()) return kExitOk;
+    // The server ends every stream with UNAVAILABLE when it reloads its
+    // configuration, over a connection that stays up: watch again.
+    bool connected = channel->GetState(false) == GRPC_CHANNEL_READY;
+    if (status.error_code() != grpc::StatusCode::UNAVAILABLE || !connected) {
+      return ReportRpcError(status, options, err);
     }
+    absl::SleepFor(kStopPoll);
+    err << "latencyctl: latency-server ended the watch ("
+        << status.error_message() << "); reconnected\n"
+        << std::flush;
   }
-  grpc::Status status = reader->Finish();
-  done.Notify();
-  canceller.join();
-  if (!status.ok() && !cancelled) return ReportRpcError(status, options, err);
-  return kExitOk;
 }
 
 }  // namespace latency

@@ -29,7 +29,7 @@ struct QueryOptions {
   // status: the target the summary describes (empty = the first one);
   // stats: required; watch: filter (empty = every target).
   std::string target;
-  std::string window = "5m";  // stats: "1m", "5m", "15m" or "1h"
+  std::string window = "1m";  // stats: "1m", "5m", "15m" or "1h"
   v1::ProbeKind kind = v1::PROBE_KIND_UNSPECIFIED;  // watch filter
   int count = 0;  // watch: stop after this many samples; 0 = until stopped
 };
@@ -69,9 +69,11 @@ std::string FormatAge(double age_ms);
 std::string FormatJson(const google::protobuf::Message& message);
 
 // Exit codes a response implies: kExitOk when ok, kExitNotOk otherwise.
-// status: the overall status is "ok"; targets: every target is "ok" (true
-// for none); stats: the target's status is "ok".
-int StatusExitCode(const v1::GetLatencyResponse& response);
+// status: the status of `target` when one was asked about (other targets
+// do not count), else the overall status, is "ok"; targets: every target is
+// "ok" (true for none); stats: the target's status is "ok".
+int StatusExitCode(const v1::GetLatencyResponse& response,
+                   const std::string& target = "");
 int TargetsExitCode(const v1::ListTargetsResponse& response);
 int StatsExitCode(const v1::GetTargetStatsResponse& response);
 
@@ -95,9 +97,12 @@ int RunStats(const QueryOptions& options,
 
 // Streams samples matching `options.target` and `options.kind` (no deadline)
 // and prints each as it arrives, flushing per line, until the server ends
-// the stream, `options.count` samples have arrived or `stop` (may be null;
-// polled from a helper thread that cancels the call) becomes true. Returns
-// kExitOk on any of those, kExitError when the stream fails.
+// the stream cleanly, `options.count` samples have arrived or `stop` (may be
+// null; polled from a helper thread that cancels the call) becomes true.
+// When the server ends the stream with UNAVAILABLE over a connection that
+// is still up (it reloaded its configuration), says so on `err` ("...;
+// reconnected") and watches again. Returns kExitOk on any of those,
+// kExitError when the stream fails.
 int RunWatch(const QueryOptions& options,
              std::shared_ptr<grpc::ChannelInterface> channel, std::ostream& out,
              std::ostream& err, const std::atomic<bool>* stop = nullptr);

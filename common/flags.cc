@@ -14,17 +14,37 @@
 #include "absl/flags/usage_config.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/strip.h"
 #include "common/version.h"
 
 namespace latency {
 namespace {
 
-// Flags defined in a binary's main.cc or in the project's libraries.
+// The source tree's root as this file was compiled ("/src/" for
+// "/src/common/flags.cc"), so help shows "server/main.cc", never the build
+// machine's checkout path.
+absl::string_view SourceRoot() {
+  absl::string_view file = __FILE__;
+  absl::string_view self = "common/flags.cc";
+  return absl::EndsWith(file, self) ? file.substr(0, file.size() - self.size())
+                                    : absl::string_view();
+}
+
+std::string NormalizeFlagFile(absl::string_view file) {
+  absl::string_view root = SourceRoot();
+  if (!root.empty() && absl::StartsWith(file, root)) {
+    return std::string(file.substr(root.size()));
+  }
+  return std::string(absl::StripPrefix(file, "/"));
+}
+
+// Flags defined in a binary's main.cc or in the project's libraries (file
+// names as NormalizeFlagFile leaves them).
 bool IsProjectFlagFile(absl::string_view file) {
   return absl::StrContains(file, "main.cc") ||
-         absl::StrContains(file, "/common/") ||
-         absl::StrContains(file, "/server/") ||
-         absl::StrContains(file, "/cli/") || absl::StrContains(file, "/agent/");
+         absl::StartsWith(file, "common/") ||
+         absl::StartsWith(file, "server/") || absl::StartsWith(file, "cli/") ||
+         absl::StartsWith(file, "agent/");
 }
 
 // If args[*i] is --name=V, -name=V, or --name V (then *i advances past V),
@@ -49,6 +69,7 @@ std::vector<std::string> ParseFlags(
   *version = program + " " + kVersion + "\n";
   absl::FlagsUsageConfig config;
   config.version_string = [] { return *version; };
+  config.normalize_filename = NormalizeFlagFile;
   config.contains_help_flags = IsProjectFlagFile;
   config.contains_helpshort_flags = IsProjectFlagFile;
   absl::SetFlagsUsageConfig(config);

@@ -5,7 +5,9 @@
 #include <string>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "spdlog/formatter.h"
 #include "spdlog/spdlog.h"
 
 // Debian's Abseil has its own string_view type (not std::string_view), which
@@ -26,6 +28,11 @@ namespace latency {
 // line. `level` is one of trace, debug, info, warn, error, critical, off.
 // Returns InvalidArgument naming the bad value.
 absl::Status SetupLogging(const std::string& level, const std::string& format);
+
+// The formatter SetupLogging installs for `format` (text or json), so tests
+// can drive messages through exactly what the binaries print.
+absl::StatusOr<std::unique_ptr<spdlog::formatter>> MakeLogFormatter(
+    const std::string& format);
 
 // Returns the named component logger ("agent", "prober", ...), creating it
 // with the configured sinks on first use. Libraries log through this and

@@ -6,11 +6,16 @@
 namespace latency {
 namespace {
 
-sigset_t ShutdownSignals() {
+sigset_t InterruptSignals() {
   sigset_t set;
   sigemptyset(&set);
   sigaddset(&set, SIGINT);
   sigaddset(&set, SIGTERM);
+  return set;
+}
+
+sigset_t ShutdownSignals() {
+  sigset_t set = InterruptSignals();
   sigaddset(&set, SIGHUP);
   return set;
 }
@@ -30,6 +35,19 @@ int WaitForShutdownSignal(const std::function<void()>& on_hangup) {
     if (sig == SIGINT || sig == SIGTERM) return sig;
     if (sig == SIGHUP && on_hangup) on_hangup();
   }
+}
+
+void BlockInterruptSignals() {
+  sigset_t set = InterruptSignals();
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+}
+
+int WaitForInterruptSignal() {
+  sigset_t set = InterruptSignals();
+  int sig = 0;
+  while (sigwait(&set, &sig) != 0) {
+  }
+  return sig;
 }
 
 }  // namespace latency

@@ -15,6 +15,12 @@ void BlockShutdownSignals();
 // tokens); without it SIGHUP is ignored.
 int WaitForShutdownSignal(const std::function<void()>& on_hangup = nullptr);
 
+// For clients (latencyctl): blocks only SIGINT and SIGTERM, which
+// WaitForInterruptSignal() then returns; SIGHUP keeps its default action, so
+// a client dies with its terminal.
+void BlockInterruptSignals();
+int WaitForInterruptSignal();
+
 }  // namespace latency
 
 #endif  // LATENCY_COMMON_SIGNALS_H_

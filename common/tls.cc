@@ -335,6 +335,7 @@ namespace {
 struct CoreCredentialsState {
   std::shared_ptr<ServerCertificates> certs;
   std::shared_ptr<BearerTokenAuth> auth;
+  std::vector<std::string> allowed_client_names;
   absl::Mutex mu;
   bool served_any ABSL_GUARDED_BY(mu) = false;
   uint64_t served_generation ABSL_GUARDED_BY(mu) = 0;
@@ -374,7 +375,22 @@ absl::string_view SliceView(const grpc_slice& slice) {
       GRPC_SLICE_LENGTH(slice));
 }
 
-void ProcessAuthMetadata(void* raw_state, grpc_auth_context* /*context*/,
+// Whether the peer's certificate names one of `allowed` as a SAN.
+bool PeerHasAllowedName(const grpc_auth_context* context,
+                        const std::vector<std::string>& allowed) {
+  grpc_auth_property_iterator it = grpc_auth_context_find_properties_by_name(
+      context, GRPC_X509_SAN_PROPERTY_NAME);
+  while (const grpc_auth_property* property =
+             grpc_auth_property_iterator_next(&it)) {
+    absl::string_view name(property->value, property->value_length);
+    for (const std::string& want : allowed) {
+      if (name == want) return true;
+    }
+  }
+  return false;
+}
+
+void ProcessAuthMetadata(void* raw_state, grpc_auth_context* context,
                          const grpc_metadata* md, size_t num_md,
                          grpc_process_auth_metadata_done_cb cb,
                          void* user_data) {
@@ -389,7 +405,18 @@ void ProcessAuthMetadata(void* raw_state, grpc_auth_context* /*context*/,
       authorization = SliceView(md[i].value);
     }
   }
-  if (IsAuthExemptMethod(path) || state->auth->Check(authorization)) {
+  if (IsAuthExemptMethod(path)) {
+    cb(user_data, nullptr, 0, nullptr, 0, GRPC_STATUS_OK, nullptr);
+    return;
+  }
+  if (!state->allowed_client_names.empty() &&
+      !PeerHasAllowedName(context, state->allowed_client_names)) {
+    Logger("auth")->debug("rejected {}: client certificate not allowed", path);
+    cb(user_data, nullptr, 0, nullptr, 0, GRPC_STATUS_PERMISSION_DENIED,
+       "client certificate names none of --grpc_tls_client_san");
+    return;
+  }
+  if (state->auth == nullptr || state->auth->Check(authorization)) {
     cb(user_data, nullptr, 0, nullptr, 0, GRPC_STATUS_OK, nullptr);
     return;
   }
@@ -439,13 +466,18 @@ bool IsAuthExemptMethod(const std::string& path) {
 
 std::shared_ptr<grpc::ServerCredentials> MakeServerCredentials(
     std::shared_ptr<ServerCertificates> certs,
-    std::shared_ptr<BearerTokenAuth> auth) {
+    std::shared_ptr<BearerTokenAuth> auth,
+    std::vector<std::string> allowed_client_names) {
   if (certs == nullptr && auth == nullptr) {
     return grpc::InsecureServerCredentials();
   }
   auto* state = new CoreCredentialsState;
   state->certs = std::move(certs);
   state->auth = std::move(auth);
+  if (state->certs != nullptr && state->certs->files().require_client_cert) {
+    state->allowed_client_names = std::move(allowed_client_names);
+  }
+  bool process = state->auth != nullptr || !state->allowed_client_names.empty();
   grpc_server_credentials* creds = nullptr;
   if (state->certs != nullptr) {
     grpc_ssl_server_credentials_options* options =
@@ -458,12 +490,11 @@ std::shared_ptr<grpc::ServerCredentials> MakeServerCredentials(
   } else {
     creds = grpc_insecure_server_credentials_create();
   }
-  // The processor's destroy hook owns `state`; without auth there is no
+  // The processor's destroy hook owns `state`; without checks there is no
   // process function, so calls skip the auth step entirely.
   grpc_server_credentials_set_auth_metadata_processor(
       creds, grpc_auth_metadata_processor{
-                 state->auth != nullptr ? ProcessAuthMetadata : nullptr,
-                 DestroyState, state});
+                 process ? ProcessAuthMetadata : nullptr, DestroyState, state});
   return std::make_shared<CoreServerCredentials>(creds);
 }
 

@@ -5,6 +5,7 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
@@ -149,11 +150,18 @@ class ServerCertificates {
 // TOKEN" except to grpc.health.v1.Health and server reflection, and fail
 // with UNAUTHENTICATED otherwise.
 //
+// With `allowed_client_names` (mTLS only), a client certificate must also
+// carry one of them as a subjectAltName (DNS, IP, URI or email, exactly), or
+// calls other than health and reflection fail with PERMISSION_DENIED: one CA
+// may then sign agents and clients without an agent's certificate opening
+// the query API.
+//
 // Built on gRPC's C API (an SSL certificate-config fetcher and an auth
 // metadata processor) because 1.51's C++ TLS API cannot reload on demand.
 std::shared_ptr<grpc::ServerCredentials> MakeServerCredentials(
     std::shared_ptr<ServerCertificates> certs,
-    std::shared_ptr<BearerTokenAuth> auth = nullptr);
+    std::shared_ptr<BearerTokenAuth> auth = nullptr,
+    std::vector<std::string> allowed_client_names = {});
 
 // Whether a gRPC method (":path", e.g. "/grpc.health.v1.Health/Check") may
 // be called without a token: health and reflection.

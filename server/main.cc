@@ -1,5 +1,6 @@
 // latency-server: probes every target by ICMP and gRPC, keeps windowed
 // statistics and a status per target.
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -17,10 +18,14 @@ ABSL_FLAG(std::vector<std::string>, target, {},
 ABSL_FLAG(std::string, config, "",
           "server config file (text proto, or JSON when named *.json); see "
           "server/config/example.textproto");
-ABSL_FLAG(absl::Duration, interval, absl::ZeroDuration(),
-          "default probe interval for targets that do not set one (1s)");
-ABSL_FLAG(absl::Duration, timeout, absl::ZeroDuration(),
-          "default probe timeout for targets that do not set one (1s)");
+// Unset (not 0) means "the config file's defaults, else 1s", so help does
+// not show a 0 that is not the real default.
+ABSL_FLAG(std::optional<absl::Duration>, interval, std::nullopt,
+          "probe interval for targets that do not set one (unset: the "
+          "--config file's defaults, else 1s)");
+ABSL_FLAG(std::optional<absl::Duration>, timeout, std::nullopt,
+          "probe timeout for targets that do not set one (unset: the "
+          "--config file's defaults, else 1s)");
 ABSL_FLAG(std::string, grpc_listen, "127.0.0.1:50052",
           "host:port of the gRPC query service (LatencyService, health, "
           "reflection); loopback unless told otherwise (e.g. "
@@ -45,6 +50,11 @@ ABSL_FLAG(std::string, grpc_tls_key, "", "PEM private key of --grpc_tls_cert");
 ABSL_FLAG(std::string, grpc_tls_client_ca, "",
           "PEM CA bundle; when set, query clients must present a certificate "
           "it signed (mTLS)");
+ABSL_FLAG(std::vector<std::string>, grpc_tls_client_san, {},
+          "with --grpc_tls_client_ca: subjectAltNames (DNS, IP, URI) of which "
+          "a query client's certificate must carry one (repeatable, or "
+          "comma-separated); others get PERMISSION_DENIED, so agents' "
+          "certificates from the same CA do not open the query API");
 ABSL_FLAG(std::string, http_tls_cert, "",
           "PEM certificate chain of the HTTP gateway; with --http_tls_key it "
           "serves HTTPS only. Re-read on SIGHUP and when the file changes");
@@ -77,13 +87,11 @@ absl::StatusOr<latency::ServerOptions> OptionsFromFlags() {
     config = *loaded;
   }
   latency::v1::ProbeSettings flag_defaults;
-  if (absl::Duration d = absl::GetFlag(FLAGS_interval);
-      d > absl::ZeroDuration()) {
-    flag_defaults.set_interval_ms(absl::ToInt64Milliseconds(d));
+  if (std::optional<absl::Duration> d = absl::GetFlag(FLAGS_interval)) {
+    flag_defaults.set_interval_ms(absl::ToInt64Milliseconds(*d));
   }
-  if (absl::Duration d = absl::GetFlag(FLAGS_timeout);
-      d > absl::ZeroDuration()) {
-    flag_defaults.set_timeout_ms(absl::ToInt64Milliseconds(d));
+  if (std::optional<absl::Duration> d = absl::GetFlag(FLAGS_timeout)) {
+    flag_defaults.set_timeout_ms(absl::ToInt64Milliseconds(*d));
   }
   absl::StatusOr<latency::ServerSettings> settings = latency::BuildSettings(
       config, absl::GetFlag(FLAGS_target), flag_defaults);
@@ -106,6 +114,7 @@ absl::StatusOr<latency::ServerOptions> OptionsFromFlags() {
       latency::ServerTlsFiles("--grpc_tls_", absl::GetFlag(FLAGS_grpc_tls_cert),
                               absl::GetFlag(FLAGS_grpc_tls_key),
                               absl::GetFlag(FLAGS_grpc_tls_client_ca));
+  options.grpc_client_sans = absl::GetFlag(FLAGS_grpc_tls_client_san);
   options.http_tls =
       latency::ServerTlsFiles("--http_tls_", absl::GetFlag(FLAGS_http_tls_cert),
                               absl::GetFlag(FLAGS_http_tls_key), "");
@@ -149,7 +158,7 @@ int main(int argc, char** argv) {
       "windowed statistics\nand a status per target.\n\n"
       "Usage: latency-server --target=[NAME=]HOST[:PORT] [--target=...] "
       "[flags]\n       latency-server --config=FILE [flags]",
-      {"target"});
+      {"target", "grpc_tls_client_san"});
   if (absl::Status s = latency::SetupLogging(absl::GetFlag(FLAGS_log_level),
                                              absl::GetFlag(FLAGS_log_format));
       !s.ok()) {

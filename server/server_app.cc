@@ -4,6 +4,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/strip.h"
+#include "common/listen.h"
 #include "common/logging.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 
@@ -31,6 +32,16 @@ absl::StatusOr<std::unique_ptr<ServerApp>> ServerApp::Start(
     const ServerOptions& options, Clock& clock) {
   if (options.targets.empty()) {
     return absl::InvalidArgumentError("no targets: give --target or --config");
+  }
+  // Refuse a taken port before probing starts, with the same message for
+  // both surfaces.
+  for (const auto& [flag, listen] :
+       {std::pair{"--grpc_listen", options.grpc_listen},
+        std::pair{"--http_listen", options.http_listen}}) {
+    if (listen.empty()) continue;
+    if (absl::Status status = CheckListenAddress(flag, listen); !status.ok()) {
+      return status;
+    }
   }
   std::unique_ptr<ServerApp> app(new ServerApp(options, clock));
   if (absl::Status status = app->LoadCredentials(); !status.ok()) {
@@ -95,6 +106,12 @@ absl::Status ServerApp::LoadCredentials() {
         BearerTokenAuth::FromFile(options_.auth_token_file);
     if (!auth.ok()) return auth.status();
     auth_ = std::move(*auth);
+  }
+  if (!options_.grpc_client_sans.empty() &&
+      !options_.grpc_tls.require_client_cert) {
+    return absl::InvalidArgumentError(
+        "--grpc_tls_client_san: needs --grpc_tls_client_ca (mTLS on the "
+        "query API)");
   }
   if (options_.grpc_tls.enabled() && !options_.grpc_listen.empty()) {
     absl::StatusOr<std::shared_ptr<ServerCertificates>> certs =
@@ -191,9 +208,10 @@ absl::Status ServerApp::StartQuerySurfaces() {
         std::make_unique<LatencyServiceImpl>(*query_, options_.max_watchers);
     grpc::reflection::InitProtoReflectionServerBuilderPlugin();
     grpc::ServerBuilder builder;
-    builder.AddListeningPort(options_.grpc_listen,
-                             MakeServerCredentials(grpc_certs_, auth_),
-                             &grpc_port_);
+    builder.AddListeningPort(
+        options_.grpc_listen,
+        MakeServerCredentials(grpc_certs_, auth_, options_.grpc_client_sans),
+        &grpc_port_);
     builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
     // Per connection: one client cannot hold unbounded calls or streams.
     builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS,

@@ -45,6 +45,9 @@ struct ServerOptions {
   // gateway; plaintext when no file is set.
   TlsFiles grpc_tls = ServerTlsFiles("--grpc_tls_", "", "", "");
   TlsFiles http_tls = ServerTlsFiles("--http_tls_", "", "", "");
+  // With mTLS on the query API: the subjectAltNames a client certificate
+  // must carry one of (--grpc_tls_client_san); empty: any the CA signed.
+  std::vector<std::string> grpc_client_sans;
   // The prober's TLS as a client of the agents (CA, client certificate).
   TlsFiles probe_tls = ClientTlsFiles("--probe_tls_", false, "", "", "");
   // File holding the bearer token the query API and HTTP gateway require

@@ -176,6 +176,12 @@ absl::StatusOr<std::unique_ptr<HttpGateway>> HttpGateway::Start(
   // Headers and body go out in separate writes; without TCP_NODELAY, Nagle
   // plus the client's delayed ACK stalls every keep-alive reply by ~40 ms.
   server.set_tcp_nodelay(true);
+  // httplib's default also sets SO_REUSEPORT, which lets a second server
+  // bind the same port and silently split the scrapes: address reuse only.
+  server.set_socket_options([](socket_t sock) {
+    int yes = 1;
+    setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
+  });
   // httplib closes a keep-alive connection after 5 requests by default.
   server.set_keep_alive_max_count(1000);
   gateway->InstallRoutes();

@@ -18,6 +18,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "absl/time/time.h"
 #include "google/protobuf/io/tokenizer.h"
 #include "google/protobuf/text_format.h"
@@ -47,9 +48,15 @@ class Errors {
 };
 
 // "defaults" + "interval_ms" -> "defaults.interval_ms"; a field of the
-// flag defaults (empty prefix) is named as its flag, "--interval_ms".
+// flag defaults (empty prefix) is named as the flag that exists,
+// "--interval (in ms)" (the flag takes a duration such as 500ms).
 std::string FieldPath(absl::string_view prefix, absl::string_view field) {
-  if (prefix.empty()) return absl::StrCat("--", field);
+  if (prefix.empty()) {
+    if (absl::ConsumeSuffix(&field, "_ms")) {
+      return absl::StrCat("--", field, " (in ms)");
+    }
+    return absl::StrCat("--", field);
+  }
   return absl::StrCat(prefix, ".", field);
 }
 

@@ -64,17 +64,17 @@ absl::StatusOr<v1::ServerConfig> LoadConfigFile(const std::string& path);
 // Merges the file's config with --target flag values and validates and
 // resolves the result. A target's probe setting comes from, first to last:
 // the target's own `probe` (file targets only), `flag_defaults` (the
-// command line's global defaults, e.g. --interval_ms), the file's
+// command line's global defaults, --interval and --timeout), the file's
 // `defaults`, the built-in defaults (interval 1000 ms, timeout 1000 ms, ICMP
 // payload 56, gRPC payload 0, unary, ICMP and gRPC on, any address family;
 // gRPC port 50051). Thresholds default to 5 % / 3 / 3.
 //
 // Reports every problem at once, joined by "; ", each naming its field:
 // `targets[2].probe.interval_ms: must be between 10 and 3600000, got 0`,
-// `defaults.timeout_ms: ...`, `--timeout_ms: ...` (a field set in
-// flag_defaults is named as the flag `--FIELD`, so name the flags after the
-// fields), `--target "a=": empty host`, `duplicate target name "x"
-// (targets[0] and --target #2)` (flags are counted from 1).
+// `defaults.timeout_ms: ...`, `--timeout (in ms): ...` (a field set in
+// flag_defaults is named as the flag `--FIELD`, without a `_ms` suffix,
+// which the flag takes as a duration), `--target "a=": empty host`, `duplicate
+// target name "x" (targets[0] and --target #2)` (flags are counted from 1).
 //
 // A timeout longer than the interval is allowed: probes are sent at a fixed
 // rate and pending ones are matched by sequence, so they may overlap, and a

@@ -1,9 +1,15 @@
 #include "cli/echo_command.h"
 
+#include <fstream>
 #include <sstream>
 
+#include "absl/strings/str_split.h"
+#include "absl/synchronization/mutex.h"
 #include "agent/agent_server.h"
+#include "cli/latencyctl.h"
 #include "gmock/gmock.h"
+#include "google/protobuf/struct.pb.h"
+#include "google/protobuf/util/json_util.h"
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
 #include "latency/v1/echo.grpc.pb.h"
@@ -86,6 +92,91 @@ TEST(RunEchoNoAgentTest, UnreachableAgentExitsTwo) {
   EXPECT_EQ(code, 2);
   EXPECT_THAT(out.str(), HasSubstr("seq=1 error: UNAVAILABLE"));
   EXPECT_THAT(out.str(), HasSubstr("2 sent, 0 received, 100.0% loss"));
+}
+
+TEST(RunEchoJsonTest, OneObjectPerEchoThenTheSummary) {
+  AgentOptions agent_options;
+  agent_options.listen = "127.0.0.1:0";
+  auto agent = AgentServer::Start(agent_options, RealClockInstance());
+  ASSERT_THAT(agent, testing::IsOk());
+  EchoOptions options;
+  options.agent = "127.0.0.1:" + std::to_string((*agent)->port());
+  options.count = 2;
+  options.interval = absl::Milliseconds(1);
+  options.json = true;
+  std::ostringstream out;
+  EXPECT_EQ(RunEcho(options,
+                    grpc::CreateChannel(options.agent,
+                                        grpc::InsecureChannelCredentials()),
+                    RealClockInstance(), out),
+            0);
+  std::vector<std::string> lines =
+      absl::StrSplit(out.str(), '\n', absl::SkipEmpty());
+  ASSERT_EQ(lines.size(), 3u) << out.str();
+  for (const std::string& line : lines) {
+    google::protobuf::Struct parsed;
+    ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(line, &parsed).ok())
+        << line;
+  }
+  EXPECT_THAT(lines[0], HasSubstr("\"seq\":1"));
+  EXPECT_THAT(lines[0], HasSubstr("\"error\":null"));
+  EXPECT_THAT(lines[2], HasSubstr("\"received\":2"));
+}
+
+// An agent that remembers the metadata keys of every call.
+class RecordingEchoService final : public v1::EchoService::CallbackService {
+ public:
+  grpc::ServerUnaryReactor* Echo(grpc::CallbackServerContext* context,
+                                 const v1::EchoRequest* request,
+                                 v1::EchoResponse* response) override {
+    {
+      absl::MutexLock lock(&mu_);
+      for (const auto& [key, value] : context->client_metadata()) {
+        keys_.emplace_back(key.data(), key.size());
+      }
+    }
+    response->set_sequence(request->sequence());
+    grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+    reactor->Finish(grpc::Status::OK);
+    return reactor;
+  }
+
+  std::vector<std::string> keys() {
+    absl::MutexLock lock(&mu_);
+    return keys_;
+  }
+
+ private:
+  absl::Mutex mu_;
+  std::vector<std::string> keys_ ABSL_GUARDED_BY(mu_);
+};
+
+TEST(EchoTokenTest, NeverSendsTheQueryTokenToAnAgent) {
+  RecordingEchoService service;
+  grpc::ServerBuilder builder;
+  int port = 0;
+  builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(),
+                           &port);
+  builder.RegisterService(&service);
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  ASSERT_NE(server, nullptr);
+  std::string token = ::testing::TempDir() + "/echo_command_test.token";
+  std::ofstream(token) << "secret\n";
+  CliConfig config;
+  config.token_file = token;
+  config.count = 2;
+  config.interval = absl::Milliseconds(1);
+  std::ostringstream out, err;
+  EXPECT_EQ(RunLatencyctl({"echo", "127.0.0.1:" + std::to_string(port)}, config,
+                          out, err, nullptr),
+            0)
+      << out.str() << err.str();
+  EXPECT_THAT(err.str(), HasSubstr("echo does not send the --auth_token_file "
+                                   "token"));
+  std::vector<std::string> keys = service.keys();
+  EXPECT_FALSE(keys.empty());
+  EXPECT_THAT(keys, ::testing::Not(::testing::Contains("authorization")));
+  server->Shutdown();
 }
 
 // An agent that fails the echo with sequence 2 and answers the others.

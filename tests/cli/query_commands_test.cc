@@ -1,5 +1,6 @@
 #include "cli/query_commands.h"
 
+#include <fstream>
 #include <functional>
 #include <sstream>
 #include <thread>
@@ -335,6 +336,26 @@ TEST(ExitCodeTest, OkOnlyWhenEverythingIsOk) {
   EXPECT_EQ(StatsExitCode(stats), 1);
 }
 
+TEST(ExitCodeTest, StatusOfANamedTargetIgnoresTheOthers) {
+  v1::GetLatencyResponse latency;
+  latency.set_status("down");  // the overall status: the worst target
+  *latency.add_targets() = HealthyTarget();
+  *latency.add_targets() = DownTarget();
+  const std::string healthy = latency.targets(0).name();
+  const std::string down = latency.targets(1).name();
+  EXPECT_EQ(StatusExitCode(latency, healthy), 0);
+  EXPECT_EQ(StatusExitCode(latency, down), 1);
+  EXPECT_EQ(StatusExitCode(latency), 1);
+}
+
+TEST(FlagAliasTest, OldSpellingsBecomeTheSharedNames) {
+  EXPECT_EQ(RewriteFlagAliases({"latencyctl", "echo", "a:1", "--c=3", "-c", "4",
+                                "--token_file=t", "--count=2", "--", "--c=9"}),
+            (std::vector<std::string>{"latencyctl", "echo", "a:1", "--count=3",
+                                      "--count", "4", "--auth_token_file=t",
+                                      "--count=2", "--", "--c=9"}));
+}
+
 // ---------------------------------------------------------------------------
 // A fake latency-server.
 
@@ -424,6 +445,11 @@ class FakeLatencyService final : public v1::LatencyService::CallbackService {
       v1::GetLatencyResponse* response) override {
     if (request->target() == "slow") return new HangingReactor();
     grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+    if (request->target() == "locked") {
+      reactor->Finish(
+          grpc::Status(grpc::StatusCode::UNAUTHENTICATED, "bad token"));
+      return reactor;
+    }
     if (!request->target().empty() && !Known(request->target())) {
       reactor->Finish(NotFound(request->target()));
     } else {
@@ -548,6 +574,26 @@ TEST_F(QueryEndToEndTest, StatusJsonIsOneParsableObject) {
   ASSERT_TRUE(
       google::protobuf::util::JsonStringToMessage(lines[0], &parsed).ok());
   EXPECT_EQ(parsed.SerializeAsString(), DegradedLatency().SerializeAsString());
+}
+
+TEST_F(QueryEndToEndTest, UnauthenticatedSaysTokenRejected) {
+  options_.target = "locked";
+  EXPECT_EQ(RunStatus(options_, Channel(), out_, err_), 2);
+  EXPECT_THAT(err_.str(),
+              StartsWith("latencyctl: token rejected by latency-server at "));
+  EXPECT_THAT(err_.str(), HasSubstr("--auth_token_file"));
+}
+
+TEST_F(QueryEndToEndTest, RefusesToSendTheTokenInClear) {
+  std::string token = ::testing::TempDir() + "/query_commands_test.token";
+  std::ofstream(token) << "secret\n";
+  CliConfig config;
+  config.server = options_.server;
+  config.token_file = token;
+  EXPECT_EQ(RunLatencyctl({"targets"}, config, out_, err_, nullptr), 2);
+  EXPECT_THAT(err_.str(), HasSubstr("--auth_token_file: refusing to send the "
+                                    "token in clear"));
+  EXPECT_THAT(out_.str(), IsEmpty());
 }
 
 TEST_F(QueryEndToEndTest, UnknownTargetExitsTwo) {
@@ -698,7 +744,8 @@ TEST_F(QueryEndToEndTest, LatencyctlRunsACommandAgainstTheServer) {
   std::ostringstream stats_out;
   EXPECT_EQ(RunLatencyctl({"stats", "t1"}, config, stats_out, err_, nullptr),
             0);
-  EXPECT_THAT(stats_out.str(), HasSubstr("\"window\":\"5m\""));  // default
+  // The same default as the server without ?window: one window everywhere.
+  EXPECT_THAT(stats_out.str(), HasSubstr("\"window\":\"1m\""));
   EXPECT_THAT(err_.str(), IsEmpty());
 }
 
@@ -777,7 +824,27 @@ INSTANTIATE_TEST_SUITE_P(
         UsageCase{{"echo", "a:1"},
                   [](CliConfig* c) { c->mode = "bidi"; },
                   "--mode: want unary or stream"},
-        UsageCase{{"echo"}, &NoFlags, "echo takes one AGENT"}));
+        UsageCase{{"echo"}, &NoFlags, "echo takes one AGENT"},
+        UsageCase{{"echo", "a:1"},
+                  [](CliConfig* c) { c->count = -1; },
+                  "--count must not be negative"},
+        UsageCase{{"echo", "a:1"},
+                  [](CliConfig* c) { c->interval = absl::ZeroDuration(); },
+                  "--interval must be positive"},
+        UsageCase{{"echo", "a:1"},
+                  [](CliConfig* c) { c->interval = -absl::Seconds(1); },
+                  "--interval must be positive"},
+        UsageCase{{"echo", "a:1"},
+                  [](CliConfig* c) { c->output = "xml"; },
+                  "--output: want table or json, not 'xml'"}));
+
+TEST(UsageTextTest, NamesOnlyFlagsThatExistAndWhatJsonPrints) {
+  EXPECT_THAT(kLatencyctlUsage, HasSubstr("null means no data"));
+  EXPECT_THAT(kLatencyctlUsage, Not(HasSubstr("absent")));
+  EXPECT_THAT(kLatencyctlUsage, Not(HasSubstr("--c=")));
+  EXPECT_THAT(kLatencyctlUsage, Not(HasSubstr("--token_file")));
+  EXPECT_THAT(kLatencyctlUsage, HasSubstr("--count=10"));
+}
 
 TEST(UsageTextTest, HasAnExampleForEveryCommand) {
   for (const char* command : {"status", "targets", "stats", "watch", "echo"}) {

@@ -221,6 +221,35 @@ TEST_F(TlsAuthTest, BearerCheckAcceptsOnlyTheExactToken) {
   EXPECT_TRUE((*auth)->Check("Bearer next-token"));  // kept
 }
 
+// Rotation without an outage: the file holds the current token and the next
+// one, a line each; the server accepts both until the old line goes.
+TEST_F(TlsAuthTest, BearerCheckAcceptsTheCurrentAndTheNextToken) {
+  std::string path = Pki().Path("rotating_token");
+  ASSERT_TRUE(WriteFile(path, "old-token\n"));
+  auto auth = BearerTokenAuth::FromFile(path);
+  ASSERT_THAT(auth, IsOk());
+  ASSERT_TRUE(WriteFile(path, "old-token\nnew-token\n"));
+  EXPECT_THAT((*auth)->Reload(), IsOk());
+  EXPECT_TRUE((*auth)->Check("Bearer old-token"));
+  EXPECT_TRUE((*auth)->Check("Bearer new-token"));
+  EXPECT_FALSE((*auth)->Check("Bearer other"));
+  EXPECT_FALSE((*auth)->Check("Bearer old-token\nnew-token"));
+  ASSERT_TRUE(WriteFile(path, "new-token\n"));
+  EXPECT_THAT((*auth)->Reload(), IsOk());
+  EXPECT_FALSE((*auth)->Check("Bearer old-token"));
+  EXPECT_TRUE((*auth)->Check("Bearer new-token"));
+  // A client reading the file sends the first (current) token.
+  ASSERT_TRUE(WriteFile(path, "cur\nnext\n"));
+  absl::StatusOr<std::string> current =
+      ReadTokenFile(path, "--auth_token_file");
+  ASSERT_THAT(current, IsOk());
+  EXPECT_EQ(*current, "cur");
+  ASSERT_TRUE(WriteFile(path, "a\nb\nc\n"));
+  EXPECT_THAT(
+      ReadTokenFile(path, "--auth_token_file"),
+      StatusIs(absl::StatusCode::kInvalidArgument, "more than two tokens"));
+}
+
 TEST(AuthExemptTest, HealthAndReflectionOnly) {
   EXPECT_TRUE(IsAuthExemptMethod("/grpc.health.v1.Health/Check"));
   EXPECT_TRUE(IsAuthExemptMethod("/grpc.health.v1.Health/Watch"));
@@ -278,6 +307,37 @@ TEST_F(TlsAuthTest, AgentServesTlsAndMtls) {
             grpc::StatusCode::UNAVAILABLE);  // server cert not trusted
   EXPECT_EQ(Echo(Channel(port, TlsFiles())).error_code(),
             grpc::StatusCode::UNAVAILABLE);  // plaintext
+}
+
+// One CA signs agents and clients (README's example): with a SAN allow-list
+// only the listed client identities get in, not an agent's certificate.
+TEST_F(TlsAuthTest, ClientSanAllowListRefusesOtherCertificatesOfTheSameCa) {
+  testing::FakeClock clock;
+  EchoServiceImpl echo(clock, AgentIdentity{"h", "v", 1 << 20, ""});
+  HealthService health;
+  health.SetStatus("", grpc::health::v1::HealthCheckResponse::SERVING);
+  auto certs = ServerCertificates::Create(
+      ServerFiles("server", Pki().Cert("ca")), "test", absl::ZeroDuration());
+  ASSERT_THAT(certs, IsOk());
+  int port = 0;
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort(
+      "127.0.0.1:0",
+      MakeServerCredentials(*certs, nullptr, {"client", "other.example"}),
+      &port);
+  builder.RegisterService(&echo);
+  builder.RegisterService(&health);
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  ASSERT_NE(server, nullptr);
+  auto client = [&](const std::string& name) {
+    return Channel(port, ClientTlsFiles("--tls_", false, Pki().Cert("ca"),
+                                        Pki().Cert(name), Pki().Key(name)));
+  };
+  EXPECT_TRUE(Echo(client("client")).ok());     // SAN DNS:client is listed
+  grpc::Status agent = Echo(client("server"));  // same CA, SAN not listed
+  EXPECT_EQ(agent.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_THAT(agent.error_message(), HasSubstr("--grpc_tls_client_san"));
+  server->Shutdown();
 }
 
 // Token auth also works without TLS (e.g. on loopback): the processor sits

@@ -480,7 +480,7 @@ TEST_F(ServerClientsTest, LatencyctlAgainstTheRealServer) {
   EXPECT_EQ(watch.exit_code, 0) << watch.output;
   CommandResult echo =
       RunCommand({testing::CliBinaryPath(), "echo", (*agent_)->address(),
-                  "--c=2", "--interval=0s"});
+                  "--count=2", "--interval=10ms"});
   EXPECT_EQ(echo.exit_code, 0) << echo.output;
 }
 

@@ -269,6 +269,7 @@ TEST_F(TlsAuthBinaryTest, LatencyctlSendsTheToken) {
   CommandResult no_tls =
       Latencyctl({"targets", server, "--token_file=" + Pki().Path("token")});
   EXPECT_EQ(no_tls.exit_code, 2) << no_tls.output;
+  EXPECT_THAT(no_tls.output, HasSubstr("refusing to send the token in clear"));
 }
 
 // --- HTTPS gateway + bearer token
@@ -442,9 +443,10 @@ TEST_F(TlsAuthBinaryTest, UnusableFilesFailAtStartNamingTheFlag) {
   CommandResult cli = Latencyctl({"status", "--tls_ca=" + missing});
   EXPECT_EQ(cli.exit_code, 2);
   EXPECT_THAT(cli.output, HasSubstr("--tls_ca: cannot read"));
-  CommandResult cli_token = Latencyctl({"status", "--token_file=" + missing});
+  CommandResult cli_token =
+      Latencyctl({"status", "--auth_token_file=" + missing});
   EXPECT_EQ(cli_token.exit_code, 2);
-  EXPECT_THAT(cli_token.output, HasSubstr("--token_file: cannot read"));
+  EXPECT_THAT(cli_token.output, HasSubstr("--auth_token_file: cannot read"));
 }
 
 }  // namespace

@@ -491,10 +491,10 @@ TEST(BuildSettingsTest, FlagDefaultsAreNamedAsFlags) {
   absl::StatusOr<ServerSettings> settings =
       BuildSettings(v1::ServerConfig(), {"a"}, flag_defaults);
   EXPECT_THAT(settings, StatusIs(kInvalid,
-                                 "--interval_ms: must be between 10 "
+                                 "--interval (in ms): must be between 10 "
                                  "and 3600000, got 5"));
   EXPECT_THAT(settings,
-              StatusIs(kInvalid, "--timeout_ms: must be between 1 and"));
+              StatusIs(kInvalid, "--timeout (in ms): must be between 1 and"));
 }
 
 TEST(BuildSettingsTest, ReportsEveryProblemAtOnce) {

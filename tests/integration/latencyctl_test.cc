@@ -1,0 +1,214 @@
+// latencyctl as a user runs it: the real binary against a real agent and
+// server (or a listener that never answers), driven by signals the way a
+// terminal and Ctrl-C drive it.
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <string>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/testing/agent_process.h"
+#include "tests/testing/wait.h"
+
+namespace latency {
+namespace {
+
+using ::latency::testing::AgentProcess;
+using ::latency::testing::CliBinaryPath;
+using ::latency::testing::CommandResult;
+using ::latency::testing::RunCommand;
+using ::latency::testing::ServerProcess;
+using ::latency::testing::Subprocess;
+using ::latency::testing::WaitUntil;
+using ::testing::HasSubstr;
+
+// Bounds far above what the behaviour needs (milliseconds), far below the
+// hangs they catch (forever, or 1 h).
+constexpr absl::Duration kPrompt = absl::Seconds(10);
+constexpr absl::Duration kStartup = absl::Seconds(30);
+
+// A TCP port that accepts connections in the kernel and never says a word:
+// gRPC's handshake never completes, so calls wait until their deadline.
+class SilentListener {
+ public:
+  SilentListener() {
+    fd_ = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in address = {};
+    address.sin_family = AF_INET;
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    bind(fd_, reinterpret_cast<sockaddr*>(&address), sizeof(address));
+    listen(fd_, 16);
+    socklen_t length = sizeof(address);
+    getsockname(fd_, reinterpret_cast<sockaddr*>(&address), &length);
+    port_ = ntohs(address.sin_port);
+  }
+  ~SilentListener() { close(fd_); }
+  std::string address() const { return absl::StrCat("127.0.0.1:", port_); }
+
+ private:
+  int fd_ = -1;
+  int port_ = 0;
+};
+
+std::optional<Subprocess> StartCli(std::vector<std::string> args) {
+  args.insert(args.begin(), CliBinaryPath());
+  return Subprocess::Start(args);
+}
+
+TEST(LatencyctlEchoTest, StreamModeHasADeadline) {
+  SilentListener silent;
+  CommandResult r =
+      RunCommand({CliBinaryPath(), "echo", silent.address(), "--mode=stream",
+                  "--count=2", "--timeout=500ms", "--interval=1ms"},
+                 kStartup);
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("seq=1 error: DEADLINE_EXCEEDED"));
+  EXPECT_THAT(r.output, HasSubstr("seq=2 error: DEADLINE_EXCEEDED"));
+  EXPECT_THAT(r.output, HasSubstr("2 sent, 0 received"));
+}
+
+TEST(LatencyctlEchoTest, SigtermEndsAStreamWaitingForItsReply) {
+  SilentListener silent;
+  std::optional<Subprocess> cli = StartCli(
+      {"echo", silent.address(), "--mode=stream", "--count=1", "--timeout=1h"});
+  ASSERT_TRUE(cli.has_value());
+  ASSERT_TRUE(cli->WaitForOutput("ECHO ", kStartup)) << cli->Output();
+  cli->Signal(SIGTERM);
+  std::optional<int> code = cli->Wait(kPrompt);
+  ASSERT_TRUE(code.has_value()) << "still waiting after SIGTERM:\n"
+                                << cli->Output();
+  EXPECT_THAT(cli->Output(), HasSubstr("echo statistics"));
+}
+
+TEST(LatencyctlEchoTest, CtrlCEndsALongInterval) {
+  std::string error;
+  std::optional<AgentProcess> agent = testing::StartAgent({}, &error);
+  ASSERT_TRUE(agent.has_value()) << error;
+  std::optional<Subprocess> cli =
+      StartCli({"echo", agent->address(), "--count=0", "--interval=1h"});
+  ASSERT_TRUE(cli.has_value());
+  ASSERT_TRUE(cli->WaitForOutput("seq=1 rtt=", kStartup)) << cli->Output();
+  cli->Signal(SIGINT);
+  std::optional<int> code = cli->Wait(kPrompt);
+  ASSERT_TRUE(code.has_value()) << "still sleeping after SIGINT:\n"
+                                << cli->Output();
+  EXPECT_EQ(*code, 0) << cli->Output();
+  EXPECT_THAT(cli->Output(), HasSubstr("1 sent, 1 received"));
+}
+
+TEST(LatencyctlEchoTest, EveryEchoFailingOnAReachableAgentExitsOne) {
+  std::string error;
+  std::optional<AgentProcess> agent =
+      testing::StartAgent({"--max_message_bytes=1024"}, &error);
+  ASSERT_TRUE(agent.has_value()) << error;
+  CommandResult r =
+      RunCommand({CliBinaryPath(), "echo", agent->address(), "--count=2",
+                  "--interval=1ms", "--payload_bytes=4096"},
+                 kStartup);
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("seq=2 error: RESOURCE_EXHAUSTED"));
+}
+
+// One agent and a server probing it plus a target that is always down.
+class LatencyctlServerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string error;
+    std::optional<AgentProcess> agent = testing::StartAgent({}, &error);
+    ASSERT_TRUE(agent.has_value()) << error;
+    agent_.emplace(std::move(*agent));
+    std::optional<ServerProcess> server = testing::StartServer(
+        {absl::StrCat("--target=lo=", agent_->address()),
+         "--target=bad=127.0.0.1:1", "--interval=100ms", "--report_interval=0"},
+        &error);
+    ASSERT_TRUE(server.has_value()) << error;
+    server_.emplace(std::move(*server));
+  }
+
+  CommandResult Cli(std::vector<std::string> args) {
+    args.insert(args.begin(), CliBinaryPath());
+    args.push_back("--server=" + server_->grpc_address());
+    return RunCommand(args, kStartup);
+  }
+
+  std::optional<AgentProcess> agent_;
+  std::optional<ServerProcess> server_;
+};
+
+TEST_F(LatencyctlServerTest, StatusExitCodeFollowsOnlyTheTargetAskedAbout) {
+  ASSERT_TRUE(WaitUntil(
+      [&] {
+        return Cli({"status", "bad"}).exit_code == 1;
+      },
+      kStartup));
+  ASSERT_TRUE(WaitUntil(
+      [&] {
+        return Cli({"status", "lo"}).exit_code == 0;
+      },
+      kStartup))
+      << Cli({"status", "lo"}).output;
+  // Without a name the overall status counts, and "bad" is down.
+  EXPECT_EQ(Cli({"status"}).exit_code, 1);
+}
+
+TEST_F(LatencyctlServerTest, WatchReconnectsWhenTheServerReloads) {
+  std::optional<Subprocess> cli =
+      StartCli({"watch", "lo", "--server=" + server_->grpc_address()});
+  ASSERT_TRUE(cli.has_value());
+  ASSERT_TRUE(cli->WaitForOutput("  lo  ", kStartup)) << cli->Output();
+  server_->process.Signal(SIGHUP);
+  ASSERT_TRUE(cli->WaitForOutput("reconnected", kStartup)) << cli->Output();
+  // Samples keep coming after the reload, and nothing called it unreachable.
+  size_t before = cli->Output().size();
+  ASSERT_TRUE(WaitUntil(
+      [&] { return absl::StrContains(cli->Output().substr(before), "  lo  "); },
+      kStartup))
+      << cli->Output();
+  EXPECT_THAT(cli->Output(), ::testing::Not(HasSubstr("cannot reach")));
+  EXPECT_FALSE(cli->Wait(absl::ZeroDuration()).has_value());
+  cli->Signal(SIGINT);
+  EXPECT_EQ(cli->Wait(kPrompt), 0) << cli->Output();
+}
+
+TEST_F(LatencyctlServerTest, SighupEndsWatchLikeAClosedTerminal) {
+  std::optional<Subprocess> cli =
+      StartCli({"watch", "--server=" + server_->grpc_address()});
+  ASSERT_TRUE(cli.has_value());
+  ASSERT_TRUE(cli->WaitForOutput("TIME", kStartup)) << cli->Output();
+  cli->Signal(SIGHUP);
+  EXPECT_EQ(cli->Wait(kPrompt), 128 + SIGHUP) << cli->Output();
+}
+
+// --help as a new user reads it: the source file relative to the project,
+// never the build machine's checkout path, and defaults that are the real
+// ones (no "0" standing for "1s").
+TEST(HelpTest, EveryBinaryShowsRealDefaultsAndNoBuildPaths) {
+  struct Case {
+    std::string binary, flags_file;
+  };
+  for (const Case& c : {Case{testing::AgentBinaryPath(), "agent/main.cc"},
+                        Case{testing::ServerBinaryPath(), "server/main.cc"},
+                        Case{CliBinaryPath(), "cli/main.cc"}}) {
+    CommandResult r = RunCommand({c.binary, "--help"}, kStartup);
+    EXPECT_EQ(r.exit_code, 0) << r.output;
+    EXPECT_THAT(r.output, HasSubstr("Flags from " + c.flags_file + ":"))
+        << r.output;
+    EXPECT_THAT(r.output, ::testing::Not(HasSubstr("work/"))) << r.output;
+  }
+  CommandResult server = RunCommand({testing::ServerBinaryPath(), "--help"});
+  EXPECT_THAT(server.output,
+              ::testing::Not(::testing::ContainsRegex("default: 0;")))
+      << server.output;
+  CommandResult cli = RunCommand({CliBinaryPath(), "--help"});
+  EXPECT_THAT(cli.output, HasSubstr("default: \"1m\""));
+}
+
+}  // namespace
+}  // namespace latency
