@@ -45,7 +45,8 @@ class ServerClientsTest : public ::testing::Test {
     bool ok = WaitUntil(
         [] {
           CommandResult r = Curl({"-s", Server().http_url("/metrics")});
-          return absl::StrContains(r.output, "\"status\":\"ok\"");
+          // The overall status (it precedes "target"), not one probe's.
+          return absl::StrContains(r.output, "\"status\":\"ok\",\"target\":");
         },
         absl::Seconds(30));
     ASSERT_TRUE(ok) << Server().process.Output();

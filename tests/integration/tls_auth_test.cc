@@ -83,7 +83,7 @@ class TlsAuthBinaryTest : public ::testing::Test {
               Https({"-H", AuthHeader(),
                      HttpsUrl(Server().http_port, "/metrics")})
                   .second,
-              "\"status\":\"ok\"");
+              "\"status\":\"ok\",\"target\":");  // overall, not a probe's
         },
         absl::Seconds(30));
     ASSERT_TRUE(ok) << Server().process.Output();
@@ -281,8 +281,7 @@ TEST_F(TlsAuthBinaryTest, HttpsGatewayNeedsTheTokenExceptForHealth) {
   EXPECT_EQ(code, 401);
   EXPECT_THAT(body, HasSubstr("WWW-Authenticate: Bearer"));
   // UNAUTHENTICATED (16) in the google.rpc.Status shape.
-  EXPECT_THAT(body,
-              HasSubstr(R"({"code":16,"message":"missing bearer token)"));
+  EXPECT_THAT(body, HasSubstr(R"({"code":16,"message":"missing bearer token)"));
   EXPECT_EQ(
       Https({"-H", AuthHeader("nope"), HttpsUrl(port, "/v1/targets")}).first,
       401);
