@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <fstream>
 #include <string>
 #include <vector>
 
@@ -159,11 +160,26 @@ TEST_F(LatencyctlServerTest, StatusExitCodeFollowsOnlyTheTargetAskedAbout) {
 }
 
 TEST_F(LatencyctlServerTest, WatchReconnectsWhenTheServerReloads) {
+  // A reload that changes the targets restarts probing and ends every Watch
+  // stream (one that changes nothing keeps them open).
+  char path[] = "/tmp/latencyctl-watch-XXXXXX.textproto";
+  close(mkstemps(path, 10));
+  auto write_config = [&](const std::string& extra) {
+    std::ofstream(path) << "targets { name: \"lo\" host: \"127.0.0.1\" "
+                        << "grpc_port: " << agent_->port << " }\n"
+                        << extra << "defaults { interval_ms: 100 }\n";
+  };
+  write_config("");
+  std::string error;
+  std::optional<ServerProcess> server = testing::StartServer(
+      {absl::StrCat("--config=", path), "--report_interval=0"}, &error);
+  ASSERT_TRUE(server.has_value()) << error;
   std::optional<Subprocess> cli =
-      StartCli({"watch", "lo", "--server=" + server_->grpc_address()});
+      StartCli({"watch", "lo", "--server=" + server->grpc_address()});
   ASSERT_TRUE(cli.has_value());
   ASSERT_TRUE(cli->WaitForOutput("  lo  ", kStartup)) << cli->Output();
-  server_->process.Signal(SIGHUP);
+  write_config("targets { name: \"more\" host: \"127.0.0.1\" grpc_port: 1 }\n");
+  server->process.Signal(SIGHUP);
   ASSERT_TRUE(cli->WaitForOutput("reconnected", kStartup)) << cli->Output();
   // Samples keep coming after the reload, and nothing called it unreachable.
   size_t before = cli->Output().size();
@@ -175,6 +191,7 @@ TEST_F(LatencyctlServerTest, WatchReconnectsWhenTheServerReloads) {
   EXPECT_FALSE(cli->Wait(absl::ZeroDuration()).has_value());
   cli->Signal(SIGINT);
   EXPECT_EQ(cli->Wait(kPrompt), 0) << cli->Output();
+  unlink(path);
 }
 
 TEST_F(LatencyctlServerTest, SighupEndsWatchLikeAClosedTerminal) {
