@@ -148,7 +148,7 @@ struct LastSample {
 // hours at 1 probe/s (windowed_stats_test checks the bounds in brackets):
 //   steady latency (5 ms +- 2%), ICMP:            13.4 KB  [<= 15 KB]
 //   same, gRPC (RTT and network RTT):             24.3 KB  [<= 27 KB]
-//     so 10,000 ICMP + 1,000 gRPC series take about 155 MB [<= 176 MB];
+//     so 10,000 ICMP + 1,000 gRPC series take about 160 MB [<= 176 MB];
 //   every RTT in a different bucket, ICMP:        22.8 KB  (gRPC 42.3 KB)
 //                                                          [<= 48 KB];
 //   100,000 samples in one slot:                  69.3 KB  [<= 80 KB].
