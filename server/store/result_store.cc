@@ -106,7 +106,8 @@ WindowCounts ResultStore::Counts(int target, ProbeKind kind,
   return series.stats.Counts(window, now);
 }
 
-ExpositionHistogram ResultStore::TotalHistogram(int target, ProbeKind kind) const {
+ExpositionHistogram ResultStore::TotalHistogram(int target,
+                                                ProbeKind kind) const {
   const Series& series = SeriesFor(target, kind);
   absl::MutexLock lock(&series.mu);
   return series.stats.total_rtt_histogram();
