@@ -45,8 +45,8 @@ tb_wait_log server "target moving: agent-host.test now resolves to $TB_SPARE_ADD
 # Probed there and answered: the latest ICMP probe has an RTT again (a
 # probe lost in the move may leave it "degraded" for the minute's window).
 received() {
-  tb_http server /v1/targets/moving/stats | grep -o '"received":"[0-9]*"' | head -1 |
-    grep -o '[0-9]*'
+  tb_http server /v1/targets/moving/stats | grep -oE '"received":[0-9]+' | head -1 |
+    grep -oE '[0-9]+'
 }
 before=$(received)
 sleep 1

@@ -174,10 +174,16 @@ def cmd_icmp_vs_ping(a):
     diff_us = (sm - pm) * 1000
     below_us = max(a.below_us, a.below_pct / 100 * pm * 1000)
     passed = -below_us <= diff_us <= a.above_us and kernel == len(server)
+    floor = ""
+    if a.floor_ms is not None:
+        # No RTT can be shorter than the delay the injector holds each reply
+        # for: a stamp taken from the wrong probe would read below it.
+        passed = passed and sm >= a.floor_ms
+        floor = f", at least the injected {a.floor_ms:g} ms"
     return verdict(
         f"{a.label}: ping median {pm:.3f} ms (n={len(ping)}, {sent - received} lost) | "
         f"server ICMP median {sm:.3f} ms (n={len(rtts)}, kernel stamps {kernel}/{len(server)}) | "
-        f"server - ping = {diff_us:+.1f} us, allowed [-{below_us:.0f}, +{a.above_us:.0f}] us",
+        f"server - ping = {diff_us:+.1f} us, allowed [-{below_us:.0f}, +{a.above_us:.0f}] us{floor}",
         passed)
 
 
@@ -352,6 +358,8 @@ def main():
     s = command("icmp-vs-ping", "--ping:str", "--watch:str")
     s.add_argument("--above_us", type=float, default=20)
     s.add_argument("--below_us", type=float, default=50)
+    s.add_argument("--floor_ms", type=float, default=None,
+                   help="the server median must be at least this (the injected delay)")
     s.add_argument("--below_pct", type=float, default=2)
 
     s = command("grpc-vs-icmp", "--watch_icmp:str", "--watch_grpc:str")

@@ -13,10 +13,13 @@ out=$TB_DIR
 
 tb_ping "$out/ping-bare.txt" 200 0.02
 
+# Slack above the delay: the injector releases late by ~0.1 ms, and ping,
+# which stamps in userspace, wakes from a multi-ms sleep more slowly on this
+# VM than from a bare-veth one (shifts of 0.24-0.42 ms above 5 ms seen).
 tb_inject --delay_ms=5
 tb_ping "$out/ping-delay.txt" 200 0.02
 python3 "$TB_CHECK" ping-delay --label "delay 5 ms" --ping "$out/ping-delay.txt" \
-  --base "$out/ping-bare.txt" --delay_ms 5 --slack_ms 0.3
+  --base "$out/ping-bare.txt" --delay_ms 5 --slack_ms 0.5
 
 tb_inject --delay_ms=5 --jitter_ms=2
 tb_ping "$out/ping-jitter.txt" 200 0.02
@@ -29,7 +32,10 @@ tb_ping "$out/ping-loss.txt" 1000 0.005 || true # exits 1 when replies are lost
 queue=$(tb_queue_num)
 tb_inject_off
 dropped=$(sed -nE 's/.*packets, ([0-9]+) dropped.*/\1/p' "$out/inject-q$queue.log")
+# No delay here: the shift only says how much warmer a 200 Hz ping keeps
+# the path than the bare baseline's (it has read 22 us below it), so the
+# lower bound is looser than for the delay phases.
 python3 "$TB_CHECK" ping-delay --label "loss 10%" --ping "$out/ping-loss.txt" \
-  --base "$out/ping-bare.txt" --delay_ms 0 --slack_ms 0.3 --loss 10 --loss_tolerance 3 \
-  --injector_dropped "$dropped"
+  --base "$out/ping-bare.txt" --delay_ms 0 --below_ms 0.1 --slack_ms 0.3 --loss 10 \
+  --loss_tolerance 3 --injector_dropped "$dropped"
 echo "PASS: latency-inject delay, jitter and loss agree with ping"
