@@ -256,6 +256,29 @@ else
   fail "services run as non-root (uid ${uids:-?})"
 fi
 
+# README's hardening, checked from inside each container: an empty
+# capability bounding set (cap_drop: ALL; datagram ICMP needs none; the
+# effective set is empty anyway for a non-root user, so the bounding set is
+# what cap_drop shows in) and a root filesystem mounted read-only
+# (read_only: true).
+for s in agent server; do
+  caps="$(docker-compose exec -T "$s" cat /proc/1/status |
+    tr -d '\r' | awk '$1 == "CapBnd:" { print $2 }')" || true
+  if [ "$caps" = "0000000000000000" ]; then
+    pass "$s can gain no capability (CapBnd $caps)"
+  else
+    fail "$s can gain no capability (CapBnd ${caps:-?})"
+  fi
+  # The mount itself (a non-root user could not write to / anyway).
+  root_opts="$(docker-compose exec -T "$s" cat /proc/mounts |
+    tr -d '\r' | awk '$2 == "/" { opts = $4 } END { print opts }')" || true
+  if [[ "$root_opts" == ro,* ]]; then
+    pass "$s root filesystem is mounted read-only (${root_opts%%,*})"
+  else
+    fail "$s root filesystem is mounted read-only (${root_opts%%,*})"
+  fi
+done
+
 if command -v promtool >/dev/null; then
   if promtool check config docker/prometheus.yml >/dev/null; then
     pass "promtool check config docker/prometheus.yml"
