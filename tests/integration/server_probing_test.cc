@@ -303,7 +303,10 @@ TEST_F(ServerProbingTest, ReloadWithUnchangedSettingsRestartsNothing) {
   target.icmp_enabled = false;
   StartServer({target});
   bool closed = false;
-  ResultStore& store = app_->store();
+  // The first session's store must outlive the collector subscribed to it:
+  // the second reload replaces that session.
+  std::shared_ptr<ResultStore> first_store = app_->Session()->store();
+  ResultStore& store = *first_store;
   int id = store.Subscribe([](const Sample&) {}, [&closed] { closed = true; });
   Collector collector(store);
   ASSERT_TRUE(
