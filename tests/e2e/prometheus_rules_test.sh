@@ -1,0 +1,124 @@
+#!/usr/bin/env bash
+# The shipped Prometheus rules (infra/prometheus/) against a real Prometheus
+# scraping a real latency-server that probes a real agent 5 ms away: every
+# recording rule yields a series, the percentiles fall in the histogram
+# bucket that holds 5 ms, nothing alerts on a healthy path, and stopping the
+# agent fires LatencyTargetDown and LatencyHighLoss for gRPC only (the host
+# still answers ICMP).
+# The alerts' `for:` durations are shortened to 5 s for the test.
+set -euo pipefail
+# shellcheck source=SCRIPTDIR/netns.sh
+source "$(dirname "$0")/netns.sh"
+command -v prometheus >/dev/null || tb_missing prometheus
+RULES_DIR="$TB_SOURCE_DIR/../../infra/prometheus"
+
+tb_testbed agent
+tb_inject --delay_ms=5
+tb_start_server server --target="agent=$TB_AGENT_ADDR:$TB_AGENT_PORT" \
+  --interval=100ms --timeout=1s
+tb_wait_status server agent grpc ok >/dev/null
+
+prom_dir="$TB_DIR/prometheus"
+mkdir -p "$prom_dir/data"
+cp "$RULES_DIR/recording.rules.yml" "$prom_dir/"
+sed -E 's/for: [0-9]+m/for: 5s/' "$RULES_DIR/alerting.rules.yml" >"$prom_dir/alerting.rules.yml"
+cat >"$prom_dir/prometheus.yml" <<YAML
+global:
+  scrape_interval: 1s
+  evaluation_interval: 1s
+rule_files: [recording.rules.yml, alerting.rules.yml]
+scrape_configs:
+  - job_name: latency-pair
+    static_configs:
+      - targets: ['127.0.0.1:$(tb_server_port server http)']
+YAML
+promtool check config "$prom_dir/prometheus.yml" >/dev/null
+tb_spawn prometheus "$TB_SERVER_NS" root prometheus \
+  --config.file="$prom_dir/prometheus.yml" --storage.tsdb.path="$prom_dir/data" \
+  --web.listen-address=127.0.0.1:9090 --log.level=warn
+
+# query EXPR: the instant vector as "labels value" lines (labels sorted).
+query() {
+  ip netns exec "$TB_SERVER_NS" curl -sS --max-time 5 -G \
+    --data-urlencode "query=$1" http://127.0.0.1:9090/api/v1/query |
+    python3 -c '
+import json, sys
+reply = json.load(sys.stdin)
+assert reply["status"] == "success", reply
+for s in reply["data"]["result"]:
+    labels = ",".join(f"{k}={v}" for k, v in sorted(s["metric"].items()) if k not in ("__name__", "job", "instance"))
+    print(labels, s["value"][1])'
+}
+
+# wait_for EXPR SECONDS: until EXPR has at least one series; prints them.
+wait_for() {
+  local deadline=$((SECONDS + $2)) out
+  while ((SECONDS <= deadline)); do
+    out=$(query "$1" 2>/dev/null || true)
+    if [ -n "$out" ]; then
+      echo "$out"
+      return 0
+    fi
+    sleep 1
+  done
+  tb_fail "no series for $1 within $2 s"
+}
+
+# in_range VALUE LOW HIGH: LOW <= VALUE <= HIGH.
+in_range() { python3 -c "import sys; v,lo,hi=map(float,sys.argv[1:]); sys.exit(0 if lo<=v<=hi else 1)" "$@"; }
+
+rc=0
+# 5 ms plus the veth's tens of µs lies in the (5 ms, 10 ms] bucket: the
+# interpolated p50 and p99 stay inside it.
+for kind in icmp grpc; do
+  for q in p50 p99; do
+    expr="instance_target_kind:latency_rtt_seconds:${q}_5m{kind=\"$kind\"}"
+    line=$(wait_for "$expr" 30)
+    value=${line##* }
+    if in_range "$value" 0.005 0.010; then
+      tb_log "ok: $q $kind = $value s"
+    else
+      tb_log "FAIL: $q $kind = $value s, expected within (0.005, 0.010]"
+      rc=1
+    fi
+  done
+done
+line=$(wait_for 'instance_target_kind:latency_probes_failed:ratio_5m{kind="icmp"}' 30)
+if in_range "${line##* }" 0 0.01; then tb_log "ok: icmp failed ratio ${line##* }"; else
+  tb_log "FAIL: icmp failed ratio ${line##* } on a clean path"
+  rc=1
+fi
+line=$(wait_for 'instance_target:latency_grpc_overhead_seconds:p50_5m' 30)
+if in_range "${line##* }" -0.005 0.005; then tb_log "ok: gRPC overhead ${line##* } s"; else
+  tb_log "FAIL: gRPC overhead ${line##* } s"
+  rc=1
+fi
+
+# Healthy for a few evaluations (longer than the shortened `for:`): nothing fires.
+sleep 8
+firing=$(query 'ALERTS{alertstate="firing"}')
+if [ -n "$firing" ]; then
+  tb_log "FAIL: alerts firing on a healthy path: $firing"
+  rc=1
+fi
+
+tb_stop agent KILL
+tb_log "agent killed"
+for alert in LatencyTargetDown LatencyHighLoss; do
+  line=$(wait_for "ALERTS{alertname=\"$alert\",alertstate=\"firing\"}" 60)
+  tb_log "firing: $line"
+done
+sleep 3
+firing=$(query 'ALERTS{alertstate="firing"}' | sort)
+expected="alertname=LatencyHighLoss,alertstate=firing,kind=grpc,severity=ticket,target=agent 1
+alertname=LatencyTargetDown,alertstate=firing,kind=grpc,severity=page,status=down,target=agent 1"
+if [ "$firing" != "$expected" ]; then
+  tb_log "FAIL: firing alerts after the agent died:"
+  echo "$firing" >&2
+  tb_log "expected exactly:"
+  echo "$expected" >&2
+  rc=1
+fi
+
+[ "$rc" = 0 ] || tb_fail "Prometheus rules (lines above)"
+echo "PASS: recording rules read the 5 ms path; a dead agent fires gRPC down + loss alone"
