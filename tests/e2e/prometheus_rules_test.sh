@@ -5,12 +5,15 @@
 # bucket that holds 5 ms, nothing alerts on a healthy path, and stopping the
 # agent fires LatencyTargetDown and LatencyHighLoss for gRPC only (the host
 # still answers ICMP).
-# The alerts' `for:` durations are shortened to 5 s for the test.
+# Then every query of the Grafana dashboard (infra/grafana/latency-pair.json)
+# must be valid and return data (with the agent dead, so that the "not ok"
+# table has a row). The alerts' `for:` durations are shortened to 5 s.
 set -euo pipefail
 # shellcheck source=SCRIPTDIR/netns.sh
 source "$(dirname "$0")/netns.sh"
 command -v prometheus >/dev/null || tb_missing prometheus
 RULES_DIR="$TB_SOURCE_DIR/../../infra/prometheus"
+DASHBOARD="$TB_SOURCE_DIR/../../infra/grafana/latency-pair.json"
 
 tb_testbed agent
 tb_inject --delay_ms=5
@@ -120,5 +123,31 @@ if [ "$firing" != "$expected" ]; then
   rc=1
 fi
 
+# Each panel query with the dashboard's variables set to "all targets and
+# probers, ICMP", the way Grafana sends them.
+while IFS=$'\t' read -r panel expr; do
+  out=$(query "$expr" 2>&1) || {
+    tb_log "FAIL: panel '$panel': query error: $out"
+    rc=1
+    continue
+  }
+  if [ -z "$out" ]; then
+    tb_log "FAIL: panel '$panel' returns no series: $expr"
+    rc=1
+  else
+    tb_log "ok: panel '$panel': $(wc -l <<<"$out") series"
+  fi
+done < <(python3 - "$DASHBOARD" <<'PY'
+import json, sys
+variables = {"$__rate_interval": "1m", "$instance": ".*", "$target": ".*", "$kind": "icmp"}
+for panel in json.load(open(sys.argv[1]))["panels"]:
+    for target in panel["targets"]:
+        expr = target["expr"]
+        for name, value in variables.items():
+            expr = expr.replace(name, value)
+        print(f"{panel['title']}\t{expr}")
+PY
+)
+
 [ "$rc" = 0 ] || tb_fail "Prometheus rules (lines above)"
-echo "PASS: recording rules read the 5 ms path; a dead agent fires gRPC down + loss alone"
+echo "PASS: recording rules read the 5 ms path; a dead agent fires gRPC down + loss alone; every dashboard query returns data"
