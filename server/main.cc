@@ -1,5 +1,7 @@
 // latency-server: probes every target by ICMP and gRPC, keeps windowed
 // statistics and a status per target.
+#include <unistd.h>
+
 #include <optional>
 #include <string>
 #include <vector>
@@ -36,6 +38,10 @@ ABSL_FLAG(
     "host:port of the HTTP gateway (/metrics JSON or Prometheus, /v1/..., "
     "/healthz, /readyz); empty disables it");
 ABSL_FLAG(int32_t, max_watchers, 64, "most concurrent Watch streams");
+ABSL_FLAG(std::string, source, "",
+          "where this server measures from (e.g. eu-west-1a): the `source` "
+          "label of every metric and `source` in API answers; default: the "
+          "config's `source`, else the host name");
 ABSL_FLAG(int32_t, max_concurrent_streams, 100,
           "calls and streams one query client connection may have open");
 ABSL_FLAG(absl::Duration, report_interval, absl::Seconds(60),
@@ -78,6 +84,15 @@ ABSL_FLAG(std::string, log_format, "text", "text or json (one object a line)");
 
 namespace {
 
+// The host name (the default --source), or "unknown" if it has none.
+std::string HostName() {
+  char name[256] = {};
+  if (gethostname(name, sizeof(name) - 1) != 0 || name[0] == '\0') {
+    return "unknown";
+  }
+  return name;
+}
+
 absl::StatusOr<latency::ServerOptions> OptionsFromFlags() {
   latency::v1::ServerConfig config;
   if (std::string path = absl::GetFlag(FLAGS_config); !path.empty()) {
@@ -98,6 +113,17 @@ absl::StatusOr<latency::ServerOptions> OptionsFromFlags() {
   if (!settings.ok()) return settings.status();
   latency::ServerOptions options;
   options.targets = settings->targets;
+  options.source = absl::GetFlag(FLAGS_source);
+  if (!options.source.empty()) {
+    if (absl::Status s = latency::ValidateSource("--source", options.source);
+        !s.ok()) {
+      return s;
+    }
+  } else if (!settings->source.empty()) {
+    options.source = settings->source;
+  } else {
+    options.source = HostName();
+  }
   options.thresholds.degraded_loss_percent =
       settings->thresholds.degraded_loss_percent();
   options.thresholds.down_after_failures =

@@ -199,9 +199,10 @@ absl::Status ServerApp::StartQuerySurfaces() {
   auto log = Logger("server");
   query_ = std::make_unique<QueryHandler>([this] {
     std::shared_ptr<ProbingSession> session = Session();
-    return StoreView{session->store(), [session](int target) {
-                       return session->AddressOf(target);
-                     }};
+    return StoreView{
+        session->store(),
+        [session](int target) { return session->AddressOf(target); },
+        options_.source};
   });
   if (!options_.grpc_listen.empty()) {
     latency_service_ =

@@ -28,6 +28,10 @@ namespace latency {
 struct ServerOptions {
   std::vector<TargetSpec> targets;
   StatusThresholds thresholds;
+  // Where this server measures from: metrics' `source` label and API
+  // answers' `source` (--source, else the config's, else the host name).
+  // Read at start; a reload keeps it.
+  std::string source;
   // How often a one-line summary per target is logged; 0 disables it.
   absl::Duration report_interval = absl::Seconds(60);
   // How often DNS names are resolved again.

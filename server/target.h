@@ -2,6 +2,7 @@
 #define LATENCY_SERVER_TARGET_H_
 
 #include <cstdint>
+#include <map>
 #include <string>
 
 #include "absl/time/time.h"
@@ -26,6 +27,9 @@ struct TargetSpec {
   bool icmp_enabled = true;
   bool grpc_enabled = true;
   AddressFamily family = AddressFamily::kAny;
+  // Labels from the configuration (validated: bounded count, names and
+  // value sizes); Prometheus labels and API `labels`, in name order.
+  std::map<std::string, std::string> labels = {};
 
   bool operator==(const TargetSpec&) const = default;
 };

@@ -267,11 +267,12 @@ void HttpGateway::InstallRoutes() {
         }
         const bool openmetrics = *format == MetricsFormat::kOpenMetrics;
         res.status = 200;
+        const StoreView view = query_.Current();
         res.set_content(
-            RenderPrometheus(*query_.Current().store, hooks_.gauges(),
-                             hooks_.counters_of,
+            RenderPrometheus(*view.store, hooks_.gauges(), hooks_.counters_of,
                              openmetrics ? ExpositionFormat::kOpenMetrics
-                                         : ExpositionFormat::kPrometheusText),
+                                         : ExpositionFormat::kPrometheusText,
+                             view.source),
             openmetrics ? kOpenMetrics : kPrometheusText);
       });
   server.Get("/v1/latency",

@@ -91,7 +91,22 @@ std::string EscapeLabelValue(const std::string& value) {
 std::string RenderPrometheus(
     const ResultStore& store, const ProberGauges& gauges,
     const std::function<TargetCounters(int)>& counters_of,
-    ExpositionFormat format) {
+    ExpositionFormat format, const std::string& source) {
+  // source="..", or nothing; then the target's name and configured labels.
+  const std::string source_label =
+      source.empty()
+          ? ""
+          : absl::StrCat("source=\"", EscapeLabelValue(source), "\"");
+  auto target_label = [&store, &source_label](size_t i) {
+    const TargetSpec& spec = store.targets()[i];
+    std::string out = source_label;
+    absl::StrAppend(&out, out.empty() ? "" : ",", "target=\"",
+                    EscapeLabelValue(spec.name), "\"");
+    for (const auto& [name, value] : spec.labels) {
+      absl::StrAppend(&out, ",", name, "=\"", EscapeLabelValue(value), "\"");
+    }
+    return out;
+  };
   struct Row {
     int target;
     ProbeKind kind;
@@ -105,8 +120,7 @@ std::string RenderPrometheus(
       if (!view.enabled) continue;
       rows.push_back(
           {static_cast<int>(i), kind,
-           absl::StrCat("target=\"", EscapeLabelValue(store.targets()[i].name),
-                        "\",kind=\"", ProbeKindName(kind), "\""),
+           absl::StrCat(target_label(i), ",kind=\"", ProbeKindName(kind), "\""),
            std::move(view)});
     }
   }
@@ -202,10 +216,6 @@ std::string RenderPrometheus(
   for (size_t i = 0; i < store.targets().size(); ++i) {
     counters.push_back(counters_of(static_cast<int>(i)));
   }
-  auto target_label = [&store](size_t i) {
-    return absl::StrCat("target=\"", EscapeLabelValue(store.targets()[i].name),
-                        "\"");
-  };
   w.Family("latency_late_replies_total", "counter",
            "Replies that arrived after their probe timed out.");
   for (size_t i = 0; i < counters.size(); ++i) {
@@ -244,13 +254,17 @@ std::string RenderPrometheus(
   w.Family("latency_prober_lag_seconds", "gauge",
            "Largest delay between a probe's schedule and its send since the "
            "previous scrape.");
-  w.Line("latency_prober_lag_seconds", "kind=\"icmp\"",
+  const std::string source_prefix =
+      source_label.empty() ? "" : absl::StrCat(source_label, ",");
+  w.Line("latency_prober_lag_seconds",
+         absl::StrCat(source_prefix, "kind=\"icmp\""),
          static_cast<double>(gauges.icmp_max_lag_ns) * 1e-9);
-  w.Line("latency_prober_lag_seconds", "kind=\"grpc\"",
+  w.Line("latency_prober_lag_seconds",
+         absl::StrCat(source_prefix, "kind=\"grpc\""),
          static_cast<double>(gauges.grpc_max_lag_ns) * 1e-9);
   w.Family("latency_icmp_available", "gauge",
            "1 when the server could open an ICMP socket.");
-  w.Line("latency_icmp_available", "", gauges.icmp_available ? 1 : 0);
+  w.Line("latency_icmp_available", source_label, gauges.icmp_available ? 1 : 0);
   return w.Take();
 }
 

@@ -49,10 +49,13 @@ enum class ExpositionFormat {
 //   latency_grpc_channel_state_changes_total counters {target, ...}
 //   latency_prober_lag_seconds     gauge {kind}
 //   latency_icmp_available         gauge
+// Every series also carries `source` (where the server measures from; left
+// out when empty) and each target's own labels from the configuration.
 std::string RenderPrometheus(
     const ResultStore& store, const ProberGauges& gauges,
     const std::function<TargetCounters(int)>& counters_of,
-    ExpositionFormat format = ExpositionFormat::kPrometheusText);
+    ExpositionFormat format = ExpositionFormat::kPrometheusText,
+    const std::string& source = "");
 
 // Label value escaping per the exposition format (\\, \", \n).
 std::string EscapeLabelValue(const std::string& value);

@@ -103,6 +103,7 @@ v1::TargetSummary QueryHandler::Summary(const StoreView& view, int target,
   summary.set_host(spec.host);
   summary.set_address(view.address_of(target));
   summary.set_grpc_port(spec.grpc_port);
+  summary.mutable_labels()->insert(spec.labels.begin(), spec.labels.end());
   ProbeView probes[] = {store.Probe(target, kKinds[0]),
                         store.Probe(target, kKinds[1])};
   ProbeStatus worst = ResultStore::WorstEnabled(probes);
@@ -140,6 +141,7 @@ absl::StatusOr<v1::GetLatencyResponse> QueryHandler::GetLatency(
   }
   response.set_status(ProbeStatusName(overall));
   response.set_target_count(Count32(count));
+  response.set_source(view.source);
   const v1::TargetSummary& summary = all.targets(target);
   response.set_target(summary.name());
   for (const v1::ProbeSummary& probe : summary.probes()) {
@@ -206,6 +208,7 @@ absl::StatusOr<v1::ListTargetsResponse> QueryHandler::ListTargets(
   const size_t end = std::min(count, begin + page_size);
   v1::ListTargetsResponse response = ListTargets(view, begin, end);
   response.set_total_size(Count32(count));
+  response.set_source(view.source);
   if (end < count) {
     response.set_next_page_token(
         absl::WebSafeBase64Escape(absl::StrCat(kPageTokenPrefix, end)));
@@ -249,6 +252,7 @@ absl::StatusOr<v1::GetTargetStatsResponse> QueryHandler::GetTargetStats(
   v1::GetTargetStatsResponse response;
   *response.mutable_target() = Summary(current, *target);
   response.set_window(window_text);
+  response.set_source(current.source);
   for (ProbeKind kind : kKinds) {
     ProbeView view = store.Probe(*target, kind);
     if (!view.enabled) continue;

@@ -18,6 +18,8 @@ namespace latency {
 struct StoreView {
   std::shared_ptr<ResultStore> store;
   std::function<std::string(int)> address_of;
+  // Where this server measures from (--source): answers carry it.
+  std::string source = {};
 };
 
 // QueryHandler answers every LatencyService question from the ResultStore.

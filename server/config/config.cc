@@ -20,6 +20,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "absl/time/time.h"
+#include "common/utf8.h"
 #include "google/protobuf/io/tokenizer.h"
 #include "google/protobuf/text_format.h"
 #include "google/protobuf/util/json_util.h"
@@ -234,6 +235,56 @@ void ValidateResolved(absl::string_view label, const v1::TargetConfig& target,
   }
 }
 
+// Labels the server sets itself, and those Prometheus attaches on scrape.
+constexpr absl::string_view kReservedLabels[] = {
+    "target", "kind", "source", "le", "result", "status", "job", "instance"};
+
+bool IsValidLabelName(absl::string_view name) {
+  if (name.empty() || absl::ascii_isdigit(name[0])) return false;
+  return std::all_of(name.begin(), name.end(),
+                     [](char c) { return absl::ascii_isalnum(c) || c == '_'; });
+}
+
+bool HasControlCharacter(absl::string_view text) {
+  return std::any_of(text.begin(), text.end(), [](char c) {
+    return static_cast<unsigned char>(c) < 0x20 || c == 0x7f;
+  });
+}
+
+void ValidateLabels(const std::string& label, const v1::TargetConfig& target,
+                    std::map<std::string, std::string>* first_use,
+                    Errors* errors) {
+  if (target.labels_size() > kMaxLabelsPerTarget) {
+    errors->Add(FieldPath(label, "labels"),
+                absl::StrCat("at most ", kMaxLabelsPerTarget,
+                             " labels per target, got ", target.labels_size()));
+  }
+  // Sorted, so the messages come out in a stable order.
+  std::map<std::string, std::string> sorted(target.labels().begin(),
+                                            target.labels().end());
+  for (const auto& [name, value] : sorted) {
+    const std::string field =
+        FieldPath(label, absl::StrCat("labels[\"", name, "\"]"));
+    if (!IsValidLabelName(name)) {
+      errors->Add(field, "label names match [a-zA-Z_][a-zA-Z0-9_]*");
+    } else if (absl::StartsWith(name, "__")) {
+      errors->Add(field, "names starting with \"__\" are Prometheus' own");
+    } else if (std::find(std::begin(kReservedLabels), std::end(kReservedLabels),
+                         name) != std::end(kReservedLabels)) {
+      errors->Add(field, absl::StrCat("\"", name,
+                                      "\" is set by the server or Prometheus; "
+                                      "pick another name"));
+    }
+    if (value.size() > static_cast<size_t>(kMaxLabelValueBytes)) {
+      errors->Add(field, absl::StrCat("value longer than ", kMaxLabelValueBytes,
+                                      " bytes (", value.size(), ")"));
+    } else if (!IsValidUtf8(value) || HasControlCharacter(value)) {
+      errors->Add(field, "value must be UTF-8 without control characters");
+    }
+    first_use->emplace(name, label);
+  }
+}
+
 TargetSpec ToSpec(const v1::TargetConfig& target,
                   const v1::ProbeSettings& resolved) {
   TargetSpec spec;
@@ -262,6 +313,7 @@ TargetSpec ToSpec(const v1::TargetConfig& target,
       spec.family = AddressFamily::kAny;
       break;
   }
+  spec.labels.insert(target.labels().begin(), target.labels().end());
   return spec;
 }
 
@@ -435,6 +487,22 @@ absl::StatusOr<v1::ServerConfig> LoadConfigFile(const std::string& path) {
   return config;
 }
 
+absl::Status ValidateSource(absl::string_view what, absl::string_view source) {
+  if (source.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(what, ": empty"));
+  }
+  if (source.size() > static_cast<size_t>(kMaxSourceBytes)) {
+    return absl::InvalidArgumentError(absl::StrCat(what, ": longer than ",
+                                                   kMaxSourceBytes, " bytes (",
+                                                   source.size(), ")"));
+  }
+  if (!IsValidUtf8(source) || HasControlCharacter(source)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(what, ": must be UTF-8 without control characters"));
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<ServerSettings> BuildSettings(
     const v1::ServerConfig& config,
     const std::vector<std::string>& target_flags,
@@ -450,6 +518,12 @@ absl::StatusOr<ServerSettings> BuildSettings(
 
   ServerSettings settings;
   settings.thresholds = ResolveThresholds(config.thresholds(), &errors);
+  if (!config.source().empty()) {
+    absl::Status source = ValidateSource("source", config.source());
+    if (!source.ok()) errors.AddRaw(source.message());
+    settings.source = config.source();
+  }
+  std::map<std::string, std::string> label_first_use;
 
   if (config.targets().empty() && target_flags.empty()) {
     errors.Add("targets",
@@ -491,6 +565,7 @@ absl::StatusOr<ServerSettings> BuildSettings(
                  "", &errors);
     }
     ValidateProbeSettings(target.probe(), FieldPath(label, "probe"), &errors);
+    ValidateLabels(label, target, &label_first_use, &errors);
     v1::ProbeSettings resolved = base;
     resolved.MergeFrom(target.probe());
     ValidateResolved(FieldPath(label, "probe"), target, resolved, &errors);
@@ -506,6 +581,12 @@ absl::StatusOr<ServerSettings> BuildSettings(
     ValidateResolved(absl::StrCat(label, " \"", target_flags[i], "\""), *target,
                      base, &errors);
     add_target(label, *target, base);
+  }
+  if (label_first_use.size() > static_cast<size_t>(kMaxDistinctLabelNames)) {
+    errors.Add("labels", absl::StrCat("at most ", kMaxDistinctLabelNames,
+                                      " distinct label names over all "
+                                      "targets, got ",
+                                      label_first_use.size()));
   }
   if (!errors.empty()) return errors.ToStatus();
   return settings;

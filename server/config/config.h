@@ -33,6 +33,13 @@ inline constexpr int kMaxIcmpPayloadBytes = 65'000;
 // fail with RESOURCE_EXHAUSTED at run time, which is a probe result.
 inline constexpr int kMaxGrpcPayloadBytes = 4 * 1024 * 1024;
 inline constexpr int kMaxTargetNameLength = 64;
+// Label bounds: they keep each target's series and the label set of the
+// whole exposition small (every label multiplies nothing, but each distinct
+// name is a column in every query of a fleet's Prometheus).
+inline constexpr int kMaxLabelsPerTarget = 8;
+inline constexpr int kMaxDistinctLabelNames = 32;
+inline constexpr int kMaxLabelValueBytes = 128;
+inline constexpr int kMaxSourceBytes = 128;
 inline constexpr uint16_t kDefaultGrpcPort = 50051;
 // Upper bound of the two count thresholds: keeps them in an int and keeps
 // stale_after_intervals * interval a finite duration.
@@ -44,7 +51,15 @@ struct ServerSettings {
   std::vector<TargetSpec> targets;
   // Every field is set (defaults 5 / 3 / 3 applied).
   v1::StatusThresholds thresholds;
+  // The file's `source`, validated; empty when unset (the server then uses
+  // --source or the host name).
+  std::string source;
 };
+
+// Checks a vantage-point name (--source, ServerConfig.source): non-empty, at
+// most kMaxSourceBytes of valid UTF-8 without control characters. `what`
+// names the flag or field in the error.
+absl::Status ValidateSource(absl::string_view what, absl::string_view source);
 
 // Parses one --target flag value: [NAME=]HOST[:GRPC_PORT]. HOST is a host
 // name, an IPv4 address, an IPv6 address in brackets ("[::1]:50051",

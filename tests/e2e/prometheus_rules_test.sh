@@ -18,7 +18,7 @@ DASHBOARD="$TB_SOURCE_DIR/../../infra/grafana/latency-pair.json"
 tb_testbed agent
 tb_inject --delay_ms=5
 tb_start_server server --target="agent=$TB_AGENT_ADDR:$TB_AGENT_PORT" \
-  --interval=100ms --timeout=1s
+  --interval=100ms --timeout=1s --source=vantage-a
 tb_wait_status server agent grpc ok >/dev/null
 
 prom_dir="$TB_DIR/prometheus"
@@ -49,7 +49,7 @@ import json, sys
 reply = json.load(sys.stdin)
 assert reply["status"] == "success", reply
 for s in reply["data"]["result"]:
-    labels = ",".join(f"{k}={v}" for k, v in sorted(s["metric"].items()) if k not in ("__name__", "job", "instance"))
+    labels = ",".join(f"{k}={v}" for k, v in sorted(s["metric"].items()) if k not in ("__name__", "job", "instance", "source"))
     print(labels, s["value"][1])'
 }
 
@@ -71,6 +71,12 @@ wait_for() {
 in_range() { python3 -c "import sys; v,lo,hi=map(float,sys.argv[1:]); sys.exit(0 if lo<=v<=hi else 1)" "$@"; }
 
 rc=0
+# Every series says where it was measured from.
+line=$(wait_for 'count(latency_last_rtt_seconds{source="vantage-a"})' 30)
+if [ "${line##* }" = 2 ]; then tb_log "ok: source label on both probes"; else
+  tb_log "FAIL: latency_last_rtt_seconds with source=vantage-a: $line"
+  rc=1
+fi
 # 5 ms plus the veth's tens of µs lies in the (5 ms, 10 ms] bucket: the
 # interpolated p50 and p99 stay inside it.
 for kind in icmp grpc; do

@@ -465,6 +465,51 @@ TEST_F(PrometheusTest, ProberGaugesInSeconds) {
   EXPECT_EQ(Render().Value("latency_icmp_available", {}), 0);
 }
 
+// Every series says where it was measured from (source) and carries its
+// target's configured labels, escaped; without a source the label is absent.
+TEST(PrometheusLabelsTest, SourceOnEverySeriesAndTargetLabelsOnTargets) {
+  TargetSpec labelled = ApiTarget("alpha", "10.0.0.1");
+  labelled.labels = {{"az", "eu-west-1b"}, {"role", "db \"primary\""}};
+  ApiTestStore data({labelled, ApiTarget("beta", "10.0.0.2")});
+  data.Ok(0, ProbeKind::kIcmp, 1'000'000);
+  data.Ok(1, ProbeKind::kGrpc, 2'000'000, 100'000);
+  const auto counters = [](int) { return TargetCounters(); };
+  Exposition e =
+      Parse(RenderPrometheus(data.store(), ProberGauges(), counters,
+                             ExpositionFormat::kPrometheusText, "eu-west-1a"));
+  ASSERT_THAT(e.errors, ::testing::IsEmpty());
+  ASSERT_FALSE(e.samples.empty());
+  for (const SampleLine& sample : e.samples) {
+    SCOPED_TRACE(sample.name);
+    EXPECT_EQ(sample.labels.count("source"), 1u);
+    EXPECT_EQ(sample.labels.at("source"), "eu-west-1a");
+    auto target = sample.labels.find("target");
+    if (target == sample.labels.end()) continue;  // prober-wide gauges
+    if (target->second == "alpha") {
+      EXPECT_EQ(sample.labels.at("az"), "eu-west-1b");
+      // As written in the exposition (this test's reader keeps escapes).
+      EXPECT_EQ(sample.labels.at("role"), R"(db \"primary\")");
+    } else {
+      EXPECT_EQ(sample.labels.count("az"), 0u);
+      EXPECT_EQ(sample.labels.count("role"), 0u);
+    }
+  }
+  EXPECT_DOUBLE_EQ(
+      e.Value("latency_last_rtt_seconds", {{"source", "eu-west-1a"},
+                                           {"target", "alpha"},
+                                           {"az", "eu-west-1b"},
+                                           {"role", R"(db \"primary\")"},
+                                           {"kind", "icmp"}}),
+      0.001);
+  EXPECT_EQ(e.Value("latency_icmp_available", {{"source", "eu-west-1a"}}), 0);
+
+  Exposition unsourced =
+      Parse(RenderPrometheus(data.store(), ProberGauges(), counters));
+  for (const SampleLine& sample : unsourced.samples) {
+    EXPECT_EQ(sample.labels.count("source"), 0u) << sample.name;
+  }
+}
+
 TEST(EscapeLabelValueTest, EscapesBackslashQuoteAndNewline) {
   EXPECT_EQ(EscapeLabelValue("a\\b\"c\nd"), "a\\\\b\\\"c\\nd");
   EXPECT_EQ(EscapeLabelValue("plain-name.v6:x_y"), "plain-name.v6:x_y");

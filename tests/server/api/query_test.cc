@@ -236,6 +236,40 @@ TEST_F(QueryTest, JsonHasTheContractsFieldNames) {
   }
 }
 
+// Every answer says where it was measured from; targets carry their labels.
+TEST(QuerySourceTest, AnswersCarrySourceAndTargetLabels) {
+  TargetSpec labelled = ApiTarget("db1", "10.0.0.1");
+  labelled.labels = {{"az", "eu-west-1b"}, {"role", "db"}};
+  ApiTestStore data({labelled, ApiTarget("web1", "10.0.0.2")});
+  QueryHandler query([&data] {
+    StoreView view = data.View();
+    view.source = "eu-west-1a";
+    return view;
+  });
+  absl::StatusOr<v1::GetLatencyResponse> latency =
+      query.GetLatency(v1::GetLatencyRequest());
+  ASSERT_THAT(latency, IsOk());
+  EXPECT_EQ(latency->source(), "eu-west-1a");
+  EXPECT_THAT(ToJson(*latency), HasSubstr("\"source\":\"eu-west-1a\""));
+  absl::StatusOr<v1::ListTargetsResponse> list =
+      query.ListTargets(v1::ListTargetsRequest());
+  ASSERT_THAT(list, IsOk());
+  EXPECT_EQ(list->source(), "eu-west-1a");
+  ASSERT_EQ(list->targets_size(), 2);
+  EXPECT_THAT(
+      list->targets(0).labels(),
+      ::testing::UnorderedElementsAre(::testing::Pair("az", "eu-west-1b"),
+                                      ::testing::Pair("role", "db")));
+  EXPECT_TRUE(list->targets(1).labels().empty());
+  v1::GetTargetStatsRequest stats_request;
+  stats_request.set_target("db1");
+  absl::StatusOr<v1::GetTargetStatsResponse> stats =
+      query.GetTargetStats(stats_request);
+  ASSERT_THAT(stats, IsOk());
+  EXPECT_EQ(stats->source(), "eu-west-1a");
+  EXPECT_EQ(stats->target().labels().at("az"), "eu-west-1b");
+}
+
 TEST(QueryNullTest, AMissingMeasurementIsNullNeverZero) {
   // The first target has no ICMP answer yet; the second has one.
   ApiTestStore data({StatusTarget("first", ProbeStatus::kUnknown, true),

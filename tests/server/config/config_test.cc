@@ -3,6 +3,7 @@
 #include <cmath>
 #include <cstdint>
 #include <fstream>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -399,6 +400,102 @@ TEST(BuildSettingsTest, OrderIsFileTargetsThenFlags) {
                           Field(&TargetSpec::name, "c.example")));
   EXPECT_EQ(settings->targets[4].host, "::1");
   EXPECT_EQ(settings->targets[4].grpc_port, 9);
+}
+
+TEST(BuildSettingsTest, LabelsAndSourceCarryThrough) {
+  absl::StatusOr<ServerSettings> settings =
+      BuildSettings(ParseText(R"pb(
+                      source: "eu-west-1a"
+                      targets {
+                        host: "a"
+                        labels { key: "az" value: "eu-west-1b" }
+                        labels { key: "role" value: "db" }
+                      }
+                      targets { host: "b" }
+                    )pb"),
+                    {});
+  ASSERT_THAT(settings, IsOk());
+  EXPECT_EQ(settings->source, "eu-west-1a");
+  EXPECT_EQ(settings->targets[0].labels,
+            (std::map<std::string, std::string>{{"az", "eu-west-1b"},
+                                                {"role", "db"}}));
+  EXPECT_TRUE(settings->targets[1].labels.empty());
+}
+
+TEST(BuildSettingsTest, LabelsOutsideTheBoundsAreRefusedByName) {
+  absl::StatusOr<ServerSettings> settings =
+      BuildSettings(ParseText(R"pb(
+                      targets {
+                        host: "a"
+                        labels { key: "9lives" value: "x" }
+                        labels { key: "__meta" value: "x" }
+                        labels { key: "instance" value: "x" }
+                        labels { key: "ok_name" value: "line\nbreak" }
+                      }
+                    )pb"),
+                    {});
+  EXPECT_THAT(settings, StatusIs(kInvalid,
+                                 "targets[0].labels[\"9lives\"]: "
+                                 "label names match"));
+  EXPECT_THAT(settings, StatusIs(kInvalid,
+                                 "targets[0].labels[\"__meta\"]: "
+                                 "names starting with \"__\""));
+  EXPECT_THAT(settings, StatusIs(kInvalid,
+                                 "targets[0].labels[\"instance\"]: "
+                                 "\"instance\" is set by the server"));
+  EXPECT_THAT(settings, StatusIs(kInvalid,
+                                 "targets[0].labels[\"ok_name\"]: "
+                                 "value must be UTF-8 without "
+                                 "control characters"));
+}
+
+TEST(BuildSettingsTest, LabelCountsAreBounded) {
+  v1::ServerConfig config;
+  v1::TargetConfig* crowded = config.add_targets();
+  crowded->set_host("a");
+  for (int i = 0; i <= kMaxLabelsPerTarget; ++i) {
+    (*crowded->mutable_labels())[absl::StrCat("l", i)] = "v";
+  }
+  (*crowded->mutable_labels())["long"] =
+      std::string(kMaxLabelValueBytes + 1, 'x');
+  absl::StatusOr<ServerSettings> settings = BuildSettings(config, {});
+  EXPECT_THAT(settings, StatusIs(kInvalid,
+                                 "targets[0].labels: at most 8 "
+                                 "labels per target, got 10"));
+  EXPECT_THAT(settings, StatusIs(kInvalid,
+                                 "targets[0].labels[\"long\"]: value "
+                                 "longer than 128 bytes (129)"));
+
+  // Seven names per target is fine; 35 names over all targets is not.
+  v1::ServerConfig many;
+  for (int t = 0; t < 5; ++t) {
+    v1::TargetConfig* target = many.add_targets();
+    target->set_host(absl::StrCat("h", t));
+    for (int i = 0; i < 7; ++i) {
+      (*target->mutable_labels())[absl::StrCat("t", t, "_", i)] = "v";
+    }
+  }
+  EXPECT_THAT(BuildSettings(many, {}),
+              StatusIs(kInvalid,
+                       "labels: at most 32 distinct label names "
+                       "over all targets, got 35"));
+  many.mutable_targets()->RemoveLast();
+  EXPECT_THAT(BuildSettings(many, {}), IsOk());
+}
+
+TEST(ValidateSourceTest, BoundsAndCharacters) {
+  EXPECT_THAT(ValidateSource("--source", "us-east-1a"), IsOk());
+  EXPECT_THAT(ValidateSource("--source", ""),
+              StatusIs(kInvalid, "--source: empty"));
+  EXPECT_THAT(ValidateSource("--source", std::string(129, 'a')),
+              StatusIs(kInvalid, "--source: longer than 128 bytes (129)"));
+  EXPECT_THAT(
+      ValidateSource("source", "a\tb"),
+      StatusIs(kInvalid, "source: must be UTF-8 without control characters"));
+  EXPECT_THAT(BuildSettings(ParseText(R"pb(source: "\377"
+                                           targets { host: "a" })pb"),
+                            {}),
+              StatusIs(kInvalid, "source: must be UTF-8"));
 }
 
 TEST(BuildSettingsTest, TimeoutMayExceedInterval) {
