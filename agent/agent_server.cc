@@ -4,6 +4,7 @@
 
 #include <climits>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/listen.h"
 #include "common/logging.h"
@@ -124,10 +125,15 @@ absl::StatusOr<std::unique_ptr<AgentServer>> AgentServer::Start(
                                               : "TLS");
   if (icmp.enabled) {
     log->info("host answers ICMP echo ({})", icmp.state);
-  } else {
+  } else if (absl::StartsWith(icmp.state, "net.ipv4.")) {
     log->warn(
         "host does not answer ICMP echo ({}); ICMP probes to it will "
         "time out",
+        icmp.state);
+  } else {
+    log->warn(
+        "cannot tell whether this host answers ICMP echo ({}): check "
+        "net.ipv4.icmp_echo_ignore_all=0",
         icmp.state);
   }
   return agent;

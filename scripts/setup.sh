@@ -20,6 +20,7 @@ APT_PACKAGES=(
   iptables libnetfilter-queue-dev python3 openssl libssl-dev
   libbenchmark-dev
   bc fping wrk prometheus-blackbox-exporter
+  debootstrap systemd-container lintian
 )
 # npm may come from a nodejs build that bundles it (Debian's npm package
 # would conflict with that), so it is only installed when missing.

@@ -33,7 +33,7 @@ echo "== buf lint"
 (cd proto && "$TOOLS_DIR/node_modules/.bin/buf" lint)
 
 echo "== shellcheck"
-shellcheck scripts/*.sh .ci/run tests/e2e/*.sh tests/compose/*.sh bench/*.sh
+shellcheck scripts/*.sh .ci/run tests/e2e/*.sh tests/compose/*.sh tests/package/*.sh bench/*.sh
 
 if [ -f infra/scripts/check.sh ]; then
   echo "== terraform"
@@ -54,6 +54,13 @@ ctest --test-dir "$BUILD_DIR" --output-on-failure -j2 -LE e2e \
 echo "== ctest: namespace e2e (root)"
 ctest --test-dir "$BUILD_DIR" --output-on-failure --verbose -L e2e \
   --output-junit "${junit_files[1]}"
+
+echo "== package: the .deb (CPack), lintian, and install/start/reload/upgrade/purge"
+echo "   in a systemd-booted Debian 12 root (tests/package/package_test.sh)"
+(cd "$BUILD_DIR" && cpack -G DEB >/dev/null)
+deb=$(ls "$BUILD_DIR"/latency-pair_*.deb)
+lintian --fail-on error,warning --tag-display-limit 0 "$deb"
+tests/package/package_test.sh "$deb"
 
 echo "== bench smoke (each benchmark script briefly; figures not judged)"
 bench/smoke.sh "$BUILD_DIR"

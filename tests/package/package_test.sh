@@ -1,0 +1,197 @@
+#!/usr/bin/env bash
+# The .deb installed for real: a Debian 12 root (debootstrap, cached) booted
+# with systemd as init in systemd-nspawn (private network: only lo), where
+#   install   adds the latency-pair user, installs both units disabled;
+#   start     `systemctl enable --now` both; the server probes the agent on
+#             127.0.0.1 and /metrics reads "status":"ok";
+#   verify    systemd-analyze verify and security (exposure score bounded);
+#   reload    a target added to server.textproto + `systemctl reload`: the
+#             same process now probes two targets;
+#   upgrade   a higher version: edited config kept, running services
+#             restarted on the new binaries;
+#   purge     user, config, state and units gone.
+# One booted root for all of it.
+#
+#   tests/package/package_test.sh build/latency-pair_VERSION_ARCH.deb
+# Needs root, debootstrap, systemd-container (scripts/setup.sh) and the
+# Debian mirror for the first (cached) debootstrap.
+set -euo pipefail
+
+deb=$(realpath "$1")
+cache_dir=${LATENCY_ROOT_CACHE:-/var/cache/latency-pair/roots}
+log() { echo "[$(date +%H:%M:%S)] $*" >&2; }
+init_pid=
+fail() {
+  log "FAIL: $*"
+  if [ -n "$init_pid" ]; then
+    nsenter -t "$init_pid" -a -- systemctl status --no-pager -n 15 \
+      latency-server latency-agent >&2 2>&1 || true
+  fi
+  exit 1
+}
+
+# The root's packages: systemd and the tools the test uses, plus the .deb's
+# runtime dependencies (so installing it needs no network); the cache is
+# keyed by that list.
+depends=$(dpkg-deb -f "$deb" Depends | sed -E 's/\([^)]*\)//g; s/[ ]//g')
+base_packages="systemd,systemd-sysv,dbus,curl,ca-certificates,iproute2,adduser,procps"
+key=$(echo "$base_packages,$depends" | sha256sum | cut -c1-16)
+tarball="$cache_dir/bookworm-$key.tar"
+if [ ! -f "$tarball" ]; then
+  log "debootstrap Debian 12 with $base_packages,$depends (cached as $tarball)"
+  mkdir -p "$cache_dir"
+  staging=$(mktemp -d /var/tmp/latency-root-XXXXXX)
+  # The dependencies through apt in the root: some are virtual packages
+  # (libspdlog1.10-fmt9), which debootstrap cannot resolve.
+  if ! debootstrap --variant=minbase --include="$base_packages" bookworm \
+    "$staging" http://deb.debian.org/debian >"$staging.log" 2>&1 ||
+    ! chroot "$staging" sh -c "apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+      apt-get install -y -qq --no-install-recommends ${depends//,/ } && apt-get clean" \
+      >>"$staging.log" 2>&1; then
+    tail -20 "$staging.log" >&2
+    fail "debootstrap"
+  fi
+  rm -f "$staging.log"
+  tar -C "$staging" -cf "$tarball.tmp" . && mv "$tarball.tmp" "$tarball"
+  rm -rf "$staging"
+fi
+
+root=$(mktemp -d /var/tmp/latency-pkgtest-XXXXXX)
+nspawn_pid=
+cleanup() {
+  local rc=$?
+  set +e
+  if [ -n "$nspawn_pid" ] && kill -0 "$nspawn_pid" 2>/dev/null; then
+    kill -TERM "$nspawn_pid"
+    for _ in $(seq 50); do kill -0 "$nspawn_pid" 2>/dev/null || break; sleep 0.2; done
+    kill -KILL "$nspawn_pid" 2>/dev/null
+  fi
+  if [ "$rc" -ne 0 ] && [ -f "$root.console" ]; then
+    echo "---- container console (last lines) ----" >&2
+    tail -30 "$root.console" >&2
+  fi
+  rm -rf "$root" "$root.console" "$root.dpkg.log"
+  exit "$rc"
+}
+trap cleanup EXIT
+tar -C "$root" -xf "$tarball"
+# mktemp's 0700 (also the cached tarball's ".") would be the container's
+# "/", where the service user could not even chdir.
+chmod 755 "$root"
+cp "$deb" "$root/root/latency-pair.deb"
+echo latency-pkgtest >"$root/etc/hostname"
+# No D-Bus in the root: nspawn's sandbox denies dbus-daemon's inotify here,
+# so it never finishes starting and boot never completes. systemctl (as
+# root) and systemd-analyze reach PID 1 over its private socket instead.
+for unit in dbus.service dbus.socket systemd-logind.service; do
+  ln -sf /dev/null "$root/etc/systemd/system/$unit"
+done
+
+# nspawn keeps its state under /run/systemd/nspawn; the host has no systemd
+# as PID 1 to provide it.
+mkdir -p /run/systemd/nspawn
+mountpoint -q /run/systemd/nspawn || mount -t tmpfs tmpfs /run/systemd/nspawn
+log "booting $root"
+systemd-nspawn -b --register=no --keep-unit --private-network -D "$root" \
+  --console=passive >"$root.console" 2>&1 &
+nspawn_pid=$!
+
+# in_root CMD...: runs CMD inside the booted container (all its namespaces).
+in_root() { nsenter -t "$init_pid" -a -- "$@"; }
+# The container's PID 1 is the systemd among nspawn's children.
+deadline=$((SECONDS + 60))
+state=""
+while ((SECONDS <= deadline)); do
+  init_pid=$(pgrep -x systemd -P "$nspawn_pid" | head -1 || true)
+  if [ -n "$init_pid" ]; then
+    state=$(in_root systemctl is-system-running 2>/dev/null || true)
+    case "$state" in running | degraded) break ;; esac
+  fi
+  sleep 0.2
+done
+log "container booted: ${state:-no systemd}"
+case "$state" in running | degraded) ;; *) fail "system state '$state'" ;; esac
+
+# wait_metrics STATUS_PATTERN SECONDS: until /metrics matches.
+wait_metrics() {
+  local deadline=$((SECONDS + $2)) out=""
+  while ((SECONDS <= deadline)); do
+    out=$(in_root curl -s --max-time 2 http://127.0.0.1:5000/metrics || true)
+    if grep -qE "$1" <<<"$out"; then
+      echo "$out"
+      return 0
+    fi
+    sleep 0.5
+  done
+  log "last /metrics: $out"
+  return 1
+}
+
+log "install"
+in_root dpkg -i /root/latency-pair.deb >"$root.dpkg.log" 2>&1 || { cat "$root.dpkg.log" >&2; fail "dpkg -i"; }
+in_root getent passwd latency-pair >/dev/null || fail "no latency-pair user"
+[ "$(in_root stat -c '%U:%G %a' /etc/latency-pair)" = "root:latency-pair 750" ] ||
+  fail "/etc/latency-pair is $(in_root stat -c '%U:%G %a' /etc/latency-pair)"
+for unit in latency-server latency-agent; do
+  enabled=$(in_root systemctl is-enabled "$unit" || true)
+  [ "$enabled" = disabled ] || fail "$unit is '$enabled' after install, expected disabled"
+done
+version=$(in_root latency-server --version)
+log "installed: $version"
+grep -q "$(dpkg-deb -f "$deb" Version)" <<<"$version" || fail "--version: $version"
+
+log "start"
+in_root systemctl enable --now latency-agent latency-server || fail "enable --now"
+wait_metrics '"status":"ok"' 30 >/dev/null || fail "/metrics never read ok"
+[ "$(in_root ps -o user= -C latency-server)" = latency-pair ] || fail "server not running as latency-pair"
+grep -q '"icmp_status":"ok"' <<<"$(wait_metrics ok 1)" || fail "ICMP not ok (ping_group_range?)"
+# The agent checks the host's ICMP echo sysctl; the sandbox must let it read.
+in_root journalctl -u latency-agent --no-pager | grep -q "host answers ICMP echo" ||
+  fail "the agent could not tell whether the host answers ICMP echo"
+log "ok: server probes the local agent by ICMP and gRPC as latency-pair"
+
+log "verify"
+in_root systemd-analyze verify /lib/systemd/system/latency-server.service \
+  /lib/systemd/system/latency-agent.service || fail "systemd-analyze verify"
+for unit in latency-server latency-agent; do
+  exposure=$(in_root systemd-analyze security --no-pager "$unit.service" |
+    grep -oE 'Overall exposure level for [^:]+: [0-9.]+' | awk '{print $NF}')
+  log "$unit: systemd-analyze security exposure $exposure"
+  awk -v e="$exposure" 'BEGIN { exit !(e <= 2.0) }' || fail "$unit exposure $exposure above 2.0"
+done
+
+log "reload"
+pid_before=$(in_root systemctl show -p MainPID --value latency-server)
+in_root sh -c 'echo "targets { name: \"again\" host: \"127.0.0.1\" grpc_port: 50051 }" >>/etc/latency-pair/server.textproto'
+in_root systemctl reload latency-server
+wait_metrics '"target_count":2' 20 >/dev/null || fail "reload did not add the target"
+[ "$(in_root systemctl show -p MainPID --value latency-server)" = "$pid_before" ] ||
+  fail "reload restarted the process"
+log "ok: reload added a target in place"
+
+log "upgrade"
+work=$(mktemp -d)
+dpkg-deb -R "$deb" "$work/pkg"
+next="$(dpkg-deb -f "$deb" Version)+upgrade1"
+sed -i "s/^Version: .*/Version: $next/" "$work/pkg/DEBIAN/control"
+dpkg-deb -b "$work/pkg" "$root/root/latency-pair-next.deb" >/dev/null
+rm -rf "$work"
+in_root dpkg -i /root/latency-pair-next.deb >/dev/null || fail "upgrade"
+# shellcheck disable=SC2016 # dpkg-query's own ${Version}
+[ "$(in_root dpkg-query -W -f='${Version}' latency-pair)" = "$next" ] || fail "version after upgrade"
+in_root grep -q '"again"' /etc/latency-pair/server.textproto || fail "edited config lost on upgrade"
+pid_after=$(in_root systemctl show -p MainPID --value latency-server)
+if [ "$pid_after" = "$pid_before" ] || [ "$pid_after" = 0 ]; then
+  fail "server not restarted by the upgrade"
+fi
+wait_metrics '"target_count":2' 30 >/dev/null || fail "/metrics after upgrade"
+log "ok: upgrade kept the config and restarted the server ($pid_before -> $pid_after)"
+
+log "purge"
+in_root dpkg --purge latency-pair >/dev/null || fail "purge"
+for path in /etc/latency-pair /var/lib/latency-pair /lib/systemd/system/latency-server.service /usr/bin/latency-server; do
+  if in_root test -e "$path"; then fail "$path left after purge"; fi
+done
+if in_root getent passwd latency-pair >/dev/null; then fail "user left after purge"; fi
+if in_root pgrep -x latency-server >/dev/null; then fail "server still running after purge"; fi
+echo "PASS: install, start (status ok), verify, reload, upgrade and purge in a systemd-booted Debian 12"
