@@ -127,7 +127,9 @@ function makePlot(title, data, opts) {
     title,
     width: chartWidth(),
     height: 380,
-    scales: { x: { time: true, range: opts.xRange }, ms: { auto: true, range: (u, min, max) => [0, Math.max(max * 1.1, 0.1)] } },
+    scales: { x: { time: true, range: opts.xRange }, // Log scale: loopback ICMP (µs) and a slow gRPC path (100s of ms) both
+    // stay readable, and one outlier does not flatten the rest.
+    ms: { distr: 3, log: 10 } },
     axes: [axisStyle, { ...axisStyle, scale: 'ms', label: 'ms', size: 60 }],
     series: opts.series,
     bands: opts.bands || [],
@@ -153,7 +155,7 @@ function drawStatusChanges(u, changes) {
 }
 
 const line = (label, stroke, width = 1.5, dash) => ({ label, stroke, width, dash, scale: 'ms', value: (u, v) => formatMs(v) });
-const hidden = (label) => ({ label, stroke: 'transparent', scale: 'ms', width: 0, value: (u, v) => formatMs(v) });
+const hidden = (label) => ({ label, stroke: 'transparent', scale: 'ms', width: 0, points: { show: false }, value: (u, v) => formatMs(v) });
 const lossSeries = () => ({
   label: 'loss', scale: 'ms', stroke: '#f85149', width: 0, paths: () => null,
   points: { show: true, size: 7, fill: '#f85149', stroke: '#f85149' },
@@ -201,8 +203,8 @@ function showLive() {
         series: [{}, hidden('ICMP p99 1m'), line('ICMP p50 1m', 'rgba(88,166,255,0.6)', 1),
           line('ICMP last', '#58a6ff', 2), line('gRPC last', '#f0883e', 2), line('network last', '#56d4bc', 1.5, [6, 4]), lossSeries()],
         bands: [{ series: [1, 2], fill: 'rgba(88,166,255,0.15)' }],
-        // At least the last 5 minutes, so the tail grows from the right.
-        xRange: (u, min, max) => [Math.min(min, max - 300), max],
+        // At least the last minute, so the tail grows from the right.
+        xRange: (u, min, max) => [Math.min(min, max - 60), max],
         changes: statusChanges(c.status),
       });
     } else {

@@ -180,7 +180,7 @@ test('one target over 1h: chart with ICMP, gRPC and network RTT moving every pro
   const first = await page.evaluate(() => document.body.dataset.chartReady);
   if (first.startsWith('live:')) {
     // The chart moves: new points arrive each probe interval.
-    await page.waitForFunction((n) => Number(document.body.dataset.chartReady.split(':')[1]) >= n, Number(first.split(':')[1]) + 6, { timeout: 15000 });
+    await page.waitForFunction((n) => Number(document.body.dataset.chartReady.split(':')[1]) >= n, Number(first.split(':')[1]) + 12, { timeout: 25000 });
   }
   assert.equal(await page.locator('.uplot canvas').count(), 1);
   const legend = await page.$$eval('.u-legend .u-series th', (ths) => ths.map((t) => t.textContent));
