@@ -50,3 +50,32 @@ export function history(name, kind, startS, endS, stepS) {
   });
   return getJson(`/v1/targets/${encodeURIComponent(name)}/history?${q}`);
 }
+
+/**
+ * Server-sent events from GET /v1/watch?target=NAME: one `sample` event per
+ * probe, its data the Watch stream's WatchResponse in JSON. Read with fetch
+ * (EventSource cannot send an Authorization header). Resolves when the
+ * stream ends; rejects with .status set when the server refuses it (404: no
+ * such route on this server).
+ */
+export async function watch(name, onMessage, signal, Parser) {
+  const headers = { Accept: 'text/event-stream' };
+  const t = token();
+  if (t) headers.Authorization = `Bearer ${t}`;
+  const res = await fetch(`/v1/watch?target=${encodeURIComponent(name)}`, { headers, signal, cache: 'no-store' });
+  if (res.status === 401) throw new AuthNeeded(t ? 'token rejected' : 'token required');
+  if (!res.ok || !(res.headers.get('content-type') || '').startsWith('text/event-stream')) {
+    const err = new Error(`watch: HTTP ${res.status}`);
+    err.status = res.ok ? 415 : res.status;
+    throw err;
+  }
+  const parser = new Parser();
+  const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) return;
+    for (const ev of parser.feed(value)) {
+      if (ev.event === 'sample' || ev.event === 'message') onMessage(JSON.parse(ev.data));
+    }
+  }
+}

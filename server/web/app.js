@@ -5,6 +5,7 @@ import * as api from './api.js';
 import {
   overviewRow, statsColumns, filterRows, sortRows, pageOf, formatMs, formatAge,
   formatPercent, RANGES, stepFor, historyColumns, statusChanges, LiveSeries, lossMarkers,
+  SseParser, pushSample,
 } from './shape.js';
 
 const PAGE_SIZE = 50;
@@ -42,6 +43,8 @@ async function guarded(fn) {
 function stop() {
   clearInterval(state.timer);
   state.timer = null;
+  if (detail.abort) detail.abort.abort();
+  detail.abort = null;
 }
 
 // ---- overview --------------------------------------------------------------
@@ -116,7 +119,7 @@ function renderOverview() {
 
 // ---- per target ------------------------------------------------------------
 
-const detail = { name: null, range: '1h', plot: null, live: null, custom: null };
+const detail = { name: null, range: '1h', plot: null, live: null, custom: null, abort: null };
 
 function chartWidth() { return Math.max(400, $('chart-icmp').clientWidth - 16); }
 
@@ -154,7 +157,7 @@ function drawStatusChanges(u, changes) {
   ctx.restore();
 }
 
-const line = (label, stroke, width = 1.5, dash) => ({ label, stroke, width, dash, scale: 'ms', value: (u, v) => formatMs(v) });
+const line = (label, stroke, width = 1.5, dash) => ({ label, stroke, width, dash, spanGaps: true, scale: 'ms', value: (u, v) => formatMs(v) });
 const hidden = (label) => ({ label, stroke: 'transparent', scale: 'ms', width: 0, points: { show: false }, value: (u, v) => formatMs(v) });
 const lossSeries = () => ({
   label: 'loss', scale: 'ms', stroke: '#f85149', width: 0, paths: () => null,
@@ -188,29 +191,52 @@ async function showHistory(startS, endS) {
   document.body.dataset.chartReady = `history:${h.t.length}`;
 }
 
+function drawLive(mode) {
+  const c = detail.live.cols;
+  const top = Math.max(0, ...c.p99.filter((v) => v != null), ...c.grpc.filter((v) => v != null));
+  const data = [c.t, c.p99, c.p50, c.icmp, c.grpc, c.net, lossMarkers(c.loss, top * 1.05)];
+  if (!detail.plot || detail.plot.series.length !== data.length) {
+    makePlot(`${detail.name} — live`, data, {
+      series: [{}, hidden('ICMP p99 1m'), line('ICMP p50 1m', 'rgba(88,166,255,0.6)', 1),
+        line('ICMP last', '#58a6ff', 2), line('gRPC last', '#f0883e', 2), line('network last', '#56d4bc', 1.5, [6, 4]), lossSeries()],
+      bands: [{ series: [1, 2], fill: 'rgba(88,166,255,0.15)' }],
+      // At least the last minute, so the tail grows from the right.
+      xRange: (u, min, max) => [Math.min(min, max - 60), max],
+      changes: statusChanges(c.status),
+    });
+  } else {
+    detail.plot.setData(data);
+  }
+  document.body.dataset.chartReady = `${mode}:${c.t.length}`;
+}
+
+// The live tail: the server's /v1/watch event stream (a point per probe)
+// when it has one, else GetTargetStats polled every second.
 function showLive() {
   detail.live = new LiveSeries(3600);
-  $('chart-note').textContent = 'live (history unavailable on this server): last RTT each poll, ICMP 1-minute p50–p99 band; red dots mark polls with loss in the last minute';
+  detail.abort = new AbortController();
+  const cards = () => guarded(async () => renderCards(await api.targetStats(detail.name, '1m')));
+  state.timer = setInterval(cards, 5000);
+  $('chart-note').textContent = 'live tail from /v1/watch: every probe as it completes; red dots mark lost probes';
+  api.watch(detail.name, (m) => { if (pushSample(detail.live, m)) drawLive('watch'); }, detail.abort.signal, SseParser)
+    .catch((err) => {
+      if (err.name === 'AbortError') return;
+      if (err instanceof api.AuthNeeded) return guarded(() => { throw err; });
+      if (![404, 405, 415, 501].includes(err.status) || detail.live.cols.t.length) {
+        $('chart-note').textContent = `live tail stopped: ${err.message}`;
+        return;
+      }
+      clearInterval(state.timer);
+      showPolling();
+    });
+}
+
+function showPolling() {
+  $('chart-note').textContent = 'live (no history or watch stream on this server): last RTT each poll, ICMP 1-minute p50–p99 band; red dots mark polls with loss in the last minute';
   const tick = () => guarded(async () => {
     const stats = await api.targetStats(detail.name, '1m');
     renderCards(stats);
-    if (!detail.live.push(Date.now() / 1000, stats)) return;
-    const c = detail.live.cols;
-    const top = Math.max(0, ...c.p99.filter((v) => v != null), ...c.grpc.filter((v) => v != null));
-    const data = [c.t, c.p99, c.p50, c.icmp, c.grpc, c.net, lossMarkers(c.loss, top * 1.05)];
-    if (!detail.plot || detail.plot.series.length !== data.length) {
-      makePlot(`${detail.name} — live`, data, {
-        series: [{}, hidden('ICMP p99 1m'), line('ICMP p50 1m', 'rgba(88,166,255,0.6)', 1),
-          line('ICMP last', '#58a6ff', 2), line('gRPC last', '#f0883e', 2), line('network last', '#56d4bc', 1.5, [6, 4]), lossSeries()],
-        bands: [{ series: [1, 2], fill: 'rgba(88,166,255,0.15)' }],
-        // At least the last minute, so the tail grows from the right.
-        xRange: (u, min, max) => [Math.min(min, max - 60), max],
-        changes: statusChanges(c.status),
-      });
-    } else {
-      detail.plot.setData(data);
-    }
-    document.body.dataset.chartReady = `live:${c.t.length}`;
+    if (detail.live.push(Date.now() / 1000, stats)) drawLive('live');
   });
   tick();
   state.timer = setInterval(tick, 1000);

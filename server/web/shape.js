@@ -180,3 +180,68 @@ export class LiveSeries {
 export function lossMarkers(loss, y) {
   return loss.map((l) => (l != null && l > 0 ? y : null));
 }
+
+/**
+ * Incremental text/event-stream parser (the SSE wire format): feed() it
+ * decoded chunks as they arrive, split anywhere; it returns the events
+ * completed so far as {event, data} ("message" when no event field).
+ */
+export class SseParser {
+  constructor() {
+    this.buffer = '';
+    this.data = [];
+    this.event = '';
+  }
+
+  feed(chunk) {
+    this.buffer += chunk;
+    const events = [];
+    let nl;
+    while ((nl = this.buffer.search(/\r\n|\r|\n/)) >= 0) {
+      const lineEnd = this.buffer[nl] === '\r' && this.buffer[nl + 1] === '\n' ? nl + 2 : nl + 1;
+      // A lone trailing \r may be the first half of \r\n: wait for more.
+      if (this.buffer[nl] === '\r' && nl + 1 === this.buffer.length) break;
+      const line = this.buffer.slice(0, nl);
+      this.buffer = this.buffer.slice(lineEnd);
+      if (line === '') {
+        if (this.data.length) events.push({ event: this.event || 'message', data: this.data.join('\n') });
+        this.data = [];
+        this.event = '';
+        continue;
+      }
+      if (line.startsWith(':')) continue;  // comment / keep-alive
+      const colon = line.indexOf(':');
+      const field = colon < 0 ? line : line.slice(0, colon);
+      let value = colon < 0 ? '' : line.slice(colon + 1);
+      if (value.startsWith(' ')) value = value.slice(1);
+      if (field === 'data') this.data.push(value);
+      else if (field === 'event') this.event = value;
+    }
+    return events;
+  }
+}
+
+/**
+ * One Watch sample (WatchResponse JSON, {sample: {...}}, or a bare Sample)
+ * into a LiveSeries: a point at its scheduled time, in the column of its
+ * kind; a failed probe is a loss marker and a gap, never 0.
+ */
+export function pushSample(live, message) {
+  const s = message.sample || message;
+  const t = Date.parse(s.scheduled_time) / 1000;
+  if (!Number.isFinite(t)) return false;
+  const c = live.cols;
+  if (c.t.length && t < c.t[c.t.length - 1]) return false;  // out of order
+  const ok = s.result === 'SAMPLE_RESULT_OK';
+  const icmp = s.kind === 'PROBE_KIND_ICMP';
+  c.t.push(t);
+  c.icmp.push(icmp && ok ? s.rtt_ms ?? null : null);
+  c.grpc.push(!icmp && ok ? s.rtt_ms ?? null : null);
+  c.net.push(!icmp && ok ? s.network_rtt_ms ?? null : null);
+  c.p50.push(null);
+  c.p99.push(null);
+  c.loss.push(ok ? 0 : 100);
+  c.status.push(null);
+  if (c.t.length > live.limit) for (const k of Object.keys(c)) c[k].shift();
+  return true;
+}

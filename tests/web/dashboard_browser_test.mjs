@@ -96,9 +96,10 @@ async function newPage(viewport = { width: 1400, height: 800 }) {
   const errors = [];
   page.on('pageerror', (e) => errors.push(String(e)));
   page.on('console', (m) => {
-    // A server without the history route answers it 404; the page then
-    // shows the live tail (checked below).
-    if (m.type() === 'error' && !m.location().url.includes('/history?')) errors.push(`${m.text()} ${m.location().url}`);
+    // A server without the history or watch route answers it 404; the page
+    // then polls for its live tail (checked below).
+    const url = m.location().url;
+    if (m.type() === 'error' && !/\/history\?|\/v1\/watch\?/.test(url)) errors.push(`${m.text()} ${url}`);
   });
   return { page, errors };
 }
@@ -176,9 +177,9 @@ test('one target over 1h: chart with ICMP, gRPC and network RTT moving every pro
   const { page, errors } = await newPage({ width: 1400, height: 720 });
   await page.goto(`http://127.0.0.1:${port}/#/target/edge-fra-1`);
   await page.waitForSelector('.card[data-kind="ICMP"]');
-  await page.waitForFunction(() => /^(history|live):/.test(document.body.dataset.chartReady || ''));
+  await page.waitForFunction(() => /^(history|live|watch):/.test(document.body.dataset.chartReady || ''));
   const first = await page.evaluate(() => document.body.dataset.chartReady);
-  if (first.startsWith('live:')) {
+  if (!first.startsWith('history:')) {
     // The chart moves: new points arrive each probe interval.
     await page.waitForFunction((n) => Number(document.body.dataset.chartReady.split(':')[1]) >= n, Number(first.split(':')[1]) + 12, { timeout: 25000 });
   }

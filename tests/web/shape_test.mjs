@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   overviewRow, statsColumns, filterRows, sortRows, pageOf, formatMs, formatAge, formatPercent,
-  stepFor, historyColumns, statusChanges, LiveSeries, lossMarkers,
+  stepFor, historyColumns, statusChanges, LiveSeries, lossMarkers, SseParser, pushSample,
 } from '../../server/web/shape.js';
 
 // Shapes as /v1/targets and /v1/targets/NAME/stats return them.
@@ -138,4 +138,34 @@ test('LiveSeries appends one point per new poll time and stays bounded', () => {
   assert.deepEqual(live.cols.status, ['degraded', 'ok', 'ok']);
   assert.ok(live.push(14, { probes: [] }));
   assert.equal(live.cols.icmp.at(-1), null, 'no ICMP stats: a gap, not 0');
+});
+
+test('SseParser: events split anywhere, CRLF, comments, multi-line data', () => {
+  const p = new SseParser();
+  const text = ': keep-alive\r\nevent: sample\r\ndata: {"a":\r\ndata: 1}\r\n\r\ndata: plain\n\n';
+  const events = [];
+  for (const ch of text) events.push(...p.feed(ch));  // one character at a time
+  assert.deepEqual(events, [{ event: 'sample', data: '{"a":\n1}' }, { event: 'message', data: 'plain' }]);
+  assert.deepEqual(new SseParser().feed('event: sample\n\n'), [], 'no data: no event');
+  assert.deepEqual(new SseParser().feed('data:x\n\n'), [{ event: 'message', data: 'x' }]);
+});
+
+test('pushSample puts each Watch sample in its kind column; a failure is loss, not 0', () => {
+  const live = new LiveSeries(10);
+  const sample = (kind, sec, result, rtt, net) => ({
+    sample: { target: 'a', kind, scheduled_time: `2026-12-04T00:00:0${sec}Z`, result, rtt_ms: rtt, network_rtt_ms: net },
+  });
+  assert.ok(pushSample(live, sample('PROBE_KIND_ICMP', 1, 'SAMPLE_RESULT_OK', 0.2)));
+  assert.ok(pushSample(live, sample('PROBE_KIND_GRPC', 1, 'SAMPLE_RESULT_OK', 1.1, 0.9)));
+  assert.ok(pushSample(live, sample('PROBE_KIND_GRPC', 2, 'SAMPLE_RESULT_TIMEOUT')));
+  assert.equal(pushSample(live, sample('PROBE_KIND_ICMP', 0, 'SAMPLE_RESULT_OK', 0.3)), false, 'out of order');
+  assert.equal(pushSample(live, { sample: { scheduled_time: 'garbage' } }), false);
+  // A bare Sample (no WatchResponse wrapper) is accepted too.
+  assert.ok(pushSample(live, sample('PROBE_KIND_ICMP', 3, 'SAMPLE_RESULT_OK', 0.25).sample));
+  const base = Date.UTC(2026, 11, 4) / 1000;
+  assert.deepEqual(live.cols.t, [base + 1, base + 1, base + 2, base + 3]);
+  assert.deepEqual(live.cols.icmp, [0.2, null, null, 0.25]);
+  assert.deepEqual(live.cols.grpc, [null, 1.1, null, null]);
+  assert.deepEqual(live.cols.net, [null, 0.9, null, null]);
+  assert.deepEqual(live.cols.loss, [0, 0, 100, 0]);
 });
