@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs what building and testing latency-pair needs on Debian 12:
-# apt packages, and buf (npm @bufbuild/buf) for proto lint and reflection
-# tests. Idempotent and quiet when everything is already there.
+# apt packages, and from npm (pinned, into $TOOLS_DIR): buf for proto lint
+# and reflection tests, uPlot (the dashboard embeds its dist files at build
+# time) and playwright-core (drives Debian's chromium in the dashboard
+# test). Idempotent and quiet when everything is already there.
 #
 #   scripts/setup.sh            build + test dependencies
 #   LATENCY_TOOLS_DIR=/opt/x    where npm tools go (default /opt/latency-tools)
@@ -9,6 +11,8 @@ set -euo pipefail
 
 TOOLS_DIR="${LATENCY_TOOLS_DIR:-/opt/latency-tools}"
 BUF_VERSION="1.75.0"
+UPLOT_VERSION="1.6.32"
+PLAYWRIGHT_CORE_VERSION="1.65.2"
 
 APT_PACKAGES=(
   build-essential cmake pkg-config git
@@ -21,6 +25,7 @@ APT_PACKAGES=(
   libbenchmark-dev
   bc fping wrk prometheus-blackbox-exporter
   debootstrap systemd-container lintian
+  chromium
 )
 # npm may come from a nodejs build that bundles it (Debian's npm package
 # would conflict with that), so it is only installed when missing.
@@ -50,4 +55,19 @@ if [ ! -x "$TOOLS_DIR/node_modules/.bin/buf" ] ||
   $SUDO mkdir -p "$TOOLS_DIR"
   (cd "$TOOLS_DIR" && $SUDO npm install --silent --no-fund --no-audit \
     --no-save "@bufbuild/buf@$BUF_VERSION" >/dev/null)
+fi
+
+# The installed version of npm package $1 under $TOOLS_DIR, or nothing.
+npm_version() {
+  node -p "require('$TOOLS_DIR/node_modules/$1/package.json').version" 2>/dev/null || true
+}
+if [ "$(npm_version uplot)" != "$UPLOT_VERSION" ] ||
+   [ "$(npm_version playwright-core)" != "$PLAYWRIGHT_CORE_VERSION" ]; then
+  echo "setup: installing uplot@$UPLOT_VERSION playwright-core@$PLAYWRIGHT_CORE_VERSION into $TOOLS_DIR"
+  $SUDO mkdir -p "$TOOLS_DIR"
+  # buf again in the same command: npm install --no-save prunes packages
+  # that no package.json names.
+  (cd "$TOOLS_DIR" && $SUDO npm install --silent --no-fund --no-audit \
+    --no-save "@bufbuild/buf@$BUF_VERSION" "uplot@$UPLOT_VERSION" \
+    "playwright-core@$PLAYWRIGHT_CORE_VERSION" >/dev/null)
 fi

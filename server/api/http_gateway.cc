@@ -12,6 +12,7 @@
 #include "common/utf8.h"
 #include "server/api/http_status.h"
 #include "server/api/metrics_format.h"
+#include "server/web/web_assets.h"
 
 namespace latency {
 namespace {
@@ -134,6 +135,24 @@ absl::StatusOr<std::pair<std::string, int>> SplitHostPort(
   return std::make_pair(host, port);
 }
 
+// Copies a dashboard answer (server/web) into the response.
+void SendWebAsset(const httplib::Request& req, httplib::Response& res,
+                  absl::string_view name) {
+  WebResponse web = ServeWebAsset(name, req.get_header_value("If-None-Match"));
+  for (const auto& [header, value] : web.headers) {
+    if (header != "Content-Type") res.set_header(header, value);
+  }
+  if (web.status == 404) {
+    SendError(res, 404, "no such dashboard file");
+    return;
+  }
+  res.status = web.status;
+  if (web.status == 200) {
+    res.set_content(web.body.data(), web.body.size(),
+                    web.headers["Content-Type"]);
+  }
+}
+
 }  // namespace
 
 HttpGateway::HttpGateway(const HttpGatewayOptions& options,
@@ -217,10 +236,12 @@ void HttpGateway::Shutdown() {
 void HttpGateway::InstallRoutes() {
   httplib::Server& server = *server_;
   if (auth_ != nullptr) {
-    // Deny by default: every path but the health endpoints, known or not.
+    // Deny by default: every path but the health endpoints and the
+    // dashboard's static files (no data; the page asks for the token).
     server.set_pre_routing_handler([this](const httplib::Request& req,
                                           httplib::Response& res) {
-      if (req.path == "/healthz" || req.path == "/readyz" ||
+      if (req.path == "/healthz" || req.path == "/readyz" || req.path == "/" ||
+          absl::StartsWith(req.path, "/assets/") ||
           auth_->Check(req.get_header_value("Authorization"))) {
         return httplib::Server::HandlerResponse::Unhandled;
       }
@@ -308,6 +329,13 @@ void HttpGateway::InstallRoutes() {
     request.set_window(req.get_param_value("window"));
     SendResult(res, query_.GetTargetStats(request));
   });
+  server.Get("/", [](const httplib::Request& req, httplib::Response& res) {
+    SendWebAsset(req, res, "index.html");
+  });
+  server.Get(R"(/assets/([A-Za-z0-9._-]+))",
+             [](const httplib::Request& req, httplib::Response& res) {
+               SendWebAsset(req, res, req.matches[1].str());
+             });
   server.Get("/healthz", [](const httplib::Request&, httplib::Response& res) {
     res.set_content("ok\n", "text/plain");
   });
@@ -327,9 +355,9 @@ void HttpGateway::InstallRoutes() {
     res.set_header("Allow", "GET, HEAD");
     SendError(res, 405, "method not allowed; use GET");
   };
-  for (const char* path :
-       {"/metrics", "/v1/latency", "/v1/targets",
-        R"(/v1/targets/([^/]+)/stats)", "/healthz", "/readyz"}) {
+  for (const char* path : {"/metrics", "/v1/latency", "/v1/targets",
+                           R"(/v1/targets/([^/]+)/stats)", "/healthz",
+                           "/readyz", "/", R"(/assets/([A-Za-z0-9._-]+))"}) {
     server.Post(path, not_allowed);
     server.Put(path, not_allowed);
     server.Delete(path, not_allowed);

@@ -58,6 +58,9 @@ struct HttpGatewayHooks {
 //   /v1/latency[?target=NAME]             GetLatency
 //   /v1/targets                           ListTargets
 //   /v1/targets/NAME/stats[?window=5m]    GetTargetStats
+//   /  /assets/NAME   the dashboard (server/web), embedded files with a
+//                     strict CSP and ETags; open without the token (the
+//                     page asks for it and sends it on its API calls)
 //   /healthz  200 while the process serves; /readyz 200 once probing, else
 //             503 (also when ICMP is not permitted; the body says the fix)
 // Every body is protobuf's JSON mapping of the LatencyService messages (the

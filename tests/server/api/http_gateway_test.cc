@@ -24,6 +24,7 @@ using ::latency::testing::ApiTestStore;
 using ::latency::testing::IsOk;
 using ::latency::testing::kApiMs;
 using ::testing::HasSubstr;
+using ::testing::Not;
 using ::testing::StartsWith;
 
 class HttpGatewayTest : public ::testing::Test {
@@ -236,11 +237,60 @@ TEST_F(HttpGatewayTest, BearerTokenGuardsEveryRouteButHealth) {
       Get("/metrics", {{"Authorization", "Bearer s3cret-token"}});
   ASSERT_TRUE(ok);
   EXPECT_EQ(ok->status, 200);
-  for (const char* route : {"/healthz", "/readyz"}) {
+  // The dashboard's static files hold no data: open, so the page can load
+  // and ask for the token.
+  for (const char* route :
+       {"/healthz", "/readyz", "/", "/assets/app.js", "/assets/uPlot.esm.js"}) {
     httplib::Result open = Get(route);
     ASSERT_TRUE(open);
     EXPECT_EQ(open->status, 200) << route;
   }
+  httplib::Result missing_asset = Get("/assets/nope.js");
+  ASSERT_TRUE(missing_asset);
+  EXPECT_EQ(missing_asset->status, 404);
+}
+
+TEST_F(HttpGatewayTest, DashboardFilesHaveCspTypesAndEtags) {
+  ASSERT_NO_FATAL_FAILURE(Start());
+  httplib::Result page = Get("/");
+  ASSERT_TRUE(page);
+  EXPECT_EQ(page->status, 200);
+  EXPECT_EQ(page->get_header_value("Content-Type"), "text/html; charset=utf-8");
+  EXPECT_THAT(page->get_header_value("Content-Security-Policy"),
+              HasSubstr("default-src 'self'"));
+  EXPECT_THAT(page->get_header_value("Content-Security-Policy"),
+              Not(HasSubstr("unsafe-inline")));
+  EXPECT_EQ(page->get_header_value("X-Content-Type-Options"), "nosniff");
+  EXPECT_THAT(page->body, HasSubstr("src=\"/assets/app.js\""));
+  EXPECT_THAT(page->body, Not(HasSubstr("<script>")));  // no inline script
+  const std::string etag = page->get_header_value("ETag");
+  ASSERT_EQ(etag.size(), 22u) << etag;
+  httplib::Result again = Get("/", {{"If-None-Match", etag}});
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->status, 304);
+  EXPECT_EQ(again->body, "");
+  httplib::Result stale = Get("/", {{"If-None-Match", "\"other\""}});
+  ASSERT_TRUE(stale);
+  EXPECT_EQ(stale->status, 200);
+
+  for (const auto& [route, type] :
+       std::vector<std::pair<std::string, std::string>>{
+           {"/assets/app.js", "text/javascript; charset=utf-8"},
+           {"/assets/shape.js", "text/javascript; charset=utf-8"},
+           {"/assets/uPlot.esm.js", "text/javascript; charset=utf-8"},
+           {"/assets/app.css", "text/css; charset=utf-8"},
+           {"/assets/uPlot.min.css", "text/css; charset=utf-8"}}) {
+    SCOPED_TRACE(route);
+    httplib::Result asset = Get(route);
+    ASSERT_TRUE(asset);
+    EXPECT_EQ(asset->status, 200);
+    EXPECT_EQ(asset->get_header_value("Content-Type"), type);
+    EXPECT_FALSE(asset->get_header_value("ETag").empty());
+    EXPECT_GT(asset->body.size(), 500u);
+  }
+  httplib::Result traversal = Get("/assets/..%2Fapp.js");
+  ASSERT_TRUE(traversal);
+  EXPECT_EQ(traversal->status, 404);
 }
 
 TEST(HttpGatewayStartTest, BadListenAddressNamesTheFlag) {
