@@ -196,6 +196,7 @@ TargetCounters ProbingSession::CountersOf(int target) const {
     const GrpcTargetCounters& grpc = grpc_->counters(target);
     counters.grpc_late_replies = grpc.late_replies;
     counters.grpc_channel_state_changes = grpc.channel_state_changes;
+    counters.grpc_connect_replies = grpc.connect_replies;
     counters.skipped_probes += grpc.skipped_probes;
   }
   return counters;

@@ -251,6 +251,14 @@ std::string RenderPrometheus(
            static_cast<double>(counters[i].skipped_probes));
   }
 
+  w.Family("latency_grpc_connect_replies_total", "counter",
+           "gRPC replies to probes sent before the channel was READY: their "
+           "time includes connection set-up, so they are not RTT samples.");
+  for (size_t i = 0; i < counters.size(); ++i) {
+    w.Line("latency_grpc_connect_replies_total", target_label(i),
+           static_cast<double>(counters[i].grpc_connect_replies));
+  }
+
   w.Family("latency_prober_lag_seconds", "gauge",
            "Largest delay between a probe's schedule and its send since the "
            "previous scrape.");

@@ -25,6 +25,8 @@ struct TargetCounters {
   uint64_t grpc_late_replies = 0;
   uint64_t grpc_channel_state_changes = 0;
   uint64_t skipped_probes = 0;
+  // gRPC replies to probes sent before the channel was READY: not RTTs.
+  uint64_t grpc_connect_replies = 0;
 };
 
 enum class ExpositionFormat {

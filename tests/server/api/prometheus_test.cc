@@ -180,6 +180,7 @@ class PrometheusTest : public ::testing::Test {
       c.icmp_mismatched_replies = 40 + i;
       c.grpc_channel_state_changes = 50 + i;
       c.skipped_probes = 60 + i;
+      c.grpc_connect_replies = 70 + i;
       return c;
     });
     text_ = text;
@@ -449,6 +450,8 @@ TEST_F(PrometheusTest, ProberCountersPerTarget) {
         e.Value("latency_grpc_channel_state_changes_total", {{"target", t}}),
         50 + i);
     EXPECT_EQ(e.Value("latency_skipped_probes_total", {{"target", t}}), 60 + i);
+    EXPECT_EQ(e.Value("latency_grpc_connect_replies_total", {{"target", t}}),
+              70 + i);
   }
 }
 
