@@ -38,6 +38,9 @@ ABSL_FLAG(
     "host:port of the HTTP gateway (/metrics JSON or Prometheus, /v1/..., "
     "/healthz, /readyz); empty disables it");
 ABSL_FLAG(int32_t, max_watchers, 64, "most concurrent Watch streams");
+ABSL_FLAG(int32_t, max_watchers_per_client, 8,
+          "most concurrent Watch streams from one client address; 0: only "
+          "--max_watchers applies");
 ABSL_FLAG(std::string, source, "",
           "where this server measures from (e.g. eu-west-1a): the `source` "
           "label of every metric and `source` in API answers; default: the "
@@ -135,6 +138,12 @@ absl::StatusOr<latency::ServerOptions> OptionsFromFlags() {
   options.grpc_listen = absl::GetFlag(FLAGS_grpc_listen);
   options.http_listen = absl::GetFlag(FLAGS_http_listen);
   options.max_watchers = absl::GetFlag(FLAGS_max_watchers);
+  options.max_watchers_per_client =
+      absl::GetFlag(FLAGS_max_watchers_per_client);
+  if (options.max_watchers_per_client < 0) {
+    return absl::InvalidArgumentError(
+        "--max_watchers_per_client: must be 0 or more");
+  }
   options.max_concurrent_streams = absl::GetFlag(FLAGS_max_concurrent_streams);
   options.grpc_tls =
       latency::ServerTlsFiles("--grpc_tls_", absl::GetFlag(FLAGS_grpc_tls_cert),

@@ -205,8 +205,8 @@ absl::Status ServerApp::StartQuerySurfaces() {
         options_.source};
   });
   if (!options_.grpc_listen.empty()) {
-    latency_service_ =
-        std::make_unique<LatencyServiceImpl>(*query_, options_.max_watchers);
+    latency_service_ = std::make_unique<LatencyServiceImpl>(
+        *query_, options_.max_watchers, options_.max_watchers_per_client);
     grpc::reflection::InitProtoReflectionServerBuilderPlugin();
     grpc::ServerBuilder builder;
     builder.AddListeningPort(

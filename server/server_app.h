@@ -41,6 +41,8 @@ struct ServerOptions {
   std::string grpc_listen = "0.0.0.0:50052";
   std::string http_listen = "0.0.0.0:5000";
   int max_watchers = 64;
+  // Watch streams one client address may hold (0: no per-client cap).
+  int max_watchers_per_client = 8;
   // Concurrent calls and streams one client connection may have open.
   int max_concurrent_streams = 100;
   // How long shutdown lets in-flight queries finish.

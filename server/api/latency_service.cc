@@ -1,7 +1,11 @@
 #include "server/api/latency_service.h"
 
 #include <deque>
+#include <string>
 
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "server/api/status_util.h"
 
@@ -19,14 +23,28 @@ grpc::ServerUnaryReactor* Reply(grpc::CallbackServerContext* context,
   return reactor;
 }
 
+// gRPC's peer string without the port: "ipv4:10.0.0.1:5555" ->
+// "ipv4:10.0.0.1", "ipv6:[::1]:5555" -> "ipv6:[::1]"; others as they are.
+std::string ClientAddress(absl::string_view peer) {
+  const size_t colon = peer.rfind(':');
+  const size_t scheme = peer.find(':');
+  if (colon == absl::string_view::npos || colon == scheme ||
+      !(absl::StartsWith(peer, "ipv4:") || absl::StartsWith(peer, "ipv6:"))) {
+    return std::string(peer);
+  }
+  return std::string(peer.substr(0, colon));
+}
+
 }  // namespace
 
 class LatencyServiceImpl::WatchReactor final
     : public grpc::ServerWriteReactor<v1::WatchResponse> {
  public:
-  WatchReactor(LatencyServiceImpl* service, const v1::WatchRequest& request)
+  WatchReactor(LatencyServiceImpl* service, const v1::WatchRequest& request,
+               std::string client)
       : service_(service),
         request_(request),
+        client_(std::move(client)),
         store_(service->query_.Current().store) {
     subscription_ =
         store_->Subscribe([this](const Sample& sample) { OnSample(sample); },
@@ -50,7 +68,7 @@ class LatencyServiceImpl::WatchReactor final
 
   void OnDone() override {
     store_->Unsubscribe(subscription_);
-    --service_->watchers_;
+    service_->ReleaseWatcher(client_);
     delete this;
   }
 
@@ -91,6 +109,7 @@ class LatencyServiceImpl::WatchReactor final
 
   LatencyServiceImpl* const service_;
   const v1::WatchRequest request_;
+  const std::string client_;
   // Keeps the subscribed store alive until the stream is done.
   const std::shared_ptr<ResultStore> store_;
   int subscription_ = -1;
@@ -102,8 +121,38 @@ class LatencyServiceImpl::WatchReactor final
 };
 
 LatencyServiceImpl::LatencyServiceImpl(const QueryHandler& query,
-                                       int max_watchers)
-    : query_(query), max_watchers_(max_watchers) {}
+                                       int max_watchers,
+                                       int max_watchers_per_client)
+    : query_(query),
+      max_watchers_(max_watchers),
+      max_watchers_per_client_(max_watchers_per_client) {}
+
+absl::Status LatencyServiceImpl::AdmitWatcher(const std::string& client) {
+  absl::MutexLock lock(&clients_mu_);
+  if (watchers_ >= max_watchers_) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "too many Watch streams (limit ", max_watchers_, ", --max_watchers)"));
+  }
+  int& mine = watchers_by_client_[client];
+  if (max_watchers_per_client_ > 0 && mine >= max_watchers_per_client_) {
+    if (mine == 0) watchers_by_client_.erase(client);
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "too many Watch streams from ", client, " (limit ",
+        max_watchers_per_client_, " per client, --max_watchers_per_client)"));
+  }
+  ++mine;
+  ++watchers_;
+  return absl::OkStatus();
+}
+
+void LatencyServiceImpl::ReleaseWatcher(const std::string& client) {
+  absl::MutexLock lock(&clients_mu_);
+  auto it = watchers_by_client_.find(client);
+  if (it != watchers_by_client_.end() && --it->second <= 0) {
+    watchers_by_client_.erase(it);
+  }
+  --watchers_;
+}
 
 grpc::ServerUnaryReactor* LatencyServiceImpl::GetLatency(
     grpc::CallbackServerContext* context, const v1::GetLatencyRequest* request,
@@ -125,13 +174,10 @@ grpc::ServerUnaryReactor* LatencyServiceImpl::GetTargetStats(
 }
 
 grpc::ServerWriteReactor<v1::WatchResponse>* LatencyServiceImpl::Watch(
-    grpc::CallbackServerContext* /*context*/, const v1::WatchRequest* request) {
+    grpc::CallbackServerContext* context, const v1::WatchRequest* request) {
+  const std::string client = ClientAddress(context->peer());
   absl::Status valid = query_.ValidateWatch(*request);
-  if (valid.ok() && ++watchers_ > max_watchers_) {
-    --watchers_;
-    valid = absl::ResourceExhaustedError("too many Watch streams (limit " +
-                                         std::to_string(max_watchers_) + ")");
-  }
+  if (valid.ok()) valid = AdmitWatcher(client);
   if (!valid.ok()) {
     class Rejected final : public grpc::ServerWriteReactor<v1::WatchResponse> {
      public:
@@ -142,7 +188,7 @@ grpc::ServerWriteReactor<v1::WatchResponse>* LatencyServiceImpl::Watch(
     };
     return new Rejected(valid);
   }
-  return new WatchReactor(this, *request);
+  return new WatchReactor(this, *request, client);
 }
 
 }  // namespace latency

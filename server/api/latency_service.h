@@ -3,6 +3,8 @@
 
 #include <atomic>
 
+#include "absl/container/flat_hash_map.h"
+#include "absl/synchronization/mutex.h"
 #include "latency/v1/latency.grpc.pb.h"
 #include "server/api/query.h"
 
@@ -19,7 +21,11 @@ class LatencyServiceImpl final : public v1::LatencyService::CallbackService {
  public:
   static constexpr size_t kWatchQueueLimit = 1024;
 
-  LatencyServiceImpl(const QueryHandler& query, int max_watchers);
+  // At most `max_watchers` Watch streams in all, and at most
+  // `max_watchers_per_client` from one client address (IP, any port): one
+  // client cannot take every slot. 0 per client: the total limit only.
+  LatencyServiceImpl(const QueryHandler& query, int max_watchers,
+                     int max_watchers_per_client = 0);
 
   grpc::ServerUnaryReactor* GetLatency(
       grpc::CallbackServerContext* context,
@@ -43,9 +49,18 @@ class LatencyServiceImpl final : public v1::LatencyService::CallbackService {
  private:
   class WatchReactor;
 
+  // Takes a slot for `client` (its address without the port), or says why
+  // not (RESOURCE_EXHAUSTED naming the limit and its flag).
+  absl::Status AdmitWatcher(const std::string& client);
+  void ReleaseWatcher(const std::string& client);
+
   const QueryHandler& query_;
   const int max_watchers_;
+  const int max_watchers_per_client_;
   std::atomic<int> watchers_{0};
+  absl::Mutex clients_mu_;
+  absl::flat_hash_map<std::string, int> watchers_by_client_
+      ABSL_GUARDED_BY(clients_mu_);
   std::atomic<uint64_t> dropped_{0};
 };
 

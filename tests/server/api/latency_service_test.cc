@@ -10,7 +10,10 @@
 
 #include "gmock/gmock.h"
 #include "google/protobuf/util/message_differencer.h"
+#include "grpcpp/create_channel.h"
 #include "grpcpp/grpcpp.h"
+#include "grpcpp/security/credentials.h"
+#include "grpcpp/security/server_credentials.h"
 #include "gtest/gtest.h"
 #include "tests/server/api/api_test_store.h"
 #include "tests/testing/wait.h"
@@ -24,6 +27,14 @@ using ::latency::testing::ApiTestStore;
 using ::latency::testing::kApiMs;
 using ::latency::testing::WaitUntil;
 using ::testing::HasSubstr;
+
+// A context that gives up long after any plausible answer.
+std::unique_ptr<grpc::ClientContext> WatchTestContext() {
+  auto context = std::make_unique<grpc::ClientContext>();
+  context->set_deadline(std::chrono::system_clock::now() +
+                        std::chrono::seconds(30));
+  return context;
+}
 
 class LatencyServiceTest : public ::testing::Test {
  protected:
@@ -44,12 +55,8 @@ class LatencyServiceTest : public ::testing::Test {
   }
   ~LatencyServiceTest() override { server_->Shutdown(); }
 
-  // A context that gives up long after any plausible answer.
   static std::unique_ptr<grpc::ClientContext> Context() {
-    auto context = std::make_unique<grpc::ClientContext>();
-    context->set_deadline(std::chrono::system_clock::now() +
-                          std::chrono::seconds(30));
-    return context;
+    return WatchTestContext();
   }
 
   ApiTestStore data_;
@@ -194,6 +201,81 @@ TEST_F(LatencyServiceTest, WatchersBeyondTheLimitGetResourceExhausted) {
     }
     reader->Finish();
   }
+}
+
+// One client address cannot take every Watch slot: beyond its own cap it
+// gets RESOURCE_EXHAUSTED while another client still gets in. Clients are
+// told apart by IP (IPv4 vs IPv6 loopback here), over real TCP.
+TEST(LatencyServiceWatchCapTest, OneClientCannotTakeEverySlot) {
+  ApiTestStore data({ApiTarget("first", "10.0.0.1")});
+  QueryHandler query([&data] { return data.View(); });
+  LatencyServiceImpl service(query, /*max_watchers=*/4,
+                             /*max_watchers_per_client=*/2);
+  grpc::ServerBuilder builder;
+  int port4 = 0, port6 = 0;
+  builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(),
+                           &port4);
+  builder.AddListeningPort("[::1]:0", grpc::InsecureServerCredentials(),
+                           &port6);
+  builder.RegisterService(&service);
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  ASSERT_NE(server, nullptr);
+  ASSERT_GT(port4, 0);
+  if (port6 == 0) GTEST_SKIP() << "no IPv6 loopback on this host";
+  auto ipv4 = v1::LatencyService::NewStub(
+      grpc::CreateChannel(absl::StrCat("ipv4:127.0.0.1:", port4),
+                          grpc::InsecureChannelCredentials()));
+  auto ipv6 = v1::LatencyService::NewStub(grpc::CreateChannel(
+      absl::StrCat("ipv6:[::1]:", port6), grpc::InsecureChannelCredentials()));
+
+  struct Stream {
+    std::unique_ptr<grpc::ClientContext> context;
+    std::unique_ptr<grpc::ClientReader<v1::WatchResponse>> reader;
+  };
+  std::vector<Stream> streams;
+  auto open = [&](v1::LatencyService::Stub& stub) {
+    Stream s{WatchTestContext(), nullptr};
+    s.reader = stub.Watch(s.context.get(), v1::WatchRequest());
+    streams.push_back(std::move(s));
+    return streams.size() - 1;
+  };
+  open(*ipv4);
+  open(*ipv4);
+  ASSERT_TRUE(
+      WaitUntil([&] { return service.watchers() == 2; }, absl::Seconds(30)));
+  // The IPv4 client's third stream is refused, naming the cap and its flag.
+  size_t third = open(*ipv4);
+  v1::WatchResponse response;
+  EXPECT_FALSE(streams[third].reader->Read(&response));
+  grpc::Status refused = streams[third].reader->Finish();
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_THAT(refused.error_message(),
+              HasSubstr("limit 2 per client, --max_watchers_per_client"));
+  EXPECT_THAT(refused.error_message(), HasSubstr("ipv4:127.0.0.1"));
+  // Another client still gets a slot, and samples.
+  size_t other = open(*ipv6);
+  ASSERT_TRUE(
+      WaitUntil([&] { return service.watchers() == 3; }, absl::Seconds(30)));
+  data.Ok(0, ProbeKind::kIcmp, kApiMs);
+  ASSERT_TRUE(streams[other].reader->Read(&response));
+  EXPECT_EQ(response.sample().target(), "first");
+  // A closed stream frees its client's slot.
+  streams[0].context->TryCancel();
+  while (streams[0].reader->Read(&response)) {
+  }
+  streams[0].reader->Finish();
+  ASSERT_TRUE(
+      WaitUntil([&] { return service.watchers() == 2; }, absl::Seconds(30)));
+  size_t again = open(*ipv4);
+  ASSERT_TRUE(
+      WaitUntil([&] { return service.watchers() == 3; }, absl::Seconds(30)));
+  for (size_t i : {size_t{1}, other, again}) {
+    streams[i].context->TryCancel();
+    while (streams[i].reader->Read(&response)) {
+    }
+    streams[i].reader->Finish();
+  }
+  server->Shutdown();
 }
 
 }  // namespace
