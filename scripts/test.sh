@@ -44,7 +44,7 @@ fi
 # passed ones (ctest's summary counts both as passed).
 junit_dir="$(cd "$BUILD_DIR" && pwd)"
 junit_files=("$junit_dir/junit-main.xml" "$junit_dir/junit-e2e.xml")
-rm -f "${junit_files[@]}"
+rm -f "${junit_files[@]}" build-asan/junit-sanitizer.xml build-tsan/junit-sanitizer.xml
 
 echo "== ctest: unit, integration, fuzz corpus replay, compose testbed"
 ctest --test-dir "$BUILD_DIR" --output-on-failure -j2 -LE e2e \
@@ -72,6 +72,11 @@ echo "== sanitizers (ASan+UBSan: all tests; TSan: concurrency tests)"
 scripts/sanitizers.sh
 
 # Last, so the allow-list and every skip are the final lines of the log.
+# The sanitizer runs' results count too: a test skipped only under ASan or
+# TSan is a skip.
+for f in build-asan/junit-sanitizer.xml build-tsan/junit-sanitizer.xml; do
+  if [ -f "$f" ]; then junit_files+=("$PWD/$f"); fi
+done
 echo "== skipped tests"
 if [ "${CI:-}" = "true" ]; then
   scripts/check-skips.py tests/skip-allowlist.txt "${junit_files[@]}"
