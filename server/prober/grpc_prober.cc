@@ -188,6 +188,9 @@ void GrpcProber::OnReply(int slot_index, uint64_t sequence,
         "reply carries sequence " + std::to_string(response.sequence());
   } else if (status.ok()) {
     sample.rtt_ns = completed_ns - pending.sent_ns;
+    // The call's start and its completion callback, both read from the
+    // monotonic clock in this process.
+    sample.timestamp_source = TimestampSource::kUserspace;
     int64_t agent =
         response.agent_send_time_ns() - response.agent_receive_time_ns();
     // A clockless or misbehaving agent must not produce a negative or

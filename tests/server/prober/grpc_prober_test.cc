@@ -63,6 +63,8 @@ TEST_F(GrpcProberTest, ReplyGivesRttAgentTimeAndNetworkRtt) {
   EXPECT_THAT(samples[0].rtt_ns, Optional(400 * kUs));
   EXPECT_THAT(samples[0].agent_time_ns, Optional(30 * kUs));
   EXPECT_THAT(samples[0].network_rtt_ns(), Optional(370 * kUs));
+  // The RTT is two readings of the prober's monotonic clock.
+  EXPECT_EQ(samples[0].timestamp_source, TimestampSource::kUserspace);
   EXPECT_EQ(prober_.pending_count(), 0u);
 }
 
@@ -99,6 +101,7 @@ TEST_F(GrpcProberTest, ErrorStatusesMapToResults) {
   EXPECT_EQ(samples[0].result, SampleResult::kUnreachable);
   EXPECT_EQ(samples[0].error, "UNAVAILABLE: connection refused");
   EXPECT_FALSE(samples[0].rtt_ns.has_value());
+  EXPECT_EQ(samples[0].timestamp_source, TimestampSource::kNone);
   EXPECT_EQ(samples[1].result, SampleResult::kError);
   EXPECT_EQ(samples[1].error, "PERMISSION_DENIED: no");
 }
