@@ -9,6 +9,10 @@
 #include "cli/rpc_util.h"
 #include "common/auth.h"
 #include "common/clock.h"
+#include "common/grpc_status.h"
+#include "common/json.h"
+#include "google/protobuf/struct.pb.h"
+#include "grpc/health/v1/health.grpc.pb.h"
 #include "grpcpp/grpcpp.h"
 
 namespace latency {
@@ -24,7 +28,11 @@ const char kLatencyctlUsage[] =
     "  watch [TARGET]   live samples until Ctrl-C (--kind, --count); follows\n"
     "                   the server through a reload\n"
     "  echo AGENT       gRPC echo to a latency-agent (host:port), ping-like\n"
-    "                   (--count, --interval, --mode, --payload_bytes)\n\n"
+    "                   (--count, --interval, --mode, --payload_bytes)\n"
+    "  health [ADDR]    standard gRPC health check of a latency-server or\n"
+    "                   latency-agent (default --server): exit 0 SERVING,\n"
+    "                   1 not serving, 2 unreachable; for container\n"
+    "                   HEALTHCHECKs (no curl needed)\n\n"
     "Examples:\n"
     "  latencyctl status\n"
     "  latencyctl targets --server=10.0.0.5:50052\n"
@@ -34,6 +42,7 @@ const char kLatencyctlUsage[] =
     "  latencyctl watch --count=10 --output=json\n"
     "  latencyctl echo 127.0.0.1:50051 --count=10\n"
     "  latencyctl echo agent.example:50051 --mode=stream --count=0\n"
+    "  latencyctl health 127.0.0.1:50051\n"
     "  latencyctl status --tls_ca=ca.pem --auth_token_file=token\n\n"
     "TLS: --tls_ca verifies the server (or agent) certificate, --tls_cert and\n"
     "--tls_key present a client certificate (mTLS), --tls alone uses the\n"
@@ -129,6 +138,43 @@ int RunEchoCommand(const std::vector<std::string>& args,
   return RunEcho(options, *channel, RealClockInstance(), out, stop);
 }
 
+// grpc.health.v1.Health/Check of the whole server (service ""): no token
+// (health is exempt), TLS as configured.
+int RunHealthCommand(const std::vector<std::string>& args,
+                     const CliConfig& config, std::ostream& out,
+                     std::ostream& err) {
+  if (args.size() > 2) return Usage("health takes at most one ADDR", err);
+  const std::string address = args.size() == 2 ? args[1] : config.server;
+  absl::StatusOr<std::shared_ptr<grpc::Channel>> channel =
+      Connect(address, config, /*with_token=*/false);
+  if (!channel.ok()) return ConnectError(channel.status(), err);
+  auto stub = grpc::health::v1::Health::NewStub(*channel);
+  grpc::ClientContext context;
+  context.set_deadline(absl::ToChronoTime(absl::Now() + config.timeout));
+  grpc::health::v1::HealthCheckResponse response;
+  grpc::Status status =
+      stub->Check(&context, grpc::health::v1::HealthCheckRequest(), &response);
+  if (!status.ok()) {
+    err << "latencyctl: health of " << address << ": " << GrpcStatusText(status)
+        << "\n";
+    return kExitError;
+  }
+  const std::string name =
+      grpc::health::v1::HealthCheckResponse::ServingStatus_Name(
+          response.status());
+  if (config.output == "json") {
+    google::protobuf::Struct json;
+    (*json.mutable_fields())["address"].set_string_value(address);
+    (*json.mutable_fields())["status"].set_string_value(name);
+    out << ToJson(json) << "\n";
+  } else {
+    out << address << ": " << name << "\n";
+  }
+  return response.status() == grpc::health::v1::HealthCheckResponse::SERVING
+             ? kExitOk
+             : kExitNotOk;
+}
+
 }  // namespace
 
 std::vector<std::string> RewriteFlagAliases(std::vector<std::string> args) {
@@ -162,6 +208,7 @@ int RunLatencyctl(const std::vector<std::string>& args, const CliConfig& config,
         err);
   }
   if (command == "echo") return RunEchoCommand(args, config, out, err, stop);
+  if (command == "health") return RunHealthCommand(args, config, out, err);
   if (command != "status" && command != "targets" && command != "stats" &&
       command != "watch") {
     return Usage(absl::StrCat("unknown command '", command, "'"), err);

@@ -178,6 +178,12 @@ RUNTIME_IMAGE="$(sed -n 's/^RUNTIME_IMAGE=//p' <<<"$bases")"
 export BUILDER_IMAGE RUNTIME_IMAGE
 echo "builder $BUILDER_IMAGE, runtime $RUNTIME_IMAGE"
 
+# The dashboard's uPlot from setup.sh's pinned npm install, so the builder
+# needs no network (docker/Dockerfile).
+mkdir -p docker/uplot
+cp "${LATENCY_TOOLS_DIR:-/opt/latency-tools}/node_modules/uplot/dist/uPlot.esm.js" \
+  "${LATENCY_TOOLS_DIR:-/opt/latency-tools}/node_modules/uplot/dist/uPlot.min.css" docker/uplot/
+
 phase "docker-compose up -d --build"
 setup_done=true
 compose_up=true
@@ -278,6 +284,25 @@ for s in agent server; do
     fail "$s root filesystem is mounted read-only (${root_opts%%,*})"
   fi
 done
+
+# The image itself: a curl-less HEALTHCHECK and OCI labels; `docker save`
+# writes what CI can hand on (build/artifacts/).
+healthcheck=$(docker image inspect latency-pair:ci --format '{{json .Config.Healthcheck.Test}}')
+if [[ "$healthcheck" == *'"latencyctl","health"'* ]]; then
+  pass "image HEALTHCHECK runs latencyctl health ($healthcheck)"
+else
+  fail "image HEALTHCHECK: $healthcheck"
+fi
+version=$(docker image inspect latency-pair:ci --format '{{index .Config.Labels "org.opencontainers.image.version"}}')
+if [ -n "$version" ]; then pass "OCI label org.opencontainers.image.version=$version"; else
+  fail "no org.opencontainers.image.version label"
+fi
+mkdir -p build/artifacts
+if docker save latency-pair:ci | gzip -1 >build/artifacts/latency-pair-image.tar.gz; then
+  pass "docker save -> build/artifacts/latency-pair-image.tar.gz ($(du -h build/artifacts/latency-pair-image.tar.gz | cut -f1))"
+else
+  fail "docker save"
+fi
 
 if command -v promtool >/dev/null; then
   if promtool check config docker/prometheus.yml >/dev/null; then

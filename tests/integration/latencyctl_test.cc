@@ -159,6 +159,29 @@ TEST_F(LatencyctlServerTest, StatusExitCodeFollowsOnlyTheTargetAskedAbout) {
   EXPECT_EQ(Cli({"status"}).exit_code, 1);
 }
 
+// `latencyctl health` is the containers' HEALTHCHECK: the standard gRPC
+// health check of a server or an agent, exit 0 when SERVING and 2 when
+// nothing answers (a port that accepts and stays silent included).
+TEST_F(LatencyctlServerTest, HealthChecksServerAndAgentWithoutCurl) {
+  CommandResult server = Cli({"health"});
+  EXPECT_EQ(server.exit_code, 0) << server.output;
+  EXPECT_THAT(server.output, HasSubstr(": SERVING"));
+  CommandResult agent = RunCommand(
+      {CliBinaryPath(), "health", agent_->address(), "--output=json"},
+      kStartup);
+  EXPECT_EQ(agent.exit_code, 0) << agent.output;
+  EXPECT_THAT(agent.output, HasSubstr("\"status\":\"SERVING\""));
+  CommandResult refused = RunCommand(
+      {CliBinaryPath(), "health", "127.0.0.1:1", "--timeout=2s"}, kStartup);
+  EXPECT_EQ(refused.exit_code, 2) << refused.output;
+  EXPECT_THAT(refused.output, HasSubstr("UNAVAILABLE"));
+  SilentListener silent;
+  CommandResult hung = RunCommand(
+      {CliBinaryPath(), "health", silent.address(), "--timeout=1s"}, kStartup);
+  EXPECT_EQ(hung.exit_code, 2) << hung.output;
+  EXPECT_THAT(hung.output, HasSubstr("DEADLINE_EXCEEDED"));
+}
+
 TEST_F(LatencyctlServerTest, WatchReconnectsWhenTheServerReloads) {
   // A reload that changes the targets restarts probing and ends every Watch
   // stream (one that changes nothing keeps them open).

@@ -280,7 +280,8 @@ TEST_F(ServerClientsTest, OpenMetricsIsRealOpenMetrics) {
   // Counter families are named without _total, their samples with it, and
   // the exposition ends with # EOF.
   EXPECT_THAT(body, HasSubstr("# TYPE latency_probes counter\n"));
-  EXPECT_THAT(body, HasSubstr("\nlatency_probes_total{target=\"lo\""));
+  EXPECT_THAT(body, HasSubstr("\nlatency_probes_total{source=\""));
+  EXPECT_THAT(body, HasSubstr(",target=\"lo\",kind=\"icmp\",result=\"ok\"}"));
   EXPECT_THAT(body, Not(HasSubstr("# TYPE latency_probes_total")));
   EXPECT_THAT(body, ::testing::EndsWith("\n# EOF\n"));
   // The text format stays as it was.
