@@ -108,7 +108,7 @@ export COMPOSE_PROJECT_NAME="$NAME" COMPOSE_FILE="$PWD/docker-compose.yml"
 export LATENCY_IMAGE_TAG=ci
 # The compose file's own defaults for everything else.
 unset LATENCY_TARGETS LATENCY_INTERVAL LATENCY_LOG_LEVEL LATENCY_HTTP_PORT \
-  LATENCY_GRPC_PORT
+  LATENCY_GRPC_PORT LATENCY_BIND
 
 dockerd_pid=""
 setup_done=false
@@ -284,6 +284,13 @@ for s in agent server; do
     fail "$s root filesystem is mounted read-only (${root_opts%%,*})"
   fi
 done
+
+published=$(docker-compose port server 5000 2>/dev/null || true)
+if [ "$published" = "127.0.0.1:5000" ]; then
+  pass "ports published on loopback by default ($published)"
+else
+  fail "server port 5000 published on '$published', expected 127.0.0.1:5000"
+fi
 
 # The image itself: a curl-less HEALTHCHECK and OCI labels; `docker save`
 # writes what CI can hand on (build/artifacts/).
