@@ -47,6 +47,16 @@ if [ "${#missing[@]}" -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get -o DPkg::Lock::Timeout=600 \
     install -y -qq --no-install-recommends \
     "${missing[@]}" >/dev/null
+  # The tests start their own Prometheus and blackbox_exporter; Debian's
+  # packages would leave them running as daemons on a developer's machine.
+  # Stop and disable only the ones installed just now.
+  if [ -d /run/systemd/system ]; then
+    for pkg in prometheus prometheus-blackbox-exporter; do
+      if [[ " ${missing[*]} " == *" $pkg "* ]]; then
+        $SUDO systemctl disable --now --quiet "$pkg.service" || true
+      fi
+    done
+  fi
 fi
 
 if [ ! -x "$TOOLS_DIR/node_modules/.bin/buf" ] ||
