@@ -173,7 +173,12 @@ def cmd_icmp_vs_ping(a):
     pm, sm = median(ping), median(rtts)
     diff_us = (sm - pm) * 1000
     below_us = max(a.below_us, a.below_pct / 100 * pm * 1000)
-    passed = -below_us <= diff_us <= a.above_us and kernel == len(server)
+    # Above: the injector holds and releases every packet from one thread, so
+    # at long delays a probe queued behind ping's packet leaves tens of us
+    # later (release lateness ~90 us mean at 10 ms here, e2e_inject): 0.5% of
+    # the delay, at least above_us.
+    above_us = max(a.above_us, a.above_pct / 100 * pm * 1000)
+    passed = -below_us <= diff_us <= above_us and kernel == len(server)
     floor = ""
     if a.floor_ms is not None:
         # No RTT can be shorter than the delay the injector holds each reply
@@ -183,7 +188,7 @@ def cmd_icmp_vs_ping(a):
     return verdict(
         f"{a.label}: ping median {pm:.3f} ms (n={len(ping)}, {sent - received} lost) | "
         f"server ICMP median {sm:.3f} ms (n={len(rtts)}, kernel stamps {kernel}/{len(server)}) | "
-        f"server - ping = {diff_us:+.1f} us, allowed [-{below_us:.0f}, +{a.above_us:.0f}] us{floor}",
+        f"server - ping = {diff_us:+.1f} us, allowed [-{below_us:.0f}, +{above_us:.0f}] us{floor}",
         passed)
 
 
@@ -357,6 +362,7 @@ def main():
 
     s = command("icmp-vs-ping", "--ping:str", "--watch:str")
     s.add_argument("--above_us", type=float, default=20)
+    s.add_argument("--above_pct", type=float, default=0.5)
     s.add_argument("--below_us", type=float, default=50)
     s.add_argument("--floor_ms", type=float, default=None,
                    help="the server median must be at least this (the injected delay)")

@@ -78,16 +78,17 @@ if [ "${line##* }" = 2 ]; then tb_log "ok: source label on both probes"; else
   rc=1
 fi
 # 5 ms plus the veth's tens of µs lies in the (5 ms, 10 ms] bucket: the
-# interpolated p50 and p99 stay inside it.
+# interpolated p50 stays inside it. p99 of the ~200 probes so far moves with
+# two slow ones (a gRPC reply behind a held packet): at most one bucket up.
 for kind in icmp grpc; do
-  for q in p50 p99; do
-    expr="instance_target_kind:latency_rtt_seconds:${q}_5m{kind=\"$kind\"}"
+  for q in p50:0.010 p99:0.025; do
+    expr="instance_target_kind:latency_rtt_seconds:${q%:*}_5m{kind=\"$kind\"}"
     line=$(wait_for "$expr" 30)
     value=${line##* }
-    if in_range "$value" 0.005 0.010; then
-      tb_log "ok: $q $kind = $value s"
+    if in_range "$value" 0.005 "${q#*:}"; then
+      tb_log "ok: ${q%:*} $kind = $value s"
     else
-      tb_log "FAIL: $q $kind = $value s, expected within (0.005, 0.010]"
+      tb_log "FAIL: ${q%:*} $kind = $value s, expected within (0.005, ${q#*:}]"
       rc=1
     fi
   done
