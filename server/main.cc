@@ -37,6 +37,13 @@ ABSL_FLAG(
     std::string, http_listen, "0.0.0.0:5000",
     "host:port of the HTTP gateway (/metrics JSON or Prometheus, /v1/..., "
     "/healthz, /readyz); empty disables it");
+ABSL_FLAG(int32_t, http_max_connections, 512,
+          "most open HTTP gateway connections; more get 503 and are closed");
+ABSL_FLAG(int32_t, http_max_connections_per_client, 64,
+          "most open HTTP gateway connections from one client address");
+ABSL_FLAG(absl::Duration, http_request_timeout, absl::Seconds(5),
+          "an HTTP request (headers and body) must arrive within this from "
+          "its first byte, else 408 and the connection closes");
 ABSL_FLAG(int32_t, max_watchers, 64, "most concurrent Watch streams");
 ABSL_FLAG(int32_t, max_watchers_per_client, 8,
           "most concurrent Watch streams from one client address; 0: only "
@@ -137,6 +144,22 @@ absl::StatusOr<latency::ServerOptions> OptionsFromFlags() {
   options.dns_refresh = absl::GetFlag(FLAGS_dns_refresh);
   options.grpc_listen = absl::GetFlag(FLAGS_grpc_listen);
   options.http_listen = absl::GetFlag(FLAGS_http_listen);
+  options.http_front.max_connections =
+      absl::GetFlag(FLAGS_http_max_connections);
+  options.http_front.max_connections_per_client =
+      absl::GetFlag(FLAGS_http_max_connections_per_client);
+  options.http_front.request_timeout =
+      absl::GetFlag(FLAGS_http_request_timeout);
+  if (options.http_front.max_connections < 1 ||
+      options.http_front.max_connections_per_client < 1) {
+    return absl::InvalidArgumentError(
+        "--http_max_connections, --http_max_connections_per_client: must be "
+        "1 or more");
+  }
+  if (options.http_front.request_timeout <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(
+        "--http_request_timeout: must be more than 0");
+  }
   options.max_watchers = absl::GetFlag(FLAGS_max_watchers);
   options.max_watchers_per_client =
       absl::GetFlag(FLAGS_max_watchers_per_client);

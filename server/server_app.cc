@@ -240,6 +240,7 @@ absl::Status ServerApp::StartQuerySurfaces() {
   if (!options_.http_listen.empty()) {
     HttpGatewayOptions http;
     http.listen = options_.http_listen;
+    http.front = options_.http_front;
     http.tls = http_certs_;
     http.auth = auth_;
     HttpGatewayHooks hooks;

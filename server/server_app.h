@@ -40,6 +40,8 @@ struct ServerOptions {
   // an empty address disables that surface).
   std::string grpc_listen = "0.0.0.0:50052";
   std::string http_listen = "0.0.0.0:5000";
+  // The HTTP gateway's connection limits and timeouts.
+  HttpFrontOptions http_front;
   int max_watchers = 64;
   // Watch streams one client address may hold (0: no per-client cap).
   int max_watchers_per_client = 8;

@@ -1,8 +1,9 @@
 #include "server/api/http_gateway.h"
 
 #include <httplib.h>
-#include <sys/resource.h>
-#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
 
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
@@ -15,35 +16,64 @@
 #include "server/web/web_assets.h"
 
 namespace latency {
+
+// httplib's router and request parser, fed one complete request at a time
+// by HttpFront instead of reading sockets itself (its own loop ties a
+// thread to every connection; see HttpFront).
+class HttpRoutes final : public httplib::Server {
+ public:
+  // Answers the request in `stream`; true when the client asked to close.
+  bool Serve(httplib::Stream& stream, bool close_connection) {
+    bool client_closes = false;
+    process_request(stream, close_connection, client_closes, {});
+    return client_closes;
+  }
+};
+
 namespace {
 
-// The workers' nice value, above the probers' 0. A gRPC probe's RTT
-// includes its threads' wake-ups, which otherwise queue behind busy HTTP
-// workers under query load (BENCHMARKS.md, "Probe medians under query
-// load"). Raising nice needs no privilege.
-constexpr int kWorkerNice = 10;
-
-// httplib's pool, with every worker thread lowered to kWorkerNice the first
-// time it runs a task (Linux nice values are per thread).
-class LowPriorityThreadPool final : public httplib::TaskQueue {
+// One buffered request in, the response out to a string.
+class ExchangeStream final : public httplib::Stream {
  public:
-  explicit LowPriorityThreadPool(int threads) : pool_(threads) {}
+  ExchangeStream(const HttpExchange& exchange, std::string* out)
+      : exchange_(exchange), out_(out) {}
 
-  void enqueue(std::function<void()> task) override {
-    pool_.enqueue([task = std::move(task)] {
-      thread_local const bool lowered =
-          setpriority(PRIO_PROCESS, static_cast<id_t>(gettid()), kWorkerNice) ==
-          0;
-      (void)lowered;  // a failure only costs the priority
-      task();
-    });
+  bool is_readable() const override { return read_ < exchange_.bytes.size(); }
+  bool is_writable() const override { return true; }
+  ssize_t read(char* ptr, size_t size) override {
+    size_t n = std::min(size, exchange_.bytes.size() - read_);
+    std::memcpy(ptr, exchange_.bytes.data() + read_, n);
+    read_ += n;
+    return static_cast<ssize_t>(n);
   }
-  void shutdown() override { pool_.shutdown(); }
-  void on_idle() override { pool_.on_idle(); }
+  ssize_t write(const char* ptr, size_t size) override {
+    out_->append(ptr, size);
+    return static_cast<ssize_t>(size);
+  }
+  void get_remote_ip_and_port(std::string& ip, int& port) const override {
+    ip = exchange_.peer_ip;
+    port = exchange_.peer_port;
+  }
+  void get_local_ip_and_port(std::string& ip, int& port) const override {
+    ip = exchange_.local_ip;
+    port = exchange_.local_port;
+  }
+  socket_t socket() const override { return INVALID_SOCKET; }
 
  private:
-  httplib::ThreadPool pool_;
+  const HttpExchange& exchange_;
+  std::string* out_;
+  size_t read_ = 0;
 };
+
+// The status code of a serialized response ("HTTP/1.1 400 ...").
+int StatusOf(absl::string_view response) {
+  int status = 0;
+  if (response.size() >= 12) {
+    (void)absl::SimpleAtoi(response.substr(9, 3), &status);
+  }
+  return status;
+}
 
 constexpr char kJson[] = "application/json";
 constexpr char kPrometheusText[] = "text/plain; version=0.0.4; charset=utf-8";
@@ -160,16 +190,9 @@ HttpGateway::HttpGateway(const HttpGatewayOptions& options,
     : query_(query),
       hooks_(std::move(hooks)),
       tls_(options.tls),
-      auth_(options.auth) {
-  if (tls_ == nullptr) {
-    server_ = std::make_unique<httplib::Server>();
-    return;
-  }
-  server_ =
-      std::make_unique<httplib::SSLServer>([certs = tls_.get()](SSL_CTX& ctx) {
-        return ConfigureServerSslContext(&ctx, certs);
-      });
-}
+      auth_(options.auth),
+      max_body_bytes_(options.max_body_bytes),
+      routes_(std::make_unique<HttpRoutes>()) {}
 
 absl::StatusOr<std::unique_ptr<HttpGateway>> HttpGateway::Start(
     const HttpGatewayOptions& options, const QueryHandler& query,
@@ -179,47 +202,43 @@ absl::StatusOr<std::unique_ptr<HttpGateway>> HttpGateway::Start(
   if (!address.ok()) return address.status();
   std::unique_ptr<HttpGateway> gateway(
       new HttpGateway(options, query, std::move(hooks)));
-  httplib::Server& server = *gateway->server_;
-  if (!server.is_valid()) {
-    return absl::InvalidArgumentError(
-        "--http_tls_cert: cannot set up TLS with this certificate and key");
+  HttpFrontOptions front = options.front;
+  front.max_body_bytes = options.max_body_bytes;
+  if (options.tls != nullptr) {
+    gateway->ssl_ctx_.reset(SSL_CTX_new(TLS_server_method()));
+    if (gateway->ssl_ctx_ == nullptr ||
+        !ConfigureServerSslContext(gateway->ssl_ctx_.get(),
+                                   options.tls.get())) {
+      return absl::InvalidArgumentError(
+          "--http_tls_cert: cannot set up TLS with this certificate and key");
+    }
+    front.tls = gateway->ssl_ctx_.get();
   }
-  int threads = options.threads;
-  server.new_task_queue = [threads] {
-    return new LowPriorityThreadPool(threads);
-  };
-  server.set_payload_max_length(options.max_body_bytes);
-  server.set_read_timeout(absl::ToChronoSeconds(options.read_timeout));
-  server.set_write_timeout(absl::ToChronoSeconds(options.write_timeout));
-  server.set_keep_alive_timeout(5);
-  // Headers and body go out in separate writes; without TCP_NODELAY, Nagle
-  // plus the client's delayed ACK stalls every keep-alive reply by ~40 ms.
-  server.set_tcp_nodelay(true);
-  // httplib's default also sets SO_REUSEPORT, which lets a second server
-  // bind the same port and silently split the scrapes: address reuse only.
-  server.set_socket_options([](socket_t sock) {
-    int yes = 1;
-    setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
-  });
-  // httplib closes a keep-alive connection after 5 requests by default.
-  server.set_keep_alive_max_count(1000);
   gateway->InstallRoutes();
-
   auto [host, port] = *address;
-  if (port == 0) {
-    gateway->port_ = server.bind_to_any_port(host);
-  } else if (server.bind_to_port(host, port)) {
-    gateway->port_ = port;
+  HttpGateway* raw = gateway.get();
+  absl::StatusOr<std::unique_ptr<HttpFront>> started = HttpFront::Start(
+      host, port, front,
+      [raw](const HttpExchange& exchange) { return raw->Answer(exchange); },
+      // Health checks never wait behind busy workers.
+      [](absl::string_view request_line) {
+        return absl::StartsWith(request_line, "GET /healthz ") ||
+               absl::StartsWith(request_line, "GET /readyz ");
+      },
+      [](int http_status, absl::string_view message) {
+        v1::ErrorResponse error;
+        error.set_code(static_cast<int>(StatusCodeForHttp(http_status)));
+        error.set_message(ToValidUtf8(message));
+        return ToJson(error);
+      });
+  if (!started.ok()) {
+    return absl::Status(
+        started.status().code(),
+        absl::StrCat("--http_listen: ", started.status().message()));
   }
-  if (gateway->port_ <= 0) {
-    return absl::UnavailableError(
-        absl::StrCat("--http_listen: cannot listen on ", options.listen,
-                     " (address in use, or not an address of this host?)"));
-  }
-  gateway->thread_ =
-      std::thread([raw = gateway.get()] { raw->server_->listen_after_bind(); });
+  gateway->front_ = std::move(*started);
   Logger("http")->info("HTTP gateway on port {} (listen {}, {}{})",
-                       gateway->port_, options.listen,
+                       gateway->port(), options.listen,
                        options.tls ? "HTTPS" : "HTTP",
                        options.auth ? ", bearer token required" : "");
   return gateway;
@@ -228,13 +247,29 @@ absl::StatusOr<std::unique_ptr<HttpGateway>> HttpGateway::Start(
 HttpGateway::~HttpGateway() { Shutdown(); }
 
 void HttpGateway::Shutdown() {
-  if (!thread_.joinable()) return;
-  server_->stop();
-  thread_.join();
+  if (front_ != nullptr) front_->Shutdown();
+}
+
+int HttpGateway::port() const { return front_->port(); }
+
+HttpReply HttpGateway::Answer(const HttpExchange& exchange) {
+  HttpReply reply;
+  ExchangeStream stream(exchange, &reply.bytes);
+  const bool client_closes = routes_->Serve(stream, exchange.close_after);
+  // After a request it could not parse, the connection's framing is in
+  // doubt: the reply is its last.
+  const int status = StatusOf(reply.bytes);
+  reply.close = client_closes || exchange.close_after || status == 400 ||
+                status == 413 || status == 414;
+  return reply;
 }
 
 void HttpGateway::InstallRoutes() {
-  httplib::Server& server = *server_;
+  httplib::Server& server = *routes_;
+  server.set_payload_max_length(max_body_bytes_);
+  // Only framing: HttpFront owns the connections and their timeouts.
+  server.set_keep_alive_timeout(5);
+  server.set_keep_alive_max_count(1000);
   if (auth_ != nullptr) {
     // Deny by default: every path but the health endpoints and the
     // dashboard's static files (no data; the page asks for the token).

@@ -4,26 +4,23 @@
 #include <functional>
 #include <memory>
 #include <string>
-#include <thread>
 
 #include "absl/status/statusor.h"
 #include "common/auth.h"
 #include "common/tls.h"
+#include "server/api/http_front.h"
 #include "server/api/prometheus.h"
 #include "server/api/query.h"
 
-namespace httplib {
-class Server;
-}
-
 namespace latency {
+
+class HttpRoutes;
 
 struct HttpGatewayOptions {
   std::string listen = "0.0.0.0:5000";  // host:port; port 0 picks one
-  int threads = 16;                     // worker threads (keep-alive conns)
-  size_t max_body_bytes = 4096;         // larger request bodies get 413
-  absl::Duration read_timeout = absl::Seconds(5);
-  absl::Duration write_timeout = absl::Seconds(5);
+  // Connections, timeouts, header limits and workers (HttpFront).
+  HttpFrontOptions front;
+  size_t max_body_bytes = 4096;  // larger request bodies get 413
   // HTTPS with these certificates (reloaded per handshake); null: HTTP.
   std::shared_ptr<ServerCertificates> tls;
   // When set, every route but /healthz and /readyz needs "Authorization:
@@ -42,11 +39,13 @@ struct HttpGatewayHooks {
   std::function<std::string()> not_ready;
 };
 
-// HttpGateway is latency-server's HTTP side, on cpp-httplib (Debian's
-// libcpp-httplib-dev): a packaged, maintained HTTP/1.1 server with a thread
-// pool, keep-alive, and request-line/header/body limits built in — chosen
-// over Boost.Beast for its small API and because it needs no hand-written
-// parsing or connection handling on our side.
+// HttpGateway is latency-server's HTTP side: HttpFront holds the
+// connections (one event loop, timeouts per request, connection caps, TLS)
+// and cpp-httplib (Debian's libcpp-httplib-dev) parses each complete request
+// and routes it. httplib's own server loop is not used: it ties a worker
+// thread to each connection and times out per read, so 16 clients sending
+// a header byte every few seconds stalled every route, health checks
+// included.
 //
 // Routes (GET only; other methods on them get 405):
 //   /metrics            the original tool's JSON ({"latency_ms": ..,
@@ -74,21 +73,27 @@ class HttpGateway {
       HttpGatewayHooks hooks);
   ~HttpGateway();
 
-  int port() const { return port_; }
+  int port() const;
   void Shutdown();
 
  private:
+  struct SslCtxFree {
+    void operator()(SSL_CTX* ctx) const { SSL_CTX_free(ctx); }
+  };
+
   HttpGateway(const HttpGatewayOptions& options, const QueryHandler& query,
               HttpGatewayHooks hooks);
   void InstallRoutes();
+  HttpReply Answer(const HttpExchange& exchange);
 
   const QueryHandler& query_;
   HttpGatewayHooks hooks_;
-  std::shared_ptr<ServerCertificates> tls_;  // outlives server_
+  std::shared_ptr<ServerCertificates> tls_;  // outlives ssl_ctx_
   std::shared_ptr<BearerTokenAuth> auth_;
-  std::unique_ptr<httplib::Server> server_;
-  std::thread thread_;
-  int port_ = 0;
+  size_t max_body_bytes_;
+  std::unique_ptr<HttpRoutes> routes_;
+  std::unique_ptr<SSL_CTX, SslCtxFree> ssl_ctx_;
+  std::unique_ptr<HttpFront> front_;  // first to stop: it calls routes_
 };
 
 }  // namespace latency

@@ -77,8 +77,8 @@ std::unique_ptr<HttpGateway> StartGateway(
     std::shared_ptr<BearerTokenAuth> auth) {
   HttpGatewayOptions options;
   options.listen = "127.0.0.1:0";
-  options.threads = 2;
-  options.read_timeout = absl::Seconds(2);
+  options.front.workers = 2;
+  options.front.request_timeout = absl::Seconds(2);
   options.auth = std::move(auth);
   HttpGatewayHooks hooks;
   hooks.gauges = [] { return ProberGauges{}; };

@@ -7,12 +7,16 @@
 #include <sys/stat.h>
 
 #include <atomic>
+#include <chrono>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/server/api/api_test_store.h"
+#include "tests/testing/raw_tcp.h"
 #include "tests/testing/status_matchers.h"
 #include "tests/testing/test_pki.h"
 
@@ -41,7 +45,7 @@ class HttpGatewayTest : public ::testing::Test {
   void Start(std::shared_ptr<BearerTokenAuth> auth = nullptr) {
     HttpGatewayOptions options;
     options.listen = "127.0.0.1:0";
-    options.threads = 2;
+    options.front.workers = 2;
     options.auth = std::move(auth);
     HttpGatewayHooks hooks;
     hooks.gauges = [] {
@@ -291,6 +295,41 @@ TEST_F(HttpGatewayTest, DashboardFilesHaveCspTypesAndEtags) {
   httplib::Result traversal = Get("/assets/..%2Fapp.js");
   ASSERT_TRUE(traversal);
   EXPECT_EQ(traversal->status, 404);
+}
+
+// Slow-loris: clients that send a header byte every 300 ms never trip a
+// per-read timeout. Before HttpFront, each held one of httplib's worker
+// threads for as long as it trickled, so a few dozen of them stalled every
+// route, /healthz and Prometheus scrapes included.
+TEST_F(HttpGatewayTest, TricklingClientsDoNotStallHealthOrMetrics) {
+  Start();
+  constexpr int kTricklers = 40;
+  std::vector<std::unique_ptr<::latency::testing::RawTcp>> tricklers;
+  for (int i = 0; i < kTricklers; ++i) {
+    tricklers.push_back(
+        std::make_unique<::latency::testing::RawTcp>(gateway_->port()));
+    ASSERT_TRUE(tricklers.back()->ok());
+    ASSERT_TRUE(tricklers.back()->Send("GET /metrics HTTP/1.1\r\nHost: x\r\n"));
+  }
+  std::atomic<bool> stop{false};
+  std::thread trickle([&] {
+    while (!stop) {
+      for (auto& client : tricklers) client->Send("X");
+      std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    }
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  httplib::Client probe("127.0.0.1", gateway_->port());
+  probe.set_connection_timeout(3, 0);
+  probe.set_read_timeout(3, 0);
+  httplib::Result health = probe.Get("/healthz");
+  httplib::Result metrics = probe.Get("/metrics");
+  stop = true;
+  trickle.join();
+  ASSERT_TRUE(health) << "no /healthz answer within 3 s";
+  EXPECT_EQ(health->status, 200);
+  ASSERT_TRUE(metrics) << "no /metrics answer within 3 s";
+  EXPECT_EQ(metrics->status, 200);
 }
 
 TEST(HttpGatewayStartTest, BadListenAddressNamesTheFlag) {
