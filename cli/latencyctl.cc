@@ -27,6 +27,9 @@ const char kLatencyctlUsage[] =
     "  stats TARGET     windowed statistics per probe kind (--window)\n"
     "  watch [TARGET]   live samples until Ctrl-C (--kind, --count); follows\n"
     "                   the server through a reload\n"
+    "  matrix [SERVER...]  source x target matrix of the latest RTT (--kind:\n"
+    "                   icmp, default, or grpc) from several servers at once\n"
+    "                   (default --server); rows are their --source\n"
     "  echo AGENT       gRPC echo to a latency-agent (host:port), ping-like\n"
     "                   (--count, --interval, --mode, --payload_bytes)\n"
     "  health [ADDR]    standard gRPC health check of a latency-server or\n"
@@ -40,6 +43,7 @@ const char kLatencyctlUsage[] =
     "  latencyctl stats agent-1 --output=json\n"
     "  latencyctl watch agent-1 --kind=grpc\n"
     "  latencyctl watch --count=10 --output=json\n"
+    "  latencyctl matrix 10.0.1.5:50052 10.0.2.5:50052 10.0.3.5:50052\n"
     "  latencyctl echo 127.0.0.1:50051 --count=10\n"
     "  latencyctl echo agent.example:50051 --mode=stream --count=0\n"
     "  latencyctl health 127.0.0.1:50051\n"
@@ -210,7 +214,7 @@ int RunLatencyctl(const std::vector<std::string>& args, const CliConfig& config,
   if (command == "echo") return RunEchoCommand(args, config, out, err, stop);
   if (command == "health") return RunHealthCommand(args, config, out, err);
   if (command != "status" && command != "targets" && command != "stats" &&
-      command != "watch") {
+      command != "watch" && command != "matrix") {
     return Usage(absl::StrCat("unknown command '", command, "'"), err);
   }
 
@@ -228,6 +232,19 @@ int RunLatencyctl(const std::vector<std::string>& args, const CliConfig& config,
   }
   options.kind = *kind;
   if (options.count < 0) return Usage("--count must not be negative", err);
+  if (command == "matrix") {
+    std::vector<std::string> addresses(args.begin() + 1, args.end());
+    if (addresses.empty()) addresses.push_back(options.server);
+    std::vector<std::pair<std::string, std::shared_ptr<grpc::ChannelInterface>>>
+        servers;
+    for (const std::string& address : addresses) {
+      absl::StatusOr<std::shared_ptr<grpc::Channel>> channel =
+          Connect(address, config, /*with_token=*/true);
+      if (!channel.ok()) return ConnectError(channel.status(), err);
+      servers.emplace_back(address, *std::move(channel));
+    }
+    return RunMatrix(options, servers, out, err);
+  }
   if (args.size() > 2)
     return Usage(absl::StrCat("too many arguments to ", command), err);
   if (args.size() == 2) options.target = args[1];

@@ -376,25 +376,167 @@ int RunStatus(const QueryOptions& options,
       out, err);
 }
 
+grpc::Status ListAllTargets(std::shared_ptr<grpc::ChannelInterface> channel,
+                            absl::Duration timeout,
+                            v1::ListTargetsResponse* all) {
+  std::unique_ptr<v1::LatencyService::Stub> stub =
+      v1::LatencyService::NewStub(std::move(channel));
+  v1::ListTargetsRequest request;
+  do {
+    grpc::ClientContext context;
+    context.set_deadline(DeadlineAfter(timeout));
+    v1::ListTargetsResponse page;
+    grpc::Status status = stub->ListTargets(&context, request, &page);
+    if (!status.ok()) return status;
+    all->mutable_targets()->MergeFrom(page.targets());
+    all->set_total_size(page.total_size());
+    all->set_source(page.source());
+    request.set_page_token(page.next_page_token());
+  } while (!request.page_token().empty());
+  return grpc::Status::OK;
+}
+
 int RunTargets(const QueryOptions& options,
                std::shared_ptr<grpc::ChannelInterface> channel,
                std::ostream& out, std::ostream& err) {
   // Every page, so the table (and the exit code) covers every target.
-  std::unique_ptr<v1::LatencyService::Stub> stub =
-      v1::LatencyService::NewStub(std::move(channel));
-  v1::ListTargetsRequest request;
   v1::ListTargetsResponse all;
-  do {
-    grpc::ClientContext context;
-    context.set_deadline(DeadlineAfter(options.timeout));
-    v1::ListTargetsResponse page;
-    grpc::Status status = stub->ListTargets(&context, request, &page);
-    if (!status.ok()) return ReportRpcError(status, options, err);
-    all.mutable_targets()->MergeFrom(page.targets());
-    all.set_total_size(page.total_size());
-    request.set_page_token(page.next_page_token());
-  } while (!request.page_token().empty());
+  grpc::Status status =
+      ListAllTargets(std::move(channel), options.timeout, &all);
+  if (!status.ok()) return ReportRpcError(status, options, err);
   return Print(options, all, &FormatTargetsTable, &TargetsExitCode, out);
+}
+
+namespace {
+
+// The probe of `kind` (ICMP when unspecified) in `target`, if enabled.
+const v1::ProbeSummary* MatrixProbe(const v1::TargetSummary& target,
+                                    v1::ProbeKind kind) {
+  if (kind == v1::PROBE_KIND_UNSPECIFIED) kind = v1::PROBE_KIND_ICMP;
+  for (const v1::ProbeSummary& probe : target.probes()) {
+    if (probe.kind() == kind && probe.enabled()) return &probe;
+  }
+  return nullptr;
+}
+
+// A row's label: the server's source, or its address when it has none.
+std::string MatrixSource(const MatrixRow& row) {
+  return row.targets.source().empty() ? row.server : row.targets.source();
+}
+
+}  // namespace
+
+std::string FormatMatrixTable(const std::vector<MatrixRow>& rows,
+                              v1::ProbeKind kind) {
+  std::vector<std::string> columns;  // target names, first seen first
+  for (const MatrixRow& row : rows) {
+    for (const v1::TargetSummary& target : row.targets.targets()) {
+      if (std::find(columns.begin(), columns.end(), target.name()) ==
+          columns.end()) {
+        columns.push_back(target.name());
+      }
+    }
+  }
+  Table table;
+  std::vector<std::string> header = {"SOURCE \\ TARGET"};
+  header.insert(header.end(), columns.begin(), columns.end());
+  table.AddRow(header);
+  bool starred = false;
+  for (const MatrixRow& row : rows) {
+    std::vector<std::string> cells = {MatrixSource(row)};
+    for (const std::string& name : columns) {
+      const v1::ProbeSummary* probe = nullptr;
+      for (const v1::TargetSummary& target : row.targets.targets()) {
+        if (target.name() == name) probe = MatrixProbe(target, kind);
+      }
+      if (probe == nullptr) {
+        cells.push_back("-");
+      } else if (probe->status() == "ok") {
+        cells.push_back(Ms(probe->has_last_rtt_ms(), probe->last_rtt_ms()));
+      } else if (probe->has_last_rtt_ms() && probe->status() != "down") {
+        cells.push_back(absl::StrCat(Ms(true, probe->last_rtt_ms()), "*"));
+        starred = true;
+      } else {
+        cells.push_back(probe->status().empty() ? "unknown" : probe->status());
+      }
+    }
+    table.AddRow(cells);
+  }
+  std::string text = absl::StrCat(
+      "latest ", kind == v1::PROBE_KIND_GRPC ? "gRPC" : "ICMP",
+      " RTT (ms) from each source (row) to each target (column); - not "
+      "probed\n",
+      table.Render());
+  if (starred) {
+    absl::StrAppend(&text,
+                    "* not ok (degraded or stale): latencyctl status "
+                    "--server=... says why\n");
+  }
+  return text;
+}
+
+std::string FormatMatrixJson(const std::vector<MatrixRow>& rows,
+                             v1::ProbeKind kind) {
+  std::string text;
+  for (const MatrixRow& row : rows) {
+    for (const v1::TargetSummary& target : row.targets.targets()) {
+      const v1::ProbeSummary* probe = MatrixProbe(target, kind);
+      if (probe == nullptr) continue;
+      v1::ProbeSummary cell = *probe;
+      absl::StrAppend(&text, "{\"source\":", JsonQuote(MatrixSource(row)),
+                      ",\"server\":", JsonQuote(row.server),
+                      ",\"target\":", JsonQuote(target.name()),
+                      ",\"probe\":", ToJson(cell), "}\n");
+    }
+  }
+  return text;
+}
+
+int MatrixExitCode(const std::vector<MatrixRow>& rows, v1::ProbeKind kind) {
+  for (const MatrixRow& row : rows) {
+    for (const v1::TargetSummary& target : row.targets.targets()) {
+      const v1::ProbeSummary* probe = MatrixProbe(target, kind);
+      if (probe != nullptr && probe->status() != "ok") return kExitNotOk;
+    }
+  }
+  return kExitOk;
+}
+
+int RunMatrix(
+    const QueryOptions& options,
+    const std::vector<
+        std::pair<std::string, std::shared_ptr<grpc::ChannelInterface>>>&
+        servers,
+    std::ostream& out, std::ostream& err) {
+  // Every server at once: one slow or dead server costs one timeout.
+  std::vector<MatrixRow> rows(servers.size());
+  std::vector<grpc::Status> results(servers.size());
+  std::vector<std::thread> threads;
+  for (size_t i = 0; i < servers.size(); ++i) {
+    rows[i].server = servers[i].first;
+    threads.emplace_back([&, i] {
+      results[i] =
+          ListAllTargets(servers[i].second, options.timeout, &rows[i].targets);
+    });
+  }
+  for (std::thread& thread : threads) thread.join();
+  std::vector<MatrixRow> answered;
+  bool failed = false;
+  for (size_t i = 0; i < servers.size(); ++i) {
+    if (results[i].ok()) {
+      answered.push_back(std::move(rows[i]));
+      continue;
+    }
+    QueryOptions server = options;
+    server.server = servers[i].first;
+    ReportRpcError(results[i], server, err);
+    failed = true;
+  }
+  out << (options.output == OutputFormat::kJson
+              ? FormatMatrixJson(answered, options.kind)
+              : FormatMatrixTable(answered, options.kind));
+  if (failed) return kExitError;
+  return MatrixExitCode(answered, options.kind);
 }
 
 int RunStats(const QueryOptions& options,

@@ -5,6 +5,8 @@
 #include <memory>
 #include <ostream>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
@@ -68,6 +70,27 @@ std::string FormatAge(double age_ms);
 // field as null, which means "no data".
 std::string FormatJson(const google::protobuf::Message& message);
 
+// `matrix`: what one server answered to ListTargets (every page), and the
+// address it was asked at.
+struct MatrixRow {
+  std::string server;
+  v1::ListTargetsResponse targets;
+};
+
+// One row per source (a server's --source, else its address), one column per
+// target name (first seen first): the latest RTT of `kind` (ICMP when
+// unspecified) in ms when ok, the RTT with "*" when degraded or stale, the
+// status (down, unknown) when there is no usable RTT, "-" when that source
+// does not probe that target (or not with `kind`).
+std::string FormatMatrixTable(const std::vector<MatrixRow>& rows,
+                              v1::ProbeKind kind);
+// One JSON object per line per probed cell: {"source", "server", "target",
+// "probe": ProbeSummary in protobuf's JSON mapping}.
+std::string FormatMatrixJson(const std::vector<MatrixRow>& rows,
+                             v1::ProbeKind kind);
+// kExitOk when every probed cell is ok, else kExitNotOk.
+int MatrixExitCode(const std::vector<MatrixRow>& rows, v1::ProbeKind kind);
+
 // Exit codes a response implies: kExitOk when ok, kExitNotOk otherwise.
 // status: the status of `target` when one was asked about (other targets
 // do not count), else the overall status, is "ok"; targets: every target is
@@ -94,6 +117,22 @@ int RunTargets(const QueryOptions& options,
 int RunStats(const QueryOptions& options,
              std::shared_ptr<grpc::ChannelInterface> channel, std::ostream& out,
              std::ostream& err);
+
+// Every page of ListTargets into `all` (source and total from the last).
+grpc::Status ListAllTargets(std::shared_ptr<grpc::ChannelInterface> channel,
+                            absl::Duration timeout,
+                            v1::ListTargetsResponse* all);
+
+// `matrix`: ListTargets on every server at once (each a (address, channel)
+// pair), then the matrix of those that answered; a server that did not is
+// reported on `err` ("cannot reach latency-server at ADDR") and makes the
+// exit code kExitError, after the others' rows are printed.
+int RunMatrix(
+    const QueryOptions& options,
+    const std::vector<
+        std::pair<std::string, std::shared_ptr<grpc::ChannelInterface>>>&
+        servers,
+    std::ostream& out, std::ostream& err);
 
 // Streams samples matching `options.target` and `options.kind` (no deadline)
 // and prints each as it arrives, flushing per line, until the server ends

@@ -219,6 +219,12 @@ void AppendMessage(const Message& message, std::string* out) {
 
 }  // namespace
 
+std::string JsonQuote(absl::string_view text) {
+  std::string quoted;
+  AppendString(text, &quoted);
+  return quoted;
+}
+
 std::string ToJson(const Message& message) {
   std::string out;
   out.reserve(512);

@@ -3,6 +3,7 @@
 
 #include <string>
 
+#include "absl/strings/string_view.h"
 #include "google/protobuf/message.h"
 
 namespace latency {
@@ -24,6 +25,10 @@ namespace latency {
 // protobuf's own parser reads every output back into an equal message.
 // Well-known types other than Timestamp fall back to protobuf's printer.
 std::string ToJson(const google::protobuf::Message& message);
+
+// `text` as a JSON string literal, quotes included (UTF-8 passes through,
+// control characters escaped), for JSON built around ToJson's output.
+std::string JsonQuote(absl::string_view text);
 
 }  // namespace latency
 

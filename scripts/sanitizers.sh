@@ -5,7 +5,8 @@
 #   build-tsan  ThreadSanitizer: the tests that run threads against each
 #               other (prober, store and Watch under queries via the
 #               in-process and binary servers, echo streams, fault load,
-#               certificate/token reloads under TLS traffic)
+#               certificate/token reloads under TLS traffic, the HTTP
+#               gateway's event loop and workers)
 # Any sanitizer report fails its test (halt_on_error); the script exits
 # non-zero when any phase fails, after printing per-phase timings.
 #
@@ -97,7 +98,7 @@ sanitizer_ctest() {
 }
 
 # The concurrency-relevant test binaries (ctest labels = binary names).
-TSAN_BINARIES=(store_test prober_test server_probing_test server_clients_test agent_test
+TSAN_BINARIES=(api_test store_test prober_test server_probing_test server_clients_test agent_test
                cli_test fault_test reload_test tls_auth_test
                tls_auth_binary_test)
 EXCLUDED='TenThousandMalformedHttpRequests'

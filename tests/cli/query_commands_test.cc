@@ -11,6 +11,7 @@
 #include "absl/synchronization/notification.h"
 #include "cli/latencyctl.h"
 #include "gmock/gmock.h"
+#include "google/protobuf/struct.pb.h"
 #include "google/protobuf/text_format.h"
 #include "google/protobuf/util/json_util.h"
 #include "gtest/gtest.h"
@@ -312,6 +313,59 @@ TEST(FormatJsonTest, UnknownEnumNumbersStayParseable) {
   ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(json, &parsed).ok())
       << json;
   EXPECT_EQ(parsed.sample().result(), 65);
+}
+
+TEST(FormatMatrixTableTest, SourcesByTargetsWithStatusWhereNoRtt) {
+  // Source a probes t1 (ok) and t2 (down); b probes t1 degraded and t3.
+  MatrixRow a{"10.0.1.5:50052", TwoTargets()};
+  a.targets.set_source("zone-a");
+  MatrixRow b{"10.0.2.5:50052", {}};
+  v1::TargetSummary degraded = HealthyTarget();
+  degraded.mutable_probes(0)->set_status("degraded");
+  degraded.mutable_probes(0)->set_last_rtt_ms(2.5);
+  *b.targets.add_targets() = degraded;
+  v1::TargetSummary t3 = HealthyTarget();
+  t3.set_name("t3");
+  *b.targets.add_targets() = t3;
+  // No source: the row is named by the address it was asked at.
+  EXPECT_EQ(FormatMatrixTable({a, b}, v1::PROBE_KIND_UNSPECIFIED),
+            "latest ICMP RTT (ms) from each source (row) to each target "
+            "(column); - not probed\n"
+            "SOURCE \\ TARGET  t1      t2    t3\n"
+            "zone-a           0.345   down  -\n"
+            "10.0.2.5:50052   2.500*  -     0.345\n"
+            "* not ok (degraded or stale): latencyctl status --server=... says "
+            "why\n");
+  // gRPC: t2 has no gRPC probe.
+  EXPECT_THAT(FormatMatrixTable({a}, v1::PROBE_KIND_GRPC),
+              HasSubstr("zone-a           1.234  -\n"));
+  EXPECT_EQ(MatrixExitCode({a}, v1::PROBE_KIND_ICMP), 1);
+  EXPECT_EQ(MatrixExitCode({a}, v1::PROBE_KIND_GRPC), 0);
+  EXPECT_EQ(MatrixExitCode({b}, v1::PROBE_KIND_ICMP), 1);
+}
+
+TEST(FormatMatrixJsonTest, OneParsableObjectPerProbedCell) {
+  MatrixRow a{"10.0.1.5:50052", TwoTargets()};
+  a.targets.set_source("zone \"a\"");
+  std::vector<std::string> lines =
+      Lines(FormatMatrixJson({a}, v1::PROBE_KIND_ICMP));
+  ASSERT_THAT(lines, SizeIs(2));
+  EXPECT_EQ(lines[0],
+            absl::StrCat("{\"source\":\"zone \\\"a\\\"\",\"server\":"
+                         "\"10.0.1.5:50052\",\"target\":\"t1\",\"probe\":",
+                         FormatJson(HealthyTarget().probes(0)), "}"));
+  google::protobuf::Struct parsed;
+  for (const std::string& line : lines) {
+    EXPECT_TRUE(google::protobuf::util::JsonStringToMessage(line, &parsed).ok())
+        << line;
+  }
+  EXPECT_EQ(parsed.fields()
+                .at("probe")
+                .struct_value()
+                .fields()
+                .at("status")
+                .string_value(),
+            "down");
 }
 
 TEST(ExitCodeTest, OkOnlyWhenEverythingIsOk) {
@@ -627,6 +681,22 @@ TEST_F(QueryEndToEndTest, DeadlineIsTheTimeoutFlag) {
                          ": DEADLINE_EXCEEDED: Deadline Exceeded\n"));
 }
 
+TEST_F(QueryEndToEndTest, MatrixAsksEveryServerAndNamesTheOneThatFailed) {
+  std::vector<std::pair<std::string, std::shared_ptr<grpc::ChannelInterface>>>
+      servers = {{options_.server, Channel()},
+                 {"127.0.0.1:1",
+                  grpc::CreateChannel("127.0.0.1:1",
+                                      grpc::InsecureChannelCredentials())}};
+  EXPECT_EQ(RunMatrix(options_, servers, out_, err_), 2);
+  v1::ListTargetsResponse both = TwoTargets();
+  EXPECT_EQ(out_.str(), FormatMatrixTable({MatrixRow{options_.server, both}},
+                                          v1::PROBE_KIND_ICMP));
+  EXPECT_THAT(err_.str(), StartsWith("latencyctl: cannot reach latency-server "
+                                     "at 127.0.0.1:1: UNAVAILABLE"));
+  std::ostringstream out, err;
+  EXPECT_EQ(RunMatrix(options_, {servers[0]}, out, err), 1);  // t2 is down
+}
+
 TEST_F(QueryEndToEndTest, TargetsTableAndJsonCoverEveryPage) {
   v1::ListTargetsResponse both = TwoTargets();
   both.set_total_size(2);
@@ -847,7 +917,8 @@ TEST(UsageTextTest, NamesOnlyFlagsThatExistAndWhatJsonPrints) {
 }
 
 TEST(UsageTextTest, HasAnExampleForEveryCommand) {
-  for (const char* command : {"status", "targets", "stats", "watch", "echo"}) {
+  for (const char* command :
+       {"status", "targets", "stats", "watch", "echo", "matrix", "health"}) {
     EXPECT_THAT(kLatencyctlUsage,
                 HasSubstr(absl::StrCat("latencyctl ", command)))
         << command;
