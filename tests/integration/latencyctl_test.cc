@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <fstream>
 #include <string>
 #include <vector>
@@ -248,6 +249,56 @@ TEST(HelpTest, EveryBinaryShowsRealDefaultsAndNoBuildPaths) {
       << server.output;
   CommandResult cli = RunCommand({CliBinaryPath(), "--help"});
   EXPECT_THAT(cli.output, HasSubstr("default: \"1m\""));
+}
+
+// A two-member mesh on loopback: two real servers (different --source)
+// probe one real agent and a port nobody answers; `latencyctl matrix` asks
+// both at once and prints one row per source.
+TEST(LatencyctlMatrixTest, TwoServersOneRowEach) {
+  std::string error;
+  std::optional<AgentProcess> agent = testing::StartAgent({}, &error);
+  ASSERT_TRUE(agent.has_value()) << error;
+  std::vector<ServerProcess> servers;
+  for (const char* source : {"zone-a", "zone-b"}) {
+    std::optional<ServerProcess> server = testing::StartServer(
+        {absl::StrCat("--target=lo=", agent->address()),
+         "--target=gone=127.0.0.1:1", "--interval=100ms", "--report_interval=0",
+         absl::StrCat("--source=", source)},
+        &error);
+    ASSERT_TRUE(server.has_value()) << error;
+    servers.push_back(std::move(*server));
+  }
+  std::vector<std::string> args = {CliBinaryPath(), "matrix", "--kind=grpc",
+                                   servers[0].grpc_address(),
+                                   servers[1].grpc_address()};
+  CommandResult r;
+  // Until both servers have a gRPC RTT for lo and call `gone` down.
+  ASSERT_TRUE(WaitUntil(
+      [&] {
+        r = RunCommand(args, kStartup);
+        return absl::StrContains(r.output, "down\nzone-b") &&
+               absl::EndsWith(r.output, "down\n") &&
+               !absl::StrContains(r.output, "unknown");
+      },
+      kStartup))
+      << r.output;
+  std::vector<std::string> lines = absl::StrSplit(r.output, '\n');
+  ASSERT_GE(lines.size(), 4u) << r.output;
+  EXPECT_THAT(lines[1],
+              ::testing::MatchesRegex("SOURCE \\\\ TARGET +lo +gone"));
+  EXPECT_THAT(lines[2],
+              ::testing::MatchesRegex("zone-a +[0-9]+\\.[0-9]{3} +down"));
+  EXPECT_THAT(lines[3],
+              ::testing::MatchesRegex("zone-b +[0-9]+\\.[0-9]{3} +down"));
+  EXPECT_EQ(r.exit_code, 1) << r.output;  // gone is down
+
+  args.push_back("--output=json");
+  r = RunCommand(args, kStartup);
+  EXPECT_EQ(std::count(r.output.begin(), r.output.end(), '\n'), 4) << r.output;
+  EXPECT_THAT(r.output,
+              HasSubstr(absl::StrCat("{\"source\":\"zone-b\",\"server\":\"",
+                                     servers[1].grpc_address(),
+                                     "\",\"target\":\"lo\"")));
 }
 
 }  // namespace
