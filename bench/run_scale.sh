@@ -32,6 +32,8 @@
 #                                   30 s warm-up, 30 s window (~7 min)
 #   SMOKE=1 bench/run_scale.sh      RUNS="1:0 100:0 100:100", 3 s + 5 s (~35 s)
 #   RUNS="ICMP:GRPC ..." WARMUP=S WINDOW=S bench/run_scale.sh
+#   RSS_OUT=FILE ...               also writes "ICMP GRPC WARM_RSS_KB" per run
+#                                   (tests/e2e/memory_claim_test.sh reads it)
 # Needs root and the build (build/ or LATENCY_BUILD_DIR).
 set -euo pipefail
 BENCH_DIR="$(cd "$(dirname "$0")" && pwd)"
@@ -113,6 +115,7 @@ for run in $RUNS; do
   tb_wait_status "$name" ref icmp ok 30 >/dev/null
   sleep "$WARMUP"
   rss_warm=$(status_kb "$pid" VmRSS)
+  if [ -n "${RSS_OUT:-}" ]; then echo "$icmp $grpc $rss_warm" >>"$RSS_OUT"; fi
 
   tb_http "$name" "/metrics?format=prometheus" >"$out/prom-$i-start.txt"
   since=$(tb_now_ns)

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# README's whole-process memory per target, measured: bench/run_scale.sh
+# with one ICMP target, 2,000 ICMP targets and 200 gRPC targets (RSS 10 s
+# after start, before any scrape), then tests/readme/memory_claims.py holds
+# README's "about X KB per ICMP target and Y KB per gRPC target" to it.
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+# shellcheck source=SCRIPTDIR/netns.sh
+source "$here/netns.sh"
+tb_require
+rss_file=$(mktemp)
+trap 'rm -f "$rss_file"' EXIT
+RUNS="1:0 2000:0 1:200" WARMUP=10 WINDOW=2 RSS_OUT="$rss_file" \
+  bash "$here/../../bench/run_scale.sh" | grep '^|'
+python3 "$here/../readme/memory_claims.py" rss "$here/../../README.md" "$rss_file"

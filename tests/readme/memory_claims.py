@@ -1,0 +1,104 @@
+#!/usr/bin/env python3
+"""Holds README's memory-per-target figures to what is measured.
+
+  memory_claims.py series README SERIES_MEMORY_BINARY
+      README's statistics figures (KB per ICMP/gRPC series, steady and
+      every-RTT-in-another-bucket) against bench/series_memory's table:
+      each within 10% (the figures are rounded to whole KB).
+  memory_claims.py rss README RSS_FILE
+      README's whole-process figures (KB per ICMP / gRPC target) against
+      bench/run_scale.sh's RSS_OUT lines "ICMP GRPC WARM_RSS_KB": runs with
+      N ICMP targets (no gRPC) and with G gRPC targets (one ICMP), each less
+      the one-target run, per target. RSS moves by a few MB between runs of
+      the same configuration, so the bound is 0.5x..1.5x: it fails when the
+      README is off by half or more, not on noise.
+Exits 1 with the figures when a claim does not hold, or cannot be found.
+"""
+import re
+import subprocess
+import sys
+
+
+def readme_text(path):
+    # One line per paragraph, so claims can be matched across line breaks.
+    return re.sub(r"\s+", " ", open(path, encoding="utf-8").read())
+
+
+def claim(text, pattern, what):
+    match = re.search(pattern, text)
+    if not match:
+        sys.exit(f"FAIL: README no longer states {what} (pattern {pattern!r})")
+    return [float(g) for g in match.groups()]
+
+
+def check(name, measured, printed, low, high):
+    ok = low * printed <= measured <= high * printed
+    print(f"{'ok' if ok else 'FAIL'}: {name}: measured {measured:.1f} KB, "
+          f"README {printed:g} KB (allowed {low:g}x..{high:g}x)")
+    return ok
+
+
+def series(readme, binary):
+    text = readme_text(readme)
+    icmp, grpc, icmp_spread, grpc_spread = claim(
+        text,
+        r"about (\d+) KB per ICMP series at 1 Hz with steady latency "
+        r"\(5 ms ± 2%; ≈(\d+) KB for gRPC.*?about (\d+) KB \(gRPC (\d+) KB\) "
+        r"when every RTT lands in a different histogram bucket",
+        "the per-series statistics figures")
+    table = subprocess.run([binary], check=True, capture_output=True,
+                           text=True).stdout
+    rows = {}
+    for line in table.splitlines():
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        if len(cells) == 4 and cells[1] in ("ICMP", "gRPC"):
+            try:
+                rows[(cells[0], cells[1])] = float(cells[2])
+            except ValueError:
+                pass
+    steady = "steady 5 ms +- 2%"
+    spread = "every RTT in another bucket (1 us..10 s)"
+    ok = True
+    for (scenario, kind), printed in (((steady, "ICMP"), icmp),
+                                      ((steady, "gRPC"), grpc),
+                                      ((spread, "ICMP"), icmp_spread),
+                                      ((spread, "gRPC"), grpc_spread)):
+        if (scenario, kind) not in rows:
+            sys.exit(f"FAIL: series_memory printed no row for {scenario}, {kind}")
+        ok &= check(f"{kind} series, {scenario}", rows[(scenario, kind)],
+                    printed, 0.9, 1.1)
+    return ok
+
+
+def rss(readme, rss_file):
+    text = readme_text(readme)
+    icmp, grpc = claim(
+        text,
+        r"about (\d+) KB per ICMP target and (\d+) KB per gRPC target",
+        "the whole-process figures per target")
+    runs = [tuple(int(v) for v in line.split()) for line in open(rss_file)
+            if line.strip()]
+    base = [kb for i, g, kb in runs if i == 1 and g == 0]
+    icmp_runs = [(i, kb) for i, g, kb in runs if i > 1 and g == 0]
+    grpc_runs = [(g, kb) for i, g, kb in runs if i == 1 and g > 0]
+    if not base or not icmp_runs or not grpc_runs:
+        sys.exit(f"FAIL: want a 1:0 run, an N:0 run and a 1:G run, got {runs}")
+    ok = True
+    for n, kb in icmp_runs:
+        ok &= check(f"RSS per ICMP target ({n} targets)", (kb - base[0]) / n,
+                    icmp, 0.5, 1.5)
+    for g, kb in grpc_runs:
+        ok &= check(f"RSS per gRPC target ({g} targets)", (kb - base[0]) / g,
+                    grpc, 0.5, 1.5)
+    return ok
+
+
+def main():
+    if len(sys.argv) != 4 or sys.argv[1] not in ("series", "rss"):
+        sys.exit(__doc__)
+    mode, readme, source = sys.argv[1:]
+    ok = series(readme, source) if mode == "series" else rss(readme, source)
+    sys.exit(0 if ok else 1)
+
+
+main()
