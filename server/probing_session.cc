@@ -1,5 +1,7 @@
 #include "server/probing_session.h"
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "common/logging.h"
@@ -21,15 +23,25 @@ std::string Ms(std::optional<int64_t> ns) {
 absl::StatusOr<std::shared_ptr<ProbingSession>> ProbingSession::Start(
     const std::vector<TargetSpec>& targets, const StatusThresholds& thresholds,
     Clock& clock, std::shared_ptr<grpc::ChannelCredentials> probe_credentials,
-    const ResultStore* previous) {
+    const ProbingSession* previous) {
   if (targets.empty()) {
     return absl::InvalidArgumentError("no targets: give --target or --config");
   }
   auto log = Logger("server");
   std::shared_ptr<ProbingSession> session(
       new ProbingSession(targets, clock, probe_credentials));
-  session->store_ =
-      std::make_shared<ResultStore>(clock, targets, thresholds, previous);
+  session->store_ = std::make_shared<ResultStore>(
+      clock, targets, thresholds,
+      previous != nullptr ? previous->store_.get() : nullptr);
+  // Targets whose settings a reload left alone, by index here -> there:
+  // they keep their channel, their address and their probers' counters.
+  std::vector<std::optional<int>> kept(targets.size());
+  if (previous != nullptr) {
+    for (size_t i = 0; i < targets.size(); ++i) {
+      std::optional<int> j = previous->store_->FindTarget(targets[i].name);
+      if (j && previous->targets_[*j] == targets[i]) kept[i] = *j;
+    }
+  }
   // Series carried over from the previous session start from their
   // current status, so a reload logs no "unknown -> ok" for them.
   session->last_status_.resize(2 * targets.size());
@@ -46,13 +58,28 @@ absl::StatusOr<std::shared_ptr<ProbingSession>> ProbingSession::Start(
     session->addresses_.resize(targets.size());
     session->resolved_.resize(targets.size());
     session->resolving_.assign(targets.size(), false);
+    session->channels_.resize(targets.size());
+    session->channel_uris_.resize(targets.size());
+    session->kept_channels_.resize(targets.size());
+    session->kept_uris_.resize(targets.size());
     for (size_t i = 0; i < targets.size(); ++i) {
       any_icmp = any_icmp || targets[i].icmp_enabled;
-      // Literals are probed at once; names as they resolve.
+      // Literals are probed at once; names as they resolve, except that a
+      // kept target starts from the address it had.
       if (std::optional<IpAddress> literal =
               IpAddress::Parse(targets[i].host)) {
         session->resolved_[i] = *literal;
         session->addresses_[i] = literal->ToString();
+      }
+      if (kept[i]) {
+        absl::MutexLock previous_lock(&previous->mu_);
+        const int j = *kept[i];
+        if (!session->resolved_[i] && previous->resolved_[j]) {
+          session->resolved_[i] = previous->resolved_[j];
+          session->addresses_[i] = previous->addresses_[j];
+        }
+        session->kept_channels_[i] = previous->channels_[j];
+        session->kept_uris_[i] = previous->channel_uris_[j];
       }
     }
   }
@@ -119,6 +146,11 @@ absl::StatusOr<std::shared_ptr<ProbingSession>> ProbingSession::Start(
         icmp.interval_ns = absl::ToInt64Nanoseconds(targets[i].interval);
         icmp.timeout_ns = absl::ToInt64Nanoseconds(targets[i].timeout);
         session->icmp_->AddTarget(icmp);
+        if (kept[i] && previous->icmp_ &&
+            previous->targets_[*kept[i]].icmp_enabled) {
+          session->icmp_->CarryCounters(static_cast<int>(i),
+                                        previous->icmp_->counters(*kept[i]));
+        }
       }
     }
     session->grpc_ = std::make_unique<GrpcProber>(clock, *session->store_);
@@ -132,26 +164,53 @@ absl::StatusOr<std::shared_ptr<ProbingSession>> ProbingSession::Start(
       grpc.timeout_ns = absl::ToInt64Nanoseconds(target.timeout);
       grpc.payload_bytes = target.grpc_payload_bytes;
       session->grpc_->AddTarget(
-          grpc, session->MakeGrpcClient(target, session->resolved_[i]));
+          grpc,
+          session->MakeGrpcClient(static_cast<int>(i), session->resolved_[i]));
+      if (kept[i] && previous->grpc_) {
+        session->grpc_->CarryCounters(static_cast<int>(i),
+                                      previous->grpc_->counters(*kept[i]));
+      }
     }
     session->probers_ready_ = true;
+    // Handed over or not, the previous session's channels are its own now.
+    session->kept_channels_.clear();
+    session->kept_uris_.clear();
   }
   if (session->icmp_) session->icmp_->Start();
   session->grpc_->Start();
-  log->info("probing {} targets", targets.size());
+  const int kept_count = static_cast<int>(
+      std::count_if(kept.begin(), kept.end(),
+                    [](const std::optional<int>& j) { return j.has_value(); }));
+  if (previous != nullptr) {
+    log->info("probing {} targets ({} kept its probing, {} new or changed)",
+              targets.size(), kept_count,
+              static_cast<int>(targets.size()) - kept_count);
+  } else {
+    log->info("probing {} targets", targets.size());
+  }
   return session;
 }
 
 std::unique_ptr<EchoClient> ProbingSession::MakeGrpcClient(
-    const TargetSpec& target, const std::optional<IpAddress>& address) {
+    int i, const std::optional<IpAddress>& address) {
+  const TargetSpec& target = targets_[i];
   std::string uri = address ? GrpcTargetForAddress(*address, target.grpc_port)
                             : GrpcTargetFor(target.host, target.grpc_port);
-  // A name stays the authority (TLS checks the certificate against it).
-  std::string authority = address && !IpAddress::Parse(target.host)
-                              ? absl::StrCat(target.host, ":", target.grpc_port)
-                              : "";
-  auto channel = MakeProbeChannel(uri, target.interval, target.timeout,
-                                  probe_credentials_, authority);
+  std::shared_ptr<grpc::Channel> channel;
+  if (i < static_cast<int>(kept_channels_.size()) &&
+      kept_channels_[i] != nullptr && kept_uris_[i] == uri) {
+    channel = std::move(kept_channels_[i]);
+  } else {
+    // A name stays the authority (TLS checks the certificate against it).
+    std::string authority =
+        address && !IpAddress::Parse(target.host)
+            ? absl::StrCat(target.host, ":", target.grpc_port)
+            : "";
+    channel = MakeProbeChannel(uri, target.interval, target.timeout,
+                               probe_credentials_, authority);
+  }
+  channels_[i] = channel;
+  channel_uris_[i] = uri;
   if (target.grpc_mode == GrpcProbeMode::kStream) {
     return MakeStreamEchoClient(channel, clock_);
   }
@@ -293,7 +352,7 @@ void ProbingSession::OnResolved(int i,
   if (!probers_ready_) return;  // Start reads resolved_
   if (icmp_ && target.icmp_enabled) icmp_->UpdateAddress(i, *address);
   if (grpc_ && target.grpc_enabled) {
-    grpc_->ReplaceClient(i, MakeGrpcClient(target, *address));
+    grpc_->ReplaceClient(i, MakeGrpcClient(i, *address));
   }
 }
 

@@ -38,7 +38,7 @@ class ProbingSession {
       const std::vector<TargetSpec>& targets,
       const StatusThresholds& thresholds, Clock& clock,
       std::shared_ptr<grpc::ChannelCredentials> probe_credentials,
-      const ResultStore* previous = nullptr);
+      const ProbingSession* previous = nullptr);
   ~ProbingSession();
 
   // Stops both probers; the store keeps its data for late readers and
@@ -68,10 +68,13 @@ class ProbingSession {
         clock_(clock),
         probe_credentials_(std::move(credentials)) {}
 
-  // An echo client for the target: on a channel to `address` when resolved
+  // An echo client for target i: on a channel to `address` when resolved
   // (the address ICMP probes too), else to the name through gRPC's resolver.
+  // The channel of a target kept from the previous session is reused when
+  // it goes to the same place: same connection, no new TCP/TLS set-up.
   std::unique_ptr<EchoClient> MakeGrpcClient(
-      const TargetSpec& target, const std::optional<IpAddress>& address);
+      int i, const std::optional<IpAddress>& address)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // A resolver thread's answer for target i.
   void OnResolved(int i, const absl::StatusOr<IpAddress>& address)
       ABSL_LOCKS_EXCLUDED(mu_);
@@ -91,6 +94,14 @@ class ProbingSession {
   std::vector<std::string> addresses_ ABSL_GUARDED_BY(mu_);
   std::vector<std::optional<IpAddress>> resolved_ ABSL_GUARDED_BY(mu_);
   std::vector<bool> resolving_ ABSL_GUARDED_BY(mu_);
+  // Each gRPC target's channel and the gRPC target string it dials.
+  std::vector<std::shared_ptr<grpc::Channel>> channels_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::string> channel_uris_ ABSL_GUARDED_BY(mu_);
+  // Channels of the previous session's targets that this one kept (same
+  // settings), by this session's index; handed over once.
+  std::vector<std::shared_ptr<grpc::Channel>> kept_channels_
+      ABSL_GUARDED_BY(mu_);
+  std::vector<std::string> kept_uris_ ABSL_GUARDED_BY(mu_);
   // icmp_ and grpc_ are complete (set once, under mu_).
   bool probers_ready_ ABSL_GUARDED_BY(mu_) = false;
   std::vector<ProbeStatus> last_status_;  // housekeeping thread only

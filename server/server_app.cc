@@ -81,8 +81,7 @@ absl::Status ServerApp::ReloadTargets(const std::vector<TargetSpec>& targets,
     return absl::OkStatus();
   }
   absl::StatusOr<std::shared_ptr<ProbingSession>> fresh = ProbingSession::Start(
-      targets, thresholds, clock_, probe_credentials_,
-      current != nullptr ? current->store().get() : nullptr);
+      targets, thresholds, clock_, probe_credentials_, current.get());
   if (!fresh.ok()) return fresh.status();
   std::shared_ptr<ProbingSession> old;
   {

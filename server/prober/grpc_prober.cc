@@ -89,6 +89,16 @@ void GrpcProber::ApplyReplacements() {
   }
 }
 
+void GrpcProber::CarryCounters(int target_index,
+                               const GrpcTargetCounters& from) {
+  GrpcTargetCounters& to = *counters_[slot_of_target_.at(target_index)];
+  to.late_replies = from.late_replies.load();
+  to.channel_state_changes = from.channel_state_changes.load();
+  to.channel_state = from.channel_state.load();
+  to.skipped_probes = from.skipped_probes.load();
+  to.connect_replies = from.connect_replies.load();
+}
+
 const GrpcTargetCounters& GrpcProber::counters(int target_index) const {
   return *counters_[slot_of_target_.at(target_index)];
 }

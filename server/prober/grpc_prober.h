@@ -71,6 +71,10 @@ class GrpcProber {
   void Stop();
 
   const GrpcTargetCounters& counters(int target_index) const;
+  // Continues a target's counters (and the channel state they saw) from
+  // another prober's, for a target a reload kept: call after AddTarget,
+  // before Start.
+  void CarryCounters(int target_index, const GrpcTargetCounters& from);
   int64_t TakeMaxLagNs() { return lag_.Take(); }
 
   // --- Steps of the scheduler loop (public for tests). ---

@@ -47,6 +47,15 @@ void IcmpProber::AddTarget(const IcmpTarget& target) {
   counters_.push_back(std::make_unique<IcmpTargetCounters>());
 }
 
+void IcmpProber::CarryCounters(int target_index,
+                               const IcmpTargetCounters& from) {
+  IcmpTargetCounters& to = *counters_[slot_of_target_.at(target_index)];
+  to.late_replies = from.late_replies.load();
+  to.duplicate_replies = from.duplicate_replies.load();
+  to.mismatched_replies = from.mismatched_replies.load();
+  to.skipped_probes = from.skipped_probes.load();
+}
+
 const IcmpTargetCounters& IcmpProber::counters(int target_index) const {
   return *counters_[slot_of_target_.at(target_index)];
 }

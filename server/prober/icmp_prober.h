@@ -80,6 +80,9 @@ class IcmpProber {
   void Stop();
 
   const IcmpTargetCounters& counters(int target_index) const;
+  // Continues a target's counters from another prober's, for a target a
+  // reload kept: call after AddTarget, before Start.
+  void CarryCounters(int target_index, const IcmpTargetCounters& from);
   // Largest send lag seen (actual send - scheduled), ns, since the last call.
   int64_t TakeMaxLagNs() { return lag_.Take(); }
 

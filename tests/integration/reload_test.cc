@@ -7,7 +7,9 @@
 #include <fstream>
 
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "gmock/gmock.h"
 #include "google/protobuf/util/json_util.h"
 #include "gtest/gtest.h"
@@ -114,6 +116,101 @@ TEST(ReloadTest, SighupAppliesAGoodConfigAndKeepsTheOldOneOnABadOne) {
   // Still serving and probing.
   auto metrics = RunCommand({"curl", "-s", server->http_url("/metrics")});
   EXPECT_THAT(metrics.output, HasSubstr("\"target\":\"one\""));
+  server->process.Signal(SIGTERM);
+  EXPECT_EQ(server->process.Wait(absl::Seconds(20)), 0);
+  unlink(path);
+}
+
+// Occurrences of `needle` in `text`.
+int Count(const std::string& text, const std::string& needle) {
+  int n = 0;
+  for (size_t at = text.find(needle); at != std::string::npos;
+       at = text.find(needle, at + 1)) {
+    ++n;
+  }
+  return n;
+}
+
+// A reload that adds a target leaves an unchanged gRPC target's probing
+// alone: same channel (no new connection, so no state changes logged and
+// no probe timing a TCP set-up), counters carried on, no cancelled call
+// recorded as a failure, no second "unknown -> ok".
+TEST(ReloadTest, AddingATargetKeepsAnUnchangedTargetsChannel) {
+  std::string error;
+  std::optional<testing::AgentProcess> agent = testing::StartAgent({}, &error);
+  ASSERT_TRUE(agent.has_value()) << error;
+  char path[] = "/tmp/latency-reload-XXXXXX.textproto";
+  close(mkstemps(path, 10));
+  const std::string lo = absl::StrCat(
+      "targets { name: \"lo\" host: \"127.0.0.1\" grpc_port: ", agent->port,
+      " probe { icmp_enabled: false } }\n");
+  std::ofstream(path) << lo << "defaults { interval_ms: 50 }\n";
+  std::optional<ServerProcess> server = testing::StartServer(
+      {absl::StrCat("--config=", path), "--report_interval=0"}, &error);
+  ASSERT_TRUE(server.has_value()) << error;
+  ASSERT_TRUE(
+      server->process
+          .WaitForOutput("target lo grpc: unknown -> ok", absl::Seconds(30))
+          .has_value())
+      << server->process.Output();
+  absl::SleepFor(absl::Milliseconds(300));
+  // Failed gRPC probes of lo, over every result but ok.
+  auto failed = [&] {
+    auto r = RunCommand(
+        {"curl", "-s", server->http_url("/metrics?format=prometheus")});
+    double sum = 0;
+    for (absl::string_view line : absl::StrSplit(r.output, '\n')) {
+      if (absl::StartsWith(line, "latency_probes_total{") &&
+          absl::StrContains(line, "target=\"lo\"") &&
+          absl::StrContains(line, "kind=\"grpc\"") &&
+          !absl::StrContains(line, "result=\"ok\"")) {
+        double value = 0;
+        if (absl::SimpleAtod(line.substr(line.rfind(' ') + 1), &value)) {
+          sum += value;
+        }
+      }
+    }
+    return sum;
+  };
+  const std::string changes_series =
+      "latency_grpc_channel_state_changes_total{";
+  auto changes = [&] {
+    auto r = RunCommand(
+        {"curl", "-s", server->http_url("/metrics?format=prometheus")});
+    for (absl::string_view line : absl::StrSplit(r.output, '\n')) {
+      if (absl::StartsWith(line, changes_series) &&
+          absl::StrContains(line, "target=\"lo\"")) {
+        double value = -1;
+        if (absl::SimpleAtod(line.substr(line.rfind(' ') + 1), &value)) {
+          return value;
+        }
+      }
+    }
+    return -1.0;
+  };
+  const double changes_before = changes();
+  const double failed_before = failed();
+  const int channel_lines =
+      Count(server->process.Output(), "target lo gRPC channel");
+  ASSERT_GE(changes_before, 1) << server->process.Output();
+
+  std::ofstream(path) << lo
+                      << "targets { name: \"more\" host: \"127.0.0.1\" "
+                         "grpc_port: 1 probe { icmp_enabled: false } }\n"
+                      << "defaults { interval_ms: 50 }\n";
+  server->process.Signal(SIGHUP);
+  ASSERT_TRUE(
+      server->process
+          .WaitForOutput("target more grpc: unknown -> ", absl::Seconds(30))
+          .has_value())
+      << server->process.Output();
+  absl::SleepFor(absl::Milliseconds(500));  // ~10 more probes of lo
+  const std::string output = server->process.Output();
+  EXPECT_EQ(Count(output, "target lo gRPC channel"), channel_lines) << output;
+  EXPECT_EQ(Count(output, "target lo grpc: unknown -> "), 1) << output;
+  EXPECT_THAT(output, HasSubstr("1 kept its probing"));
+  EXPECT_EQ(changes(), changes_before);
+  EXPECT_EQ(failed(), failed_before) << output;
   server->process.Signal(SIGTERM);
   EXPECT_EQ(server->process.Wait(absl::Seconds(20)), 0);
   unlink(path);
