@@ -39,7 +39,11 @@ std::string ExactSeconds(uint64_t ns) {
 
 class Writer {
  public:
-  explicit Writer(bool openmetrics) : openmetrics_(openmetrics) {}
+  // Text goes to `sink` each time about 64 KB have been written.
+  Writer(bool openmetrics, const std::function<void(absl::string_view)>& sink)
+      : openmetrics_(openmetrics), sink_(sink) {
+    out_.reserve(kFlushBytes + 4096);
+  }
 
   void Family(absl::string_view name, absl::string_view type,
               absl::string_view help) {
@@ -50,6 +54,7 @@ class Writer {
     }
     absl::StrAppend(&out_, "# HELP ", name, " ", help, "\n# TYPE ", name, " ",
                     type, "\n");
+    MaybeFlush();
   }
   void Line(absl::string_view name, absl::string_view labels, double value) {
     Line(name, labels, absl::string_view(Number(value)));
@@ -58,14 +63,24 @@ class Writer {
             absl::string_view value) {
     absl::StrAppend(&out_, name, labels.empty() ? "" : "{", labels,
                     labels.empty() ? "" : "}", " ", value, "\n");
+    MaybeFlush();
   }
-  std::string Take() {
+  void Finish() {
     if (openmetrics_) out_.append("# EOF\n");
-    return std::move(out_);
+    sink_(out_);
+    out_.clear();
   }
 
  private:
+  static constexpr size_t kFlushBytes = 64 * 1024;
+  void MaybeFlush() {
+    if (out_.size() < kFlushBytes) return;
+    sink_(out_);
+    out_.clear();
+  }
+
   const bool openmetrics_;
+  const std::function<void(absl::string_view)>& sink_;
   std::string out_;
 };
 
@@ -92,6 +107,18 @@ std::string RenderPrometheus(
     const ResultStore& store, const ProberGauges& gauges,
     const std::function<TargetCounters(int)>& counters_of,
     ExpositionFormat format, const std::string& source) {
+  std::string text;
+  RenderPrometheusTo(store, gauges, counters_of, format, source,
+                     [&text](absl::string_view piece) {
+                       text.append(piece.data(), piece.size());
+                     });
+  return text;
+}
+
+void RenderPrometheusTo(const ResultStore& store, const ProberGauges& gauges,
+                        const std::function<TargetCounters(int)>& counters_of,
+                        ExpositionFormat format, const std::string& source,
+                        const std::function<void(absl::string_view)>& sink) {
   // source="..", or nothing; then the target's name and configured labels.
   const std::string source_label =
       source.empty()
@@ -125,7 +152,7 @@ std::string RenderPrometheus(
     }
   }
 
-  Writer w(format == ExpositionFormat::kOpenMetrics);
+  Writer w(format == ExpositionFormat::kOpenMetrics, sink);
   w.Family("latency_rtt_seconds", "histogram",
            "Round-trip time of successful probes since start.");
   for (const Row& row : rows) {
@@ -273,7 +300,7 @@ std::string RenderPrometheus(
   w.Family("latency_icmp_available", "gauge",
            "1 when the server could open an ICMP socket.");
   w.Line("latency_icmp_available", source_label, gauges.icmp_available ? 1 : 0);
-  return w.Take();
+  w.Finish();
 }
 
 }  // namespace latency

@@ -5,6 +5,7 @@
 #include <functional>
 #include <string>
 
+#include "absl/strings/string_view.h"
 #include "server/store/result_store.h"
 
 namespace latency {
@@ -58,6 +59,13 @@ std::string RenderPrometheus(
     const std::function<TargetCounters(int)>& counters_of,
     ExpositionFormat format = ExpositionFormat::kPrometheusText,
     const std::string& source = "");
+// The same text, handed to `sink` in pieces of about 64 KB as it is
+// rendered, so that a large exposition (29 MB at 11k targets) is never
+// held twice: the HTTP gateway streams it into the response.
+void RenderPrometheusTo(const ResultStore& store, const ProberGauges& gauges,
+                        const std::function<TargetCounters(int)>& counters_of,
+                        ExpositionFormat format, const std::string& source,
+                        const std::function<void(absl::string_view)>& sink);
 
 // Label value escaping per the exposition format (\\, \", \n).
 std::string EscapeLabelValue(const std::string& value);

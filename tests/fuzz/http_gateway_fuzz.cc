@@ -12,7 +12,8 @@
 // (Debian's cpp-httplib is a shared library built without coverage, so
 // raw-byte fuzzing of its parser would be blind anyway; this spends the
 // runs on our routes, params, headers and auth.) Checks on the response:
-//  - a well-formed HTTP/1.1 status line, Content-Length equal to the body;
+//  - a well-formed HTTP/1.1 status line, Content-Length equal to the body
+//    (Prometheus text is chunked: every chunk whole, a final empty one);
 //  - never 500 (a handler threw) and no other 5xx but /readyz's 503;
 //  - a JSON body parses: errors as ErrorResponse (strict) with the gRPC
 //    code of the HTTP status and a message, 200s as one of the LatencyService
@@ -212,6 +213,9 @@ bool Complete(const std::string& raw, bool head) {
   if (header_end == std::string::npos) return false;
   if (head) return true;
   std::string headers = absl::AsciiStrToLower(raw.substr(0, header_end));
+  if (absl::StrContains(headers, "\r\ntransfer-encoding: chunked")) {
+    return absl::EndsWith(raw, "\r\n0\r\n\r\n");
+  }
   size_t at = headers.find("\r\ncontent-length: ");
   if (at == std::string::npos) return false;  // read to EOF
   size_t length = 0;
@@ -318,6 +322,7 @@ Response ParseResponse(const std::string& raw, const std::string& request) {
   FUZZ_CHECK(header_end != std::string::npos, what);
   size_t length = 0;
   bool has_length = false;
+  bool chunked = false;
   for (absl::string_view line :
        absl::StrSplit(absl::string_view(raw).substr(0, header_end), "\r\n")) {
     std::pair<absl::string_view, absl::string_view> field =
@@ -332,9 +337,32 @@ Response ParseResponse(const std::string& raw, const std::string& request) {
     if (name == "content-length") {
       has_length = absl::SimpleAtoi(field.second, &length);
     }
+    if (name == "transfer-encoding") {
+      chunked = absl::AsciiStrToLower(field.second) == "chunked";
+    }
   }
   response.body = raw.substr(header_end + 4);
   bool head = IsHead(request);
+  if (chunked && !head) {
+    // Prometheus text streams as chunks: size in hex, CRLF, data, CRLF,
+    // ending with a zero-size chunk. Every chunk must be whole.
+    FUZZ_CHECK(!has_length, what);
+    std::string body;
+    absl::string_view rest = response.body;
+    for (;;) {
+      size_t line_end = rest.find("\r\n");
+      FUZZ_CHECK(line_end != absl::string_view::npos, what);
+      size_t size = 0;
+      FUZZ_CHECK(absl::SimpleHexAtoi(rest.substr(0, line_end), &size), what);
+      rest.remove_prefix(line_end + 2);
+      if (size == 0) break;
+      FUZZ_CHECK(rest.size() >= size + 2 && rest.substr(size, 2) == "\r\n",
+                 what);
+      body.append(rest.data(), size);
+      rest.remove_prefix(size + 2);
+    }
+    response.body = std::move(body);
+  }
   if (has_length && !head) {
     FUZZ_CHECK(response.body.size() == length, what);
   }
