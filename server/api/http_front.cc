@@ -150,6 +150,7 @@ struct HttpFront::Connection {
   std::string in;
   bool peer_closed = false;  // read EOF: answer what is complete, then close
   std::string out;
+  std::deque<std::string> out_more;  // the reply's further parts
   size_t out_done = 0;
   bool close_after = false;
   std::string peer_ip;
@@ -539,6 +540,7 @@ void HttpFront::Reject(Connection& conn, int http_status,
 
 void HttpFront::StartReply(Connection& conn, HttpReply reply, int64_t now_ns) {
   conn.out = std::move(reply.bytes);
+  conn.out_more = std::move(reply.more);
   conn.out_done = 0;
   conn.close_after = conn.close_after || reply.close;
   conn.state = Connection::State::kWriting;
@@ -547,7 +549,14 @@ void HttpFront::StartReply(Connection& conn, HttpReply reply, int64_t now_ns) {
 }
 
 void HttpFront::WriteReply(Connection& conn, int64_t now_ns) {
-  while (conn.out_done < conn.out.size()) {
+  for (;;) {
+    if (conn.out_done == conn.out.size()) {
+      if (conn.out_more.empty()) break;
+      conn.out = std::move(conn.out_more.front());  // frees the sent part
+      conn.out_more.pop_front();
+      conn.out_done = 0;
+      continue;
+    }
     const size_t left =
         std::min<size_t>(conn.out.size() - conn.out_done, INT_MAX);
     const char* data = conn.out.data() + conn.out_done;
@@ -578,7 +587,7 @@ void HttpFront::WriteReply(Connection& conn, int64_t now_ns) {
     }
     conn.out_done += static_cast<size_t>(n);
   }
-  // Large replies (Prometheus text of many targets) give their memory back.
+  // A large reply's last part gives its memory back.
   if (conn.out.capacity() > 64 * 1024) {
     std::string().swap(conn.out);
   } else {

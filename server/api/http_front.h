@@ -13,6 +13,7 @@
 #include <string>
 #include <thread>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -60,8 +61,17 @@ struct HttpExchange {
 };
 
 struct HttpReply {
-  std::string bytes;   // the whole HTTP/1.1 response
+  HttpReply() = default;
+  explicit HttpReply(std::string response, bool close_after = false)
+      : bytes(std::move(response)), close(close_after) {}
+
+  std::string bytes;   // the HTTP/1.1 response, or its first part
   bool close = false;  // close the connection once it is written
+  // Further parts, in order: a large body (Prometheus text of many targets)
+  // in pieces, so it never needs one contiguous buffer (whose doubling
+  // growth alone would take twice its size) and each piece is freed once
+  // sent.
+  std::deque<std::string> more;
 };
 
 // HttpFront owns a listening socket and every connection on it, in one

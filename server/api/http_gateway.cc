@@ -51,7 +51,7 @@ namespace {
 // One buffered request in, the response out to a string.
 class ExchangeStream final : public httplib::Stream {
  public:
-  ExchangeStream(const HttpExchange& exchange, std::string* out)
+  ExchangeStream(const HttpExchange& exchange, HttpReply* out)
       : exchange_(exchange), out_(out) {}
 
   bool is_readable() const override { return read_ < exchange_.bytes.size(); }
@@ -63,7 +63,13 @@ class ExchangeStream final : public httplib::Stream {
     return static_cast<ssize_t>(n);
   }
   ssize_t write(const char* ptr, size_t size) override {
-    out_->append(ptr, size);
+    // Past kPieceBytes the response goes on in further pieces (HttpReply).
+    std::string* piece = out_->more.empty() ? &out_->bytes : &out_->more.back();
+    if (piece->size() >= kPieceBytes) {
+      piece = &out_->more.emplace_back();
+      piece->reserve(kPieceBytes + size);
+    }
+    piece->append(ptr, size);
     return static_cast<ssize_t>(size);
   }
   void get_remote_ip_and_port(std::string& ip, int& port) const override {
@@ -77,8 +83,9 @@ class ExchangeStream final : public httplib::Stream {
   socket_t socket() const override { return INVALID_SOCKET; }
 
  private:
+  static constexpr size_t kPieceBytes = 256 * 1024;
   const HttpExchange& exchange_;
-  std::string* out_;
+  HttpReply* out_;
   size_t read_ = 0;
 };
 
@@ -270,7 +277,7 @@ int HttpGateway::port() const { return front_->port(); }
 
 HttpReply HttpGateway::Answer(const HttpExchange& exchange) {
   HttpReply reply;
-  ExchangeStream stream(exchange, &reply.bytes);
+  ExchangeStream stream(exchange, &reply);
   const bool client_closes = routes_->Serve(stream, exchange.close_after);
   // After a request it could not parse, the connection's framing is in
   // doubt: the reply is its last.

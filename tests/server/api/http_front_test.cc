@@ -56,6 +56,15 @@ class HttpFrontTest : public ::testing::Test {
             released_cv_.wait(lock, [this] { return released_; });
           }
           if (path == "/big") return HttpReply{Ok(std::string(64 << 20, 'x'))};
+          if (path == "/pieces") {
+            // Headers first, then 300 pieces of 10 KB: a, b, c, ...
+            HttpReply reply(
+                "HTTP/1.1 200 OK\r\nContent-Length: 3072000\r\n\r\n");
+            for (int i = 0; i < 300; ++i) {
+              reply.more.emplace_back(10240, static_cast<char>('a' + i % 26));
+            }
+            return reply;
+          }
           if (path == "/echo") {
             last_close_after_ = exchange.close_after;
             return HttpReply{Ok(exchange.bytes)};
@@ -233,6 +242,21 @@ TEST_F(HttpFrontTest, BodiesWithinTheLimitArriveWholeLargerOnesClose) {
   std::string last = client.ReadUntilClose(kPatience);
   EXPECT_THAT(last, HasSubstr("Content-Length: 17\r\n\r\n"));
   EXPECT_TRUE(last_close_after_);
+}
+
+TEST_F(HttpFrontTest, ReplyInPiecesArrivesWholeAndInOrder) {
+  Start();
+  RawTcp client(front_->port());
+  client.Send("GET /pieces HTTP/1.1\r\n\r\nGET /next HTTP/1.1\r\n\r\n");
+  std::string answer = client.ReadUntil("\r\n\r\n/next", 1, kPatience);
+  size_t body = answer.find("\r\n\r\n") + 4;
+  ASSERT_GE(answer.size(), body + 3072000) << answer.substr(0, 200);
+  for (int i = 0; i < 300; ++i) {
+    ASSERT_EQ(answer[body + static_cast<size_t>(i) * 10240],
+              static_cast<char>('a' + i % 26))
+        << "piece " << i;
+  }
+  EXPECT_EQ(answer.substr(body + 3072000, 17), "HTTP/1.1 200 OK\r\n");
 }
 
 TEST_F(HttpFrontTest, HalfClosedClientStillGetsItsReply) {
