@@ -264,6 +264,12 @@ void HttpFront::Wake() {
 }
 
 void HttpFront::Loop() {
+  // Below the probers, like the workers: under a query flood the loop is
+  // busy too, and a probe's thread wake-ups must not queue behind it.
+  // Health checks still answer at once: nothing on the loop blocks.
+  int lowered =
+      setpriority(PRIO_PROCESS, static_cast<id_t>(gettid()), kWorkerNice);
+  (void)lowered;
   std::vector<epoll_event> events(256);
   while (!stopping_) {
     int n = epoll_wait(epoll_fd_, events.data(),

@@ -39,11 +39,11 @@ std::string ExactSeconds(uint64_t ns) {
 
 class Writer {
  public:
-  // Text goes to `sink` each time about 64 KB have been written.
-  Writer(bool openmetrics, const std::function<void(absl::string_view)>& sink)
-      : openmetrics_(openmetrics), sink_(sink) {
-    out_.reserve(kFlushBytes + 4096);
-  }
+  // Text goes to `sink` each time about 64 KB have been written; with no
+  // sink it all stays in `*out` (no copy: the small, common case).
+  Writer(bool openmetrics, std::string* out,
+         const std::function<void(absl::string_view)>* sink)
+      : openmetrics_(openmetrics), out_(*out), sink_(sink) {}
 
   void Family(absl::string_view name, absl::string_view type,
               absl::string_view help) {
@@ -67,21 +67,23 @@ class Writer {
   }
   void Finish() {
     if (openmetrics_) out_.append("# EOF\n");
-    sink_(out_);
-    out_.clear();
+    if (sink_ != nullptr) {
+      (*sink_)(out_);
+      out_.clear();
+    }
   }
 
  private:
   static constexpr size_t kFlushBytes = 64 * 1024;
   void MaybeFlush() {
-    if (out_.size() < kFlushBytes) return;
-    sink_(out_);
+    if (sink_ == nullptr || out_.size() < kFlushBytes) return;
+    (*sink_)(out_);
     out_.clear();
   }
 
   const bool openmetrics_;
-  const std::function<void(absl::string_view)>& sink_;
-  std::string out_;
+  std::string& out_;
+  const std::function<void(absl::string_view)>* sink_;
 };
 
 }  // namespace
@@ -103,15 +105,21 @@ std::string EscapeLabelValue(const std::string& value) {
   return out;
 }
 
+namespace {
+
+void Render(const ResultStore& store, const ProberGauges& gauges,
+            const std::function<TargetCounters(int)>& counters_of,
+            const std::string& source, Writer& w);
+
+}  // namespace
+
 std::string RenderPrometheus(
     const ResultStore& store, const ProberGauges& gauges,
     const std::function<TargetCounters(int)>& counters_of,
     ExpositionFormat format, const std::string& source) {
   std::string text;
-  RenderPrometheusTo(store, gauges, counters_of, format, source,
-                     [&text](absl::string_view piece) {
-                       text.append(piece.data(), piece.size());
-                     });
+  Writer w(format == ExpositionFormat::kOpenMetrics, &text, nullptr);
+  Render(store, gauges, counters_of, source, w);
   return text;
 }
 
@@ -119,6 +127,16 @@ void RenderPrometheusTo(const ResultStore& store, const ProberGauges& gauges,
                         const std::function<TargetCounters(int)>& counters_of,
                         ExpositionFormat format, const std::string& source,
                         const std::function<void(absl::string_view)>& sink) {
+  std::string piece;
+  Writer w(format == ExpositionFormat::kOpenMetrics, &piece, &sink);
+  Render(store, gauges, counters_of, source, w);
+}
+
+namespace {
+
+void Render(const ResultStore& store, const ProberGauges& gauges,
+            const std::function<TargetCounters(int)>& counters_of,
+            const std::string& source, Writer& w) {
   // source="..", or nothing; then the target's name and configured labels.
   const std::string source_label =
       source.empty()
@@ -152,7 +170,6 @@ void RenderPrometheusTo(const ResultStore& store, const ProberGauges& gauges,
     }
   }
 
-  Writer w(format == ExpositionFormat::kOpenMetrics, sink);
   w.Family("latency_rtt_seconds", "histogram",
            "Round-trip time of successful probes since start.");
   for (const Row& row : rows) {
@@ -302,5 +319,7 @@ void RenderPrometheusTo(const ResultStore& store, const ProberGauges& gauges,
   w.Line("latency_icmp_available", source_label, gauges.icmp_available ? 1 : 0);
   w.Finish();
 }
+
+}  // namespace
 
 }  // namespace latency

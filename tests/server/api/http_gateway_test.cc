@@ -332,6 +332,42 @@ TEST_F(HttpGatewayTest, TricklingClientsDoNotStallHealthOrMetrics) {
   EXPECT_EQ(metrics->status, 200);
 }
 
+// Past a few hundred targets the Prometheus text streams in chunks (it is
+// tens of MB at 10k targets); what arrives is exactly the rendered text.
+TEST(HttpGatewayLargeTest, ManyTargetsStreamTheSameExpositionInChunks) {
+  std::vector<TargetSpec> targets;
+  for (int i = 0; i < 400; ++i) {
+    targets.push_back(ApiTarget(absl::StrCat("t", i), "10.0.0.1"));
+  }
+  ApiTestStore data(targets);
+  for (int i = 0; i < 400; ++i) data.Ok(i, ProbeKind::kIcmp, (i + 1) * kApiMs);
+  QueryHandler query([&data] { return data.View(); });
+  HttpGatewayOptions options;
+  options.listen = "127.0.0.1:0";
+  HttpGatewayHooks hooks;
+  hooks.gauges = [] { return ProberGauges(); };
+  hooks.counters_of = [](int) { return TargetCounters(); };
+  hooks.ready = [] { return true; };
+  auto gateway = HttpGateway::Start(options, query, hooks);
+  ASSERT_THAT(gateway, IsOk());
+  httplib::Client client("127.0.0.1", (*gateway)->port());
+  client.set_read_timeout(30, 0);
+  for (const char* format : {"prometheus", "openmetrics"}) {
+    httplib::Result res = client.Get(absl::StrCat("/metrics?format=", format));
+    ASSERT_TRUE(res);
+    EXPECT_EQ(res->status, 200);
+    EXPECT_EQ(res->get_header_value("Transfer-Encoding"), "chunked");
+    EXPECT_FALSE(res->has_header("Content-Length"));
+    const std::string expected =
+        RenderPrometheus(data.store(), ProberGauges(), hooks.counters_of,
+                         std::string(format) == "openmetrics"
+                             ? ExpositionFormat::kOpenMetrics
+                             : ExpositionFormat::kPrometheusText);
+    EXPECT_GT(expected.size(), 500'000u);
+    EXPECT_EQ(res->body, expected) << format;
+  }
+}
+
 TEST(HttpGatewayStartTest, BadListenAddressNamesTheFlag) {
   ApiTestStore data({ApiTarget("t", "10.0.0.1")});
   QueryHandler query([&data] { return data.View(); });
