@@ -25,31 +25,9 @@ tb_start_server server --target="agent=$TB_AGENT_ADDR:$TB_AGENT_PORT" \
 tb_wait_status server agent grpc ok >/dev/null
 port=$(tb_server_port server http)
 
-prom_dir="$TB_DIR/prometheus"
-mkdir -p "$prom_dir/data"
-cat >"$prom_dir/prometheus.yml" <<YAML
-global:
-  scrape_interval: 1s
-  scrape_timeout: 900ms
-scrape_configs:
-  - job_name: latency-pair
-    static_configs:
-      - targets: ['127.0.0.1:$port']
-YAML
-tb_spawn prometheus "$TB_SERVER_NS" root prometheus \
-  --config.file="$prom_dir/prometheus.yml" --storage.tsdb.path="$prom_dir/data" \
-  --web.listen-address=127.0.0.1:9090 --log.level=warn
-
-query() {
-  ip netns exec "$TB_SERVER_NS" curl -sS --max-time 5 -G \
-    --data-urlencode "query=$1" http://127.0.0.1:9090/api/v1/query |
-    python3 -c '
-import json, sys
-reply = json.load(sys.stdin)
-assert reply["status"] == "success", reply
-for s in reply["data"]["result"]:
-    print(s["value"][1])'
-}
+tb_prometheus "$port"
+# query EXPR: the values of EXPR's series, one a line.
+query() { tb_promql "$1" | awk '{print $NF}'; }
 deadline=$((SECONDS + 30))
 until [ "$(query 'up{job="latency-pair"}' 2>/dev/null)" = 1 ]; do
   ((SECONDS < deadline)) || tb_fail "Prometheus never scraped the server"

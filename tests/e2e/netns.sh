@@ -448,3 +448,47 @@ tb_blackhole() {
 }
 
 tb_now_ns() { date +%s%N; }
+
+# tb_prometheus PORT [RULE_FILE...]: a real Prometheus in the server's
+# namespace on 127.0.0.1:9090, scraping 127.0.0.1:PORT (job latency-pair)
+# every second and evaluating the rule files (copied into its folder) every
+# second; returns once the config checks out.
+tb_prometheus() {
+  local port=$1 dir="$TB_DIR/prometheus" rules="" file
+  shift
+  mkdir -p "$dir/data"
+  for file in "$@"; do
+    cp "$file" "$dir/"
+    rules+="${rules:+, }$(basename "$file")"
+  done
+  cat >"$dir/prometheus.yml" <<YAML
+global:
+  scrape_interval: 1s
+  scrape_timeout: 900ms
+  evaluation_interval: 1s
+rule_files: [$rules]
+scrape_configs:
+  - job_name: latency-pair
+    static_configs:
+      - targets: ['127.0.0.1:$port']
+YAML
+  promtool check config "$dir/prometheus.yml" >/dev/null
+  tb_spawn prometheus "$TB_SERVER_NS" root prometheus \
+    --config.file="$dir/prometheus.yml" --storage.tsdb.path="$dir/data" \
+    --web.listen-address=127.0.0.1:9090 --log.level=warn
+}
+
+# tb_promql EXPR: tb_prometheus' answer to EXPR as "labels value" lines,
+# labels sorted and without __name__, job, instance and source (an empty
+# first field when none are left); fails on a query error.
+tb_promql() {
+  ip netns exec "$TB_SERVER_NS" curl -sS --max-time 5 -G \
+    --data-urlencode "query=$1" http://127.0.0.1:9090/api/v1/query |
+    python3 -c '
+import json, sys
+reply = json.load(sys.stdin)
+assert reply["status"] == "success", reply
+for s in reply["data"]["result"]:
+    labels = ",".join(f"{k}={v}" for k, v in sorted(s["metric"].items()) if k not in ("__name__", "job", "instance", "source"))
+    print(labels, s["value"][1])'
+}

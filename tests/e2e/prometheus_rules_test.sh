@@ -21,37 +21,11 @@ tb_start_server server --target="agent=$TB_AGENT_ADDR:$TB_AGENT_PORT" \
   --interval=100ms --timeout=1s --source=vantage-a
 tb_wait_status server agent grpc ok >/dev/null
 
-prom_dir="$TB_DIR/prometheus"
-mkdir -p "$prom_dir/data"
-cp "$RULES_DIR/recording.rules.yml" "$prom_dir/"
-sed -E 's/for: [0-9]+m/for: 5s/' "$RULES_DIR/alerting.rules.yml" >"$prom_dir/alerting.rules.yml"
-cat >"$prom_dir/prometheus.yml" <<YAML
-global:
-  scrape_interval: 1s
-  evaluation_interval: 1s
-rule_files: [recording.rules.yml, alerting.rules.yml]
-scrape_configs:
-  - job_name: latency-pair
-    static_configs:
-      - targets: ['127.0.0.1:$(tb_server_port server http)']
-YAML
-promtool check config "$prom_dir/prometheus.yml" >/dev/null
-tb_spawn prometheus "$TB_SERVER_NS" root prometheus \
-  --config.file="$prom_dir/prometheus.yml" --storage.tsdb.path="$prom_dir/data" \
-  --web.listen-address=127.0.0.1:9090 --log.level=warn
-
-# query EXPR: the instant vector as "labels value" lines (labels sorted).
-query() {
-  ip netns exec "$TB_SERVER_NS" curl -sS --max-time 5 -G \
-    --data-urlencode "query=$1" http://127.0.0.1:9090/api/v1/query |
-    python3 -c '
-import json, sys
-reply = json.load(sys.stdin)
-assert reply["status"] == "success", reply
-for s in reply["data"]["result"]:
-    labels = ",".join(f"{k}={v}" for k, v in sorted(s["metric"].items()) if k not in ("__name__", "job", "instance", "source"))
-    print(labels, s["value"][1])'
-}
+# The alerts' `for:` shortened to 5 s.
+sed -E 's/for: [0-9]+m/for: 5s/' "$RULES_DIR/alerting.rules.yml" >"$TB_DIR/alerting.rules.yml"
+tb_prometheus "$(tb_server_port server http)" "$RULES_DIR/recording.rules.yml" \
+  "$TB_DIR/alerting.rules.yml"
+query() { tb_promql "$1"; }
 
 # wait_for EXPR SECONDS: until EXPR has at least one series; prints them.
 wait_for() {

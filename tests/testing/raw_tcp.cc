@@ -88,19 +88,9 @@ std::string RawTcp::ReadUntilClose(absl::Duration timeout) {
 
 bool RawTcp::ClosedByPeer(absl::Duration timeout) {
   const absl::Time deadline = absl::Now() + timeout;
-  for (;;) {
-    const absl::Duration left = deadline - absl::Now();
-    if (left <= absl::ZeroDuration()) return false;
-    pollfd pfd{fd_, POLLIN, 0};
-    if (poll(&pfd, 1, static_cast<int>(absl::ToInt64Milliseconds(left)) + 1) <=
-        0) {
-      continue;
-    }
-    char buf[4096];
-    ssize_t n = recv(fd_, buf, sizeof(buf), 0);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return true;
-  }
+  // ReadUntilClose returns early only when the peer closed.
+  ReadUntilClose(timeout);
+  return absl::Now() < deadline;
 }
 
 }  // namespace latency::testing
