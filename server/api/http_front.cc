@@ -70,6 +70,8 @@ void NumericAddress(const sockaddr_storage& addr, std::string* ip, int* port) {
 
 const char* ReasonPhrase(int status) {
   switch (status) {
+    case 400:
+      return "Bad Request";
     case 408:
       return "Request Timeout";
     case 431:
@@ -90,6 +92,30 @@ size_t HeaderEnd(const std::string& in) {
   if (crlf != std::string::npos) end = crlf + 4;
   if (lf != std::string::npos) end = std::min(end, lf + 2);
   return end;
+}
+
+// Whether `line` is "METHOD SP TARGET SP HTTP/1.x" (RFC 9112 §3): a token,
+// single spaces, no blanks in the target. cpp-httplib answers some other
+// lines with a Content-Length it then does not send.
+bool WellFormedRequestLine(absl::string_view line) {
+  absl::ConsumeSuffix(&line, "\r");
+  const size_t method_end = line.find(' ');
+  if (method_end == 0 || method_end == absl::string_view::npos) return false;
+  for (char c : line.substr(0, method_end)) {
+    if (!absl::ascii_isalnum(static_cast<unsigned char>(c)) &&
+        !absl::StrContains("!#$%&'*+-.^_`|~", c)) {
+      return false;
+    }
+  }
+  absl::string_view rest = line.substr(method_end + 1);
+  const size_t target_end = rest.find(' ');
+  if (target_end == 0 || target_end == absl::string_view::npos) return false;
+  for (char c : rest.substr(0, target_end)) {
+    if (static_cast<unsigned char>(c) <= ' ' || c == 0x7f) return false;
+  }
+  absl::string_view version = rest.substr(target_end + 1);
+  return version.size() == 8 && absl::StartsWith(version, "HTTP/1.") &&
+         absl::ascii_isdigit(static_cast<unsigned char>(version[7]));
 }
 
 // What framing needs from the headers.
@@ -479,6 +505,13 @@ void HttpFront::TryDispatch(Connection& conn, int64_t now_ns) {
     } else if (conn.peer_closed) {
       Close(conn);
     }
+    return;
+  }
+  if (!WellFormedRequestLine(
+          absl::string_view(conn.in).substr(0, conn.in.find('\n')))) {
+    Reject(conn, 400,
+           "malformed request line (want METHOD SP TARGET SP HTTP/1.1)",
+           now_ns);
     return;
   }
   const Framing framing =

@@ -296,7 +296,21 @@ TEST_F(HttpFrontTest, ClientThatDoesNotReadIsDroppedAtTheWriteTimeout) {
   EXPECT_THAT(Get("/meanwhile"), HasSubstr("\r\n\r\n/meanwhile"));
 }
 
-TEST_F(HttpFrontTest, GarbageGetsTheHandlersAnswerAndTheLoopKeepsServing) {
+TEST_F(HttpFrontTest, MalformedRequestLinesGet400AndClose) {
+  Start();
+  for (const char* line :
+       {"HEAD\t\t/ HTTP/1.1", "GET  / HTTP/1.1", "GET / HTTP/2.0", "GET /",
+        "G(T / HTTP/1.1", "", "GET /a b HTTP/1.1"}) {
+    RawTcp client(front_->port());
+    client.Send(absl::StrCat(line, "\r\nHost: t\r\n\r\n"));
+    std::string answer = client.ReadUntilClose(kPatience);
+    EXPECT_THAT(answer, StartsWith("HTTP/1.1 400 Bad Request\r\n")) << line;
+    EXPECT_THAT(answer, HasSubstr("malformed request line")) << line;
+  }
+  EXPECT_THAT(Get("/fine"), HasSubstr("\r\n\r\n/fine"));
+}
+
+TEST_F(HttpFrontTest, GarbageIsRefusedAndTheLoopKeepsServing) {
   Start();
   for (int i = 0; i < 50; ++i) {
     RawTcp client(front_->port());
