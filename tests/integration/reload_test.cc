@@ -12,7 +12,9 @@
 #include "absl/strings/str_split.h"
 #include "gmock/gmock.h"
 #include "google/protobuf/util/json_util.h"
+#include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
+#include "latency/v1/latency.grpc.pb.h"
 #include "latency/v1/latency.pb.h"
 #include "tests/testing/agent_process.h"
 #include "tests/testing/wait.h"
@@ -211,6 +213,99 @@ TEST(ReloadTest, AddingATargetKeepsAnUnchangedTargetsChannel) {
   EXPECT_THAT(output, HasSubstr("1 kept its probing"));
   EXPECT_EQ(changes(), changes_before);
   EXPECT_EQ(failed(), failed_before) << output;
+  server->process.Signal(SIGTERM);
+  EXPECT_EQ(server->process.Wait(absl::Seconds(20)), 0);
+  unlink(path);
+}
+
+// Highest sequence seen per probe kind on a Watch of `target`, reading
+// until every kind in `kinds` reached `at_least` (or the stream ended).
+struct Sequences {
+  uint64_t icmp = 0;
+  uint64_t grpc = 0;
+  bool ended = false;
+};
+Sequences WatchSequences(v1::LatencyService::Stub& stub,
+                         const std::string& target, uint64_t at_least) {
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() +
+                       std::chrono::seconds(30));
+  v1::WatchRequest request;
+  request.set_target(target);
+  auto stream = stub.Watch(&context, request);
+  Sequences seen;
+  bool icmp_seen = false, grpc_seen = false;
+  v1::WatchResponse response;
+  while (!(icmp_seen && grpc_seen && seen.icmp >= at_least &&
+           seen.grpc >= at_least)) {
+    if (!stream->Read(&response)) {
+      seen.ended = true;
+      return seen;
+    }
+    uint64_t& max =
+        response.sample().kind() == v1::PROBE_KIND_ICMP ? seen.icmp : seen.grpc;
+    (response.sample().kind() == v1::PROBE_KIND_ICMP ? icmp_seen : grpc_seen) =
+        true;
+    max = std::max(max, response.sample().sequence());
+  }
+  context.TryCancel();
+  return seen;
+}
+
+// The probers themselves carry on through a reload that adds a target: an
+// unchanged target's probe sequences continue (its ICMP and gRPC probers
+// were not rebuilt, so nothing in flight was dropped and its timetable did
+// not restart), and a removed target leaves the APIs.
+TEST(ReloadTest, AddingATargetKeepsAnUnchangedTargetsProbers) {
+  std::string error;
+  std::optional<testing::AgentProcess> agent = testing::StartAgent({}, &error);
+  ASSERT_TRUE(agent.has_value()) << error;
+  char path[] = "/tmp/latency-reload-XXXXXX.textproto";
+  close(mkstemps(path, 10));
+  const std::string lo = absl::StrCat(
+      "targets { name: \"lo\" host: \"127.0.0.1\" grpc_port: ", agent->port,
+      " }\n");
+  const std::string defaults = "defaults { interval_ms: 50 }\n";
+  std::ofstream(path) << lo << defaults;
+  std::optional<ServerProcess> server = testing::StartServer(
+      {absl::StrCat("--config=", path), "--report_interval=0"}, &error);
+  ASSERT_TRUE(server.has_value()) << error;
+  auto stub = v1::LatencyService::NewStub(grpc::CreateChannel(
+      server->grpc_address(), grpc::InsecureChannelCredentials()));
+  Sequences before = WatchSequences(*stub, "lo", 20);
+  ASSERT_FALSE(before.ended) << server->process.Output();
+
+  std::ofstream(path) << lo
+                      << "targets { name: \"more\" host: \"127.0.0.1\" "
+                         "grpc_port: 1 }\n"
+                      << defaults;
+  const absl::Time reload_start = absl::Now();
+  server->process.Signal(SIGHUP);
+  ASSERT_TRUE(WaitUntil([&] { return TargetNames(*server).size() == 2; },
+                        absl::Seconds(30)))
+      << server->process.Output();
+  Sequences after = WatchSequences(*stub, "lo", 0);
+  ASSERT_FALSE(after.ended) << server->process.Output();
+  // Probers started at the SIGHUP could not have numbered more probes than
+  // this, however slow the machine; kept ones continue past `before`.
+  const int64_t fresh_max =
+      (absl::Now() - reload_start) / absl::Milliseconds(50) + 2;
+  EXPECT_GT(after.icmp, before.icmp);
+  EXPECT_GT(after.grpc, before.grpc);
+  EXPECT_GT(static_cast<int64_t>(after.icmp), fresh_max);
+  EXPECT_GT(static_cast<int64_t>(after.grpc), fresh_max);
+
+  // Removing "more" takes it out of the APIs; lo still carries on.
+  std::ofstream(path) << lo << defaults;
+  server->process.Signal(SIGHUP);
+  EXPECT_TRUE(WaitUntil([&] { return TargetNames(*server).size() == 1; },
+                        absl::Seconds(30)))
+      << server->process.Output();
+  EXPECT_THAT(TargetNames(*server), ::testing::ElementsAre("lo"));
+  Sequences last = WatchSequences(*stub, "lo", 0);
+  ASSERT_FALSE(last.ended) << server->process.Output();
+  EXPECT_GT(last.grpc, after.grpc);
+  EXPECT_GT(last.icmp, after.icmp);
   server->process.Signal(SIGTERM);
   EXPECT_EQ(server->process.Wait(absl::Seconds(20)), 0);
   unlink(path);
