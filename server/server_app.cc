@@ -80,19 +80,18 @@ absl::Status ServerApp::ReloadTargets(const std::vector<TargetSpec>& targets,
     Logger("server")->info("configuration reloaded: targets unchanged");
     return absl::OkStatus();
   }
-  absl::StatusOr<std::shared_ptr<ProbingSession>> fresh = ProbingSession::Start(
-      targets, thresholds, clock_, probe_credentials_, current.get());
-  if (!fresh.ok()) return fresh.status();
-  std::shared_ptr<ProbingSession> old;
   {
     absl::MutexLock lock(&mu_);
-    if (stop_) {
-      (*fresh)->Stop();
-      return absl::CancelledError("server is stopping");
-    }
-    old = std::exchange(session_, std::move(*fresh));
+    if (stop_) return absl::CancelledError("server is stopping");
   }
-  old->Stop();
+  // In place: only new, changed and removed targets start or stop. The
+  // probers' global settings (TLS towards the agents, --source) are read at
+  // start and not by a reload (the TLS files themselves are re-read in
+  // place), so no reload needs to rebuild every prober.
+  if (absl::Status status = current->Reload(targets, thresholds);
+      !status.ok()) {
+    return status;
+  }
   Logger("server")->info("configuration reloaded: {} targets", targets.size());
   return absl::OkStatus();
 }
@@ -198,10 +197,12 @@ absl::Status ServerApp::StartQuerySurfaces() {
   auto log = Logger("server");
   query_ = std::make_unique<QueryHandler>([this] {
     std::shared_ptr<ProbingSession> session = Session();
-    return StoreView{
-        session->store(),
-        [session](int target) { return session->AddressOf(target); },
-        options_.source};
+    auto [store, address_of] = session->ReaderView();
+    return StoreView{std::move(store),
+                     [session, address_of = std::move(address_of)](int target) {
+                       return address_of(target);
+                     },
+                     options_.source};
   });
   if (!options_.grpc_listen.empty()) {
     latency_service_ = std::make_unique<LatencyServiceImpl>(
@@ -251,18 +252,16 @@ absl::Status ServerApp::StartQuerySurfaces() {
       gauges.icmp_available = session->icmp_available();
       return gauges;
     };
-    // Counters and the exposition's store may come from sessions a reload
-    // apart; the renderer only asks for indices of the store it renders.
+    // Counters and the exposition's store may come from configurations a
+    // reload apart; CountersOf answers zeros for an index the current one
+    // lacks.
     hooks.counters_of = [this](int target) {
-      std::shared_ptr<ProbingSession> session = Session();
-      return target < static_cast<int>(session->store()->targets().size())
-                 ? session->CountersOf(target)
-                 : TargetCounters();
+      return Session()->CountersOf(target);
     };
     hooks.ready = [this] { return probing_.load(); };
     hooks.not_ready = [this] {
       std::shared_ptr<ProbingSession> session = Session();
-      const std::string& why = session->icmp_no_permission();
+      const std::string why = session->icmp_no_permission();
       return why.empty() ? std::string() : "ICMP not permitted: " + why;
     };
     absl::StatusOr<std::unique_ptr<HttpGateway>> gateway =

@@ -71,7 +71,7 @@ struct ServerOptions {
 // store, credentials, and a housekeeping thread that logs status
 // transitions, periodic summaries and re-resolves DNS names.
 //
-// ReloadTargets swaps in a new session for a new configuration without
+// ReloadTargets applies a new configuration to the session in place without
 // touching the listening sockets, so clients keep their connections.
 class ServerApp {
  public:
@@ -79,7 +79,7 @@ class ServerApp {
       const ServerOptions& options, Clock& clock);
   ~ServerApp();
 
-  // The current probing session's store (it changes on ReloadTargets).
+  // The current configuration's store (it changes on ReloadTargets).
   ResultStore& store() { return *Session()->store(); }
   std::shared_ptr<ProbingSession> Session() const ABSL_LOCKS_EXCLUDED(mu_);
   // Whether the ICMP probe could start (sockets available).
@@ -88,10 +88,12 @@ class ServerApp {
   int grpc_port() const { return grpc_port_; }
   int http_port() const { return http_gateway_ ? http_gateway_->port() : 0; }
 
-  // Starts probing `targets` with `thresholds` in a new session, then stops
-  // the old one. On error (e.g. no targets) the old session keeps running.
-  // Unchanged targets keep their statistics; Watch streams end and clients
-  // watch again. When nothing changed, nothing restarts.
+  // Probes `targets` with `thresholds` from now on: only new or changed
+  // targets start and only removed or changed ones stop; unchanged ones keep
+  // their probing (channel, prober state, counters) and statistics. Watch
+  // streams end and clients watch again. When nothing changed, nothing
+  // restarts and Watch streams go on. On error (e.g. no targets) nothing
+  // changes.
   absl::Status ReloadTargets(const std::vector<TargetSpec>& targets,
                              const StatusThresholds& thresholds);
 

@@ -43,67 +43,106 @@ GrpcProber::~GrpcProber() { Stop(); }
 
 void GrpcProber::AddTarget(const GrpcTarget& target,
                            std::unique_ptr<EchoClient> client) {
-  slot_of_target_[target.target_index] = static_cast<int>(slots_.size());
   Slot slot;
   slot.target = target;
   slot.client = std::move(client);
   slot.payload.assign(static_cast<size_t>(std::max(0, target.payload_bytes)),
                       'p');
-  slots_.push_back(std::move(slot));
-  counters_.push_back(std::make_unique<GrpcTargetCounters>());
   absl::MutexLock lock(&mu_);
+  const int index = static_cast<int>(counters_.size());
+  slot_of_target_[target.target_index] = index;
+  counters_.push_back(std::make_unique<GrpcTargetCounters>());
+  slot.counters = counters_.back().get();
   forgotten_below_.push_back(0);
+  if (!planned_) {
+    slots_.push_back(std::move(slot));
+    return;
+  }
+  // Running: connect now, as Start does, while the loop picks it up.
+  slot.client->Connect();
+  additions_.push_back(std::move(slot));
+}
+
+void GrpcProber::RemoveTarget(int target_index) {
+  absl::MutexLock lock(&mu_);
+  auto it = slot_of_target_.find(target_index);
+  if (it == slot_of_target_.end()) return;
+  removals_.push_back(it->second);
+  slot_of_target_.erase(it);
 }
 
 void GrpcProber::ReplaceClient(int target_index,
                                std::unique_ptr<EchoClient> client) {
   client->Connect();
   absl::MutexLock lock(&mu_);
-  replacements_.emplace_back(slot_of_target_.at(target_index),
-                             std::move(client));
+  auto it = slot_of_target_.find(target_index);
+  if (it == slot_of_target_.end()) return;  // removed meanwhile
+  replacements_.emplace_back(it->second, std::move(client));
 }
 
-void GrpcProber::ApplyReplacements() {
-  std::vector<std::pair<int, std::unique_ptr<EchoClient>>> replacements;
-  {
-    absl::MutexLock lock(&mu_);
-    replacements.swap(replacements_);
-    // The old clients' calls are forgotten first, so their cancellation
-    // below finds nothing pending.
-    for (const auto& replacement : replacements) {
-      forgotten_below_[replacement.first] =
-          slots_[replacement.first].next_sequence;
-      for (auto it = pending_.begin(); it != pending_.end();) {
-        if (it->first.slot == replacement.first) {
-          pending_.erase(it++);
-        } else {
-          ++it;
-        }
-      }
+void GrpcProber::ForgetPending(int slot) {
+  forgotten_below_[slot] = slots_[slot].next_sequence;
+  for (auto it = pending_.begin(); it != pending_.end();) {
+    if (it->first.slot == slot) {
+      pending_.erase(it++);
+    } else {
+      ++it;
     }
   }
-  for (auto& [slot, client] : replacements) {
-    std::unique_ptr<EchoClient> old =
-        std::exchange(slots_[slot].client, std::move(client));
-    old.reset();  // cancels and waits for its callbacks
-  }
 }
 
-void GrpcProber::CarryCounters(int target_index,
-                               const GrpcTargetCounters& from) {
-  GrpcTargetCounters& to = *counters_[slot_of_target_.at(target_index)];
-  to.late_replies = from.late_replies.load();
-  to.channel_state_changes = from.channel_state_changes.load();
-  to.channel_state = from.channel_state.load();
-  to.skipped_probes = from.skipped_probes.load();
-  to.connect_replies = from.connect_replies.load();
+void GrpcProber::ApplyChanges() {
+  std::vector<Slot> additions;
+  std::vector<std::pair<int, std::unique_ptr<EchoClient>>> replacements;
+  std::vector<int> removals;
+  std::vector<std::unique_ptr<EchoClient>> retired;
+  {
+    absl::MutexLock lock(&mu_);
+    additions.swap(additions_);
+    replacements.swap(replacements_);
+    removals.swap(removals_);
+    if (additions.empty() && replacements.empty() && removals.empty()) return;
+    // Slots are numbered in AddTarget order, as the schedule numbers series.
+    const int64_t now = clock_.MonotonicNanos();
+    std::vector<int64_t> intervals;
+    for (Slot& slot : additions) {
+      intervals.push_back(slot.target.interval_ns);
+      slots_.push_back(std::move(slot));
+    }
+    schedule_.AddSpread(now, intervals);
+    // The old clients' calls are forgotten first, so their cancellation
+    // below finds nothing pending.
+    for (auto& [slot, client] : replacements) {
+      if (slots_[slot].removed) continue;
+      ForgetPending(slot);
+      retired.push_back(std::exchange(slots_[slot].client, std::move(client)));
+    }
+    for (int slot : removals) {
+      if (slots_[slot].removed) continue;
+      ForgetPending(slot);
+      schedule_.Remove(slot);
+      slots_[slot].removed = true;
+      retired.push_back(std::move(slots_[slot].client));
+    }
+  }
+  // Outside mu_: destroying a client cancels and waits for its callbacks,
+  // which take mu_.
+  retired.clear();
+  replacements.clear();
 }
 
 const GrpcTargetCounters& GrpcProber::counters(int target_index) const {
-  return *counters_[slot_of_target_.at(target_index)];
+  static const GrpcTargetCounters kNone;
+  absl::MutexLock lock(&mu_);
+  auto it = slot_of_target_.find(target_index);
+  return it == slot_of_target_.end() ? kNone : *counters_[it->second];
 }
 
 void GrpcProber::PlanSchedule(int64_t start_ns) {
+  {
+    absl::MutexLock lock(&mu_);
+    planned_ = true;
+  }
   std::vector<int64_t> intervals;
   for (const Slot& slot : slots_) intervals.push_back(slot.target.interval_ns);
   schedule_.AddSpread(start_ns, intervals);
@@ -113,14 +152,15 @@ void GrpcProber::SendDue(int64_t now_ns) {
   due_scratch_.clear();
   schedule_.PopDue(now_ns, &due_scratch_);
   for (const ProbeSchedule::Due& due : due_scratch_) {
-    if (due.skipped > 0) counters_[due.series]->skipped_probes += due.skipped;
+    if (due.skipped > 0) {
+      slots_[due.series].counters->skipped_probes += due.skipped;
+    }
     SendOne(due.series, due.scheduled_ns);
   }
 }
 
 grpc_connectivity_state GrpcProber::NoteChannelState(Slot& slot) {
-  GrpcTargetCounters& counters =
-      *counters_[slot_of_target_[slot.target.target_index]];
+  GrpcTargetCounters& counters = *slot.counters;
   int state = slot.client->State();
   int previous = counters.channel_state.exchange(state);
   if (state != previous) {
@@ -153,15 +193,18 @@ void GrpcProber::SendOne(int slot_index, int64_t scheduled_ns) {
     deadlines_.Push(pending.deadline_ns, PendingKey{slot_index, sequence});
   }
   // Outside mu_: the client may call back inline.
+  // The callback carries what it needs: slots_ belongs to the loop thread.
   slot.client->Echo(
       request, absl::Nanoseconds(slot.target.timeout_ns),
-      [this, slot_index, sequence](const grpc::Status& status,
-                                   const v1::EchoResponse& response) {
-        OnReply(slot_index, sequence, status, response);
+      [this, slot_index, target_index = slot.target.target_index,
+       counters = slot.counters,
+       sequence](const grpc::Status& status, const v1::EchoResponse& response) {
+        OnReply(slot_index, target_index, counters, sequence, status, response);
       });
 }
 
-void GrpcProber::OnReply(int slot_index, uint64_t sequence,
+void GrpcProber::OnReply(int slot_index, int target_index,
+                         GrpcTargetCounters* counters, uint64_t sequence,
                          const grpc::Status& status,
                          const v1::EchoResponse& response) {
   int64_t completed_ns = clock_.MonotonicNanos();
@@ -173,7 +216,7 @@ void GrpcProber::OnReply(int slot_index, uint64_t sequence,
     if (it == pending_.end()) {
       // Already timed out by the prober, or sent on a replaced client.
       if (status.ok() && sequence >= forgotten_below_[slot_index]) {
-        ++counters_[slot_index]->late_replies;
+        ++counters->late_replies;
       }
       return;
     }
@@ -181,11 +224,11 @@ void GrpcProber::OnReply(int slot_index, uint64_t sequence,
     pending_.erase(it);
   }
   if (status.ok() && !pending.channel_ready) {
-    ++counters_[slot_index]->connect_replies;
+    ++counters->connect_replies;
     return;
   }
   Sample sample;
-  sample.target_index = slots_[slot_index].target.target_index;
+  sample.target_index = target_index;
   sample.kind = ProbeKind::kGrpc;
   sample.sequence = sequence;
   sample.scheduled_ns = pending.scheduled_ns;
@@ -283,6 +326,7 @@ void GrpcProber::Stop() {
     absl::MutexLock lock(&mu_);
     cancelling_ = true;
     replacements_.clear();
+    additions_.clear();
   }
   // Destroying the clients cancels in-flight calls and waits for their
   // callbacks, which still find this prober alive.
@@ -292,7 +336,7 @@ void GrpcProber::Stop() {
 void GrpcProber::RunLoop() {
   Logger("prober")->info("gRPC prober: {} targets", slots_.size());
   while (true) {
-    ApplyReplacements();
+    ApplyChanges();
     int64_t now = clock_.MonotonicNanos();
     SendDue(now);
     ExpireTimeouts(now);
@@ -301,8 +345,10 @@ void GrpcProber::RunLoop() {
         wake ? std::max<int64_t>(0, *wake - clock_.MonotonicNanos())
              : 1'000'000'000;
     absl::MutexLock lock(&mu_);
-    // Wakes early only to stop; sends are driven by the timetable.
-    mu_.AwaitWithTimeout(absl::Condition(&stop_), absl::Nanoseconds(wait_ns));
+    // Wakes early only to stop or to apply changes; sends are driven by the
+    // timetable.
+    mu_.AwaitWithTimeout(absl::Condition(this, &GrpcProber::HasWork),
+                         absl::Nanoseconds(wait_ns));
     if (stop_) return;
   }
 }

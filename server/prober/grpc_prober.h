@@ -48,14 +48,25 @@ struct GrpcTargetCounters {
 // Channel connectivity is sampled at every probe; changes are logged and
 // counted. A probe sent while the channel was not READY that succeeds timed
 // the connection set-up, not the network: it is counted (connect_replies),
-// not recorded. Calls the prober cancels itself (Stop) are not samples
-// either.
+// not recorded. Calls the prober cancels itself (Stop, RemoveTarget,
+// ReplaceClient) are not samples either.
+//
+// Targets may be added and removed while the prober runs (a config reload):
+// the others' clients, sequences, timetable and counters are untouched.
 class GrpcProber {
  public:
   GrpcProber(Clock& clock, SampleSink& sink);
   ~GrpcProber();
 
-  void AddTarget(const GrpcTarget& target, std::unique_ptr<EchoClient> client);
+  // Probes `target` through `client`. Before PlanSchedule/Start it joins the
+  // initial phase spread; afterwards (thread-safe) it connects at once and
+  // starts at the loop's next step. `target.target_index` must not be in use.
+  void AddTarget(const GrpcTarget& target, std::unique_ptr<EchoClient> client)
+      ABSL_LOCKS_EXCLUDED(mu_);
+  // Stops probing the target at the loop's next step: its client is
+  // destroyed, its open calls cancelled and, being the prober's own doing,
+  // not samples. Thread-safe; an unknown index is ignored.
+  void RemoveTarget(int target_index) ABSL_LOCKS_EXCLUDED(mu_);
 
   // Probes the target through `client` from the next step on (e.g. a new
   // channel after its name resolved to another address). Thread-safe. The
@@ -63,33 +74,37 @@ class GrpcProber {
   // doing, are not samples.
   void ReplaceClient(int target_index, std::unique_ptr<EchoClient> client)
       ABSL_LOCKS_EXCLUDED(mu_);
-  // Applies pending ReplaceClient calls (loop thread; public for tests).
-  void ApplyReplacements() ABSL_LOCKS_EXCLUDED(mu_);
+  // Applies pending AddTarget (after the start), RemoveTarget and
+  // ReplaceClient calls (loop thread; public for tests).
+  void ApplyChanges() ABSL_LOCKS_EXCLUDED(mu_);
 
   void Start();
   // Stops sending, then destroys the clients (cancelling what is in flight).
   void Stop();
 
-  const GrpcTargetCounters& counters(int target_index) const;
-  // Continues a target's counters (and the channel state they saw) from
-  // another prober's, for a target a reload kept: call after AddTarget,
-  // before Start.
-  void CarryCounters(int target_index, const GrpcTargetCounters& from);
+  // The target's counters (all zero for an unknown index). Thread-safe; the
+  // reference stays valid for the prober's lifetime.
+  const GrpcTargetCounters& counters(int target_index) const
+      ABSL_LOCKS_EXCLUDED(mu_);
   int64_t TakeMaxLagNs() { return lag_.Take(); }
 
   // --- Steps of the scheduler loop (public for tests). ---
-  void PlanSchedule(int64_t start_ns);
+  void PlanSchedule(int64_t start_ns) ABSL_LOCKS_EXCLUDED(mu_);
   void SendDue(int64_t now_ns);
   void ExpireTimeouts(int64_t now_ns) ABSL_LOCKS_EXCLUDED(mu_);
   std::optional<int64_t> NextWakeNs() ABSL_LOCKS_EXCLUDED(mu_);
   size_t pending_count() ABSL_LOCKS_EXCLUDED(mu_);
 
  private:
+  // One target, by slot index (never reused: a removed target's slot stays,
+  // empty, so late callbacks and queued keys cannot reach another target).
   struct Slot {
     GrpcTarget target;
-    std::unique_ptr<EchoClient> client;
+    std::unique_ptr<EchoClient> client;  // null once removed
+    GrpcTargetCounters* counters = nullptr;
     uint64_t next_sequence = 0;
     std::string payload;
+    bool removed = false;
   };
   struct PendingKey {
     int slot;
@@ -110,23 +125,39 @@ class GrpcProber {
   };
 
   void SendOne(int slot, int64_t scheduled_ns);
-  void OnReply(int slot, uint64_t sequence, const grpc::Status& status,
+  void OnReply(int slot, int target_index, GrpcTargetCounters* counters,
+               uint64_t sequence, const grpc::Status& status,
                const v1::EchoResponse& response) ABSL_LOCKS_EXCLUDED(mu_);
+  // Forgets the slot's open calls, so their cancellation is not a result.
+  void ForgetPending(int slot) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Returns the channel's state, logging and counting a change.
   grpc_connectivity_state NoteChannelState(Slot& slot);
   void Emit(Sample sample);
   void RunLoop();
+  // The loop has something to do before its next probe: stop or changes.
+  bool HasWork() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return stop_ || !additions_.empty() || !removals_.empty() ||
+           !replacements_.empty();
+  }
 
   Clock& clock_;
   SampleSink& sink_;
+  // Loop thread only (and the thread that sets up before PlanSchedule).
   std::vector<Slot> slots_;
-  std::vector<std::unique_ptr<GrpcTargetCounters>> counters_;
-  absl::flat_hash_map<int, int> slot_of_target_;
-  ProbeSchedule schedule_;  // loop thread only
+  ProbeSchedule schedule_;
   std::vector<ProbeSchedule::Due> due_scratch_;
   LagTracker lag_;
 
-  absl::Mutex mu_;
+  mutable absl::Mutex mu_;
+  // By slot index, allocated by AddTarget (the slot itself may still be
+  // queued in additions_).
+  std::vector<std::unique_ptr<GrpcTargetCounters>> counters_
+      ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<int, int> slot_of_target_ ABSL_GUARDED_BY(mu_);
+  // PlanSchedule ran: later targets are queued for the loop.
+  bool planned_ ABSL_GUARDED_BY(mu_) = false;
+  std::vector<Slot> additions_ ABSL_GUARDED_BY(mu_);
+  std::vector<int> removals_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<PendingKey, Pending> pending_ ABSL_GUARDED_BY(mu_);
   TimedQueue<PendingKey> deadlines_ ABSL_GUARDED_BY(mu_);
   bool stop_ ABSL_GUARDED_BY(mu_) = false;

@@ -42,55 +42,105 @@ IcmpProber::IcmpProber(Clock& clock, SampleSink& sink,
 IcmpProber::~IcmpProber() { Stop(); }
 
 void IcmpProber::AddTarget(const IcmpTarget& target) {
-  slot_of_target_[target.target_index] = static_cast<int>(slots_.size());
-  slots_.push_back({target, 0});
+  Slot slot;
+  slot.target = target;
+  absl::MutexLock lock(&updates_mu_);
+  slot_of_target_[target.target_index] = static_cast<int>(counters_.size());
   counters_.push_back(std::make_unique<IcmpTargetCounters>());
+  slot.counters = counters_.back().get();
+  if (planned_) {
+    additions_.push_back(slot);
+    WakeLoop();
+  } else {
+    slots_.push_back(slot);
+  }
 }
 
-void IcmpProber::CarryCounters(int target_index,
-                               const IcmpTargetCounters& from) {
-  IcmpTargetCounters& to = *counters_[slot_of_target_.at(target_index)];
-  to.late_replies = from.late_replies.load();
-  to.duplicate_replies = from.duplicate_replies.load();
-  to.mismatched_replies = from.mismatched_replies.load();
-  to.skipped_probes = from.skipped_probes.load();
+void IcmpProber::RemoveTarget(int target_index) {
+  absl::MutexLock lock(&updates_mu_);
+  auto it = slot_of_target_.find(target_index);
+  if (it == slot_of_target_.end()) return;
+  removals_.push_back(it->second);
+  slot_of_target_.erase(it);
+  WakeLoop();
+}
+
+void IcmpProber::WakeLoop() {
+  if (wake_fd_ < 0) return;
+  uint64_t one = 1;
+  ssize_t ignored = write(wake_fd_, &one, sizeof(one));
+  (void)ignored;
 }
 
 const IcmpTargetCounters& IcmpProber::counters(int target_index) const {
-  return *counters_[slot_of_target_.at(target_index)];
+  static const IcmpTargetCounters kNone;
+  absl::MutexLock lock(&updates_mu_);
+  auto it = slot_of_target_.find(target_index);
+  return it == slot_of_target_.end() ? kNone : *counters_[it->second];
 }
 
 void IcmpProber::UpdateAddress(int target_index, const IpAddress& address) {
   absl::MutexLock lock(&updates_mu_);
-  updates_.emplace_back(target_index, address);
+  auto it = slot_of_target_.find(target_index);
+  if (it == slot_of_target_.end()) return;  // removed meanwhile
+  updates_.emplace_back(it->second, address);
 }
 
-void IcmpProber::ApplyAddressUpdates() {
+void IcmpProber::ApplyChanges(int64_t now_ns) {
+  std::vector<Slot> additions;
+  std::vector<int> removals;
   std::vector<std::pair<int, IpAddress>> updates;
   {
     absl::MutexLock lock(&updates_mu_);
+    additions.swap(additions_);
+    removals.swap(removals_);
     updates.swap(updates_);
   }
-  for (const auto& [target_index, address] : updates) {
-    auto it = slot_of_target_.find(target_index);
-    if (it != slot_of_target_.end())
-      slots_[it->second].target.address = address;
+  if (!additions.empty()) {
+    // Slots are numbered in AddTarget order, as the schedule numbers series.
+    std::vector<int64_t> intervals;
+    for (const Slot& slot : additions) {
+      intervals.push_back(slot.target.interval_ns);
+      slots_.push_back(slot);
+    }
+    schedule_.AddSpread(now_ns, intervals);
+  }
+  for (const auto& [slot, address] : updates) {
+    slots_[slot].target.address = address;
+  }
+  if (removals.empty()) return;
+  for (int slot : removals) {
+    slots_[slot].removed = true;
+    schedule_.Remove(slot);
+  }
+  // Their open probes end here, unreported; a reply still on its way is
+  // then a stranger. Queued deadlines find nothing (lazy deletion).
+  for (auto it = pending_.begin(); it != pending_.end();) {
+    if (slots_[it->second.slot].removed) {
+      pending_.erase(it++);
+    } else {
+      ++it;
+    }
   }
 }
 
 void IcmpProber::PlanSchedule(int64_t start_ns) {
+  {
+    absl::MutexLock lock(&updates_mu_);
+    planned_ = true;
+  }
   std::vector<int64_t> intervals;
   for (const Slot& slot : slots_) intervals.push_back(slot.target.interval_ns);
   schedule_.AddSpread(start_ns, intervals);
 }
 
 void IcmpProber::SendDue(int64_t now_ns) {
-  ApplyAddressUpdates();
+  ApplyChanges(now_ns);
   due_scratch_.clear();
   schedule_.PopDue(now_ns, &due_scratch_);
   for (const ProbeSchedule::Due& due : due_scratch_) {
     if (due.skipped > 0) {
-      counters_[due.series]->skipped_probes += due.skipped;
+      slots_[due.series].counters->skipped_probes += due.skipped;
     }
     SendOne(due.series, due.scheduled_ns);
   }
@@ -221,7 +271,7 @@ void IcmpProber::HandleMessage(IcmpSocket& socket, const IcmpReceived& item) {
   if (it == pending_.end()) {
     auto ended = ended_.find(key);
     if (ended != ended_.end()) {
-      auto& counters = *counters_[ended->second.slot];
+      auto& counters = *slots_[ended->second.slot].counters;
       if (ended->second.answered) {
         ++counters.duplicate_replies;
       } else {
@@ -234,7 +284,7 @@ void IcmpProber::HandleMessage(IcmpSocket& socket, const IcmpReceived& item) {
   const IcmpTarget& target = slots_[pending.slot].target;
   if (parsed->payload !=
       BuildProbePayload(nonce_, pending.token, target.payload_bytes)) {
-    ++counters_[pending.slot]->mismatched_replies;
+    ++slots_[pending.slot].counters->mismatched_replies;
     return;
   }
   bool kernel_tx = pending.tx_kernel_realtime_ns.has_value();
@@ -244,7 +294,7 @@ void IcmpProber::HandleMessage(IcmpSocket& socket, const IcmpReceived& item) {
   int64_t received_ns =
       kernel_rx ? *item.kernel_monotonic_ns : item.userspace_ns;
   if (received_ns > pending.deadline_ns) {
-    ++counters_[pending.slot]->late_replies;
+    ++slots_[pending.slot].counters->late_replies;
     Complete(key, SampleResult::kTimeout, pending.deadline_ns, std::nullopt,
              TimestampSource::kNone, "no reply within timeout");
     return;
@@ -367,8 +417,12 @@ void IcmpProber::Start() {
     return;
   }
   poller_ = std::move(*poller);
-  wake_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-  (void)poller_->Add(wake_fd_, EPOLLIN, 2);
+  const int wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  (void)poller_->Add(wake_fd, EPOLLIN, 2);
+  {
+    absl::MutexLock lock(&updates_mu_);
+    wake_fd_ = wake_fd;
+  }
   for (uint32_t i = 0; i < 2; ++i) {
     IcmpSocket* socket = i == 0 ? v4_.get() : v6_.get();
     if (socket == nullptr || socket->fd() < 0) continue;
@@ -385,12 +439,15 @@ void IcmpProber::Start() {
 void IcmpProber::Stop() {
   if (!loop_.joinable()) return;
   stop_ = true;
-  uint64_t one = 1;
-  ssize_t ignored = write(wake_fd_, &one, sizeof(one));
-  (void)ignored;
+  int wake_fd = -1;
+  {
+    absl::MutexLock lock(&updates_mu_);
+    WakeLoop();
+    wake_fd = std::exchange(wake_fd_, -1);
+  }
   loop_.join();
   poller_.reset();
-  close(wake_fd_);
+  close(wake_fd);
 }
 
 void IcmpProber::RunLoop() {
@@ -415,6 +472,16 @@ void IcmpProber::RunLoop() {
       uint32_t which = events[i].data.u32;
       if (which == 0 && v4_) DrainSocket(*v4_);
       if (which == 1 && v6_) DrainSocket(*v6_);
+      if (which == 2) {
+        uint64_t count = 0;
+        int wake_fd = -1;
+        {
+          absl::MutexLock lock(&updates_mu_);
+          wake_fd = wake_fd_;
+        }
+        ssize_t ignored = read(wake_fd, &count, sizeof(count));
+        (void)ignored;
+      }
     }
     now = clock_.MonotonicNanos();
     SendDue(now);

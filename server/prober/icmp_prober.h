@@ -52,6 +52,9 @@ struct IcmpTargetCounters {
 // disagrees with the monotonic clock (a wall-clock step) is replaced by the
 // clock read around sendto()/recvmsg(), labelled userspace.
 //
+// Targets may be added and removed while the prober runs (a config reload):
+// the others' sequences, timetable, open probes and counters are untouched.
+//
 // Thread model: Start() runs the loop on its own thread; the step methods
 // (SendDue, DrainSocket, ExpireTimeouts) are public so tests can drive the
 // prober with a fake clock and fake sockets without that thread.
@@ -62,9 +65,14 @@ class IcmpProber {
              std::unique_ptr<IcmpSocket> v6);
   ~IcmpProber();
 
-  // Adds a target before Start(); phases are spread by Start() (or by
-  // PlanSchedule() in tests).
-  void AddTarget(const IcmpTarget& target);
+  // Adds a target. Before Start() (or PlanSchedule() in tests) it joins the
+  // initial phase spread; afterwards (thread-safe) it starts at the loop's
+  // next SendDue. `target.target_index` must not be in use.
+  void AddTarget(const IcmpTarget& target) ABSL_LOCKS_EXCLUDED(updates_mu_);
+  // Stops probing the target at the loop's next SendDue: its open probes
+  // end without a sample (the prober's own doing, not loss). Thread-safe;
+  // an unknown index is ignored.
+  void RemoveTarget(int target_index) ABSL_LOCKS_EXCLUDED(updates_mu_);
 
   // Changes a target's address (DNS re-resolution). Thread-safe.
   void UpdateAddress(int target_index, const IpAddress& address)
@@ -79,15 +87,16 @@ class IcmpProber {
   void Start();
   void Stop();
 
-  const IcmpTargetCounters& counters(int target_index) const;
-  // Continues a target's counters from another prober's, for a target a
-  // reload kept: call after AddTarget, before Start.
-  void CarryCounters(int target_index, const IcmpTargetCounters& from);
+  // The target's counters (all zero for an unknown index). Thread-safe; the
+  // reference stays valid for the prober's lifetime.
+  const IcmpTargetCounters& counters(int target_index) const
+      ABSL_LOCKS_EXCLUDED(updates_mu_);
   // Largest send lag seen (actual send - scheduled), ns, since the last call.
   int64_t TakeMaxLagNs() { return lag_.Take(); }
 
   // --- Steps of the event loop (public for tests). ---
-  void PlanSchedule(int64_t start_ns);
+  void PlanSchedule(int64_t start_ns) ABSL_LOCKS_EXCLUDED(updates_mu_);
+  // Applies added and removed targets and address updates first.
   void SendDue(int64_t now_ns);
   void DrainSocket(IcmpSocket& socket);
   void ExpireTimeouts(int64_t now_ns);
@@ -124,12 +133,17 @@ class IcmpProber {
     bool answered = false;
     int64_t forget_ns = 0;
   };
+  // One target, by slot index (never reused: a removed target's slot stays,
+  // idle, so remembered probes cannot reach another target).
   struct Slot {
     IcmpTarget target;
+    IcmpTargetCounters* counters = nullptr;
     uint64_t next_sequence = 0;
+    bool removed = false;
   };
 
-  void ApplyAddressUpdates() ABSL_LOCKS_EXCLUDED(updates_mu_);
+  void ApplyChanges(int64_t now_ns) ABSL_LOCKS_EXCLUDED(updates_mu_);
+  void WakeLoop() ABSL_EXCLUSIVE_LOCKS_REQUIRED(updates_mu_);
   void SendOne(int slot, int64_t scheduled_ns);
   void HandleTxStamp(IcmpSocket& socket, const IcmpReceived& item);
   void HandleMessage(IcmpSocket& socket, const IcmpReceived& item);
@@ -150,9 +164,8 @@ class IcmpProber {
   const uint64_t nonce_;
   uint64_t next_token_ = 1;
 
+  // Loop thread only (and the thread that sets up before PlanSchedule).
   std::vector<Slot> slots_;
-  std::vector<std::unique_ptr<IcmpTargetCounters>> counters_;
-  absl::flat_hash_map<int, int> slot_of_target_;
   absl::flat_hash_map<IpAddress, uint16_t> next_wire_sequence_;
   ProbeSchedule schedule_;
   absl::flat_hash_map<Key, Pending> pending_;
@@ -165,11 +178,22 @@ class IcmpProber {
   uint64_t rejected_kernel_rtts_ = 0;
   bool no_permission_[2] = {false, false};
 
-  absl::Mutex updates_mu_;
+  mutable absl::Mutex updates_mu_;
+  // By slot index, allocated by AddTarget (the slot itself may still be
+  // queued in additions_).
+  std::vector<std::unique_ptr<IcmpTargetCounters>> counters_
+      ABSL_GUARDED_BY(updates_mu_);
+  absl::flat_hash_map<int, int> slot_of_target_ ABSL_GUARDED_BY(updates_mu_);
+  // PlanSchedule ran: later targets are queued for the loop.
+  bool planned_ ABSL_GUARDED_BY(updates_mu_) = false;
+  std::vector<Slot> additions_ ABSL_GUARDED_BY(updates_mu_);
+  std::vector<int> removals_ ABSL_GUARDED_BY(updates_mu_);
+  // Address updates by slot.
   std::vector<std::pair<int, IpAddress>> updates_ ABSL_GUARDED_BY(updates_mu_);
 
   std::unique_ptr<EventPoller> poller_;
-  int wake_fd_ = -1;
+  // Wakes the loop for stop and for added or removed targets.
+  int wake_fd_ ABSL_GUARDED_BY(updates_mu_) = -1;
   std::atomic<bool> stop_{false};
   std::thread loop_;
 };

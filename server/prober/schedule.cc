@@ -5,6 +5,7 @@ namespace latency {
 int ProbeSchedule::Add(int64_t first_due_ns, int64_t interval_ns) {
   int series = static_cast<int>(interval_ns_.size());
   interval_ns_.push_back(interval_ns);
+  removed_.push_back(false);
   heap_.push({first_due_ns, series});
   return series;
 }
@@ -17,10 +18,13 @@ void ProbeSchedule::AddSpread(int64_t start_ns,
   }
 }
 
+void ProbeSchedule::Remove(int series) { removed_.at(series) = true; }
+
 void ProbeSchedule::PopDue(int64_t now_ns, std::vector<Due>* due) {
   while (!heap_.empty() && heap_.top().due_ns <= now_ns) {
     Entry entry = heap_.top();
     heap_.pop();
+    if (removed_[entry.series]) continue;  // dropped from the timetable
     int64_t interval = interval_ns_[entry.series];
     uint64_t skipped =
         static_cast<uint64_t>((now_ns - entry.due_ns) / interval);

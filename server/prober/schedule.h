@@ -32,10 +32,15 @@ class ProbeSchedule {
   // spread evenly across each interval (SpreadFirstDue).
   void AddSpread(int64_t start_ns, const std::vector<int64_t>& intervals_ns);
 
+  // Stops series `series` for good: it is never due again. Its number is
+  // not reused (probers keep numbers equal to their slot indices).
+  void Remove(int series);
+
   // Appends every series due at `now_ns` to `due` and schedules its next tick.
   void PopDue(int64_t now_ns, std::vector<Due>* due);
 
   // The earliest due time, or nullopt when there are no series.
+  // A removed series' last tick may still show here once (lazy deletion).
   std::optional<int64_t> NextDueNs() const;
 
   size_t size() const { return interval_ns_.size(); }
@@ -50,6 +55,7 @@ class ProbeSchedule {
     }
   };
   std::vector<int64_t> interval_ns_;
+  std::vector<bool> removed_;
   std::priority_queue<Entry, std::vector<Entry>, std::greater<Entry>> heap_;
 };
 

@@ -237,7 +237,7 @@ TEST_F(GrpcProberTest, AReplacedClientsCancelledCallsAreNotSamples) {
   prober_.ReplaceClient(0, std::move(fresh));
   EXPECT_EQ(new_client->connects, 1);
   // Destroys the old client, which cancels its open call.
-  prober_.ApplyReplacements();
+  prober_.ApplyChanges();
   EXPECT_THAT(sink_.samples(), SizeIs(0));
   EXPECT_EQ(prober_.pending_count(), 0u);
   // A reply that raced the replacement is neither a sample nor "late".
