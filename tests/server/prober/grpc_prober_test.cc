@@ -257,5 +257,55 @@ TEST_F(GrpcProberTest, AReplacedClientsCancelledCallsAreNotSamples) {
   EXPECT_EQ(sink_.samples()[0].sequence, 1u);
 }
 
+// A reload adds and removes targets while the prober runs: the others keep
+// their client, sequence and counters; a removed target's open call is the
+// prober's own cancellation, not a sample, and it is never probed again.
+TEST_F(GrpcProberTest, TargetsAddedAndRemovedWhileRunningLeaveTheOthersAlone) {
+  FakeEchoClient* kept = AddTarget(0);
+  FakeEchoClient* leaving = AddTarget(1);
+  leaving->state = GRPC_CHANNEL_CONNECTING;
+  prober_.PlanSchedule(clock_.MonotonicNanos());
+  clock_.Advance(absl::Milliseconds(999));
+  Step();
+  ASSERT_EQ(kept->call_count(), 1u);
+  ASSERT_EQ(leaving->call_count(), 1u);
+  kept->Reply(0, 0);
+  ASSERT_THAT(sink_.samples(), SizeIs(1));
+  ASSERT_EQ(prober_.counters(1).channel_state_changes, 1u);
+
+  // Added after the start: connects at once, probed from the next step.
+  FakeEchoClient* added = AddTarget(7);
+  EXPECT_EQ(added->connects, 1);
+  EXPECT_EQ(added->call_count(), 0u);
+  FakeEchoClient::Call open = leaving->TakeCall(0);
+  prober_.RemoveTarget(1);
+  prober_.ApplyChanges();  // destroys `leaving`, cancelling its open call
+  EXPECT_THAT(sink_.samples(), SizeIs(1));
+  EXPECT_EQ(prober_.pending_count(), 0u);
+  EXPECT_EQ(prober_.counters(1).channel_state_changes, 0u);  // unknown now
+  Step();
+  ASSERT_EQ(added->call_count(), 1u);
+  EXPECT_EQ(added->TakeCall(0).request.sequence(), 0u);
+  added->Reply(0, 0);
+
+  clock_.Advance(absl::Seconds(1));
+  Step();
+  ASSERT_EQ(kept->call_count(), 2u);
+  EXPECT_EQ(kept->TakeCall(1).request.sequence(), 1u);  // continues
+  // A reply that raced the removal is neither a sample nor "late".
+  v1::EchoResponse reply;
+  reply.set_sequence(0);
+  open.done(grpc::Status::OK, reply);
+  kept->Reply(1, 0);
+  std::vector<Sample> samples = sink_.samples();
+  ASSERT_THAT(samples, SizeIs(3));
+  EXPECT_EQ(samples[1].target_index, 7);
+  EXPECT_EQ(samples[2].target_index, 0);
+  EXPECT_EQ(samples[2].sequence, 1u);
+  for (const Sample& sample : samples) EXPECT_TRUE(sample.ok());
+  EXPECT_EQ(prober_.counters(0).late_replies, 0u);
+  prober_.Stop();
+}
+
 }  // namespace
 }  // namespace latency

@@ -603,5 +603,54 @@ TEST_F(IcmpProberTest, TargetsSharingAnAddressKeepTheirOwnProbes) {
   EXPECT_EQ(prober_->counters(1).mismatched_replies, 0u);
 }
 
+// A reload adds and removes targets while the prober runs: the others keep
+// their sequence, open probes and counters; a removed target's open probe
+// ends without a sample and a reply to it is nobody's.
+TEST_F(IcmpProberTest, TargetsAddedAndRemovedWhileRunningLeaveTheOthersAlone) {
+  AddTarget(0, "192.0.2.1");
+  AddTarget(1, "192.0.2.2");
+  prober_->PlanSchedule(clock_.MonotonicNanos());
+  clock_.Advance(absl::Milliseconds(999));
+  Step();
+  ASSERT_EQ(v4_->sent.size(), 2u);
+  clock_.Advance(absl::Microseconds(100));
+  v4_->inbox.push_back(ReplyTo(*v4_, 0));
+  v4_->inbox.push_back(ReplyTo(*v4_, 0));  // a duplicate, counted
+  Step();
+  ASSERT_THAT(sink_.samples(), SizeIs(1));
+  ASSERT_EQ(prober_->counters(0).duplicate_replies, 1u);
+
+  AddTarget(5, "192.0.2.5");
+  prober_->RemoveTarget(1);  // its probe (sent[1]) is still open
+  Step();
+  ASSERT_EQ(v4_->sent.size(), 3u);  // the added one, at once
+  EXPECT_EQ(v4_->sent[2].to, *IpAddress::Parse("192.0.2.5"));
+  clock_.Advance(absl::Microseconds(100));
+  v4_->inbox.push_back(ReplyTo(*v4_, 1));
+  v4_->inbox.push_back(ReplyTo(*v4_, 2));
+  Step();
+  // Past target 1's timeout, then past the next probes' (0's and 5's).
+  clock_.Advance(absl::Seconds(1));
+  Step();
+  clock_.Advance(absl::Milliseconds(600));
+  Step();
+  std::vector<Sample> samples = sink_.samples();
+  ASSERT_THAT(samples, SizeIs(4));
+  EXPECT_EQ(samples[1].target_index, 5);
+  EXPECT_TRUE(samples[1].ok());
+  std::vector<uint64_t> target0;
+  for (const Sample& sample : samples) {
+    EXPECT_NE(sample.target_index, 1);
+    if (sample.target_index == 0) target0.push_back(sample.sequence);
+  }
+  EXPECT_THAT(target0, ::testing::ElementsAre(0u, 1u));  // continues
+  for (const FakeIcmpSocket::Sent& sent : v4_->sent) {
+    if (&sent == &v4_->sent[1]) continue;
+    EXPECT_NE(sent.to, *IpAddress::Parse("192.0.2.2"));
+  }
+  EXPECT_EQ(prober_->counters(0).duplicate_replies, 1u);
+  EXPECT_EQ(prober_->counters(1).late_replies, 0u);  // unknown now
+}
+
 }  // namespace
 }  // namespace latency

@@ -104,5 +104,20 @@ TEST(ProbeScheduleTest, AddSpreadNumbersSeriesInOrder) {
   EXPECT_EQ(due[2].scheduled_ns, 500);
 }
 
+TEST(ProbeScheduleTest, ARemovedSeriesIsNeverDueAgain) {
+  ProbeSchedule schedule;
+  schedule.Add(0, 100);
+  schedule.Add(50, 100);
+  std::vector<ProbeSchedule::Due> due;
+  schedule.PopDue(60, &due);
+  ASSERT_EQ(due.size(), 2u);
+  schedule.Remove(0);
+  due.clear();
+  schedule.PopDue(1000, &due);
+  for (const ProbeSchedule::Due& d : due) EXPECT_EQ(d.series, 1);
+  EXPECT_EQ(due.size(), 1u);
+  EXPECT_EQ(schedule.Add(2000, 100), 2);  // numbers are not reused
+}
+
 }  // namespace
 }  // namespace latency
