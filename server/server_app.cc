@@ -82,7 +82,9 @@ absl::Status ServerApp::ReloadTargets(const std::vector<TargetSpec>& targets,
   }
   {
     absl::MutexLock lock(&mu_);
-    if (stop_) return absl::CancelledError("server is stopping");
+    if (stop_ || current == nullptr) {
+      return absl::CancelledError("server is stopping");
+    }
   }
   // In place: only new, changed and removed targets start or stop. The
   // probers' global settings (TLS towards the agents, --source) are read at
