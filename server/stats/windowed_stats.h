@@ -153,7 +153,8 @@ struct LastSample {
 //                                                          [<= 48 KB];
 //   100,000 samples in one slot:                  69.3 KB  [<= 80 KB].
 // The absolute worst case needs more than 16,000 distinct RTT buckets in
-// every slot: 40 x (120 B + 2 x 64 KB), about 5 MB.
+// every slot: 40 x (120 B + 2 x 64 KB), about 5 MB (bench/series_memory
+// measures a gRPC series with every bucket in every slot: 4.6 MB at peak).
 //
 // Movable, not copyable.
 class SeriesStats {
