@@ -34,11 +34,13 @@
 #   RUNS="ICMP:GRPC ..." WARMUP=S WINDOW=S bench/run_scale.sh
 #   RSS_OUT=FILE ...               also writes "ICMP GRPC WARM_RSS_KB" per run
 #                                   (tests/e2e/memory_claim_test.sh reads it)
-# Needs root and the build (build/ or LATENCY_BUILD_DIR).
+# Needs root and the build (build/ or LATENCY_BUILD_DIR). Runs under
+# `flock /tmp/e2e.lock` (tb_serialize), like the e2e tests that take it.
 set -euo pipefail
 BENCH_DIR="$(cd "$(dirname "$0")" && pwd)"
 # shellcheck source=SCRIPTDIR/../tests/e2e/netns.sh disable=SC1091 # followed with -x
 source "$BENCH_DIR/../tests/e2e/netns.sh"
+tb_serialize "$@"
 STATS="$BENCH_DIR/bench_stats.py"
 
 if [ "${SMOKE:-}" = 1 ]; then

@@ -80,6 +80,33 @@ tb_require() {
   exit 77
 }
 
+# tb_serialize "$@" (at the top of a script): re-runs the calling script
+# under `flock TB_LOCK` (default /tmp/e2e.lock), which every e2e or scale run
+# on this machine takes, so that runs from several checkouts do not load the
+# machine together while one of them measures. No-op when this process
+# already holds the lock: an inherited descriptor of it (`flock
+# /tmp/e2e.lock ctest ...`) or TB_LOCKED from a caller that took it. Waits
+# up to TB_LOCK_WAIT seconds (default 600), then fails; otherwise exits with
+# the script's status.
+TB_LOCK=${TB_LOCK:-/tmp/e2e.lock}
+tb_serialize() {
+  [ -z "${TB_LOCKED:-}" ] || return 0
+  local fd
+  for fd in "/proc/$$/fd"/*; do
+    [ "$(readlink "$fd")" = "$TB_LOCK" ] && return 0
+  done
+  local wait=${TB_LOCK_WAIT:-600}
+  if ! flock -n "$TB_LOCK" true; then
+    tb_log "waiting up to ${wait}s for $TB_LOCK (another e2e or scale run)"
+  fi
+  # -o: the lock's descriptor stays with flock, not with the script's
+  # children (a server orphaned by a killed run cannot keep it).
+  local rc=0
+  TB_LOCKED=1 flock -o -E 75 -w "$wait" "$TB_LOCK" bash "$0" "$@" || rc=$?
+  if ((rc == 75)); then tb_fail "$TB_LOCK still held after ${wait}s"; fi
+  exit "$rc"
+}
+
 # True when pid runs (a zombie does not count).
 tb_alive() {
   local state
