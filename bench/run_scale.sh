@@ -16,7 +16,10 @@
 # (utime + stime from /proc/PID/stat, % of one core, and each part), RSS
 # (VmRSS after warm-up, before any scrape; at the end; VmHWM at the end,
 # i.e. with the two Prometheus scrapes the run makes, the second one's size
-# and time shown), open fds and threads, the largest prober lag
+# and time shown), the warm RSS per target (KB: for a run of N ICMP targets,
+# or of 1 ICMP + G gRPC, its warm RSS less that of the latest 1:0 run
+# before it, divided by the N - 1 or G targets it adds; "-" for mixed runs
+# and without a 1:0 run before), open fds and threads, the largest prober lag
 # (latency_prober_lag_seconds: the gauge is the maximum since the previous
 # scrape, so the first scrape starts the window), probes completed per second
 # and lost, skipped probes, the agent's CPU, and the exact ICMP median and
@@ -103,6 +106,7 @@ prom() { # FILE QUERY...: see bench_stats.py prom
 rows=()
 rc=0
 base_median=
+base_rss=
 i=0
 for run in $RUNS; do
   i=$((i + 1))
@@ -118,6 +122,11 @@ for run in $RUNS; do
   sleep "$WARMUP"
   rss_warm=$(status_kb "$pid" VmRSS)
   if [ -n "${RSS_OUT:-}" ]; then echo "$icmp $grpc $rss_warm" >>"$RSS_OUT"; fi
+  if [ "$icmp" = 1 ] && [ "$grpc" = 0 ]; then base_rss=$rss_warm; fi
+  rss_per_target=$(awk -v i="$icmp" -v g="$grpc" -v r="$rss_warm" -v b="${base_rss:-}" 'BEGIN {
+    if (b == "" || (i > 1 && g > 0) || (i <= 1 && g == 0)) print "-"
+    else printf "%.1f", (r - b) / (g > 0 ? g : i - 1)
+  }')
 
   tb_http "$name" "/metrics?format=prometheus" >"$out/prom-$i-start.txt"
   since=$(tb_now_ns)
@@ -174,7 +183,7 @@ for run in $RUNS; do
   ratio=$(awk -v m="$median" -v b="${base_median:-0}" \
     'BEGIN {if (b > 0 && m != "-") printf "%.2f", m / b; else print "-"}')
   rows+=("$(awk -v icmp="$icmp" -v grpc="$grpc" -v cpu="$cpu" -v rw="$rss_warm" -v re="$rss_end" \
-    -v hwm="$hwm" -v fds="$fds" -v th="$threads" -v li="$lag_icmp" -v lg="$lag_grpc" \
+    -v hwm="$hwm" -v rpt="$rss_per_target" -v fds="$fds" -v th="$threads" -v li="$lag_icmp" -v lg="$lag_grpc" \
     -v done="$completed" -v lost="$lost" -v sk="$skipped" -v ss="$scrape_secs" -v n="$n" \
     -v m="$median" -v p="$p99" -v r="$ratio" -v acpu="$agent_cpu" -v pm="$ping_median" \
     -v smb="$scrape_mb" -v sms="$scrape_ms" 'BEGIN {
@@ -185,14 +194,14 @@ for run in $RUNS; do
       ac = (grpc > 0 ? acpu : "-")
       pms = (pm == "-" ? "-" : sprintf("%.1f", pm * 1000))
       dp = ((pm == "-" || m == "-") ? "-" : sprintf("%+.1f", (m - pm) * 1000))
-      printf "| %d | %d | %s | %.1f / %.1f / %.1f | %s MB, %d ms | %d / %d | %s | %.0f (%.2f%%) / %d | %s | %s / %s | %s | %s (%s) | %s |\n",
-        icmp, grpc, cpu, rw / 1024, re / 1024, hwm / 1024, smb, sms, fds, th, lag,
+      printf "| %d | %d | %s | %.1f / %.1f / %.1f | %s | %s MB, %d ms | %d / %d | %s | %.0f (%.2f%%) / %d | %s | %s / %s | %s | %s (%s) | %s |\n",
+        icmp, grpc, cpu, rw / 1024, re / 1024, hwm / 1024, rpt, smb, sms, fds, th, lag,
         done / ss, lossp, sk, n, ms, ps, r, pms, dp, ac
     }')")
 done
 
-echo "| ICMP targets | gRPC targets | server CPU, % of one core (user / sys) | RSS MB: warm / end / peak | Prometheus scrape | fds / threads | max prober lag ms: ICMP / gRPC | probes/s (lost) / skipped | ref n | ref ICMP median / p99 (µs) | ref median ÷ 1 target | ping 127.0.0.1 median µs (ref − ping) | agent CPU (%) |"
-echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+echo "| ICMP targets | gRPC targets | server CPU, % of one core (user / sys) | RSS MB: warm / end / peak | warm RSS KB per target | Prometheus scrape | fds / threads | max prober lag ms: ICMP / gRPC | probes/s (lost) / skipped | ref n | ref ICMP median / p99 (µs) | ref median ÷ 1 target | ping 127.0.0.1 median µs (ref − ping) | agent CPU (%) |"
+echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
 printf '%s\n' "${rows[@]}"
 echo
 echo "Window ${WINDOW}s after ${WARMUP}s warm-up; $(nproc) vCPUs; ulimit -n $(ulimit -n)."

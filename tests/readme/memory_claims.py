@@ -9,11 +9,17 @@
       figures do not move with the machine).
   memory_claims.py rss README RSS_FILE
       README's whole-process figures (KB per ICMP / gRPC target) against
-      bench/run_scale.sh's RSS_OUT lines "ICMP GRPC WARM_RSS_KB": runs with
-      N ICMP targets (no gRPC) and with G gRPC targets (one ICMP), each less
-      the one-target run, per target. RSS moves by a few MB between runs of
-      the same configuration, so the bound is 0.5x..1.5x: it fails when the
-      README is off by half or more, not on noise.
+      bench/run_scale.sh's RSS_OUT lines "ICMP GRPC WARM_RSS_KB": a run with
+      N ICMP targets (no gRPC) and one with 1 ICMP + G gRPC targets, each
+      less the RSS of the latest 1:0 run before it and divided by the N - 1
+      or G targets it adds
+      (the "warm RSS KB per target" column run_scale.sh prints). Within 30%
+      (RSS_TOLERANCE): on the shared 2-core machine, under a load of 4,
+      four rounds spread by less than 3% (1 ICMP 21.2-21.3 MB, 7.5-7.6 KB
+      per ICMP target, 54.0-55.2 KB per gRPC target; BENCHMARKS.md, "Memory
+      per target, whole process"), and 1 MB of noise in one run's RSS moves
+      the figures by 0.5 KB and 5 KB; 30% fails a README that is plainly
+      wrong, not one that is rounded.
 Exits 1 with the figures when a claim does not hold, or cannot be found.
 """
 import re
@@ -21,7 +27,7 @@ import subprocess
 import sys
 
 SERIES_TOLERANCE = 0.10
-RSS_TOLERANCE = 0.50
+RSS_TOLERANCE = 0.30
 NUM = r"(\d+(?:\.\d+)?)"
 
 
@@ -90,18 +96,25 @@ def rss(readme, rss_file):
         "the whole-process figures per target")
     runs = [tuple(int(v) for v in line.split()) for line in open(rss_file)
             if line.strip()]
-    base = [kb for i, g, kb in runs if i == 1 and g == 0]
-    icmp_runs = [(i, kb) for i, g, kb in runs if i > 1 and g == 0]
-    grpc_runs = [(g, kb) for i, g, kb in runs if i == 1 and g > 0]
-    if not base or not icmp_runs or not grpc_runs:
-        sys.exit(f"FAIL: want a 1:0 run, an N:0 run and a 1:G run, got {runs}")
+    # Each run against the latest 1:0 run before it, as run_scale.sh does.
+    icmp_runs, grpc_runs, base = [], [], None
+    for i, g, kb in runs:
+        if i == 1 and g == 0:
+            base = kb
+        elif base is not None and g == 0:
+            icmp_runs.append((i, (kb - base) / (i - 1)))
+        elif base is not None and i == 1:
+            grpc_runs.append((g, (kb - base) / g))
+    if not icmp_runs or not grpc_runs:
+        sys.exit(f"FAIL: want a 1:0 run, then an N:0 run and a 1:G run, "
+                 f"got {runs}")
     ok = True
-    for n, kb in icmp_runs:
-        ok &= check(f"RSS per ICMP target ({n} targets)", (kb - base[0]) / n,
-                    icmp, RSS_TOLERANCE)
-    for g, kb in grpc_runs:
-        ok &= check(f"RSS per gRPC target ({g} targets)", (kb - base[0]) / g,
-                    grpc, RSS_TOLERANCE)
+    for n, per_target in icmp_runs:
+        ok &= check(f"RSS per ICMP target ({n} targets)", per_target, icmp,
+                    RSS_TOLERANCE)
+    for g, per_target in grpc_runs:
+        ok &= check(f"RSS per gRPC target ({g} targets)", per_target, grpc,
+                    RSS_TOLERANCE)
     return ok
 
 
