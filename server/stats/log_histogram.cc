@@ -4,7 +4,9 @@
 #include <cmath>
 #include <limits>
 
+#include "absl/strings/str_cat.h"
 #include "server/stats/memory_accounting.h"
+#include "server/stats/varint.h"
 
 namespace latency {
 namespace {
@@ -164,6 +166,58 @@ void LogHistogram::Merge(const LogHistogram& other) {
   merged.shrink_to_fit();
   entries_ = std::move(merged);
   count_ += other.count_;
+}
+
+std::string LogHistogram::Encode() const {
+  std::string out;
+  out.reserve(entries_.size() + 4);
+  int64_t previous = -1;
+  for (size_t i = 0; i < entries_.size();) {
+    const uint32_t index = entries_[i] >> kIndexShift;
+    uint64_t count = 0;
+    for (; i < entries_.size() && (entries_[i] >> kIndexShift) == index; ++i) {
+      count += entries_[i] & kMaxEntryCount;
+    }
+    const uint64_t gap = static_cast<uint64_t>(index - previous - 1);
+    previous = index;
+    if (gap < 16 && count < 16) {
+      out.push_back(static_cast<char>(gap << 4 | count));  // never 0
+    } else {
+      out.push_back('\0');
+      AppendVarint(gap, out);
+      AppendVarint(count, out);
+    }
+  }
+  return out;
+}
+
+absl::StatusOr<LogHistogram> LogHistogram::Decode(absl::string_view bytes) {
+  LogHistogram h;
+  const int64_t buckets = NumBuckets();
+  int64_t previous = -1;
+  for (size_t pos = 0; pos < bytes.size();) {
+    uint64_t gap = 0;
+    uint64_t count = 0;
+    const auto lead = static_cast<uint8_t>(bytes[pos++]);
+    if (lead != 0) {
+      gap = lead >> 4;
+      count = lead & 0x0f;
+    } else if (!ReadVarint(bytes, pos, gap) || !ReadVarint(bytes, pos, count)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("histogram: truncated bucket at byte ", pos));
+    }
+    if (count == 0 || gap >= static_cast<uint64_t>(buckets) ||
+        previous + 1 + static_cast<int64_t>(gap) >= buckets ||
+        h.count_ + count < h.count_) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("histogram: invalid bucket before byte ", pos));
+    }
+    previous += 1 + static_cast<int64_t>(gap);
+    AppendBucket(static_cast<uint32_t>(previous), count, h.entries_);
+    h.count_ += count;
+  }
+  h.entries_.shrink_to_fit();
+  return h;
 }
 
 void LogHistogram::Clear() {

@@ -328,5 +328,46 @@ TEST(LogHistogramTest, BucketsCountPastSixteenBitsAndMergeCanonically) {
   EXPECT_LE(pieces.ApproxMemoryBytes(), sizeof(LogHistogram) + 32);
 }
 
+TEST(LogHistogramCodecTest, RoundTripsEveryShapeExactly) {
+  std::mt19937_64 random(7);
+  std::vector<LogHistogram> shapes(5);
+  // Empty; one value; a steady 5 ms +- 2% minute; a spread over the whole
+  // range (large gaps); one bucket past 65,535 values (two entries).
+  shapes[1].Record(1234);
+  std::normal_distribution<double> steady(5e6, 5e4);
+  for (int i = 0; i < 60; ++i) {
+    shapes[2].Record(static_cast<int64_t>(steady(random)));
+  }
+  std::uniform_int_distribution<int64_t> any(0, LogHistogram::kMaxValueNs * 2);
+  for (int i = 0; i < 5000; ++i) shapes[3].Record(any(random));
+  for (int i = 0; i < 200'000; ++i) shapes[4].Record(987'654);
+  for (const LogHistogram& h : shapes) {
+    absl::StatusOr<LogHistogram> back = LogHistogram::Decode(h.Encode());
+    ASSERT_TRUE(back.ok()) << back.status();
+    EXPECT_TRUE(*back == h);
+    EXPECT_EQ(back->count(), h.count());
+  }
+  EXPECT_EQ(shapes[0].Encode(), "");
+  // The steady minute is what history stores most: about a byte a bucket.
+  EXPECT_LE(shapes[2].Encode().size(), shapes[2].populated_buckets() + 4);
+}
+
+TEST(LogHistogramCodecTest, RejectsBytesEncodeCannotProduce) {
+  LogHistogram h;
+  h.Record(5'000'000);
+  h.Record(5'000'000);
+  const std::string good = h.Encode();
+  // Truncated escape, zero count, an index past the layout.
+  EXPECT_FALSE(LogHistogram::Decode(std::string(1, '\0')).ok());
+  EXPECT_FALSE(LogHistogram::Decode(std::string("\0\x05\0", 3)).ok());
+  EXPECT_FALSE(LogHistogram::Decode(std::string("\0\xff\xff\x03\x01", 5)).ok());
+  // A varint that never ends.
+  EXPECT_FALSE(
+      LogHistogram::Decode(std::string("\0\x80\x80\x80\x80\x80\x80", 7)).ok());
+  ASSERT_TRUE(LogHistogram::Decode(good).ok());
+  EXPECT_THAT(LogHistogram::Decode(good)->Quantile(0.5),
+              Optional(h.Quantile(0.5).value()));
+}
+
 }  // namespace
 }  // namespace latency
