@@ -1,23 +1,39 @@
 #include "server/store/result_store.h"
 
+#include <algorithm>
+#include <iterator>
+
 namespace latency {
 
 ResultStore::ResultStore(Clock& clock, std::vector<TargetSpec> targets,
                          StatusThresholds thresholds,
-                         const ResultStore* previous)
-    : clock_(clock), targets_(std::move(targets)), thresholds_(thresholds) {
+                         const ResultStore* previous, bool keep_minutes)
+    : clock_(clock),
+      targets_(std::move(targets)),
+      thresholds_(thresholds),
+      keep_minutes_(keep_minutes) {
   int64_t now = clock_.MonotonicNanos();
   for (size_t i = 0; i < targets_.size(); ++i) {
     index_by_name_[targets_[i].name] = static_cast<int>(i);
-    std::optional<int> before = previous != nullptr
-                                    ? previous->FindTarget(targets_[i].name)
-                                    : std::nullopt;
-    if (before && previous->targets_[*before] == targets_[i]) {
-      series_.push_back(previous->series_[2 * *before]);
-      series_.push_back(previous->series_[2 * *before + 1]);
+    const int before = previous != nullptr
+                           ? previous->FindTarget(targets_[i].name).value_or(-1)
+                           : -1;
+    if (before >= 0 && previous->targets_[before] == targets_[i]) {
+      series_.push_back(previous->series_[2 * before]);
+      series_.push_back(previous->series_[2 * before + 1]);
     } else {
       series_.push_back(std::make_shared<Series>(now));
       series_.push_back(std::make_shared<Series>(now));
+      // History follows the name: a changed target's open minutes go on in
+      // its new series.
+      if (before >= 0 && keep_minutes_) {
+        for (int k = 0; k < 2; ++k) {
+          Series& from = *previous->series_[2 * before + k];
+          absl::MutexLock lock(&from.mu);
+          series_[2 * i + k]->minutes = std::move(from.minutes);
+          from.minutes.clear();
+        }
+      }
     }
   }
 }
@@ -37,6 +53,11 @@ void ResultStore::Record(const Sample& sample) {
       } else {
         ++series.failures_before_first_ok;
       }
+    }
+    if (keep_minutes_) {
+      AddToMinute(
+          series, sample,
+          StatusLocked(series, sample.target_index, clock_.MonotonicNanos()));
     }
   }
   std::shared_ptr<const SubscriberList> subscribers;
@@ -70,16 +91,8 @@ ProbeView ResultStore::Probe(int target, ProbeKind kind) const {
   const Series& series = SeriesFor(target, kind);
   absl::MutexLock lock(&series.mu);
   const SeriesStats& stats = series.stats;
-  SeriesFacts facts;
-  facts.interval = targets_[target].interval;
-  facts.timeout = targets_[target].timeout;
-  facts.failures_before_first_ok = series.failures_before_first_ok;
-  facts.first_ok_ns = series.first_ok_ns;
-  view.status = ComputeStatus(stats, now, facts, thresholds_);
-  if (series.no_permission) {
-    view.status = ProbeStatus::kNoPermission;
-    view.no_permission = *series.no_permission;
-  }
+  view.status = StatusLocked(series, target, now);
+  if (series.no_permission) view.no_permission = *series.no_permission;
   view.last = stats.last_sample();
   view.last_ok = stats.last_ok_sample();
   view.consecutive_failures = stats.consecutive_failures();
@@ -88,6 +101,66 @@ ProbeView ResultStore::Probe(int target, ProbeKind kind) const {
   }
   view.totals = stats.totals();
   return view;
+}
+
+ProbeStatus ResultStore::StatusLocked(const Series& series, int target,
+                                      int64_t now_ns) const {
+  if (series.no_permission) return ProbeStatus::kNoPermission;
+  SeriesFacts facts;
+  facts.interval = targets_[target].interval;
+  facts.timeout = targets_[target].timeout;
+  facts.failures_before_first_ok = series.failures_before_first_ok;
+  facts.first_ok_ns = series.first_ok_ns;
+  return ComputeStatus(series.stats, now_ns, facts, thresholds_);
+}
+
+void ResultStore::AddToMinute(Series& series, const Sample& sample,
+                              ProbeStatus status) {
+  const int64_t start = PeriodStart(sample.scheduled_wall, 60);
+  std::vector<HistoryRow>& minutes = series.minutes;
+  // Usually the last minute; an earlier one for a probe that completed
+  // after the next minute's first.
+  auto it =
+      std::find_if(minutes.rbegin(), minutes.rend(),
+                   [&](const HistoryRow& m) { return m.start_s <= start; });
+  if (it == minutes.rend() || it->start_s != start) {
+    auto at = minutes.insert(it.base(), HistoryRow());
+    at->start_s = start;
+    // Nobody is taking minutes (history stuck): the oldest go first.
+    if (minutes.size() > kMaxOpenMinutes) {
+      minutes.erase(minutes.begin());
+      at =
+          std::find_if(minutes.begin(), minutes.end(),
+                       [&](const HistoryRow& m) { return m.start_s == start; });
+      if (at == minutes.end()) return;
+    }
+    at->Add(sample, status);
+    return;
+  }
+  it->Add(sample, status);
+}
+
+void ResultStore::TakeMinutes(
+    int64_t before_s,
+    absl::FunctionRef<void(int target, ProbeKind kind, HistoryRow&& row)>
+        take) {
+  for (size_t i = 0; i < targets_.size(); ++i) {
+    for (ProbeKind kind : {ProbeKind::kIcmp, ProbeKind::kGrpc}) {
+      std::vector<HistoryRow> done;
+      {
+        Series& series = SeriesFor(static_cast<int>(i), kind);
+        absl::MutexLock lock(&series.mu);
+        auto end = std::find_if(
+            series.minutes.begin(), series.minutes.end(),
+            [&](const HistoryRow& m) { return m.start_s + 60 > before_s; });
+        done.assign(std::make_move_iterator(series.minutes.begin()),
+                    std::make_move_iterator(end));
+        series.minutes.erase(series.minutes.begin(), end);
+      }
+      for (HistoryRow& row : done)
+        take(static_cast<int>(i), kind, std::move(row));
+    }
+  }
 }
 
 WindowSnapshot ResultStore::Snapshot(int target, ProbeKind kind,

@@ -9,11 +9,13 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
+#include "absl/functional/function_ref.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/types/span.h"
 #include "common/clock.h"
 #include "server/sample.h"
+#include "server/stats/history_row.h"
 #include "server/stats/status.h"
 #include "server/stats/windowed_stats.h"
 #include "server/target.h"
@@ -50,9 +52,14 @@ class ResultStore final : public SampleSink {
   // target whose settings are unchanged continues its series there: its
   // windows, totals and last samples survive a reload. Both stores then
   // share those series; `previous` must stop recording before long.
+  //
+  // With `keep_minutes`, each series also sums its samples into minute
+  // HistoryRows (by the probe's scheduled wall-clock minute) until
+  // TakeMinutes collects them for the history database; a changed target's
+  // open minutes move to its new series.
   ResultStore(Clock& clock, std::vector<TargetSpec> targets,
               StatusThresholds thresholds,
-              const ResultStore* previous = nullptr);
+              const ResultStore* previous = nullptr, bool keep_minutes = false);
 
   void Record(const Sample& sample) override;
 
@@ -100,6 +107,15 @@ class ResultStore final : public SampleSink {
   // first) and refuses new ones.
   void CloseSubscriptions() ABSL_LOCKS_EXCLUDED(subscribers_mu_);
 
+  // Hands every kept minute that ended by `before_s` (unix seconds) to
+  // `take`, oldest first per series, and forgets it. A probe completing
+  // after its minute was taken starts that minute again (the history
+  // database merges rows with the same key).
+  void TakeMinutes(
+      int64_t before_s,
+      absl::FunctionRef<void(int target, ProbeKind kind, HistoryRow&& row)>
+          take);
+
   int64_t now_ns() const { return clock_.MonotonicNanos(); }
   size_t ApproxMemoryBytes() const;
 
@@ -111,6 +127,8 @@ class ResultStore final : public SampleSink {
     // Connection set-up before the first success (see SeriesFacts).
     uint64_t failures_before_first_ok ABSL_GUARDED_BY(mu) = 0;
     std::optional<int64_t> first_ok_ns ABSL_GUARDED_BY(mu);
+    // Minutes not yet taken for history, oldest first (keep_minutes only).
+    std::vector<HistoryRow> minutes ABSL_GUARDED_BY(mu);
     explicit Series(int64_t created_ns) : stats(created_ns) {}
   };
   const Series& SeriesFor(int target, ProbeKind kind) const {
@@ -120,10 +138,19 @@ class ResultStore final : public SampleSink {
     return *series_[2 * target + (kind == ProbeKind::kGrpc ? 1 : 0)];
   }
   bool Enabled(int target, ProbeKind kind) const;
+  ProbeStatus StatusLocked(const Series& series, int target,
+                           int64_t now_ns) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(series.mu);
+  static void AddToMinute(Series& series, const Sample& sample,
+                          ProbeStatus status)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(series.mu);
+  // Two hours of minutes per series at most, should nobody take them.
+  static constexpr size_t kMaxOpenMinutes = 120;
 
   Clock& clock_;
   const std::vector<TargetSpec> targets_;
   const StatusThresholds thresholds_;
+  const bool keep_minutes_;
   absl::flat_hash_map<std::string, int> index_by_name_;
   std::vector<std::shared_ptr<Series>> series_;  // 2 per target
 

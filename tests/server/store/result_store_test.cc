@@ -2,6 +2,7 @@
 
 #include <atomic>
 #include <thread>
+#include <tuple>
 #include <vector>
 
 #include "gmock/gmock.h"
@@ -239,6 +240,53 @@ TEST(ResultStoreTest, UnsubscribeRacingCloseIsSafe) {
     for (std::thread& t : threads) t.join();
   }
   EXPECT_EQ(late.load(), 0);
+}
+
+// History: each series sums its probes into minutes by the probe's
+// scheduled wall-clock minute; TakeMinutes hands over the ended ones once.
+TEST(ResultStoreTest, KeepsMinutesByScheduledWallMinuteUntilTaken) {
+  FakeClock clock(kT0);
+  ResultStore store(clock, {Target("a", "10.0.0.1"), Target("b", "10.0.0.2")},
+                    StatusThresholds(), nullptr, /*keep_minutes=*/true);
+  const absl::Time minute = absl::FromUnixSeconds(1'796'000'040);
+  auto at = [&](int target, absl::Duration offset, int64_t rtt_ns) {
+    Sample s =
+        IcmpSample(target, kT0 + absl::ToInt64Nanoseconds(offset), rtt_ns);
+    s.scheduled_wall = minute + offset;
+    return s;
+  };
+  store.Record(at(0, absl::Seconds(1), 2 * kMs));
+  store.Record(at(0, absl::Seconds(61), 3 * kMs));
+  // Completes after the next minute's first probe: still its own minute.
+  store.Record(at(0, absl::Seconds(59), 4 * kMs));
+  store.Record(at(1, absl::Seconds(2), 5 * kMs));
+
+  std::vector<std::tuple<int, int64_t, uint64_t, int64_t>> taken;
+  auto take = [&](int target, ProbeKind kind, HistoryRow&& row) {
+    EXPECT_EQ(kind, ProbeKind::kIcmp);
+    taken.emplace_back(target, row.start_s, row.sent, row.max_ns);
+  };
+  store.TakeMinutes(1'796'000'099, take);  // the first minute has not ended
+  EXPECT_TRUE(taken.empty());
+  store.TakeMinutes(1'796'000'100, take);
+  EXPECT_THAT(taken, ::testing::ElementsAre(
+                         std::make_tuple(0, 1'796'000'040, 2u, 4 * kMs),
+                         std::make_tuple(1, 1'796'000'040, 1u, 5 * kMs)));
+  taken.clear();
+  store.TakeMinutes(1'796'000'100, take);  // taken once
+  EXPECT_TRUE(taken.empty());
+  store.TakeMinutes(1'796'000'160, take);
+  EXPECT_THAT(taken, ::testing::ElementsAre(
+                         std::make_tuple(0, 1'796'000'100, 1u, 3 * kMs)));
+}
+
+TEST(ResultStoreTest, KeepsNoMinutesUnlessAsked) {
+  FakeClock clock(kT0);
+  ResultStore store(clock, {Target("a", "10.0.0.1")}, StatusThresholds());
+  store.Record(IcmpSample(0, kT0, kMs));
+  int rows = 0;
+  store.TakeMinutes(INT64_MAX, [&](int, ProbeKind, HistoryRow&&) { ++rows; });
+  EXPECT_EQ(rows, 0);
 }
 
 }  // namespace
