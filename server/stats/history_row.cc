@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstring>
 
 #include "absl/strings/str_cat.h"
 #include "server/stats/varint.h"
@@ -21,7 +20,8 @@ void HistoryRow::Add(const Sample& sample, ProbeStatus status_after) {
   max_ns = received == 0 ? value : std::max(max_ns, value);
   ++received;
   sum_ns += static_cast<uint64_t>(value);
-  sum_squares_ns2 += static_cast<double>(value) * static_cast<double>(value);
+  sum_squares_ns2 += static_cast<unsigned __int128>(value) *
+                     static_cast<unsigned __int128>(value);
   rtt.Record(value);
   if (std::optional<int64_t> network = sample.network_rtt_ns()) {
     network_rtt.Record(*network);
@@ -52,13 +52,15 @@ std::optional<double> HistoryRow::stddev_ns() const {
   std::optional<double> mean = mean_ns();
   if (!mean) return std::nullopt;
   const double variance =
-      sum_squares_ns2 / static_cast<double>(received) - *mean * *mean;
+      static_cast<double>(static_cast<long double>(sum_squares_ns2) /
+                          static_cast<long double>(received)) -
+      *mean * *mean;
   return std::sqrt(std::max(0.0, variance));
 }
 
 // Layout: sent, received, the failures of each result but kOk, status, then
-// when received > 0: min, max - min, sum, sum of squares (8 bytes, IEEE 754
-// little-endian), then each histogram as a length and LogHistogram's bytes.
+// when received > 0: min, max - min, sum, the sum of squares (its low and
+// high 64 bits), then each histogram as a length and LogHistogram's bytes.
 std::string HistoryRow::Encode() const {
   std::string out;
   out.reserve(64);
@@ -70,10 +72,8 @@ std::string HistoryRow::Encode() const {
   AppendVarint(static_cast<uint64_t>(min_ns), out);
   AppendVarint(static_cast<uint64_t>(max_ns - min_ns), out);
   AppendVarint(sum_ns, out);
-  uint64_t bits = 0;
-  static_assert(sizeof(bits) == sizeof(sum_squares_ns2));
-  std::memcpy(&bits, &sum_squares_ns2, sizeof(bits));
-  for (int i = 0; i < 8; ++i) out.push_back(static_cast<char>(bits >> (8 * i)));
+  AppendVarint(static_cast<uint64_t>(sum_squares_ns2), out);
+  AppendVarint(static_cast<uint64_t>(sum_squares_ns2 >> 64), out);
   for (const LogHistogram* h : {&rtt, &network_rtt}) {
     std::string bytes = h->Encode();
     AppendVarint(bytes.size(), out);
@@ -113,20 +113,17 @@ absl::StatusOr<HistoryRow> HistoryRow::Decode(int64_t start_s,
   }
   uint64_t min = 0;
   uint64_t spread = 0;
+  uint64_t low = 0;
+  uint64_t high = 0;
   if (!ReadVarint(bytes, pos, min) || !ReadVarint(bytes, pos, spread) ||
-      !ReadVarint(bytes, pos, row.sum_ns) || bytes.size() - pos < 8 ||
-      min > static_cast<uint64_t>(INT64_MAX) ||
+      !ReadVarint(bytes, pos, row.sum_ns) || !ReadVarint(bytes, pos, low) ||
+      !ReadVarint(bytes, pos, high) || min > static_cast<uint64_t>(INT64_MAX) ||
       spread > static_cast<uint64_t>(INT64_MAX) - min) {
     return invalid("truncated aggregates");
   }
   row.min_ns = static_cast<int64_t>(min);
   row.max_ns = static_cast<int64_t>(min + spread);
-  uint64_t bits = 0;
-  for (int i = 0; i < 8; ++i) {
-    bits |= static_cast<uint64_t>(static_cast<uint8_t>(bytes[pos++]))
-            << (8 * i);
-  }
-  std::memcpy(&row.sum_squares_ns2, &bits, sizeof(bits));
+  row.sum_squares_ns2 = static_cast<unsigned __int128>(high) << 64 | low;
   for (LogHistogram* h : {&row.rtt, &row.network_rtt}) {
     uint64_t length = 0;
     if (!ReadVarint(bytes, pos, length) || length > bytes.size() - pos) {

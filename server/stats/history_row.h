@@ -34,7 +34,9 @@ struct HistoryRow {
   int64_t min_ns = 0;
   int64_t max_ns = 0;
   uint64_t sum_ns = 0;
-  double sum_squares_ns2 = 0;  // for the standard deviation
+  // Sum of squared RTTs, for the standard deviation: an exact integer, so
+  // merges in any order give equal rows.
+  unsigned __int128 sum_squares_ns2 = 0;
   LogHistogram rtt;
   LogHistogram network_rtt;  // gRPC samples that carry the agent's time
 

@@ -1,0 +1,467 @@
+#include "server/history/history_db.h"
+
+#include <sqlite3.h>
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <map>
+
+#include "absl/strings/str_cat.h"
+
+namespace latency {
+namespace {
+
+constexpr int64_t kMinute = 60;
+constexpr int64_t kHour = 3600;
+
+absl::Status SqliteError(sqlite3* db, absl::string_view what) {
+  const int code = sqlite3_extended_errcode(db);
+  std::string message =
+      absl::StrCat("history: ", what, ": ", sqlite3_errmsg(db));
+  switch (code & 0xff) {
+    case SQLITE_FULL:
+      return absl::ResourceExhaustedError(message);
+    case SQLITE_READONLY:
+    case SQLITE_PERM:
+    case SQLITE_CANTOPEN:
+      return absl::PermissionDeniedError(message);
+    case SQLITE_CORRUPT:
+    case SQLITE_NOTADB:
+      return absl::DataLossError(message);
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+      return absl::UnavailableError(message);
+    default:
+      return absl::InternalError(message);
+  }
+}
+
+// One prepared statement, finalized on scope exit.
+class Statement {
+ public:
+  Statement(sqlite3* db, const char* sql) : db_(db) {
+    if (sqlite3_prepare_v2(db, sql, -1, &stmt_, nullptr) != SQLITE_OK) {
+      stmt_ = nullptr;
+    }
+  }
+  ~Statement() { sqlite3_finalize(stmt_); }
+  Statement(const Statement&) = delete;
+  Statement& operator=(const Statement&) = delete;
+
+  bool ok() const { return stmt_ != nullptr; }
+  Statement& Bind(int i, int64_t v) {
+    sqlite3_bind_int64(stmt_, i, v);
+    return *this;
+  }
+  Statement& Bind(int i, absl::string_view text) {
+    sqlite3_bind_text(stmt_, i, text.data(), static_cast<int>(text.size()),
+                      SQLITE_TRANSIENT);
+    return *this;
+  }
+  Statement& BindBlob(int i, absl::string_view bytes) {
+    sqlite3_bind_blob(stmt_, i, bytes.data(), static_cast<int>(bytes.size()),
+                      SQLITE_TRANSIENT);
+    return *this;
+  }
+  // SQLITE_ROW, SQLITE_DONE or an error code.
+  int Step() { return sqlite3_step(stmt_); }
+  void Reset() {
+    sqlite3_reset(stmt_);
+    sqlite3_clear_bindings(stmt_);
+  }
+  int64_t Int(int column) { return sqlite3_column_int64(stmt_, column); }
+  absl::string_view Blob(int column) {
+    const void* data = sqlite3_column_blob(stmt_, column);
+    return absl::string_view(
+        static_cast<const char*>(data),
+        static_cast<size_t>(sqlite3_column_bytes(stmt_, column)));
+  }
+
+ private:
+  sqlite3* db_;
+  sqlite3_stmt* stmt_ = nullptr;
+};
+
+absl::Status Exec(sqlite3* db, const char* sql) {
+  if (sqlite3_exec(db, sql, nullptr, nullptr, nullptr) != SQLITE_OK) {
+    return SqliteError(db, sql);
+  }
+  return absl::OkStatus();
+}
+
+// Commits on Commit(), rolls back otherwise.
+class Transaction {
+ public:
+  explicit Transaction(sqlite3* db) : db_(db) {}
+  absl::Status Begin() { return Exec(db_, "BEGIN IMMEDIATE"); }
+  absl::Status Commit() {
+    absl::Status status = Exec(db_, "COMMIT");
+    done_ = status.ok();
+    return status;
+  }
+  ~Transaction() {
+    if (!done_) sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+  }
+
+ private:
+  sqlite3* db_;
+  bool done_ = false;
+};
+
+// Schema migrations: step i takes user_version i to i + 1. Never edit a
+// released step; add one.
+constexpr const char* kMigrations[] = {
+    // 0 -> 1: series, minute and hour rows, and the merge mark.
+    "CREATE TABLE series ("
+    "  id INTEGER PRIMARY KEY,"
+    "  target TEXT NOT NULL,"
+    "  kind TEXT NOT NULL,"
+    "  UNIQUE (target, kind));"
+    "CREATE TABLE minutes ("
+    "  series INTEGER NOT NULL,"
+    "  start_s INTEGER NOT NULL,"
+    "  row BLOB NOT NULL,"
+    "  PRIMARY KEY (series, start_s)) WITHOUT ROWID;"
+    "CREATE TABLE hours ("
+    "  series INTEGER NOT NULL,"
+    "  start_s INTEGER NOT NULL,"
+    "  row BLOB NOT NULL,"
+    "  PRIMARY KEY (series, start_s)) WITHOUT ROWID;"
+    // merged_before_s: every hour before it has its hour rows.
+    "CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL)"
+    "  WITHOUT ROWID;",
+};
+static_assert(std::size(kMigrations) == HistoryDb::kSchemaVersion);
+
+absl::Status Migrate(sqlite3* db) {
+  Statement version(db, "PRAGMA user_version");
+  if (!version.ok() || version.Step() != SQLITE_ROW) {
+    return SqliteError(db, "reading the schema version");
+  }
+  const int64_t from = version.Int(0);
+  if (from > HistoryDb::kSchemaVersion) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "history: the database's schema version ", from,
+        " is newer than this latency-server's (", HistoryDb::kSchemaVersion,
+        "): upgrade latency-server, or move the file away to start afresh"));
+  }
+  for (int64_t v = from; v < HistoryDb::kSchemaVersion; ++v) {
+    Transaction tx(db);
+    if (absl::Status s = tx.Begin(); !s.ok()) return s;
+    if (absl::Status s = Exec(db, kMigrations[v]); !s.ok()) return s;
+    if (absl::Status s =
+            Exec(db, absl::StrCat("PRAGMA user_version = ", v + 1).c_str());
+        !s.ok()) {
+      return s;
+    }
+    if (absl::Status s = tx.Commit(); !s.ok()) return s;
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<sqlite3*> OpenConnection(const std::string& path) {
+  sqlite3* db = nullptr;
+  const int rc = sqlite3_open_v2(
+      path.c_str(), &db,
+      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+      nullptr);
+  if (rc != SQLITE_OK) {
+    absl::Status status = SqliteError(db, absl::StrCat("opening ", path));
+    sqlite3_close(db);
+    return status;
+  }
+  // A reader and the writer may meet; wait rather than fail at once.
+  sqlite3_busy_timeout(db, 5000);
+  for (const char* pragma :
+       {"PRAGMA journal_mode = WAL", "PRAGMA synchronous = NORMAL",
+        "PRAGMA foreign_keys = OFF"}) {
+    if (absl::Status s = Exec(db, pragma); !s.ok()) {
+      sqlite3_close(db);
+      return s;
+    }
+  }
+  return db;
+}
+
+const char* KindName(ProbeKind kind) { return ProbeKindName(kind); }
+
+int64_t FloorTo(int64_t t, int64_t period) {
+  int64_t start = t / period * period;
+  return start > t ? start - period : start;
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<HistoryDb>> HistoryDb::Open(
+    const std::string& path) {
+  absl::StatusOr<sqlite3*> write = OpenConnection(path);
+  if (!write.ok()) return write.status();
+  // A damaged or foreign file fails here (SQLITE_NOTADB) or at the first
+  // page it touches later; either way the caller reports it.
+  if (absl::Status s = Migrate(*write); !s.ok()) {
+    sqlite3_close(*write);
+    return s;
+  }
+  absl::StatusOr<sqlite3*> read = OpenConnection(path);
+  if (!read.ok()) {
+    sqlite3_close(*write);
+    return read.status();
+  }
+  return std::unique_ptr<HistoryDb>(new HistoryDb(path, *write, *read));
+}
+
+HistoryDb::~HistoryDb() {
+  sqlite3_close(read_db_);
+  sqlite3_close(write_db_);
+}
+
+absl::StatusOr<int64_t> HistoryDb::SeriesId(const std::string& target,
+                                            ProbeKind kind) {
+  auto key = std::make_pair(target, static_cast<int>(kind));
+  if (auto it = series_ids_.find(key); it != series_ids_.end()) {
+    return it->second;
+  }
+  Statement insert(write_db_,
+                   "INSERT INTO series (target, kind) VALUES (?, ?) "
+                   "ON CONFLICT DO NOTHING");
+  if (!insert.ok() ||
+      insert.Bind(1, target).Bind(2, KindName(kind)).Step() != SQLITE_DONE) {
+    return SqliteError(write_db_, "adding a series");
+  }
+  Statement select(write_db_,
+                   "SELECT id FROM series WHERE target = ? AND kind = ?");
+  if (!select.ok() ||
+      select.Bind(1, target).Bind(2, KindName(kind)).Step() != SQLITE_ROW) {
+    return SqliteError(write_db_, "finding a series");
+  }
+  const int64_t id = select.Int(0);
+  series_ids_[key] = id;
+  return id;
+}
+
+absl::Status HistoryDb::Upsert(const char* table, int64_t series,
+                               const HistoryRow& row) {
+  const std::string insert_sql =
+      absl::StrCat("INSERT INTO ", table,
+                   " (series, start_s, row) VALUES (?, ?, ?) "
+                   "ON CONFLICT DO NOTHING");
+  Statement insert(write_db_, insert_sql.c_str());
+  if (!insert.ok()) return SqliteError(write_db_, "preparing a row insert");
+  insert.Bind(1, series).Bind(2, row.start_s).BindBlob(3, row.Encode());
+  if (insert.Step() != SQLITE_DONE) {
+    return SqliteError(write_db_, "writing a row");
+  }
+  if (sqlite3_changes(write_db_) > 0) return absl::OkStatus();
+  // Stored already: merge.
+  const std::string select_sql = absl::StrCat(
+      "SELECT row FROM ", table, " WHERE series = ? AND start_s = ?");
+  Statement select(write_db_, select_sql.c_str());
+  if (!select.ok() ||
+      select.Bind(1, series).Bind(2, row.start_s).Step() != SQLITE_ROW) {
+    return SqliteError(write_db_, "reading a row to merge");
+  }
+  absl::StatusOr<HistoryRow> stored =
+      HistoryRow::Decode(row.start_s, select.Blob(0));
+  // A row this release cannot read is replaced, not merged into.
+  HistoryRow merged = stored.ok() ? *std::move(stored) : HistoryRow();
+  merged.start_s = row.start_s;
+  merged.Merge(row);
+  const std::string update_sql = absl::StrCat(
+      "UPDATE ", table, " SET row = ? WHERE series = ? AND start_s = ?");
+  Statement update(write_db_, update_sql.c_str());
+  if (!update.ok() || update.BindBlob(1, merged.Encode())
+                              .Bind(2, series)
+                              .Bind(3, row.start_s)
+                              .Step() != SQLITE_DONE) {
+    return SqliteError(write_db_, "merging a row");
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<int64_t> HistoryDb::MergedBefore(sqlite3* db) {
+  Statement select(db, "SELECT value FROM meta WHERE key = 'merged_before_s'");
+  if (!select.ok()) return SqliteError(db, "reading the merge mark");
+  const int rc = select.Step();
+  if (rc == SQLITE_ROW) return select.Int(0);
+  if (rc == SQLITE_DONE) return INT64_MIN;  // nothing merged yet
+  return SqliteError(db, "reading the merge mark");
+}
+
+absl::Status HistoryDb::WriteMinutes(const std::vector<HistoryEntry>& entries) {
+  if (entries.empty()) return absl::OkStatus();
+  absl::MutexLock lock(&write_mu_);
+  Transaction tx(write_db_);
+  if (absl::Status s = tx.Begin(); !s.ok()) return s;
+  absl::StatusOr<int64_t> merged_before = MergedBefore(write_db_);
+  if (!merged_before.ok()) return merged_before.status();
+  if (*merged_before == INT64_MIN) {
+    // The first rows: hours before theirs have nothing to merge.
+    int64_t first = INT64_MAX;
+    for (const HistoryEntry& e : entries) {
+      first = std::min(first, e.row.start_s);
+    }
+    *merged_before = FloorTo(first, kHour);
+    Statement mark(write_db_,
+                   "INSERT INTO meta (key, value) VALUES "
+                   "('merged_before_s', ?)");
+    if (!mark.ok() || mark.Bind(1, *merged_before).Step() != SQLITE_DONE) {
+      return SqliteError(write_db_, "writing the merge mark");
+    }
+  }
+  for (const HistoryEntry& e : entries) {
+    absl::StatusOr<int64_t> series = SeriesId(e.target, e.kind);
+    if (!series.ok()) return series.status();
+    if (absl::Status s = Upsert("minutes", *series, e.row); !s.ok()) return s;
+    if (e.row.start_s < *merged_before) {
+      HistoryRow hour = e.row;
+      hour.start_s = FloorTo(e.row.start_s, kHour);
+      if (absl::Status s = Upsert("hours", *series, hour); !s.ok()) return s;
+    }
+  }
+  absl::Status status = tx.Commit();
+  // Ids of a rolled-back transaction's new series are not stored.
+  if (!status.ok()) series_ids_.clear();
+  return status;
+}
+
+absl::Status HistoryDb::Maintain(int64_t complete_before_s, int64_t now_s,
+                                 const HistoryRetention& retention) {
+  absl::MutexLock lock(&write_mu_);
+  Transaction tx(write_db_);
+  if (absl::Status s = tx.Begin(); !s.ok()) return s;
+  absl::StatusOr<int64_t> merged_before = MergedBefore(write_db_);
+  if (!merged_before.ok()) return merged_before.status();
+  const int64_t merge_until = FloorTo(complete_before_s, kHour);
+  std::vector<int64_t> series;
+  {
+    Statement all(write_db_, "SELECT id FROM series");
+    if (!all.ok()) return SqliteError(write_db_, "listing series");
+    int rc;
+    while ((rc = all.Step()) == SQLITE_ROW) series.push_back(all.Int(0));
+    if (rc != SQLITE_DONE) return SqliteError(write_db_, "listing series");
+  }
+  if (*merged_before != INT64_MIN && merge_until > *merged_before) {
+    Statement minutes(write_db_,
+                      "SELECT start_s, row FROM minutes WHERE series = ? AND "
+                      "start_s >= ? AND start_s < ? ORDER BY start_s");
+    if (!minutes.ok()) return SqliteError(write_db_, "reading minutes");
+    for (int64_t id : series) {
+      minutes.Reset();
+      minutes.Bind(1, id).Bind(2, *merged_before).Bind(3, merge_until);
+      std::map<int64_t, HistoryRow> hours;
+      int rc;
+      while ((rc = minutes.Step()) == SQLITE_ROW) {
+        absl::StatusOr<HistoryRow> row =
+            HistoryRow::Decode(minutes.Int(0), minutes.Blob(1));
+        if (!row.ok()) continue;  // unreadable: left out of the hour
+        const int64_t hour = FloorTo(row->start_s, kHour);
+        HistoryRow& merged = hours[hour];
+        merged.start_s = hour;
+        merged.Merge(*row);
+      }
+      if (rc != SQLITE_DONE) return SqliteError(write_db_, "reading minutes");
+      for (const auto& [start, hour] : hours) {
+        if (absl::Status s = Upsert("hours", id, hour); !s.ok()) return s;
+      }
+    }
+    Statement mark(write_db_,
+                   "UPDATE meta SET value = ? WHERE key = 'merged_before_s'");
+    if (!mark.ok() || mark.Bind(1, merge_until).Step() != SQLITE_DONE) {
+      return SqliteError(write_db_, "writing the merge mark");
+    }
+  }
+  // Expiry, per series along the primary key (no table scan).
+  const int64_t minutes_from = now_s - absl::ToInt64Seconds(retention.minutes);
+  const int64_t hours_from = now_s - absl::ToInt64Seconds(retention.hours);
+  Statement expire_minutes(
+      write_db_, "DELETE FROM minutes WHERE series = ? AND start_s < ?");
+  Statement expire_hours(write_db_,
+                         "DELETE FROM hours WHERE series = ? AND start_s < ?");
+  if (!expire_minutes.ok() || !expire_hours.ok()) {
+    return SqliteError(write_db_, "preparing expiry");
+  }
+  for (int64_t id : series) {
+    expire_minutes.Reset();
+    expire_hours.Reset();
+    if (expire_minutes.Bind(1, id).Bind(2, minutes_from).Step() !=
+            SQLITE_DONE ||
+        expire_hours.Bind(1, id).Bind(2, hours_from).Step() != SQLITE_DONE) {
+      return SqliteError(write_db_, "expiring rows");
+    }
+  }
+  return tx.Commit();
+}
+
+absl::StatusOr<std::vector<HistoryRow>> HistoryDb::Read(
+    const std::string& target, ProbeKind kind, int64_t start_s, int64_t end_s,
+    int64_t resolution_s) {
+  absl::MutexLock lock(&read_mu_);
+  // One read transaction: the rows and the merge mark agree.
+  if (absl::Status s = Exec(read_db_, "BEGIN"); !s.ok()) return s;
+  struct EndRead {
+    sqlite3* db;
+    ~EndRead() { sqlite3_exec(db, "COMMIT", nullptr, nullptr, nullptr); }
+  } end_read{read_db_};
+  std::vector<HistoryRow> rows;
+  int64_t minutes_from = start_s;
+  if (resolution_s == kHour) {
+    absl::StatusOr<int64_t> merged_before = MergedBefore(read_db_);
+    if (!merged_before.ok()) return merged_before.status();
+    minutes_from = std::max(start_s, *merged_before);
+    Statement hours(read_db_,
+                    "SELECT h.start_s, h.row FROM hours h JOIN series s ON "
+                    "s.id = h.series WHERE s.target = ? AND s.kind = ? AND "
+                    "h.start_s >= ? AND h.start_s < ? ORDER BY h.start_s");
+    if (!hours.ok()) return SqliteError(read_db_, "reading hours");
+    hours.Bind(1, target)
+        .Bind(2, KindName(kind))
+        .Bind(3, start_s)
+        .Bind(4, std::min(end_s, minutes_from));
+    int rc;
+    while ((rc = hours.Step()) == SQLITE_ROW) {
+      absl::StatusOr<HistoryRow> row =
+          HistoryRow::Decode(hours.Int(0), hours.Blob(1));
+      if (row.ok()) rows.push_back(*std::move(row));
+    }
+    if (rc != SQLITE_DONE) return SqliteError(read_db_, "reading hours");
+  }
+  Statement minutes(read_db_,
+                    "SELECT m.start_s, m.row FROM minutes m JOIN series s ON "
+                    "s.id = m.series WHERE s.target = ? AND s.kind = ? AND "
+                    "m.start_s >= ? AND m.start_s < ? ORDER BY m.start_s");
+  if (!minutes.ok()) return SqliteError(read_db_, "reading minutes");
+  minutes.Bind(1, target)
+      .Bind(2, KindName(kind))
+      .Bind(3, minutes_from)
+      .Bind(4, end_s);
+  int rc;
+  while ((rc = minutes.Step()) == SQLITE_ROW) {
+    absl::StatusOr<HistoryRow> row =
+        HistoryRow::Decode(minutes.Int(0), minutes.Blob(1));
+    if (!row.ok()) continue;
+    if (resolution_s == kHour) {
+      // Hours not merged yet, made from their minutes.
+      const int64_t hour = FloorTo(row->start_s, kHour);
+      if (rows.empty() || rows.back().start_s != hour) {
+        rows.emplace_back();
+        rows.back().start_s = hour;
+      }
+      rows.back().Merge(*row);
+    } else {
+      rows.push_back(*std::move(row));
+    }
+  }
+  if (rc != SQLITE_DONE) return SqliteError(read_db_, "reading minutes");
+  return rows;
+}
+
+int64_t HistoryDb::SizeBytes() const {
+  int64_t total = 0;
+  for (const std::string& file : {path_, path_ + "-wal"}) {
+    struct stat st {};
+    if (stat(file.c_str(), &st) == 0) total += st.st_size;
+  }
+  return total;
+}
+
+}  // namespace latency
