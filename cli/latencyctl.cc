@@ -25,6 +25,8 @@ const char kLatencyctlUsage[] =
     "                   one line per target\n"
     "  targets          every target with its latest values and errors\n"
     "  stats TARGET     windowed statistics per probe kind (--window)\n"
+    "  history TARGET   stored history (survives restarts): a p50 sparkline\n"
+    "                   and one row per point (--since, --step, --kind)\n"
     "  watch [TARGET]   live samples until Ctrl-C (--kind, --count); follows\n"
     "                   the server through a reload\n"
     "  matrix [SERVER...]  source x target matrix of the latest RTT (--kind:\n"
@@ -41,6 +43,7 @@ const char kLatencyctlUsage[] =
     "  latencyctl targets --server=10.0.0.5:50052\n"
     "  latencyctl stats agent-1 --window=15m\n"
     "  latencyctl stats agent-1 --output=json\n"
+    "  latencyctl history agent-1 --since=24h --step=1h\n"
     "  latencyctl watch agent-1 --kind=grpc\n"
     "  latencyctl watch --count=10 --output=json\n"
     "  latencyctl matrix 10.0.1.5:50052 10.0.2.5:50052 10.0.3.5:50052\n"
@@ -214,7 +217,7 @@ int RunLatencyctl(const std::vector<std::string>& args, const CliConfig& config,
   if (command == "echo") return RunEchoCommand(args, config, out, err, stop);
   if (command == "health") return RunHealthCommand(args, config, out, err);
   if (command != "status" && command != "targets" && command != "stats" &&
-      command != "watch" && command != "matrix") {
+      command != "watch" && command != "matrix" && command != "history") {
     return Usage(absl::StrCat("unknown command '", command, "'"), err);
   }
 
@@ -223,6 +226,12 @@ int RunLatencyctl(const std::vector<std::string>& args, const CliConfig& config,
   options.timeout = config.timeout;
   options.window = config.window;
   options.count = config.count.value_or(0);
+  options.since = config.since;
+  options.step = config.step;
+  if (options.since <= absl::ZeroDuration() ||
+      options.step < absl::ZeroDuration()) {
+    return Usage("--since must be positive and --step not negative", err);
+  }
   if (config.output == "json") options.output = OutputFormat::kJson;
   std::optional<v1::ProbeKind> kind = ParseKind(config.kind);
   if (!kind) {
@@ -252,8 +261,8 @@ int RunLatencyctl(const std::vector<std::string>& args, const CliConfig& config,
   if (command == "targets" && args.size() != 1) {
     return Usage("targets takes no arguments", err);
   }
-  if (command == "stats" && args.size() != 2) {
-    return Usage("stats takes one TARGET", err);
+  if ((command == "stats" || command == "history") && args.size() != 2) {
+    return Usage(command + " takes one TARGET", err);
   }
   absl::StatusOr<std::shared_ptr<grpc::Channel>> channel =
       Connect(options.server, config, /*with_token=*/true);
@@ -261,6 +270,7 @@ int RunLatencyctl(const std::vector<std::string>& args, const CliConfig& config,
   if (command == "status") return RunStatus(options, *channel, out, err);
   if (command == "watch") return RunWatch(options, *channel, out, err, stop);
   if (command == "targets") return RunTargets(options, *channel, out, err);
+  if (command == "history") return RunHistory(options, *channel, out, err);
   return RunStats(options, *channel, out, err);
 }
 

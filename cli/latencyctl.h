@@ -23,8 +23,10 @@ struct CliConfig {
   std::string server = "127.0.0.1:50052";  // latency-server query address
   std::string output = "table";            // table | json
   absl::Duration timeout = absl::Seconds(2);
-  std::string window = "1m";  // stats (the server's default too)
-  std::string kind;           // watch: "", all, icmp or grpc
+  std::string window = "1m";              // stats (the server's default too)
+  absl::Duration since = absl::Hours(1);  // history: range up to now
+  absl::Duration step = absl::ZeroDuration();  // history: 0 = server default
+  std::string kind;                            // watch: "", all, icmp or grpc
   // watch: samples (unset = until stopped); echo: echoes (unset = 5);
   // 0 = until stopped.
   std::optional<int32_t> count;

@@ -16,7 +16,14 @@ ABSL_FLAG(std::string, output, "table", "table or json");
 ABSL_FLAG(absl::Duration, timeout, absl::Seconds(2), "deadline of each call");
 ABSL_FLAG(std::string, window, "1m",
           "stats: window, 1m, 5m, 15m or 1h (1m, as the server's default)");
-ABSL_FLAG(std::string, kind, "", "watch: icmp, grpc or all (default all)");
+ABSL_FLAG(std::string, kind, "",
+          "watch: icmp, grpc or all (default all); history: icmp or grpc "
+          "(default the target's ICMP, else gRPC)");
+ABSL_FLAG(absl::Duration, since, absl::Hours(1),
+          "history: how far back from now");
+ABSL_FLAG(absl::Duration, step, absl::ZeroDuration(),
+          "history: point spacing (0 = about 300 points; snaps to whole "
+          "minutes or hours)");
 ABSL_FLAG(std::optional<int32_t>, count, std::nullopt,
           "watch: stop after N samples (unset: until Ctrl-C); echo: number "
           "of echoes (unset: 5); 0 = until Ctrl-C");
@@ -59,6 +66,8 @@ int main(int argc, char** argv) {
   config.timeout = absl::GetFlag(FLAGS_timeout);
   config.window = absl::GetFlag(FLAGS_window);
   config.kind = absl::GetFlag(FLAGS_kind);
+  config.since = absl::GetFlag(FLAGS_since);
+  config.step = absl::GetFlag(FLAGS_step);
   config.count = absl::GetFlag(FLAGS_count);
   config.interval = absl::GetFlag(FLAGS_interval);
   config.payload_bytes = absl::GetFlag(FLAGS_payload_bytes);

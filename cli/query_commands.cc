@@ -15,6 +15,7 @@
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "common/json.h"
+#include "google/protobuf/util/time_util.h"
 #include "latency/v1/latency.grpc.pb.h"
 
 namespace latency {
@@ -267,6 +268,62 @@ std::string FormatTargetsTable(const v1::ListTargetsResponse& response) {
     table.AddRow(std::move(row));
   }
   return table.Render();
+}
+
+std::string Sparkline(const std::vector<std::optional<double>>& values) {
+  static const char* const kBlocks[] = {"▁", "▂", "▃", "▄", "▅", "▆", "▇", "█"};
+  double lo = 0;
+  double hi = 0;
+  bool any = false;
+  for (const std::optional<double>& v : values) {
+    if (!v) continue;
+    lo = any ? std::min(lo, *v) : *v;
+    hi = any ? std::max(hi, *v) : *v;
+    any = true;
+  }
+  std::string line;
+  for (const std::optional<double>& v : values) {
+    if (!v) {
+      line += ' ';
+      continue;
+    }
+    const int level =
+        hi > lo ? static_cast<int>((*v - lo) / (hi - lo) * 7.0 + 0.5) : 0;
+    line += kBlocks[std::clamp(level, 0, 7)];
+  }
+  return line;
+}
+
+std::string FormatHistoryTable(const v1::GetHistoryResponse& response) {
+  using google::protobuf::util::TimeUtil;
+  std::string text = absl::StrFormat(
+      "target %s  %s  %s .. %s  step %s (%s rows)  (times in ms)\n",
+      Text(response.target()), KindLabel(response.kind()),
+      TimeUtil::ToString(response.start()), TimeUtil::ToString(response.end()),
+      TimeUtil::ToString(response.step()), Text(response.resolution()));
+  std::vector<std::optional<double>> p50;
+  Table table;
+  table.AddRow({"TIME", "SENT", "LOSS%", "MIN", "P50", "P90", "P99", "MAX",
+                "NET_P50", "STATUS"});
+  int rows = 0;
+  for (const v1::HistoryPoint& p : response.points()) {
+    p50.push_back(p.has_p50_ms() ? std::optional<double>(p.p50_ms())
+                                 : std::nullopt);
+    if (p.sent() == 0) continue;
+    ++rows;
+    table.AddRow(
+        {TimeUtil::ToString(p.time()), absl::StrCat(p.sent()),
+         p.has_loss_percent() ? absl::StrFormat("%.1f", p.loss_percent()) : "-",
+         Ms(p.has_min_ms(), p.min_ms()), Ms(p.has_p50_ms(), p.p50_ms()),
+         Ms(p.has_p90_ms(), p.p90_ms()), Ms(p.has_p99_ms(), p.p99_ms()),
+         Ms(p.has_max_ms(), p.max_ms()),
+         Ms(p.has_network_p50_ms(), p.network_p50_ms()), Text(p.status())});
+  }
+  if (rows == 0) {
+    return text + "no stored history in this range\n";
+  }
+  absl::StrAppend(&text, "p50 |", Sparkline(p50), "|\n\n", table.Render());
+  return text;
 }
 
 std::string FormatStatsTable(const v1::GetTargetStatsResponse& response) {
@@ -548,6 +605,25 @@ int RunStats(const QueryOptions& options,
   return RunUnary(options, std::move(channel),
                   &v1::LatencyService::Stub::GetTargetStats, request,
                   &FormatStatsTable, &StatsExitCode, out, err);
+}
+
+int RunHistory(const QueryOptions& options,
+               std::shared_ptr<grpc::ChannelInterface> channel,
+               std::ostream& out, std::ostream& err) {
+  v1::GetHistoryRequest request;
+  request.set_target(options.target);
+  request.set_kind(options.kind);
+  const absl::Time now = absl::Now();
+  const absl::Time start = now - options.since;
+  request.mutable_start()->set_seconds(absl::ToUnixSeconds(start));
+  request.mutable_end()->set_seconds(absl::ToUnixSeconds(now) + 1);
+  if (options.step > absl::ZeroDuration()) {
+    request.mutable_step()->set_seconds(absl::ToInt64Seconds(options.step));
+  }
+  return RunUnary(
+      options, std::move(channel), &v1::LatencyService::Stub::GetHistory,
+      request, &FormatHistoryTable,
+      [](const v1::GetHistoryResponse&) { return kExitOk; }, out, err);
 }
 
 int RunWatch(const QueryOptions& options,

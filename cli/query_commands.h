@@ -3,6 +3,7 @@
 
 #include <atomic>
 #include <memory>
+#include <optional>
 #include <ostream>
 #include <string>
 #include <utility>
@@ -34,6 +35,10 @@ struct QueryOptions {
   std::string window = "1m";  // stats: "1m", "5m", "15m" or "1h"
   v1::ProbeKind kind = v1::PROBE_KIND_UNSPECIFIED;  // watch filter
   int count = 0;  // watch: stop after this many samples; 0 = until stopped
+  // history: the range ends now and starts this long before; the point
+  // step (zero: the server's default, about 300 points).
+  absl::Duration since = absl::Hours(1);
+  absl::Duration step = absl::ZeroDuration();
 };
 
 // Pure formatters. Every one returns whole lines ending in '\n', columns
@@ -56,6 +61,14 @@ std::string FormatTargetsTable(const v1::ListTargetsResponse& response);
 // P99 P99.9 NET_P50, then the failure causes per kind, sorted by cause.
 std::string FormatStatsTable(const v1::GetTargetStatsResponse& response);
 
+// `history`: a title line (target, kind, range, step, resolution), a
+// sparkline of the p50 per point (a space where nothing is stored), then one
+// row per point with data: TIME SENT LOSS% MIN P50 P90 P99 MAX NET_P50
+// STATUS; or a line saying the range holds no stored history.
+std::string FormatHistoryTable(const v1::GetHistoryResponse& response);
+// One character per value from "▁▂▃▄▅▆▇█" scaled from the smallest to the
+// largest present value, a space for an absent one.
+std::string Sparkline(const std::vector<std::optional<double>>& values);
 // `watch`: the column header and one line per sample: scheduled wall time in
 // `zone` (milliseconds), target, kind, result, rtt ms, network ms, error.
 std::string FormatWatchHeader();
@@ -117,6 +130,11 @@ int RunTargets(const QueryOptions& options,
 int RunStats(const QueryOptions& options,
              std::shared_ptr<grpc::ChannelInterface> channel, std::ostream& out,
              std::ostream& err);
+// `history`: GetHistory over [now - options.since, now) at options.step;
+// exit 0 when the server answered (with data or without).
+int RunHistory(const QueryOptions& options,
+               std::shared_ptr<grpc::ChannelInterface> channel,
+               std::ostream& out, std::ostream& err);
 
 // Every page of ListTargets into `all` (source and total from the last).
 grpc::Status ListAllTargets(std::shared_ptr<grpc::ChannelInterface> channel,

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "absl/flags/flag.h"
+#include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "common/flags.h"
 #include "common/logging.h"
@@ -58,6 +59,16 @@ ABSL_FLAG(absl::Duration, report_interval, absl::Seconds(60),
           "log a one-line 1-minute summary per target this often; 0 = never");
 ABSL_FLAG(absl::Duration, dns_refresh, absl::Seconds(60),
           "re-resolve target host names this often");
+constexpr char kDefaultHistoryDb[] = "/var/lib/latency-pair/history.db";
+ABSL_FLAG(std::string, history_db, kDefaultHistoryDb,
+          "SQLite file of the stored history (a row per target, probe kind "
+          "and minute, and per hour); empty = off. The default is used when "
+          "its directory exists (the package creates it), else history is "
+          "off; a path given here must be in an existing directory");
+ABSL_FLAG(absl::Duration, history_minutes, absl::Hours(7 * 24),
+          "how long history keeps minute rows");
+ABSL_FLAG(absl::Duration, history_hours, absl::Hours(400 * 24),
+          "how long history keeps hour rows");
 ABSL_FLAG(std::string, grpc_tls_cert, "",
           "PEM certificate chain of the gRPC query service; with "
           "--grpc_tls_key it serves TLS only. Re-read on SIGHUP and when the "
@@ -184,6 +195,39 @@ absl::StatusOr<latency::ServerOptions> OptionsFromFlags() {
   return options;
 }
 
+// History settings, read once at start (a reload keeps them). The default
+// path only counts where its directory exists; a path the user gave must.
+absl::StatusOr<latency::HistoryOptions> HistoryFromFlags() {
+  latency::HistoryOptions history;
+  history.path = absl::GetFlag(FLAGS_history_db);
+  history.retention.minutes = absl::GetFlag(FLAGS_history_minutes);
+  history.retention.hours = absl::GetFlag(FLAGS_history_hours);
+  if (history.retention.minutes < absl::Hours(1) ||
+      history.retention.hours < history.retention.minutes) {
+    return absl::InvalidArgumentError(
+        "--history_minutes must be at least 1h and --history_hours at least "
+        "--history_minutes");
+  }
+  if (history.path.empty()) return history;
+  const size_t slash = history.path.rfind('/');
+  const std::string dir =
+      slash == std::string::npos ? "." : history.path.substr(0, slash + 1);
+  if (access(dir.c_str(), F_OK) != 0) {
+    if (history.path == kDefaultHistoryDb) {
+      latency::Logger("server")->info(
+          "history off: {} does not exist (create it, or set --history_db)",
+          dir);
+      history.path.clear();
+      return history;
+    }
+    return absl::InvalidArgumentError(
+        absl::StrCat("--history_db: directory ", dir,
+                     " does not exist (create it, or "
+                     "--history_db= to turn history off)"));
+  }
+  return history;
+}
+
 // SIGHUP: re-reads --config (and the --target flags) and swaps the probing
 // over to it; a bad file changes nothing and says why.
 void ReloadConfiguration(latency::ServerApp& app) {
@@ -229,6 +273,12 @@ int main(int argc, char** argv) {
     log->critical("bad configuration: {}", options.status().message());
     return 2;
   }
+  absl::StatusOr<latency::HistoryOptions> history = HistoryFromFlags();
+  if (!history.ok()) {
+    log->critical("bad configuration: {}", history.status().message());
+    return 2;
+  }
+  options->history = *std::move(history);
   auto app = latency::ServerApp::Start(*options, latency::RealClockInstance());
   if (!app.ok()) {
     log->critical("{}", app.status().message());

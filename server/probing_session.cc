@@ -23,12 +23,13 @@ std::string Ms(std::optional<int64_t> ns) {
 
 absl::StatusOr<std::shared_ptr<ProbingSession>> ProbingSession::Start(
     const std::vector<TargetSpec>& targets, const StatusThresholds& thresholds,
-    Clock& clock, std::shared_ptr<grpc::ChannelCredentials> probe_credentials) {
+    Clock& clock, std::shared_ptr<grpc::ChannelCredentials> probe_credentials,
+    bool keep_history_minutes) {
   if (targets.empty()) {
     return absl::InvalidArgumentError("no targets: give --target or --config");
   }
   std::shared_ptr<ProbingSession> session(
-      new ProbingSession(clock, probe_credentials));
+      new ProbingSession(clock, probe_credentials, keep_history_minutes));
   session->grpc_ = std::make_unique<GrpcProber>(clock, session->router_);
   {
     absl::MutexLock lock(&session->mu_);
@@ -57,7 +58,8 @@ absl::Status ProbingSession::Reload(const std::vector<TargetSpec>& targets,
   auto next = std::make_shared<Generation>();
   next->store = std::make_shared<ResultStore>(
       clock_, targets, thresholds,
-      previous != nullptr ? previous->store.get() : nullptr);
+      previous != nullptr ? previous->store.get() : nullptr,
+      keep_history_minutes_);
   // A target whose settings are unchanged keeps its id, so its probing
   // carries on; a new or changed one gets a new id.
   std::vector<int> fresh;  // ids that start now

@@ -53,7 +53,8 @@ class ProbingSession {
   static absl::StatusOr<std::shared_ptr<ProbingSession>> Start(
       const std::vector<TargetSpec>& targets,
       const StatusThresholds& thresholds, Clock& clock,
-      std::shared_ptr<grpc::ChannelCredentials> probe_credentials);
+      std::shared_ptr<grpc::ChannelCredentials> probe_credentials,
+      bool keep_history_minutes = false);
   ~ProbingSession();
 
   // Probes `targets` with `thresholds` from now on (see the class comment).
@@ -116,9 +117,11 @@ class ProbingSession {
   };
 
   ProbingSession(Clock& clock,
-                 std::shared_ptr<grpc::ChannelCredentials> credentials)
+                 std::shared_ptr<grpc::ChannelCredentials> credentials,
+                 bool keep_history_minutes)
       : clock_(clock),
         probe_credentials_(std::move(credentials)),
+        keep_history_minutes_(keep_history_minutes),
         router_(*this) {}
 
   std::shared_ptr<const Generation> generation() const
@@ -140,6 +143,8 @@ class ProbingSession {
 
   Clock& clock_;
   const std::shared_ptr<grpc::ChannelCredentials> probe_credentials_;
+  // Stores keep minute rows for the history writer.
+  const bool keep_history_minutes_;
   Router router_;
   std::atomic<bool> icmp_available_{false};
   bool stopped_ = false;

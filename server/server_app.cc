@@ -49,13 +49,22 @@ absl::StatusOr<std::unique_ptr<ServerApp>> ServerApp::Start(
   }
   absl::StatusOr<std::shared_ptr<ProbingSession>> session =
       ProbingSession::Start(options.targets, options.thresholds, clock,
-                            app->probe_credentials_);
+                            app->probe_credentials_,
+                            !options.history.path.empty());
   if (!session.ok()) return session.status();
   {
     absl::MutexLock lock(&app->mu_);
     app->session_ = std::move(*session);
   }
   app->probing_ = true;
+  if (!options.history.path.empty()) {
+    app->history_ = std::make_unique<HistoryWriter>(
+        clock, options.history, [raw = app.get()] {
+          std::shared_ptr<ProbingSession> current = raw->Session();
+          return current ? current->store() : nullptr;
+        });
+    app->history_->Start();
+  }
   if (absl::Status status = app->StartQuerySurfaces(); !status.ok()) {
     app->Shutdown();
     return status;
@@ -193,6 +202,8 @@ void ServerApp::Shutdown() {
   if (housekeeping_.joinable()) housekeeping_.join();
   absl::MutexLock reload(&reload_mu_);
   if (std::shared_ptr<ProbingSession> session = Session()) session->Stop();
+  // After the probers: every minute so far, the current one too.
+  if (history_) history_->Stop();
 }
 
 absl::Status ServerApp::StartQuerySurfaces() {
@@ -200,11 +211,17 @@ absl::Status ServerApp::StartQuerySurfaces() {
   query_ = std::make_unique<QueryHandler>([this] {
     std::shared_ptr<ProbingSession> session = Session();
     auto [store, address_of] = session->ReaderView();
-    return StoreView{std::move(store),
-                     [session, address_of = std::move(address_of)](int target) {
-                       return address_of(target);
-                     },
-                     options_.source};
+    StoreView view{std::move(store),
+                   [session, address_of = std::move(address_of)](int target) {
+                     return address_of(target);
+                   },
+                   options_.source};
+    if (history_) {
+      view.history = history_->db();
+      view.history_health = history_->health();
+      view.history_retention = options_.history.retention;
+    }
+    return view;
   });
   if (!options_.grpc_listen.empty()) {
     latency_service_ = std::make_unique<LatencyServiceImpl>(
@@ -265,6 +282,13 @@ absl::Status ServerApp::StartQuerySurfaces() {
       std::shared_ptr<ProbingSession> session = Session();
       const std::string why = session->icmp_no_permission();
       return why.empty() ? std::string() : "ICMP not permitted: " + why;
+    };
+    hooks.ready_note = [this] {
+      if (!history_) return std::string();
+      HistoryHealth health = history_->health();
+      return health.state == HistoryHealth::State::kDegraded
+                 ? "history degraded: " + health.why
+                 : std::string();
     };
     absl::StatusOr<std::unique_ptr<HttpGateway>> gateway =
         HttpGateway::Start(http, *query_, std::move(hooks));

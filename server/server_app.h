@@ -17,6 +17,7 @@
 #include "server/api/http_gateway.h"
 #include "server/api/latency_service.h"
 #include "server/api/query.h"
+#include "server/history/history_writer.h"
 #include "server/probing_session.h"
 #include "server/stats/status.h"
 #include "server/store/result_store.h"
@@ -63,6 +64,8 @@ struct ServerOptions {
   std::string auth_token_file;
   // How often TLS files are checked for changes (0: only on SIGHUP).
   absl::Duration tls_poll_interval = absl::Seconds(10);
+  // Stored history (--history_db; an empty path turns it off).
+  HistoryOptions history;
 };
 
 // ServerApp wires latency-server: a ProbingSession (targets resolved, ICMP
@@ -118,6 +121,7 @@ class ServerApp {
   std::shared_ptr<ServerCertificates> http_certs_;  // null: plaintext
   std::shared_ptr<grpc::ChannelCredentials> probe_credentials_;
 
+  std::unique_ptr<HistoryWriter> history_;  // null: history off
   std::unique_ptr<QueryHandler> query_;
   std::unique_ptr<LatencyServiceImpl> latency_service_;
   HealthService health_service_;

@@ -10,6 +10,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
 #include "common/json.h"
 #include "common/logging.h"
 #include "common/utf8.h"
@@ -152,6 +153,50 @@ bool ParseUint32Param(const httplib::Request& req, const char* name,
   }
   (request->*set)(value);
   return true;
+}
+
+// GET .../history parameters: kind (icmp, grpc), start and end (RFC 3339),
+// step (a duration: 60s, 5m, 1h). Unknown values are errors, not defaults.
+absl::StatusOr<v1::GetHistoryRequest> ParseHistoryRequest(
+    const httplib::Request& req) {
+  v1::GetHistoryRequest request;
+  const std::string kind = req.get_param_value("kind");
+  if (kind == "icmp") {
+    request.set_kind(v1::PROBE_KIND_ICMP);
+  } else if (kind == "grpc") {
+    request.set_kind(v1::PROBE_KIND_GRPC);
+  } else if (!kind.empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("kind: want icmp or grpc, got '", ToValidUtf8(kind), "'"));
+  }
+  for (const char* name : {"start", "end"}) {
+    if (!req.has_param(name)) continue;
+    const std::string text = req.get_param_value(name);
+    absl::Time t;
+    std::string error;
+    if (!absl::ParseTime(absl::RFC3339_full, text, &t, &error)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          name, ": want an RFC 3339 time (2026-12-04T10:00:00Z), got '",
+          ToValidUtf8(text), "'"));
+    }
+    google::protobuf::Timestamp& out = std::string_view(name) == "start"
+                                           ? *request.mutable_start()
+                                           : *request.mutable_end();
+    out.set_seconds(absl::ToUnixSeconds(t));
+    out.set_nanos(static_cast<int32_t>(
+        absl::ToInt64Nanoseconds(t - absl::FromUnixSeconds(out.seconds()))));
+  }
+  if (req.has_param("step")) {
+    const std::string text = req.get_param_value("step");
+    absl::Duration step;
+    if (!absl::ParseDuration(text, &step) || step <= absl::ZeroDuration()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("step: want a positive duration (60s, 5m, 1h), got '",
+                       ToValidUtf8(text), "'"));
+    }
+    request.mutable_step()->set_seconds(absl::ToInt64Seconds(step));
+  }
+  return request;
 }
 
 std::string DefaultReason(int status) {
@@ -410,6 +455,18 @@ void HttpGateway::InstallRoutes() {
     request.set_window(req.get_param_value("window"));
     SendResult(res, query_.GetTargetStats(request));
   });
+  server.Get(
+      R"(/v1/targets/([^/]+)/history)",
+      [this](const httplib::Request& req, httplib::Response& res) {
+        absl::StatusOr<v1::GetHistoryRequest> request =
+            ParseHistoryRequest(req);
+        if (!request.ok()) {
+          SendError(res, 400, std::string(request.status().message()));
+          return;
+        }
+        request->set_target(httplib::detail::decode_url(req.matches[1], false));
+        SendResult(res, query_.GetHistory(*request));
+      });
   server.Get("/", [](const httplib::Request& req, httplib::Response& res) {
     SendWebAsset(req, res, "index.html");
   });
@@ -420,25 +477,28 @@ void HttpGateway::InstallRoutes() {
   server.Get("/healthz", [](const httplib::Request&, httplib::Response& res) {
     res.set_content("ok\n", "text/plain");
   });
-  server.Get(
-      "/readyz", [this](const httplib::Request&, httplib::Response& res) {
-        bool ready = hooks_.ready();
-        std::string problem =
-            ready && hooks_.not_ready ? hooks_.not_ready() : std::string();
-        res.status = ready && problem.empty() ? 200 : 503;
-        res.set_content(!ready            ? "not ready: probers not running\n"
-                        : problem.empty() ? "ready\n"
-                                          : "not ready: " + problem + "\n",
-                        "text/plain");
-      });
+  server.Get("/readyz", [this](const httplib::Request&,
+                               httplib::Response& res) {
+    bool ready = hooks_.ready();
+    std::string problem =
+        ready && hooks_.not_ready ? hooks_.not_ready() : std::string();
+    res.status = ready && problem.empty() ? 200 : 503;
+    std::string note = hooks_.ready_note ? hooks_.ready_note() : std::string();
+    if (!note.empty()) note = "; " + note;
+    res.set_content(!ready            ? "not ready: probers not running\n"
+                    : problem.empty() ? "ready" + note + "\n"
+                                      : "not ready: " + problem + note + "\n",
+                    "text/plain");
+  });
   // Known paths with another method: 405 with Allow (unknown paths: 404).
   auto not_allowed = [](const httplib::Request&, httplib::Response& res) {
     res.set_header("Allow", "GET, HEAD");
     SendError(res, 405, "method not allowed; use GET");
   };
-  for (const char* path : {"/metrics", "/v1/latency", "/v1/targets",
-                           R"(/v1/targets/([^/]+)/stats)", "/healthz",
-                           "/readyz", "/", R"(/assets/([A-Za-z0-9._-]+))"}) {
+  for (const char* path :
+       {"/metrics", "/v1/latency", "/v1/targets",
+        R"(/v1/targets/([^/]+)/stats)", R"(/v1/targets/([^/]+)/history)",
+        "/healthz", "/readyz", "/", R"(/assets/([A-Za-z0-9._-]+))"}) {
     server.Post(path, not_allowed);
     server.Put(path, not_allowed);
     server.Delete(path, not_allowed);

@@ -37,6 +37,9 @@ struct HttpGatewayHooks {
   // /readyz: why probing cannot do what it was asked (e.g. no ICMP
   // permission, with the fix); empty or unset when it can.
   std::function<std::string()> not_ready;
+  // /readyz: what works only in part while the server stays ready (history
+  // degraded, with the fix); empty or unset when nothing does.
+  std::function<std::string()> ready_note;
 };
 
 // HttpGateway is latency-server's HTTP side: HttpFront holds the

@@ -173,6 +173,12 @@ grpc::ServerUnaryReactor* LatencyServiceImpl::GetTargetStats(
   return Reply(context, query_.GetTargetStats(*request), response);
 }
 
+grpc::ServerUnaryReactor* LatencyServiceImpl::GetHistory(
+    grpc::CallbackServerContext* context, const v1::GetHistoryRequest* request,
+    v1::GetHistoryResponse* response) {
+  return Reply(context, query_.GetHistory(*request), response);
+}
+
 grpc::ServerWriteReactor<v1::WatchResponse>* LatencyServiceImpl::Watch(
     grpc::CallbackServerContext* context, const v1::WatchRequest* request) {
   const std::string client = ClientAddress(context->peer());

@@ -39,6 +39,10 @@ class LatencyServiceImpl final : public v1::LatencyService::CallbackService {
       grpc::CallbackServerContext* context,
       const v1::GetTargetStatsRequest* request,
       v1::GetTargetStatsResponse* response) override;
+  grpc::ServerUnaryReactor* GetHistory(
+      grpc::CallbackServerContext* context,
+      const v1::GetHistoryRequest* request,
+      v1::GetHistoryResponse* response) override;
   grpc::ServerWriteReactor<v1::WatchResponse>* Watch(
       grpc::CallbackServerContext* context,
       const v1::WatchRequest* request) override;

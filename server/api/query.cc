@@ -10,6 +10,7 @@
 #include "absl/strings/strip.h"
 #include "common/utf8.h"
 #include "google/protobuf/util/time_util.h"
+#include "server/api/history_query.h"
 
 namespace latency {
 namespace {
@@ -115,6 +116,81 @@ v1::TargetSummary QueryHandler::Summary(const StoreView& view, int target,
   return summary;
 }
 
+std::string HistoryStateText(const HistoryHealth& health) {
+  switch (health.state) {
+    case HistoryHealth::State::kOff:
+      return "off";
+    case HistoryHealth::State::kOk:
+      return "ok";
+    case HistoryHealth::State::kDegraded:
+      return "degraded: " + health.why;
+  }
+  return "off";
+}
+
+absl::StatusOr<v1::GetHistoryResponse> QueryHandler::GetHistory(
+    const v1::GetHistoryRequest& request) const {
+  StoreView view = current_();
+  const ResultStore& store = *view.store;
+  if (request.target().empty()) {
+    return absl::InvalidArgumentError("target: required");
+  }
+  std::optional<int> found = store.FindTarget(request.target());
+  if (!found) {
+    return absl::NotFoundError(
+        absl::StrCat("unknown target '", ToValidUtf8(request.target()), "'"));
+  }
+  const TargetSpec& spec = store.targets()[*found];
+  ProbeKind kind = spec.icmp_enabled ? ProbeKind::kIcmp : ProbeKind::kGrpc;
+  switch (request.kind()) {
+    case v1::PROBE_KIND_UNSPECIFIED:
+      break;
+    case v1::PROBE_KIND_ICMP:
+      kind = ProbeKind::kIcmp;
+      break;
+    case v1::PROBE_KIND_GRPC:
+      kind = ProbeKind::kGrpc;
+      break;
+    default:
+      return absl::InvalidArgumentError("kind: unknown probe kind");
+  }
+  if (!(kind == ProbeKind::kIcmp ? spec.icmp_enabled : spec.grpc_enabled)) {
+    return absl::NotFoundError(absl::StrCat("target '", spec.name, "' has no ",
+                                            ProbeKindName(kind), " probe"));
+  }
+  if (view.history_health.state == HistoryHealth::State::kOff) {
+    return absl::FailedPreconditionError(
+        "history is off on this server (--history_db=)");
+  }
+  if (view.history == nullptr) {
+    return absl::UnavailableError("history degraded: " +
+                                  view.history_health.why);
+  }
+  const absl::Time now = store.wall_now();
+  const absl::Time end = request.has_end()
+                             ? absl::FromUnixSeconds(request.end().seconds()) +
+                                   absl::Nanoseconds(request.end().nanos())
+                             : now;
+  const absl::Time start =
+      request.has_start() ? absl::FromUnixSeconds(request.start().seconds()) +
+                                absl::Nanoseconds(request.start().nanos())
+                          : end - absl::Hours(1);
+  const absl::Duration step =
+      request.has_step() ? absl::Seconds(request.step().seconds()) +
+                               absl::Nanoseconds(request.step().nanos())
+                         : absl::ZeroDuration();
+  absl::StatusOr<HistoryGrid> grid =
+      SnapHistoryGrid(start, end, step, now, view.history_retention);
+  if (!grid.ok()) return grid.status();
+  absl::StatusOr<v1::GetHistoryResponse> response =
+      ReadHistory(*view.history, spec.name, kind, *grid);
+  if (!response.ok()) {
+    return absl::UnavailableError(
+        absl::StrCat("history: ", response.status().message()));
+  }
+  return response;
+}
+
 absl::StatusOr<v1::GetLatencyResponse> QueryHandler::GetLatency(
     const v1::GetLatencyRequest& request) const {
   StoreView view = current_();
@@ -142,6 +218,7 @@ absl::StatusOr<v1::GetLatencyResponse> QueryHandler::GetLatency(
   response.set_status(ProbeStatusName(overall));
   response.set_target_count(Count32(count));
   response.set_source(view.source);
+  response.set_history(HistoryStateText(view.history_health));
   const v1::TargetSummary& summary = all.targets(target);
   response.set_target(summary.name());
   for (const v1::ProbeSummary& probe : summary.probes()) {

@@ -7,6 +7,8 @@
 
 #include "absl/status/statusor.h"
 #include "latency/v1/latency.pb.h"
+#include "server/history/history_db.h"
+#include "server/history/history_writer.h"
 #include "server/sample.h"
 #include "server/store/result_store.h"
 
@@ -20,6 +22,11 @@ struct StoreView {
   std::function<std::string(int)> address_of;
   // Where this server measures from (--source): answers carry it.
   std::string source = {};
+  // The history database (null when off or not open yet), how it is
+  // doing, and what it keeps.
+  std::shared_ptr<HistoryDb> history = nullptr;
+  HistoryHealth history_health = {};
+  HistoryRetention history_retention = {};
 };
 
 // QueryHandler answers every LatencyService question from the ResultStore.
@@ -51,6 +58,12 @@ class QueryHandler {
   absl::StatusOr<v1::GetTargetStatsResponse> GetTargetStats(
       const v1::GetTargetStatsRequest& request) const;
 
+  // The target's stored history (see GetHistoryRequest). NOT_FOUND for an
+  // unknown target or a kind it does not probe, INVALID_ARGUMENT for a bad
+  // range, FAILED_PRECONDITION when history is off, UNAVAILABLE while the
+  // database cannot be opened (with why).
+  absl::StatusOr<v1::GetHistoryResponse> GetHistory(
+      const v1::GetHistoryRequest& request) const;
   // Checks a Watch filter: NOT_FOUND for an unknown target, INVALID_ARGUMENT
   // for an unknown kind.
   absl::Status ValidateWatch(const v1::WatchRequest& request) const;
@@ -80,6 +93,8 @@ class QueryHandler {
 };
 
 v1::ProbeKind ProbeKindToProto(ProbeKind kind);
+// "ok", "off", or "degraded: " and why (GetLatencyResponse.history).
+std::string HistoryStateText(const HistoryHealth& health);
 
 }  // namespace latency
 

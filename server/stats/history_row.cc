@@ -8,9 +8,21 @@
 
 namespace latency {
 
+namespace {
+
+// The worse of two statuses a row reached, where unknown (no status yet)
+// counts only when there is nothing else.
+ProbeStatus WorseReached(ProbeStatus a, ProbeStatus b) {
+  if (a == ProbeStatus::kUnknown) return b;
+  if (b == ProbeStatus::kUnknown) return a;
+  return Worst(a, b);
+}
+
+}  // namespace
+
 void HistoryRow::Add(const Sample& sample, ProbeStatus status_after) {
   ++sent;
-  if (Severity(status_after) > Severity(status)) status = status_after;
+  status = WorseReached(status, status_after);
   if (!sample.ok() || !sample.rtt_ns) {
     ++failures[static_cast<int>(sample.result)];
     return;
@@ -36,7 +48,7 @@ void HistoryRow::Merge(const HistoryRow& other) {
   sent += other.sent;
   received += other.received;
   for (size_t i = 0; i < failures.size(); ++i) failures[i] += other.failures[i];
-  if (Severity(other.status) > Severity(status)) status = other.status;
+  status = WorseReached(status, other.status);
   sum_ns += other.sum_ns;
   sum_squares_ns2 += other.sum_squares_ns2;
   rtt.Merge(other.rtt);

@@ -28,7 +28,7 @@ struct HistoryRow {
   // Failed probes by SampleResult (index 0, kOk, stays 0).
   std::array<uint64_t, kNumSampleResults> failures{};
   // The worst status (by Severity) the series had when a probe of the
-  // period completed; unknown when none had a status yet.
+  // period completed; unknown only when it had no other.
   ProbeStatus status = ProbeStatus::kUnknown;
   // RTT aggregates over the received probes (meaningless when received is 0).
   int64_t min_ns = 0;

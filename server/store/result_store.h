@@ -117,6 +117,7 @@ class ResultStore final : public SampleSink {
           take);
 
   int64_t now_ns() const { return clock_.MonotonicNanos(); }
+  absl::Time wall_now() const { return clock_.WallNow(); }
   size_t ApproxMemoryBytes() const;
 
  private:

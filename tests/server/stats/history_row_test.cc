@@ -43,7 +43,20 @@ TEST(HistoryRowTest, CountsAggregatesAndFailuresByCause) {
   EXPECT_EQ(row.network_rtt.count(), 2u);
 }
 
-TEST(HistoryRowTest, StatusIsTheWorstSeen) {
+TEST(HistoryRowTest, StatusIsTheWorstSeenAndUnknownOnlyWithoutOthers) {
+  // Unknown (the first probes, before any success) is no status yet: it
+  // never outranks what the series reached, in a row or in a merge.
+  HistoryRow ok;
+  ok.Add(FailedSample(kT0), ProbeStatus::kUnknown);
+  ok.Add(OkSample(kT0 + kSec, kMs), ProbeStatus::kOk);
+  EXPECT_EQ(ok.status, ProbeStatus::kOk);
+  HistoryRow merged;
+  merged.Merge(ok);
+  EXPECT_EQ(merged.status, ProbeStatus::kOk);
+  HistoryRow none;
+  none.Add(FailedSample(kT0), ProbeStatus::kUnknown);
+  EXPECT_EQ(none.status, ProbeStatus::kUnknown);
+
   HistoryRow row;
   row.Add(OkSample(kT0, kMs), ProbeStatus::kOk);
   row.Add(FailedSample(kT0 + kSec), ProbeStatus::kDown);
