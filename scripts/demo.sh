@@ -39,7 +39,7 @@ fi
 pids+=($!)
 "$BUILD_DIR/server/latency-server" --target=local=127.0.0.1:50051 \
   --grpc_listen=127.0.0.1:50052 --http_listen=127.0.0.1:5000 \
-  --report_interval=0 2>"$logs/server.log" &
+  --report_interval=0 --history_db="$logs/history.db" 2>"$logs/server.log" &
 pids+=($!)
 
 for _ in $(seq 100); do
