@@ -98,7 +98,7 @@ sanitizer_ctest() {
 }
 
 # The concurrency-relevant test binaries (ctest labels = binary names).
-TSAN_BINARIES=(api_test store_test prober_test server_probing_test server_clients_test agent_test
+TSAN_BINARIES=(api_test store_test history_test history_binary_test prober_test server_probing_test server_clients_test agent_test
                cli_test fault_test reload_test tls_auth_test
                tls_auth_binary_test)
 EXCLUDED='TenThousandMalformedHttpRequests'

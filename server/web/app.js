@@ -167,10 +167,21 @@ const lossSeries = () => ({
 
 async function showHistory(startS, endS) {
   const step = stepFor(endS - startS, chartWidth());
+  // A kind the target does not probe answers 404: no points of that kind.
+  const orNone = (p) => p.catch((err) => {
+    if (err instanceof api.AuthNeeded || !/ probe$/.test(err.message)) throw err;
+    return { points: [] };
+  });
   const [icmp, grpc] = await Promise.all([
-    api.history(detail.name, 'icmp', startS, endS, step),
-    api.history(detail.name, 'grpc', startS, endS, step).catch(() => ({ points: [] })),
+    orNone(api.history(detail.name, 'icmp', startS, endS, step)),
+    orNone(api.history(detail.name, 'grpc', startS, endS, step)),
   ]);
+  // A server that has stored nothing for this target yet: the live tail.
+  if (![...(icmp.points || []), ...(grpc.points || [])].some((pt) => pt.sent > 0)) {
+    const err = new Error('no stored history yet');
+    err.noHistory = true;
+    throw err;
+  }
   const h = historyColumns(icmp.points);
   const g = historyColumns(grpc.points);
   const gByT = new Map(g.t.map((t, i) => [t, i]));
@@ -188,6 +199,9 @@ async function showHistory(startS, endS) {
     changes: statusChanges(h.status),
   });
   $('chart-note').textContent = 'history: band p1–p99 (light) and p10–p90 (dark) around the ICMP median; red dots mark minutes with loss; dashed lines mark status changes';
+  // The newest plotted ICMP median, for tests that compare it with /v1.
+  const p50s = h.p50.filter((v) => v != null);
+  document.body.dataset.chartLastP50 = p50s.length ? String(p50s[p50s.length - 1]) : '';
   document.body.dataset.chartReady = `history:${h.t.length}`;
 }
 
@@ -212,7 +226,8 @@ function drawLive(mode) {
 
 // The live tail: the server's /v1/watch event stream (a point per probe)
 // when it has one, else GetTargetStats polled every second.
-function showLive() {
+function showLive(why) {
+  detail.why = why;
   detail.live = new LiveSeries(3600);
   detail.abort = new AbortController();
   const cards = () => guarded(async () => renderCards(await api.targetStats(detail.name, '1m')));
@@ -232,7 +247,7 @@ function showLive() {
 }
 
 function showPolling() {
-  $('chart-note').textContent = 'live (no history or watch stream on this server): last RTT each poll, ICMP 1-minute p50–p99 band; red dots mark polls with loss in the last minute';
+  $('chart-note').textContent = `live (${detail.why || 'no history'}; no watch stream on this server): last RTT each poll, ICMP 1-minute p50–p99 band; red dots mark polls with loss in the last minute`;
   const tick = () => guarded(async () => {
     const stats = await api.targetStats(detail.name, '1m');
     renderCards(stats);
@@ -274,11 +289,10 @@ async function openTarget(name) {
     await showHistory(startS, endS);
   } catch (err) {
     if (err instanceof api.AuthNeeded) return guarded(() => { throw err; });
-    if (err.status === 404 && !/target/i.test(err.message) || err.status === 501 || err.status === 405) {
-      showLive();
-      return;
-    }
-    throw err;
+    // No history here (an older server, history off or degraded, nothing
+    // stored yet): the live tail instead; an unknown target is an error.
+    if (err.status === 404 && /target/i.test(err.message)) throw err;
+    showLive(err.noHistory ? 'no stored history yet' : `no history (${err.message})`);
   }
 }
 

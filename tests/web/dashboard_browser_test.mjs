@@ -27,10 +27,11 @@ const children = [];
 let browser;
 
 // Starts `binary` and resolves with the port its log names.
-function start(binary, args, pattern) {
+function start(binary, args, pattern, started = () => {}) {
   return new Promise((resolve, reject) => {
     const child = spawn(binary, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     children.push(child);
+    started(child);
     let log = '';
     const timer = setTimeout(() => reject(new Error(`${binary}: no port in 10 s:\n${log}`)), 10000);
     const onData = (d) => {
@@ -63,12 +64,24 @@ before(async () => {
   const agent2 = await start(AGENT, ['--listen=127.0.0.2:0'], /serving on port (\d+)/);
   const agent3 = await start(AGENT, ['--listen=127.0.0.3:0'], /serving on port (\d+)/);
   const common = ['--grpc_listen=127.0.0.1:0', '--http_listen=127.0.0.1:0', '--interval=1s'];
-  port = await start(SERVER, [
+  const targets = [
     `--target=edge-fra-1=127.0.0.1:${agentPort}`, `--target=edge-ams-2=127.0.0.2:${agent2}`,
     `--target=core-db-1=127.0.0.3:${agent3}`,
     // Nothing listens on port 1: gRPC down while ICMP is ok.
-    '--target=legacy-api=127.0.0.4:1', ...common,
-  ], /HTTP gateway on port (\d+)/);
+    '--target=legacy-api=127.0.0.4:1',
+  ];
+  // A first run stores some history (its stop writes the minute in
+  // progress); the server the page talks to is a restart of it, with one
+  // target more that has no history yet.
+  const history = `--history_db=${path.join(work, 'history.db')}`;
+  let first;
+  await start(SERVER, [...targets, ...common, history], /HTTP gateway on port (\d+)/, (c) => { first = c; });
+  await sleep(5000);
+  const exited = new Promise((resolve) => first.on('exit', resolve));
+  first.kill('SIGTERM');
+  await exited;
+  port = await start(SERVER, [...targets, `--target=fresh-1=127.0.0.1:${agentPort}`, ...common, history],
+    /HTTP gateway on port (\d+)/);
   // 1,000 targets behind a token.
   const tokenFile = path.join(work, 'token');
   writeFileSync(tokenFile, `${TOKEN}\n`, { mode: 0o600 });
@@ -134,8 +147,8 @@ test('overview shows every target with the numbers the API gives', async () => {
     if (m) seen.set(decodeURIComponent(m[1]), await r.json().catch(() => null));
   });
   await page.goto(`http://127.0.0.1:${port}/`);
-  await page.waitForSelector('body[data-overview-ready="4"]');
-  await page.waitForFunction(() => document.querySelectorAll('td[data-col="icmpP50"]:not([data-value=""])').length >= 4);
+  await page.waitForSelector('body[data-overview-ready="5"]');
+  await page.waitForFunction(() => document.querySelectorAll('td[data-col="icmpP50"]:not([data-value=""])').length >= 5);
   const rows = await page.$$eval('#targets tbody tr', (trs) => trs.map((tr) => ({
     name: tr.dataset.target,
     status: tr.cells[0].textContent,
@@ -166,31 +179,53 @@ test('overview shows every target with the numbers the API gives', async () => {
   await page.click('th[data-key="name"]');
   await page.click('th[data-key="name"]');
   assert.deepEqual(await page.$$eval('#targets tbody tr', (t) => t.map((r) => r.dataset.target)),
-    ['legacy-api', 'edge-fra-1', 'edge-ams-2', 'core-db-1']);
+    ['legacy-api', 'fresh-1', 'edge-fra-1', 'edge-ams-2', 'core-db-1']);
   await page.click('th[data-key="status"]');
   await page.screenshot({ path: path.join(SHOTS, 'overview.png') });
   assert.deepEqual(errors, []);
   await page.close();
 });
 
-test('one target over 1h: chart with ICMP, gRPC and network RTT moving every probe', async () => {
+test('one target over 1h from the stored history: the page plots what /v1 history serves', async () => {
   const { page, errors } = await newPage({ width: 1400, height: 720 });
   await page.goto(`http://127.0.0.1:${port}/#/target/edge-fra-1`);
   await page.waitForSelector('.card[data-kind="ICMP"]');
   await page.waitForFunction(() => /^(history|live|watch):/.test(document.body.dataset.chartReady || ''));
+  const ready = await page.evaluate(() => document.body.dataset.chartReady);
+  assert.match(ready, /^history:\d+$/);
+  // The newest stored minute's ICMP median, on the page and from the API.
+  const end = new Date();
+  const start = new Date(end.getTime() - 3600e3);
+  const q = new URLSearchParams({ kind: 'icmp', start: start.toISOString(), end: end.toISOString(), step: '60s' });
+  const served = (await api(port, `/v1/targets/edge-fra-1/history?${q}`)).points.filter((p) => p.sent > 0);
+  assert.ok(served.length >= 1, 'the first run stored a minute');
+  const plotted = await page.evaluate(() => Number(document.body.dataset.chartLastP50));
+  assert.equal(plotted, served[served.length - 1].p50_ms);
+  assert.equal(await page.locator('.uplot canvas').count(), 1);
+  assert.match(await page.textContent('#chart-note'), /^history:/);
+  await page.screenshot({ path: path.join(SHOTS, 'target-1h.png') });
+  assert.deepEqual(errors, []);
+  await page.close();
+});
+
+test('a target with no stored history yet: live chart with ICMP, gRPC and network RTT moving every probe', async () => {
+  const { page, errors } = await newPage({ width: 1400, height: 720 });
+  await page.goto(`http://127.0.0.1:${port}/#/target/fresh-1`);
+  await page.waitForSelector('.card[data-kind="ICMP"]');
+  await page.waitForFunction(() => /^(history|live|watch):/.test(document.body.dataset.chartReady || ''));
   const first = await page.evaluate(() => document.body.dataset.chartReady);
-  if (!first.startsWith('history:')) {
-    // The chart moves: new points arrive each probe interval.
-    await page.waitForFunction((n) => Number(document.body.dataset.chartReady.split(':')[1]) >= n, Number(first.split(':')[1]) + 12, { timeout: 25000 });
-  }
+  assert.ok(!first.startsWith('history:'), first);
+  // The chart moves: new points arrive each probe interval.
+  await page.waitForFunction((n) => Number(document.body.dataset.chartReady.split(':')[1]) >= n, Number(first.split(':')[1]) + 12, { timeout: 25000 });
+  assert.match(await page.textContent('#chart-note'), /no stored history yet/);
   assert.equal(await page.locator('.uplot canvas').count(), 1);
   const legend = await page.$$eval('.u-legend .u-series th', (ths) => ths.map((t) => t.textContent));
   for (const want of ['ICMP', 'gRPC', 'network', 'loss']) assert.ok(legend.some((l) => l.includes(want)), `legend has ${want}: ${legend}`);
   const card = await page.textContent('.card[data-kind="ICMP"] [data-field="last"]');
-  const now = (await api(port, '/v1/targets/edge-fra-1/stats?window=1m')).probes.find((p) => p.kind === 'PROBE_KIND_ICMP');
+  const now = (await api(port, '/v1/targets/fresh-1/stats?window=1m')).probes.find((p) => p.kind === 'PROBE_KIND_ICMP');
   assert.ok(Math.abs(Number(card) - now.last_ms) < 1, `card ${card} vs API ${now.last_ms}`);
-  assert.equal(await page.textContent('#detail-status'), (await api(port, '/v1/targets/edge-fra-1/stats')).target.status);
-  await page.screenshot({ path: path.join(SHOTS, 'target-1h.png') });
+  assert.equal(await page.textContent('#detail-status'), (await api(port, '/v1/targets/fresh-1/stats')).target.status);
+  await page.screenshot({ path: path.join(SHOTS, 'target-live.png') });
   assert.deepEqual(errors, []);
   await page.close();
 });
