@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# Proves the benchmark scripts still run: each bench/run_*.sh briefly
-# (SMOKE=1; run_loopback.sh with COUNT=200 SPACED_COUNT=20), its table on
-# stdout, its log on stderr only when it fails. Exits 1 when any script
-# fails, times out (SMOKE_TIMEOUT seconds each, default 180) or prints no
-# table. The figures are too few to judge budgets; BENCHMARKS.md has the
-# real runs. About 1.5 minutes; needs root (network namespaces), the build
+# Proves the benchmark scripts still run: each bench/run_*.sh and
+# history_bench briefly (SMOKE=1; run_loopback.sh with COUNT=200
+# SPACED_COUNT=20), its table on stdout, its log on stderr only when it
+# fails. Exits 1 when any script fails, times out (SMOKE_TIMEOUT seconds
+# each, default 180) or prints no table. The figures are too few to judge
+# budgets; BENCHMARKS.md has the real runs. About 1.5 minutes; needs root (network namespaces), the build
 # (with the bench targets, including query_load), wrk, fping and
 # prometheus-blackbox-exporter (scripts/setup.sh).
 #
@@ -38,6 +38,7 @@ run() { # NAME COMMAND...
 run loopback env COUNT=200 SPACED_COUNT=20 bench/run_loopback.sh "$BUILD_DIR"
 run icmp_compare env SMOKE=1 bench/run_icmp_compare.sh
 run scale env SMOKE=1 bench/run_scale.sh
+run history env SMOKE=1 "$BUILD_DIR/bench/history_bench"
 run query_load env SMOKE=1 bench/run_query_load.sh
 
 if [ "${#failed[@]}" -gt 0 ]; then
