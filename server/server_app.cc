@@ -262,6 +262,8 @@ absl::Status ServerApp::StartQuerySurfaces() {
     http.front = options_.http_front;
     http.tls = http_certs_;
     http.auth = auth_;
+    http.max_watch_streams = options_.max_watchers;
+    http.max_watch_streams_per_client = options_.max_watchers_per_client;
     HttpGatewayHooks hooks;
     hooks.gauges = [this] {
       std::shared_ptr<ProbingSession> session = Session();

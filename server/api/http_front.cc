@@ -33,6 +33,9 @@ constexpr uint64_t kWakeId = 1;
 constexpr int64_t kNever = std::numeric_limits<int64_t>::max();
 // Deadlines are checked this often; timeouts are seconds, so this is fine.
 constexpr int64_t kSweepNs = 100'000'000;
+// An idle event stream gets an SSE comment this often, so proxies and
+// clients see it alive.
+constexpr int64_t kStreamHeartbeatNs = 15'000'000'000;
 // Workers' nice value, above the probers' 0: a gRPC probe's RTT includes
 // its threads' wake-ups, which otherwise queue behind busy HTTP workers
 // under query load (BENCHMARKS.md, "Probe medians under query load").
@@ -183,7 +186,55 @@ struct HttpFront::Connection {
   int peer_port = 0;
   std::string local_ip;
   int local_port = 0;
+  std::shared_ptr<HttpStream> stream;  // a streaming reply in progress
+  int64_t last_write_ns = 0;
 };
+
+bool HttpStream::Push(std::string piece) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (closed_ || finished_) return false;
+  queued_bytes_ += piece.size();
+  if (queued_bytes_ > kMaxBufferedBytes) {
+    // The client does not keep up: cut it off rather than buffer on.
+    closed_ = true;
+    queued_.clear();
+  } else {
+    queued_.push_back(std::move(piece));
+  }
+  if (wake_) wake_();  // under mu_: Close cannot return while it runs
+  return !closed_;
+}
+
+void HttpStream::Finish() {
+  std::lock_guard<std::mutex> lock(mu_);
+  finished_ = true;
+  if (wake_) wake_();
+}
+
+void HttpStream::Attach(std::function<void()> wake) {
+  std::lock_guard<std::mutex> lock(mu_);
+  wake_ = std::move(wake);
+}
+
+bool HttpStream::Take(std::deque<std::string>& out) {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (std::string& piece : queued_) out.push_back(std::move(piece));
+  queued_.clear();
+  queued_bytes_ = 0;
+  return finished_ || closed_;
+}
+
+void HttpStream::Close() {
+  std::function<void()> on_close;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    closed_ = true;
+    wake_ = nullptr;
+    queued_.clear();
+    on_close.swap(on_close_);
+  }
+  if (on_close) on_close();
+}
 
 HttpFront::HttpFront(const HttpFrontOptions& options, Handler handler,
                      InlinePredicate inline_request, ErrorBody error_body)
@@ -310,6 +361,7 @@ void HttpFront::Loop() {
         while (read(wake_fd_, &count, sizeof(count)) > 0) {
         }
         DeliverCompletions(now_ns);
+        PumpStreams(now_ns, /*heartbeat=*/false);
       } else if (auto it = connections_.find(id); it != connections_.end()) {
         OnEvent(*it->second, events[i].events, now_ns);
       }
@@ -320,6 +372,12 @@ void HttpFront::Loop() {
   epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, listen_fd_, nullptr);
   close(listen_fd_);
   listen_fd_ = -1;
+  for (uint64_t id : streams_) {
+    if (auto it = connections_.find(id); it != connections_.end()) {
+      it->second->stream->Close();
+    }
+  }
+  streams_.clear();
   connections_.clear();
   per_client_.clear();
 }
@@ -418,6 +476,12 @@ void HttpFront::OnEvent(Connection& conn, uint32_t events, int64_t now_ns) {
       ReadRequest(conn, now_ns);
       return;
     case Connection::State::kWriting:
+      // A stream's client sends nothing more: a hang-up ends it.
+      if (conn.stream != nullptr &&
+          (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))) {
+        Close(conn);
+        return;
+      }
       WriteReply(conn, now_ns);
       return;
     case Connection::State::kProcessing:
@@ -584,12 +648,26 @@ void HttpFront::StartReply(Connection& conn, HttpReply reply, int64_t now_ns) {
   conn.close_after = conn.close_after || reply.close;
   conn.state = Connection::State::kWriting;
   conn.deadline_ns = AfterNs(now_ns, options_.write_timeout);
+  if (reply.stream != nullptr) {
+    conn.stream = std::move(reply.stream);
+    conn.close_after = true;  // the stream ends with the connection
+    conn.stream->Attach([this] { Wake(); });
+    streams_.push_back(conn.id);
+  }
   WriteReply(conn, now_ns);
 }
 
 void HttpFront::WriteReply(Connection& conn, int64_t now_ns) {
   for (;;) {
     if (conn.out_done == conn.out.size()) {
+      if (conn.out_more.empty() && conn.stream != nullptr &&
+          !conn.stream->Take(conn.out_more) && conn.out_more.empty()) {
+        // All sent; wait for the producer (or a hang-up), no deadline.
+        conn.last_write_ns = now_ns;
+        conn.deadline_ns = kNever;
+        SetInterest(conn, EPOLLRDHUP);
+        return;
+      }
       if (conn.out_more.empty()) break;
       conn.out = std::move(conn.out_more.front());  // frees the sent part
       conn.out_more.pop_front();
@@ -606,6 +684,9 @@ void HttpFront::WriteReply(Connection& conn, int64_t now_ns) {
         int error = SSL_get_error(conn.ssl, static_cast<int>(n));
         if (error == SSL_ERROR_WANT_WRITE || error == SSL_ERROR_WANT_READ) {
           SetInterest(conn, error == SSL_ERROR_WANT_WRITE ? EPOLLOUT : EPOLLIN);
+          if (conn.deadline_ns == kNever) {
+            conn.deadline_ns = AfterNs(now_ns, options_.write_timeout);
+          }
           return;
         }
         ERR_clear_error();
@@ -618,6 +699,10 @@ void HttpFront::WriteReply(Connection& conn, int64_t now_ns) {
         if (errno == EINTR) continue;
         if (errno == EAGAIN || errno == EWOULDBLOCK) {
           SetInterest(conn, EPOLLOUT);
+          // A stream's client must keep reading too.
+          if (conn.deadline_ns == kNever) {
+            conn.deadline_ns = AfterNs(now_ns, options_.write_timeout);
+          }
           return;
         }
         Close(conn);
@@ -663,6 +748,23 @@ void HttpFront::DeliverCompletions(int64_t now_ns) {
   }
 }
 
+void HttpFront::PumpStreams(int64_t now_ns, bool heartbeat) {
+  // Copied: writing may close (and unlist) a connection.
+  const std::vector<uint64_t> ids = streams_;
+  for (uint64_t id : ids) {
+    auto it = connections_.find(id);
+    if (it == connections_.end()) continue;
+    Connection& conn = *it->second;
+    // Only streams waiting for data; the others are mid-write (EPOLLOUT).
+    if (conn.interest != EPOLLRDHUP) continue;
+    if (heartbeat && now_ns - conn.last_write_ns >= kStreamHeartbeatNs) {
+      conn.out = ":\n\n";  // an SSE comment
+      conn.out_done = 0;
+    }
+    WriteReply(conn, now_ns);
+  }
+}
+
 void HttpFront::ExpireDeadlines(int64_t now_ns) {
   if (listen_paused_ && now_ns >= listen_resume_ns_) {
     epoll_event ev{};
@@ -673,6 +775,7 @@ void HttpFront::ExpireDeadlines(int64_t now_ns) {
   }
   if (now_ns < next_sweep_ns_) return;
   next_sweep_ns_ = now_ns + kSweepNs;
+  if (!streams_.empty()) PumpStreams(now_ns, /*heartbeat=*/true);
   std::vector<uint64_t> expired;
   for (const auto& [id, conn] : connections_) {
     if (conn->deadline_ns <= now_ns) expired.push_back(id);
@@ -705,6 +808,11 @@ void HttpFront::SetInterest(Connection& conn, uint32_t events) {
 }
 
 void HttpFront::Close(Connection& conn) {
+  if (conn.stream != nullptr) {
+    conn.stream->Close();
+    streams_.erase(std::remove(streams_.begin(), streams_.end(), conn.id),
+                   streams_.end());
+  }
   auto client = per_client_.find(conn.peer_ip);
   if (client != per_client_.end() && --client->second <= 0) {
     per_client_.erase(client);

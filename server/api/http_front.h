@@ -60,6 +60,47 @@ struct HttpExchange {
   int local_port = 0;
 };
 
+// HttpStream is a reply that goes on after its headers: a server-sent event
+// stream. A producer on any thread Push()es pieces; the front's loop writes
+// them as the client reads. Bounded: a client that falls more than
+// kMaxBufferedBytes behind is cut off rather than buffered without end. The
+// connection closes when the producer calls Finish (after what is
+// buffered), when the client goes away, or at shutdown; then `on_close`
+// (set by the producer before the reply is handed over) runs once, on the
+// loop thread, and Push returns false from then on.
+class HttpStream {
+ public:
+  static constexpr size_t kMaxBufferedBytes = 1 << 20;
+
+  explicit HttpStream(std::function<void()> on_close = {})
+      : on_close_(std::move(on_close)) {}
+  HttpStream(const HttpStream&) = delete;
+  HttpStream& operator=(const HttpStream&) = delete;
+
+  // Queues `piece`; false when the stream is closed (or just overran).
+  bool Push(std::string piece);
+  // No more pieces: the connection closes once the queued ones are sent.
+  void Finish();
+
+ private:
+  friend class HttpFront;
+  // The front's side (loop thread).
+  void Attach(std::function<void()> wake);
+  // Moves the queued pieces to `out`; true when the stream is finished
+  // (closed or overrun too), after them.
+  bool Take(std::deque<std::string>& out);
+  // Ends the stream from the front's side and runs on_close once.
+  void Close();
+
+  std::mutex mu_;
+  std::deque<std::string> queued_;
+  size_t queued_bytes_ = 0;
+  bool finished_ = false;
+  bool closed_ = false;
+  std::function<void()> wake_;
+  std::function<void()> on_close_;
+};
+
 struct HttpReply {
   HttpReply() = default;
   explicit HttpReply(std::string response, bool close_after = false)
@@ -72,6 +113,9 @@ struct HttpReply {
   // growth alone would take twice its size) and each piece is freed once
   // sent.
   std::deque<std::string> more;
+  // Set for a streaming reply: after `bytes` (its headers), the stream's
+  // pieces until it ends; the connection closes after it.
+  std::shared_ptr<HttpStream> stream;
 };
 
 // HttpFront owns a listening socket and every connection on it, in one
@@ -136,6 +180,8 @@ class HttpFront {
               int64_t now_ns);
   void WriteReply(Connection& conn, int64_t now_ns);
   void DeliverCompletions(int64_t now_ns);
+  // Writes what the open streams have queued; keeps idle ones alive.
+  void PumpStreams(int64_t now_ns, bool heartbeat);
   void ExpireDeadlines(int64_t now_ns);
   void SetInterest(Connection& conn, uint32_t events);
   void Close(Connection& conn);
@@ -159,7 +205,8 @@ class HttpFront {
   // Loop thread only.
   std::unordered_map<uint64_t, std::unique_ptr<Connection>> connections_;
   std::unordered_map<std::string, int> per_client_;
-  uint64_t next_id_ = 2;  // 0: the listening socket, 1: the wake-up fd
+  std::vector<uint64_t> streams_;  // connections with a streaming reply
+  uint64_t next_id_ = 2;           // 0: the listening socket, 1: the wake-up fd
   int64_t next_sweep_ns_ = 0;
 
   std::mutex mu_;  // guards the fields below

@@ -5,11 +5,15 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstring>
+#include <regex>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "common/json.h"
 #include "common/logging.h"
@@ -48,6 +52,10 @@ class HttpRoutes final : public httplib::Server {
 };
 
 namespace {
+
+// The event stream a /v1/watch handler started on this worker thread, for
+// Answer to hand to HttpFront with the reply's headers.
+thread_local std::shared_ptr<HttpStream>* current_stream = nullptr;
 
 // One buffered request in, the response out to a string.
 class ExchangeStream final : public httplib::Stream {
@@ -256,6 +264,39 @@ void SendWebAsset(const httplib::Request& req, httplib::Response& res,
 
 }  // namespace
 
+// Admission of /v1/watch streams, like the gRPC Watch's.
+struct HttpGateway::WatchSlots {
+  int max_total = 0;
+  int max_per_client = 0;
+  absl::Mutex mu;
+  int open ABSL_GUARDED_BY(mu) = 0;
+  absl::flat_hash_map<std::string, int> by_client ABSL_GUARDED_BY(mu);
+
+  absl::Status Admit(const std::string& client) {
+    absl::MutexLock lock(&mu);
+    if (open >= max_total) {
+      return absl::ResourceExhaustedError(absl::StrCat(
+          "too many watch streams (limit ", max_total, ", --max_watchers)"));
+    }
+    int& mine = by_client[client];
+    if (max_per_client > 0 && mine >= max_per_client) {
+      if (mine == 0) by_client.erase(client);
+      return absl::ResourceExhaustedError(absl::StrCat(
+          "too many watch streams from ", client, " (limit ", max_per_client,
+          " per client, --max_watchers_per_client)"));
+    }
+    ++mine;
+    ++open;
+    return absl::OkStatus();
+  }
+  void Release(const std::string& client) {
+    absl::MutexLock lock(&mu);
+    auto it = by_client.find(client);
+    if (it != by_client.end() && --it->second <= 0) by_client.erase(it);
+    --open;
+  }
+};
+
 HttpGateway::HttpGateway(const HttpGatewayOptions& options,
                          const QueryHandler& query, HttpGatewayHooks hooks)
     : query_(query),
@@ -263,7 +304,11 @@ HttpGateway::HttpGateway(const HttpGatewayOptions& options,
       tls_(options.tls),
       auth_(options.auth),
       max_body_bytes_(options.max_body_bytes),
-      routes_(std::make_unique<HttpRoutes>()) {}
+      watch_slots_(std::make_shared<WatchSlots>()),
+      routes_(std::make_unique<HttpRoutes>()) {
+  watch_slots_->max_total = options.max_watch_streams;
+  watch_slots_->max_per_client = options.max_watch_streams_per_client;
+}
 
 absl::StatusOr<std::unique_ptr<HttpGateway>> HttpGateway::Start(
     const HttpGatewayOptions& options, const QueryHandler& query,
@@ -326,7 +371,27 @@ int HttpGateway::port() const { return front_->port(); }
 HttpReply HttpGateway::Answer(const HttpExchange& exchange) {
   HttpReply reply;
   ExchangeStream stream(exchange, &reply);
+  std::shared_ptr<HttpStream> events;
+  current_stream = &events;
   const bool client_closes = routes_->Serve(stream, exchange.close_after);
+  current_stream = nullptr;
+  if (events != nullptr) {
+    // An event stream: its body is open-ended and ends with the
+    // connection, so the headers carry no length.
+    static const std::regex kLength("\r\nContent-Length: [0-9]+",
+                                    std::regex::icase);
+    static const std::regex kKeepAlive("\r\n(Connection|Keep-Alive): [^\r]*",
+                                       std::regex::icase);
+    reply.bytes = std::regex_replace(reply.bytes, kLength, "");
+    reply.bytes = std::regex_replace(reply.bytes, kKeepAlive, "");
+    const size_t status_end = reply.bytes.find("\r\n");
+    if (status_end != std::string::npos) {
+      reply.bytes.insert(status_end, "\r\nConnection: close");
+    }
+    reply.stream = std::move(events);
+    reply.close = true;
+    return reply;
+  }
   // After a request it could not parse, the connection's framing is in
   // doubt: the reply is its last.
   const int status = StatusOf(reply.bytes);
@@ -467,6 +532,59 @@ void HttpGateway::InstallRoutes() {
         request->set_target(httplib::detail::decode_url(req.matches[1], false));
         SendResult(res, query_.GetHistory(*request));
       });
+  // Server-sent events: one `sample` event per completed probe (the Watch
+  // stream's WatchResponse as JSON), filtered by target and kind; the
+  // stream ends when the configuration changes (clients watch again).
+  server.Get(
+      "/v1/watch", [this](const httplib::Request& req, httplib::Response& res) {
+        v1::WatchRequest request;
+        request.set_target(req.get_param_value("target"));
+        const std::string kind = req.get_param_value("kind");
+        if (kind == "icmp") {
+          request.set_kind(v1::PROBE_KIND_ICMP);
+        } else if (kind == "grpc") {
+          request.set_kind(v1::PROBE_KIND_GRPC);
+        } else if (!kind.empty() && kind != "all") {
+          SendError(res, 400,
+                    absl::StrCat("kind: want icmp, grpc or all, got '",
+                                 ToValidUtf8(kind), "'"));
+          return;
+        }
+        absl::Status valid = query_.ValidateWatch(request);
+        const std::string client = req.remote_addr;
+        if (valid.ok()) valid = watch_slots_->Admit(client);
+        if (!valid.ok()) {
+          SendError(res, HttpStatusFor(valid.code()), valid.code(),
+                    valid.message());
+          return;
+        }
+        std::shared_ptr<ResultStore> store = query_.Current().store;
+        auto subscription = std::make_shared<std::atomic<int>>(-1);
+        auto stream = std::make_shared<HttpStream>(
+            [store, subscription, slots = watch_slots_, client] {
+              if (*subscription >= 0) store->Unsubscribe(*subscription);
+              slots->Release(client);
+            });
+        // Only matching samples are formatted, on the prober's thread; the
+        // stream's buffer bounds what a slow client may hold.
+        const ResultStore* raw_store = store.get();
+        *subscription = store->Subscribe(
+            [stream, raw_store, request](const Sample& sample) {
+              if (!QueryHandler::WatchMatches(*raw_store, request, sample))
+                return;
+              v1::WatchResponse event;
+              *event.mutable_sample() =
+                  QueryHandler::SampleToProto(*raw_store, sample);
+              stream->Push(
+                  absl::StrCat("event: sample\ndata: ", ToJson(event), "\n\n"));
+            },
+            [stream] { stream->Finish(); });
+        *current_stream = stream;
+        res.status = 200;
+        res.set_header("Cache-Control", "no-store");
+        res.set_header("X-Accel-Buffering", "no");  // proxies: do not buffer
+        res.set_content("", "text/event-stream");
+      });
   server.Get("/", [](const httplib::Request& req, httplib::Response& res) {
     SendWebAsset(req, res, "index.html");
   });
@@ -498,7 +616,8 @@ void HttpGateway::InstallRoutes() {
   for (const char* path :
        {"/metrics", "/v1/latency", "/v1/targets",
         R"(/v1/targets/([^/]+)/stats)", R"(/v1/targets/([^/]+)/history)",
-        "/healthz", "/readyz", "/", R"(/assets/([A-Za-z0-9._-]+))"}) {
+        "/v1/watch", "/healthz", "/readyz", "/",
+        R"(/assets/([A-Za-z0-9._-]+))"}) {
     server.Post(path, not_allowed);
     server.Put(path, not_allowed);
     server.Delete(path, not_allowed);

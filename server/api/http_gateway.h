@@ -26,6 +26,10 @@ struct HttpGatewayOptions {
   // When set, every route but /healthz and /readyz needs "Authorization:
   // Bearer TOKEN"; others get 401 with WWW-Authenticate: Bearer.
   std::shared_ptr<BearerTokenAuth> auth;
+  // Open /v1/watch event streams in all and from one client address (0:
+  // no per-client cap); more get 429.
+  int max_watch_streams = 64;
+  int max_watch_streams_per_client = 8;
 };
 
 // What the gateway needs besides the query handler, as callbacks so it stays
@@ -94,6 +98,9 @@ class HttpGateway {
   std::shared_ptr<ServerCertificates> tls_;  // outlives ssl_ctx_
   std::shared_ptr<BearerTokenAuth> auth_;
   size_t max_body_bytes_;
+  // Open event streams, shared with their close callbacks.
+  struct WatchSlots;
+  std::shared_ptr<WatchSlots> watch_slots_;
   std::unique_ptr<HttpRoutes> routes_;
   std::unique_ptr<SSL_CTX, SslCtxFree> ssl_ctx_;
   std::unique_ptr<HttpFront> front_;  // first to stop: it calls routes_

@@ -198,11 +198,41 @@ async function showHistory(startS, endS) {
     ],
     changes: statusChanges(h.status),
   });
-  $('chart-note').textContent = 'history: band p1–p99 (light) and p10–p90 (dark) around the ICMP median; red dots mark minutes with loss; dashed lines mark status changes';
+  $('chart-note').textContent = 'history: band p1–p99 (light) and p10–p90 (dark) around the ICMP median; red dots mark minutes with loss; dashed lines mark status changes; then every probe live from /v1/watch';
   // The newest plotted ICMP median, for tests that compare it with /v1.
   const p50s = h.p50.filter((v) => v != null);
   document.body.dataset.chartLastP50 = p50s.length ? String(p50s[p50s.length - 1]) : '';
   document.body.dataset.chartReady = `history:${h.t.length}`;
+  if (!detail.custom) tailHistory(detail.plot.data.map((c) => Array.from(c)), top * 1.05);
+}
+
+// The history chart's live tail: each probe from /v1/watch appended at its
+// scheduled time (ICMP into the median line, gRPC and network into theirs,
+// a lost probe as a loss dot), so the chart moves every probe without
+// polling; a stream that ends (the server reloaded) is opened again.
+function tailHistory(data, lossY) {
+  detail.abort = new AbortController();
+  const signal = detail.abort.signal;
+  const onSample = (m) => {
+    const s = m.sample || m;
+    const t = Date.parse(s.scheduled_time) / 1000;
+    if (!Number.isFinite(t) || (data[0].length && t < data[0][data[0].length - 1])) return;
+    const ok = s.result === 'SAMPLE_RESULT_OK';
+    const icmp = s.kind === 'PROBE_KIND_ICMP';
+    const row = [t, null, null, null, null, icmp && ok ? s.rtt_ms ?? null : null,
+      !icmp && ok ? s.rtt_ms ?? null : null, !icmp && ok ? s.network_rtt_ms ?? null : null, ok ? null : lossY];
+    row.forEach((v, i) => data[i].push(v));
+    if (data[0].length > 20000) data.forEach((c) => c.shift());
+    detail.plot.setData(data);
+    document.body.dataset.chartReady = `history:${data[0].length}`;
+  };
+  const open = () => api.watch(detail.name, onSample, signal, SseParser)
+    .then(() => { if (!signal.aborted) setTimeout(open, 1000); })
+    .catch((err) => {
+      if (err.name === 'AbortError' || err instanceof api.AuthNeeded) return;
+      $('chart-note').textContent += ` (live tail stopped: ${err.message})`;
+    });
+  open();
 }
 
 function drawLive(mode) {
@@ -232,8 +262,10 @@ function showLive(why) {
   detail.abort = new AbortController();
   const cards = () => guarded(async () => renderCards(await api.targetStats(detail.name, '1m')));
   state.timer = setInterval(cards, 5000);
-  $('chart-note').textContent = 'live tail from /v1/watch: every probe as it completes; red dots mark lost probes';
-  api.watch(detail.name, (m) => { if (pushSample(detail.live, m)) drawLive('watch'); }, detail.abort.signal, SseParser)
+  $('chart-note').textContent = `live tail from /v1/watch (${detail.why || 'no history'}): every probe as it completes; red dots mark lost probes`;
+  const signal = detail.abort.signal;
+  const open = () => api.watch(detail.name, (m) => { if (pushSample(detail.live, m)) drawLive('watch'); }, signal, SseParser)
+    .then(() => { if (!signal.aborted) setTimeout(open, 1000); })  // a reload ended it
     .catch((err) => {
       if (err.name === 'AbortError') return;
       if (err instanceof api.AuthNeeded) return guarded(() => { throw err; });
@@ -244,6 +276,7 @@ function showLive(why) {
       clearInterval(state.timer);
       showPolling();
     });
+  open();
 }
 
 function showPolling() {

@@ -129,7 +129,7 @@ export function historyColumns(points) {
     cols.p99.push(pt.p99_ms ?? null);
     cols.net.push(pt.network_p50_ms ?? null);
     cols.loss.push(pt.loss_percent ?? null);
-    cols.status.push(pt.status ?? null);
+    cols.status.push(pt.status || null);  // "" (nothing stored) is no status
   }
   return cols;
 }

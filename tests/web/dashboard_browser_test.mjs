@@ -53,7 +53,7 @@ async function api(port, p, token) {
 }
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-let agentPort, port, bigPort;
+let agentPort, port, bigPort, livePort;
 const TOKEN = 'dashboard-test-token';
 
 before(async () => {
@@ -82,12 +82,15 @@ before(async () => {
   await exited;
   port = await start(SERVER, [...targets, `--target=fresh-1=127.0.0.1:${agentPort}`, ...common, history],
     /HTTP gateway on port (\d+)/);
+  // A server without history: its charts are the live tail.
+  livePort = await start(SERVER, [`--target=fresh-1=127.0.0.1:${agentPort}`, ...common, '--history_db='],
+    /HTTP gateway on port (\d+)/);
   // 1,000 targets behind a token.
   const tokenFile = path.join(work, 'token');
   writeFileSync(tokenFile, `${TOKEN}\n`, { mode: 0o600 });
   const many = [];
   for (let i = 0; i < 1000; i++) many.push(`--target=t${String(i).padStart(4, '0')}=127.0.0.1:${agentPort}`);
-  bigPort = await start(SERVER, [...many, ...common, '--interval=5s', `--auth_token_file=${tokenFile}`],
+  bigPort = await start(SERVER, [...many, ...common, '--interval=5s', '--history_db=', `--auth_token_file=${tokenFile}`],
     /HTTP gateway on port (\d+)/);
   browser = await chromium.launch({
     executablePath: CHROMIUM,
@@ -203,28 +206,32 @@ test('one target over 1h from the stored history: the page plots what /v1 histor
   assert.equal(plotted, served[served.length - 1].p50_ms);
   assert.equal(await page.locator('.uplot canvas').count(), 1);
   assert.match(await page.textContent('#chart-note'), /^history:/);
+  // Then it moves: every probe from /v1/watch lands on the chart.
+  const points = Number(ready.split(':')[1]);
+  await page.waitForFunction((n) => Number(document.body.dataset.chartReady.split(':')[1]) >= n, points + 6, { timeout: 25000 });
   await page.screenshot({ path: path.join(SHOTS, 'target-1h.png') });
   assert.deepEqual(errors, []);
   await page.close();
 });
 
-test('a target with no stored history yet: live chart with ICMP, gRPC and network RTT moving every probe', async () => {
+test('a server without history: live chart with ICMP, gRPC and network RTT moving every probe', async () => {
   const { page, errors } = await newPage({ width: 1400, height: 720 });
-  await page.goto(`http://127.0.0.1:${port}/#/target/fresh-1`);
+  await page.goto(`http://127.0.0.1:${livePort}/#/target/fresh-1`);
   await page.waitForSelector('.card[data-kind="ICMP"]');
   await page.waitForFunction(() => /^(history|live|watch):/.test(document.body.dataset.chartReady || ''));
   const first = await page.evaluate(() => document.body.dataset.chartReady);
   assert.ok(!first.startsWith('history:'), first);
   // The chart moves: new points arrive each probe interval.
   await page.waitForFunction((n) => Number(document.body.dataset.chartReady.split(':')[1]) >= n, Number(first.split(':')[1]) + 12, { timeout: 25000 });
-  assert.match(await page.textContent('#chart-note'), /no stored history yet/);
+  assert.match(first, /^watch:/, 'the live tail comes from /v1/watch');
+  assert.match(await page.textContent('#chart-note'), /history is off/);
   assert.equal(await page.locator('.uplot canvas').count(), 1);
   const legend = await page.$$eval('.u-legend .u-series th', (ths) => ths.map((t) => t.textContent));
   for (const want of ['ICMP', 'gRPC', 'network', 'loss']) assert.ok(legend.some((l) => l.includes(want)), `legend has ${want}: ${legend}`);
   const card = await page.textContent('.card[data-kind="ICMP"] [data-field="last"]');
-  const now = (await api(port, '/v1/targets/fresh-1/stats?window=1m')).probes.find((p) => p.kind === 'PROBE_KIND_ICMP');
+  const now = (await api(livePort, '/v1/targets/fresh-1/stats?window=1m')).probes.find((p) => p.kind === 'PROBE_KIND_ICMP');
   assert.ok(Math.abs(Number(card) - now.last_ms) < 1, `card ${card} vs API ${now.last_ms}`);
-  assert.equal(await page.textContent('#detail-status'), (await api(port, '/v1/targets/fresh-1/stats')).target.status);
+  assert.equal(await page.textContent('#detail-status'), (await api(livePort, '/v1/targets/fresh-1/stats')).target.status);
   await page.screenshot({ path: path.join(SHOTS, 'target-live.png') });
   assert.deepEqual(errors, []);
   await page.close();

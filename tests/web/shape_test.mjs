@@ -109,6 +109,14 @@ test('historyColumns keeps gaps as null and parses RFC 3339 times', () => {
   assert.deepEqual(cols.net, [2.5, null]);
   assert.deepEqual(lossMarkers(cols.loss, 9), [null, 9]);
   assert.deepEqual(historyColumns(undefined).t, []);
+  // A point with nothing stored has status "" in JSON: no status, no change.
+  const gaps = historyColumns([
+    { time: '2026-12-04T00:00:00Z', sent: 60, status: 'ok' },
+    { time: '2026-12-04T00:01:00Z', sent: 0, status: '' },
+    { time: '2026-12-04T00:02:00Z', sent: 60, status: 'ok' },
+  ]);
+  assert.deepEqual(gaps.status, ['ok', null, 'ok']);
+  assert.deepEqual(statusChanges(gaps.status), []);
 });
 
 test('statusChanges marks transitions and skips unknown points', () => {

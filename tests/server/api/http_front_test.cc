@@ -65,6 +65,19 @@ class HttpFrontTest : public ::testing::Test {
             }
             return reply;
           }
+          if (path == "/stream") {
+            HttpReply reply("HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n");
+            reply.stream = std::make_shared<HttpStream>([this] {
+              std::lock_guard<std::mutex> lock(mu_);
+              ++streams_closed_;
+            });
+            {
+              std::lock_guard<std::mutex> lock(mu_);
+              stream_ = reply.stream;
+            }
+            reply.stream->Push("first\n");
+            return reply;
+          }
           if (path == "/echo") {
             last_close_after_ = exchange.close_after;
             return HttpReply{Ok(exchange.bytes)};
@@ -116,7 +129,83 @@ class HttpFrontTest : public ::testing::Test {
   bool released_ = false;
   int blocked_ = 0;
   std::atomic<bool> last_close_after_{false};
+  std::shared_ptr<HttpStream> stream_;  // the latest /stream
+  int streams_closed_ = 0;
+
+  std::shared_ptr<HttpStream> LatestStream() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return stream_;
+  }
+  int StreamsClosed() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return streams_closed_;
+  }
 };
+
+// A streaming reply: pieces pushed from another thread reach the client as
+// they come, Finish ends the connection after them, and the producer hears
+// of the close once.
+TEST_F(HttpFrontTest, AStreamDeliversPiecesUntilFinished) {
+  Start();
+  RawTcp client(front_->port());
+  ASSERT_TRUE(client.ok());
+  client.Send("GET /stream HTTP/1.1\r\nHost: t\r\n\r\n");
+  EXPECT_THAT(client.ReadUntil("first\n", 1, kPatience), HasSubstr("first"));
+  std::shared_ptr<HttpStream> stream = LatestStream();
+  ASSERT_NE(stream, nullptr);
+  std::thread producer([stream] {
+    for (int i = 0; i < 5; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      EXPECT_TRUE(stream->Push(absl::StrCat("event ", i, "\n")));
+    }
+    stream->Finish();
+  });
+  const std::string rest = client.ReadUntilClose(kPatience);
+  producer.join();
+  EXPECT_THAT(rest, HasSubstr("event 0\nevent 1\nevent 2\nevent 3\nevent 4\n"));
+  EXPECT_TRUE(WaitUntil([&] { return StreamsClosed() == 1; }, kPatience));
+  EXPECT_FALSE(stream->Push("late"));
+}
+
+// A client that hangs up ends its stream (the producer is told, and its
+// pushes fail); one that stops reading is cut off once it falls behind by
+// the buffer bound, not buffered without end.
+TEST_F(HttpFrontTest, AStreamEndsWhenItsClientLeavesOrFallsBehind) {
+  Start();
+  {
+    RawTcp client(front_->port());
+    ASSERT_TRUE(client.ok());
+    client.Send("GET /stream HTTP/1.1\r\nHost: t\r\n\r\n");
+    ASSERT_THAT(client.ReadUntil("first\n", 1, kPatience), HasSubstr("first"));
+  }  // closed
+  std::shared_ptr<HttpStream> gone = LatestStream();
+  EXPECT_TRUE(WaitUntil([&] { return StreamsClosed() == 1; }, kPatience));
+  EXPECT_FALSE(gone->Push("anyone?"));
+
+  RawTcp stalled(front_->port());
+  ASSERT_TRUE(stalled.ok());
+  stalled.Send("GET /stream HTTP/1.1\r\nHost: t\r\n\r\n");
+  ASSERT_TRUE(WaitUntil([&] { return LatestStream() != gone; }, kPatience));
+  std::shared_ptr<HttpStream> slow = LatestStream();
+  // Never read: socket buffers fill, then the stream's own bound trips.
+  const std::string piece(64 * 1024, 'x');
+  bool refused = false;
+  for (int i = 0; i < 1000 && !refused; ++i) refused = !slow->Push(piece);
+  EXPECT_TRUE(refused);
+  EXPECT_TRUE(WaitUntil([&] { return StreamsClosed() == 2; }, kPatience));
+}
+
+// At shutdown every open stream is told, so its producer stops.
+TEST_F(HttpFrontTest, ShutdownClosesOpenStreams) {
+  Start();
+  RawTcp client(front_->port());
+  ASSERT_TRUE(client.ok());
+  client.Send("GET /stream HTTP/1.1\r\nHost: t\r\n\r\n");
+  ASSERT_THAT(client.ReadUntil("first\n", 1, kPatience), HasSubstr("first"));
+  front_->Shutdown();
+  EXPECT_EQ(StreamsClosed(), 1);
+  EXPECT_FALSE(LatestStream()->Push("after"));
+}
 
 TEST_F(HttpFrontTest, TrickledHeadersAreCutOffAtTheRequestTimeout) {
   options_.request_timeout = absl::Seconds(1);

@@ -12,6 +12,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -27,9 +28,12 @@ using ::latency::testing::ApiTarget;
 using ::latency::testing::ApiTestStore;
 using ::latency::testing::IsOk;
 using ::latency::testing::kApiMs;
+using ::latency::testing::RawTcp;
 using ::testing::HasSubstr;
 using ::testing::Not;
 using ::testing::StartsWith;
+
+constexpr absl::Duration kWait = absl::Seconds(10);
 
 class HttpGatewayTest : public ::testing::Test {
  protected:
@@ -87,6 +91,67 @@ TEST_F(HttpGatewayTest, MetricsServesTheOriginalJsonContract) {
   httplib::Result v1 = Get("/v1/latency");
   ASSERT_TRUE(v1);
   EXPECT_EQ(v1->body, r->body);
+}
+
+// GET /v1/watch: server-sent events, one `sample` event per matching probe
+// (the Watch stream's JSON) as it completes; the stream ends when the store
+// closes its subscriptions (a reload), and its slot is freed.
+TEST_F(HttpGatewayTest, WatchStreamsSamplesAsServerSentEvents) {
+  ASSERT_NO_FATAL_FAILURE(Start());
+  RawTcp client(gateway_->port());
+  ASSERT_TRUE(client.ok());
+  client.Send(
+      "GET /v1/watch?target=first&kind=icmp HTTP/1.1\r\nHost: t\r\n\r\n");
+  const std::string headers = client.ReadUntil("\r\n\r\n", 1, kWait);
+  EXPECT_THAT(headers, StartsWith("HTTP/1.1 200 OK\r\n"));
+  EXPECT_THAT(headers, HasSubstr("Content-Type: text/event-stream"));
+  EXPECT_THAT(headers, HasSubstr("Connection: close"));
+  EXPECT_THAT(headers, Not(HasSubstr("Content-Length")));
+  // The stream is subscribed once its headers are out.
+  data_.Ok(1, ProbeKind::kIcmp, 2 * kApiMs);  // another target: filtered
+  data_.Ok(0, ProbeKind::kGrpc, 6 * kApiMs);  // another kind: filtered
+  data_.Ok(0, ProbeKind::kIcmp, 7 * kApiMs);
+  const std::string event = client.ReadUntil("\n\n", 1, kWait);
+  EXPECT_THAT(
+      event,
+      StartsWith("event: sample\ndata: {\"sample\":{\"target\":\"first\","
+                 "\"kind\":\"PROBE_KIND_ICMP\""));
+  EXPECT_THAT(event, HasSubstr("\"rtt_ms\":7"));
+  data_.store().CloseSubscriptions();
+  EXPECT_EQ(client.ReadUntilClose(kWait), "");
+}
+
+TEST_F(HttpGatewayTest, WatchRefusesBadFiltersAndTooManyStreams) {
+  ASSERT_NO_FATAL_FAILURE(Start());
+  httplib::Result unknown = Get("/v1/watch?target=nope");
+  ASSERT_TRUE(unknown);
+  EXPECT_EQ(unknown->status, 404);
+  httplib::Result kind = Get("/v1/watch?kind=tcp");
+  ASSERT_TRUE(kind);
+  EXPECT_EQ(kind->status, 400);
+  // Eight per client address by default; the ninth is refused (429).
+  std::vector<std::unique_ptr<RawTcp>> open;
+  for (int i = 0; i < 8; ++i) {
+    open.push_back(std::make_unique<RawTcp>(gateway_->port()));
+    open.back()->Send("GET /v1/watch HTTP/1.1\r\nHost: t\r\n\r\n");
+    ASSERT_THAT(open.back()->ReadUntil("\r\n\r\n", 1, kWait),
+                StartsWith("HTTP/1.1 200"));
+  }
+  httplib::Result ninth = Get("/v1/watch");
+  ASSERT_TRUE(ninth);
+  EXPECT_EQ(ninth->status, 429);
+  EXPECT_THAT(ninth->body, HasSubstr("per client"));
+  // A client that leaves frees its slot.
+  open.pop_back();
+  bool admitted = false;
+  for (int i = 0; i < 100 && !admitted; ++i) {
+    RawTcp again(gateway_->port());
+    again.Send("GET /v1/watch HTTP/1.1\r\nHost: t\r\n\r\n");
+    admitted =
+        absl::StartsWith(again.ReadUntil("\r\n\r\n", 1, kWait), "HTTP/1.1 200");
+    if (!admitted) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_TRUE(admitted);
 }
 
 TEST_F(HttpGatewayTest, MetricsNegotiatesPrometheusTextAndOpenMetrics) {
