@@ -35,6 +35,7 @@
 #                                   30 s warm-up, 30 s window (~7 min)
 #   SMOKE=1 bench/run_scale.sh      RUNS="1:0 100:0 100:100", 3 s + 5 s (~35 s)
 #   RUNS="ICMP:GRPC ..." WARMUP=S WINDOW=S bench/run_scale.sh
+#   HISTORY=1 ...                  with --history_db (a file per run), else off
 #   RSS_OUT=FILE ...               also writes "ICMP GRPC WARM_RSS_KB" per run
 #                                   (tests/e2e/memory_claim_test.sh reads it)
 # Needs root and the build (build/ or LATENCY_BUILD_DIR). Runs under
@@ -116,7 +117,15 @@ for run in $RUNS; do
   config "$icmp" "$grpc" >"$out/targets-$i.textproto"
   chmod 644 "$out/targets-$i.textproto"
   tb_log "run $i: $icmp ICMP + $grpc gRPC targets; warm-up ${WARMUP}s, window ${WINDOW}s"
-  tb_start_server "$name" --config="$out/targets-$i.textproto" --max_watchers=4
+  # HISTORY=1: each run writes its history (a file of its own).
+  history=(--history_db=)
+  if [ "${HISTORY:-}" = 1 ]; then
+    mkdir -p "$out/history-$i"
+    chmod 777 "$out/history-$i"
+    history=(--history_db="$out/history-$i/history.db")
+  fi
+  tb_start_server "$name" --config="$out/targets-$i.textproto" --max_watchers=4 \
+    "${history[@]}"
   pid=$(tb_pid "$name")
   tb_wait_status "$name" ref icmp ok 30 >/dev/null
   sleep "$WARMUP"

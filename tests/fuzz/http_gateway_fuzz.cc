@@ -437,9 +437,19 @@ void CheckResponse(const Request& request, const std::string& sent,
       v1::GetLatencyResponse latency;
       v1::ListTargetsResponse targets;
       v1::GetTargetStatsResponse stats;
+      v1::GetHistoryResponse history;
       FUZZ_CHECK(ParsesAs(body, &latency) || ParsesAs(body, &targets) ||
-                     ParsesAs(body, &stats),
+                     ParsesAs(body, &stats) || ParsesAs(body, &history),
                  what);
+    }
+  } else if (absl::StartsWith(response.content_type, "text/event-stream")) {
+    // /v1/watch: whole events (a sample's WatchResponse) and comments only.
+    FUZZ_CHECK(response.status == 200, what);
+    for (absl::string_view event : absl::StrSplit(body, "\n\n")) {
+      if (event.empty() || event == ":") continue;
+      FUZZ_CHECK(absl::ConsumePrefix(&event, "event: sample\ndata: "), what);
+      v1::WatchResponse sample;
+      FUZZ_CHECK(ParsesAs(std::string(event), &sample), what);
     }
   } else if (absl::StartsWith(response.content_type,
                               "text/plain; version=0.0.4")) {
