@@ -264,39 +264,6 @@ void SendWebAsset(const httplib::Request& req, httplib::Response& res,
 
 }  // namespace
 
-// Admission of /v1/watch streams, like the gRPC Watch's.
-struct HttpGateway::WatchSlots {
-  int max_total = 0;
-  int max_per_client = 0;
-  absl::Mutex mu;
-  int open ABSL_GUARDED_BY(mu) = 0;
-  absl::flat_hash_map<std::string, int> by_client ABSL_GUARDED_BY(mu);
-
-  absl::Status Admit(const std::string& client) {
-    absl::MutexLock lock(&mu);
-    if (open >= max_total) {
-      return absl::ResourceExhaustedError(absl::StrCat(
-          "too many watch streams (limit ", max_total, ", --max_watchers)"));
-    }
-    int& mine = by_client[client];
-    if (max_per_client > 0 && mine >= max_per_client) {
-      if (mine == 0) by_client.erase(client);
-      return absl::ResourceExhaustedError(absl::StrCat(
-          "too many watch streams from ", client, " (limit ", max_per_client,
-          " per client, --max_watchers_per_client)"));
-    }
-    ++mine;
-    ++open;
-    return absl::OkStatus();
-  }
-  void Release(const std::string& client) {
-    absl::MutexLock lock(&mu);
-    auto it = by_client.find(client);
-    if (it != by_client.end() && --it->second <= 0) by_client.erase(it);
-    --open;
-  }
-};
-
 HttpGateway::HttpGateway(const HttpGatewayOptions& options,
                          const QueryHandler& query, HttpGatewayHooks hooks)
     : query_(query),
@@ -304,11 +271,10 @@ HttpGateway::HttpGateway(const HttpGatewayOptions& options,
       tls_(options.tls),
       auth_(options.auth),
       max_body_bytes_(options.max_body_bytes),
-      watch_slots_(std::make_shared<WatchSlots>()),
-      routes_(std::make_unique<HttpRoutes>()) {
-  watch_slots_->max_total = options.max_watch_streams;
-  watch_slots_->max_per_client = options.max_watch_streams_per_client;
-}
+      watch_slots_(std::make_shared<WatchSlots>(
+          options.max_watch_streams, options.max_watch_streams_per_client,
+          "watch streams")),
+      routes_(std::make_unique<HttpRoutes>()) {}
 
 absl::StatusOr<std::unique_ptr<HttpGateway>> HttpGateway::Start(
     const HttpGatewayOptions& options, const QueryHandler& query,

@@ -11,6 +11,7 @@
 #include "server/api/http_front.h"
 #include "server/api/prometheus.h"
 #include "server/api/query.h"
+#include "server/api/watch_slots.h"
 
 namespace latency {
 
@@ -99,7 +100,6 @@ class HttpGateway {
   std::shared_ptr<BearerTokenAuth> auth_;
   size_t max_body_bytes_;
   // Open event streams, shared with their close callbacks.
-  struct WatchSlots;
   std::shared_ptr<WatchSlots> watch_slots_;
   std::unique_ptr<HttpRoutes> routes_;
   std::unique_ptr<SSL_CTX, SslCtxFree> ssl_ctx_;

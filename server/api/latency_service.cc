@@ -68,7 +68,7 @@ class LatencyServiceImpl::WatchReactor final
 
   void OnDone() override {
     store_->Unsubscribe(subscription_);
-    service_->ReleaseWatcher(client_);
+    service_->slots_.Release(client_);
     delete this;
   }
 
@@ -124,35 +124,7 @@ LatencyServiceImpl::LatencyServiceImpl(const QueryHandler& query,
                                        int max_watchers,
                                        int max_watchers_per_client)
     : query_(query),
-      max_watchers_(max_watchers),
-      max_watchers_per_client_(max_watchers_per_client) {}
-
-absl::Status LatencyServiceImpl::AdmitWatcher(const std::string& client) {
-  absl::MutexLock lock(&clients_mu_);
-  if (watchers_ >= max_watchers_) {
-    return absl::ResourceExhaustedError(absl::StrCat(
-        "too many Watch streams (limit ", max_watchers_, ", --max_watchers)"));
-  }
-  int& mine = watchers_by_client_[client];
-  if (max_watchers_per_client_ > 0 && mine >= max_watchers_per_client_) {
-    if (mine == 0) watchers_by_client_.erase(client);
-    return absl::ResourceExhaustedError(absl::StrCat(
-        "too many Watch streams from ", client, " (limit ",
-        max_watchers_per_client_, " per client, --max_watchers_per_client)"));
-  }
-  ++mine;
-  ++watchers_;
-  return absl::OkStatus();
-}
-
-void LatencyServiceImpl::ReleaseWatcher(const std::string& client) {
-  absl::MutexLock lock(&clients_mu_);
-  auto it = watchers_by_client_.find(client);
-  if (it != watchers_by_client_.end() && --it->second <= 0) {
-    watchers_by_client_.erase(it);
-  }
-  --watchers_;
-}
+      slots_(max_watchers, max_watchers_per_client, "Watch streams") {}
 
 grpc::ServerUnaryReactor* LatencyServiceImpl::GetLatency(
     grpc::CallbackServerContext* context, const v1::GetLatencyRequest* request,
@@ -183,7 +155,7 @@ grpc::ServerWriteReactor<v1::WatchResponse>* LatencyServiceImpl::Watch(
     grpc::CallbackServerContext* context, const v1::WatchRequest* request) {
   const std::string client = ClientAddress(context->peer());
   absl::Status valid = query_.ValidateWatch(*request);
-  if (valid.ok()) valid = AdmitWatcher(client);
+  if (valid.ok()) valid = slots_.Admit(client);
   if (!valid.ok()) {
     class Rejected final : public grpc::ServerWriteReactor<v1::WatchResponse> {
      public:

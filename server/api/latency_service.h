@@ -7,6 +7,7 @@
 #include "absl/synchronization/mutex.h"
 #include "latency/v1/latency.grpc.pb.h"
 #include "server/api/query.h"
+#include "server/api/watch_slots.h"
 
 namespace latency {
 
@@ -48,23 +49,13 @@ class LatencyServiceImpl final : public v1::LatencyService::CallbackService {
       const v1::WatchRequest* request) override;
 
   uint64_t watch_dropped() const { return dropped_; }
-  int watchers() const { return watchers_; }
+  int watchers() const { return slots_.open(); }
 
  private:
   class WatchReactor;
 
-  // Takes a slot for `client` (its address without the port), or says why
-  // not (RESOURCE_EXHAUSTED naming the limit and its flag).
-  absl::Status AdmitWatcher(const std::string& client);
-  void ReleaseWatcher(const std::string& client);
-
   const QueryHandler& query_;
-  const int max_watchers_;
-  const int max_watchers_per_client_;
-  std::atomic<int> watchers_{0};
-  absl::Mutex clients_mu_;
-  absl::flat_hash_map<std::string, int> watchers_by_client_
-      ABSL_GUARDED_BY(clients_mu_);
+  WatchSlots slots_;
   std::atomic<uint64_t> dropped_{0};
 };
 

@@ -408,51 +408,51 @@ absl::StatusOr<std::vector<HistoryRow>> HistoryDb::Read(
     absl::StatusOr<int64_t> merged_before = MergedBefore(read_db_);
     if (!merged_before.ok()) return merged_before.status();
     minutes_from = std::max(start_s, *merged_before);
-    Statement hours(read_db_,
-                    "SELECT h.start_s, h.row FROM hours h JOIN series s ON "
-                    "s.id = h.series WHERE s.target = ? AND s.kind = ? AND "
-                    "h.start_s >= ? AND h.start_s < ? ORDER BY h.start_s");
-    if (!hours.ok()) return SqliteError(read_db_, "reading hours");
-    hours.Bind(1, target)
-        .Bind(2, KindName(kind))
-        .Bind(3, start_s)
-        .Bind(4, std::min(end_s, minutes_from));
-    int rc;
-    while ((rc = hours.Step()) == SQLITE_ROW) {
-      absl::StatusOr<HistoryRow> row =
-          HistoryRow::Decode(hours.Int(0), hours.Blob(1));
-      if (row.ok()) rows.push_back(*std::move(row));
-    }
-    if (rc != SQLITE_DONE) return SqliteError(read_db_, "reading hours");
+    absl::Status status = ReadSeriesRows(
+        "hours", target, kind, start_s, std::min(end_s, minutes_from),
+        [&](HistoryRow&& row) { rows.push_back(std::move(row)); });
+    if (!status.ok()) return status;
   }
-  Statement minutes(read_db_,
-                    "SELECT m.start_s, m.row FROM minutes m JOIN series s ON "
-                    "s.id = m.series WHERE s.target = ? AND s.kind = ? AND "
-                    "m.start_s >= ? AND m.start_s < ? ORDER BY m.start_s");
-  if (!minutes.ok()) return SqliteError(read_db_, "reading minutes");
-  minutes.Bind(1, target)
-      .Bind(2, KindName(kind))
-      .Bind(3, minutes_from)
-      .Bind(4, end_s);
-  int rc;
-  while ((rc = minutes.Step()) == SQLITE_ROW) {
-    absl::StatusOr<HistoryRow> row =
-        HistoryRow::Decode(minutes.Int(0), minutes.Blob(1));
-    if (!row.ok()) continue;
-    if (resolution_s == kHour) {
-      // Hours not merged yet, made from their minutes.
-      const int64_t hour = FloorTo(row->start_s, kHour);
-      if (rows.empty() || rows.back().start_s != hour) {
-        rows.emplace_back();
-        rows.back().start_s = hour;
-      }
-      rows.back().Merge(*row);
-    } else {
-      rows.push_back(*std::move(row));
-    }
-  }
-  if (rc != SQLITE_DONE) return SqliteError(read_db_, "reading minutes");
+  absl::Status status = ReadSeriesRows(
+      "minutes", target, kind, minutes_from, end_s, [&](HistoryRow&& row) {
+        if (resolution_s != kHour) {
+          rows.push_back(std::move(row));
+          return;
+        }
+        // Hours not merged yet, made from their minutes.
+        const int64_t hour = FloorTo(row.start_s, kHour);
+        if (rows.empty() || rows.back().start_s != hour) {
+          rows.emplace_back();
+          rows.back().start_s = hour;
+        }
+        rows.back().Merge(row);
+      });
+  if (!status.ok()) return status;
   return rows;
+}
+
+absl::Status HistoryDb::ReadSeriesRows(
+    const char* table, const std::string& target, ProbeKind kind,
+    int64_t start_s, int64_t end_s,
+    absl::FunctionRef<void(HistoryRow&&)> take) {
+  const std::string sql = absl::StrCat(
+      "SELECT r.start_s, r.row FROM ", table,
+      " r JOIN series s ON s.id = r.series WHERE s.target = ? AND s.kind = ? "
+      "AND r.start_s >= ? AND r.start_s < ? ORDER BY r.start_s");
+  Statement rows(read_db_, sql.c_str());
+  if (!rows.ok()) return SqliteError(read_db_, absl::StrCat("reading ", table));
+  rows.Bind(1, target).Bind(2, KindName(kind)).Bind(3, start_s).Bind(4, end_s);
+  int rc;
+  while ((rc = rows.Step()) == SQLITE_ROW) {
+    absl::StatusOr<HistoryRow> row =
+        HistoryRow::Decode(rows.Int(0), rows.Blob(1));
+    // A row this release cannot read is left out, not an error.
+    if (row.ok()) take(*std::move(row));
+  }
+  if (rc != SQLITE_DONE) {
+    return SqliteError(read_db_, absl::StrCat("reading ", table));
+  }
+  return absl::OkStatus();
 }
 
 int64_t HistoryDb::SizeBytes() const {

@@ -9,6 +9,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
+#include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
@@ -94,6 +95,12 @@ class HistoryDb {
   absl::Status Upsert(const char* table, int64_t series, const HistoryRow& row)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
   absl::StatusOr<int64_t> MergedBefore(sqlite3* db);
+  // The series' rows of `table` starting in [start_s, end_s), oldest first,
+  // each to `take` (read connection, inside Read's transaction).
+  absl::Status ReadSeriesRows(const char* table, const std::string& target,
+                              ProbeKind kind, int64_t start_s, int64_t end_s,
+                              absl::FunctionRef<void(HistoryRow&&)> take)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(read_mu_);
 
   const std::string path_;
   absl::Mutex write_mu_;
