@@ -3,12 +3,13 @@
 # with systemd as init in systemd-nspawn (private network: only lo), where
 #   install   adds the latency-pair user, installs both units disabled;
 #   start     `systemctl enable --now` both; the server probes the agent on
-#             127.0.0.1 and /metrics reads "status":"ok";
+#             127.0.0.1 and /metrics reads "status":"ok", "history":"ok"
+#             (the history file in the unit's StateDirectory);
 #   verify    systemd-analyze verify and security (exposure score bounded);
 #   reload    a target added to server.textproto + `systemctl reload`: the
 #             same process now probes two targets;
 #   upgrade   a higher version: edited config kept, running services
-#             restarted on the new binaries;
+#             restarted on the new binaries, the history file kept;
 #   purge     user, config, state and units gone.
 # One booted root for all of it.
 #
@@ -145,6 +146,9 @@ in_root systemctl enable --now latency-agent latency-server || fail "enable --no
 wait_metrics '"status":"ok"' 30 >/dev/null || fail "/metrics never read ok"
 [ "$(in_root ps -o user= -C latency-server)" = latency-pair ] || fail "server not running as latency-pair"
 grep -q '"icmp_status":"ok"' <<<"$(wait_metrics ok 1)" || fail "ICMP not ok (ping_group_range?)"
+# History is on by default where the unit's StateDirectory exists.
+grep -q '"history":"ok"' <<<"$(wait_metrics ok 1)" || fail "history not ok"
+in_root test -f /var/lib/latency-pair/history.db || fail "no history file"
 # The agent checks the host's ICMP echo sysctl; the sandbox must let it read.
 in_root journalctl -u latency-agent --no-pager | grep -q "host answers ICMP echo" ||
   fail "the agent could not tell whether the host answers ICMP echo"
@@ -185,6 +189,7 @@ if [ "$pid_after" = "$pid_before" ] || [ "$pid_after" = 0 ]; then
   fail "server not restarted by the upgrade"
 fi
 wait_metrics '"target_count":2' 30 >/dev/null || fail "/metrics after upgrade"
+in_root test -f /var/lib/latency-pair/history.db || fail "history lost by the upgrade"
 log "ok: upgrade kept the config and restarted the server ($pid_before -> $pid_after)"
 
 log "purge"
