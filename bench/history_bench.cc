@@ -84,9 +84,8 @@ void Check(const absl::Status& status) {
 }
 
 int Run(int days, int targets) {
-  const std::string dir =
-      std::filesystem::temp_directory_path() /
-      absl::StrCat("history-bench-", getpid());
+  const std::string dir = std::filesystem::temp_directory_path() /
+                          absl::StrCat("history-bench-", getpid());
   std::filesystem::create_directories(dir);
   std::mt19937_64 random(1);
   constexpr int64_t kStart = 1'796'000'000 / 86400 * 86400;  // a midnight
@@ -104,10 +103,10 @@ int Run(int days, int targets) {
     entries.reserve(2 * 1440);
     for (int m = 0; m < 1440; ++m) {
       const int64_t t = kStart + day * 86400 + m * 60;
-      entries.push_back({"target-1", ProbeKind::kIcmp,
-                         SteadyMinute(t, false, random)});
-      entries.push_back({"target-1", ProbeKind::kGrpc,
-                         SteadyMinute(t, true, random)});
+      entries.push_back(
+          {"target-1", ProbeKind::kIcmp, SteadyMinute(t, false, random)});
+      entries.push_back(
+          {"target-1", ProbeKind::kGrpc, SteadyMinute(t, true, random)});
     }
     Check(year->WriteMinutes(entries));
     const int64_t end = kStart + (day + 1) * 86400;
@@ -128,8 +127,8 @@ int Run(int days, int targets) {
       absl::StrFormat("file after %d simulated days of one target "
                       "(minutes 7 d, hours 400 d)",
                       days),
-      absl::StrFormat("%.2f MB (simulated in %.1f s)",
-                      year_bytes / 1048576.0, year_ms / 1000));
+      absl::StrFormat("%.2f MB (simulated in %.1f s)", year_bytes / 1048576.0,
+                      year_ms / 1000));
 
   // 2. Queries on that year: 30 days of hours, 7 days of minutes.
   year = Open(year_path);
@@ -187,10 +186,9 @@ int Run(int days, int targets) {
                       targets),
       absl::StrFormat("%.0f ms (%.2f%% of one core; first minute %.0f ms)",
                       write_ms, write_ms / 600.0, first_ms));
-  rows.emplace_back(
-      absl::StrFormat("hourly fold + expiry, %d series", targets),
-      absl::StrFormat("%.0f ms once an hour (%.3f%% of one core)",
-                      maintain_ms, maintain_ms / 36000.0));
+  rows.emplace_back(absl::StrFormat("hourly fold + expiry, %d series", targets),
+                    absl::StrFormat("%.0f ms once an hour (%.3f%% of one core)",
+                                    maintain_ms, maintain_ms / 36000.0));
   fleet.reset();
 
   // 4. Summing a probe into its minute (on the prober's thread).
@@ -235,7 +233,8 @@ int main(int argc, char** argv) {
     if (arg.rfind("--targets=", 0) == 0) targets = std::atoi(arg.c_str() + 10);
   }
   if (days < 1 || targets < 11) {
-    std::fprintf(stderr, "usage: history_bench [--days=N>=1] [--targets=N>=11]\n");
+    std::fprintf(stderr,
+                 "usage: history_bench [--days=N>=1] [--targets=N>=11]\n");
     return 2;
   }
   return latency::Run(days, targets);
