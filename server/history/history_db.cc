@@ -7,6 +7,7 @@
 #include <map>
 
 #include "absl/strings/str_cat.h"
+#include "server/history/minute_chunk.h"
 
 namespace latency {
 namespace {
@@ -49,6 +50,7 @@ class Statement {
   Statement& operator=(const Statement&) = delete;
 
   bool ok() const { return stmt_ != nullptr; }
+  sqlite3_stmt* stmt() { return stmt_; }
   Statement& Bind(int i, int64_t v) {
     sqlite3_bind_int64(stmt_, i, v);
     return *this;
@@ -130,6 +132,14 @@ constexpr const char* kMigrations[] = {
     // merged_before_s: every hour before it has its hour rows.
     "CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL)"
     "  WITHOUT ROWID;",
+    // 1 -> 2: an ended hour's minute rows packed into one row per series
+    // (EncodeMinuteChunk); `minutes` keeps the open hour's rows, and late
+    // ones, until the next Maintain packs them.
+    "CREATE TABLE minute_chunks ("
+    "  series INTEGER NOT NULL,"
+    "  start_s INTEGER NOT NULL,"
+    "  rows BLOB NOT NULL,"
+    "  PRIMARY KEY (series, start_s)) WITHOUT ROWID;",
 };
 static_assert(std::size(kMigrations) == HistoryDb::kSchemaVersion);
 
@@ -172,9 +182,13 @@ absl::StatusOr<sqlite3*> OpenConnection(const std::string& path) {
   }
   // A reader and the writer may meet; wait rather than fail at once.
   sqlite3_busy_timeout(db, 5000);
+  // 16 KiB pages (a new file only; an existing one keeps its own): an
+  // hour's chunk of minute rows, 2-3 KB, then stays inside its B-tree page
+  // instead of spilling to an overflow page of its own, which at 4 KiB
+  // doubled the file.
   for (const char* pragma :
-       {"PRAGMA journal_mode = WAL", "PRAGMA synchronous = NORMAL",
-        "PRAGMA foreign_keys = OFF"}) {
+       {"PRAGMA page_size = 16384", "PRAGMA journal_mode = WAL",
+        "PRAGMA synchronous = NORMAL", "PRAGMA foreign_keys = OFF"}) {
     if (absl::Status s = Exec(db, pragma); !s.ok()) {
       sqlite3_close(db);
       return s;
@@ -191,6 +205,29 @@ int64_t FloorTo(int64_t t, int64_t period) {
 }
 
 }  // namespace
+
+// Two lists of rows in ascending start_s as one, rows of the same start
+// merged.
+std::vector<HistoryRow> MergeByStart(std::vector<HistoryRow> a,
+                                     std::vector<HistoryRow> b) {
+  std::vector<HistoryRow> out;
+  out.reserve(a.size() + b.size());
+  auto i = a.begin();
+  auto j = b.begin();
+  while (i != a.end() || j != b.end()) {
+    if (j == b.end() || (i != a.end() && i->start_s < j->start_s)) {
+      out.push_back(std::move(*i++));
+    } else if (i == a.end() || j->start_s < i->start_s) {
+      out.push_back(std::move(*j++));
+    } else {
+      i->Merge(*j++);
+      out.push_back(std::move(*i++));
+    }
+  }
+  return out;
+}
+
+namespace {}  // namespace
 
 absl::StatusOr<std::unique_ptr<HistoryDb>> HistoryDb::Open(
     const std::string& path) {
@@ -287,6 +324,16 @@ absl::StatusOr<int64_t> HistoryDb::MergedBefore(sqlite3* db) {
   return SqliteError(db, "reading the merge mark");
 }
 
+absl::StatusOr<int64_t> HistoryDb::SetFirstMergeMark(int64_t first_start_s) {
+  const int64_t merged_before = FloorTo(first_start_s, kHour);
+  Statement mark(write_db_,
+                 "INSERT INTO meta (key, value) VALUES ('merged_before_s', ?)");
+  if (!mark.ok() || mark.Bind(1, merged_before).Step() != SQLITE_DONE) {
+    return SqliteError(write_db_, "writing the merge mark");
+  }
+  return merged_before;
+}
+
 absl::Status HistoryDb::WriteMinutes(const std::vector<HistoryEntry>& entries) {
   if (entries.empty()) return absl::OkStatus();
   absl::MutexLock lock(&write_mu_);
@@ -300,13 +347,8 @@ absl::Status HistoryDb::WriteMinutes(const std::vector<HistoryEntry>& entries) {
     for (const HistoryEntry& e : entries) {
       first = std::min(first, e.row.start_s);
     }
-    *merged_before = FloorTo(first, kHour);
-    Statement mark(write_db_,
-                   "INSERT INTO meta (key, value) VALUES "
-                   "('merged_before_s', ?)");
-    if (!mark.ok() || mark.Bind(1, *merged_before).Step() != SQLITE_DONE) {
-      return SqliteError(write_db_, "writing the merge mark");
-    }
+    merged_before = SetFirstMergeMark(first);
+    if (!merged_before.ok()) return merged_before.status();
   }
   for (const HistoryEntry& e : entries) {
     absl::StatusOr<int64_t> series = SeriesId(e.target, e.kind);
@@ -331,6 +373,17 @@ absl::Status HistoryDb::Maintain(int64_t complete_before_s, int64_t now_s,
   if (absl::Status s = tx.Begin(); !s.ok()) return s;
   absl::StatusOr<int64_t> merged_before = MergedBefore(write_db_);
   if (!merged_before.ok()) return merged_before.status();
+  if (*merged_before == INT64_MIN) {
+    // No mark, yet rows (a file written without one): merge from the first.
+    Statement first(write_db_, "SELECT min(start_s) FROM minutes");
+    if (!first.ok() || first.Step() != SQLITE_ROW) {
+      return SqliteError(write_db_, "reading the first minute");
+    }
+    if (sqlite3_column_type(first.stmt(), 0) != SQLITE_NULL) {
+      merged_before = SetFirstMergeMark(first.Int(0));
+      if (!merged_before.ok()) return merged_before.status();
+    }
+  }
   const int64_t merge_until = FloorTo(complete_before_s, kHour);
   std::vector<int64_t> series;
   {
@@ -340,50 +393,79 @@ absl::Status HistoryDb::Maintain(int64_t complete_before_s, int64_t now_s,
     while ((rc = all.Step()) == SQLITE_ROW) series.push_back(all.Int(0));
     if (rc != SQLITE_DONE) return SqliteError(write_db_, "listing series");
   }
-  if (*merged_before != INT64_MIN && merge_until > *merged_before) {
-    Statement minutes(write_db_,
-                      "SELECT start_s, row FROM minutes WHERE series = ? AND "
-                      "start_s >= ? AND start_s < ? ORDER BY start_s");
-    if (!minutes.ok()) return SqliteError(write_db_, "reading minutes");
+  if (*merged_before != INT64_MIN) {
+    // Ended hours: their minutes merged into hour rows (those not merged
+    // yet), and packed into chunks (every minute row before merge_until,
+    // late ones and a version 1 file's included).
+    const bool merge_hours = merge_until > *merged_before;
+    Statement ended(write_db_,
+                    "SELECT start_s, row FROM minutes WHERE series = ? AND "
+                    "start_s < ? ORDER BY start_s");
+    Statement packed(write_db_,
+                     "DELETE FROM minutes WHERE series = ? AND start_s < ?");
+    if (!ended.ok() || !packed.ok()) {
+      return SqliteError(write_db_, "preparing to pack minutes");
+    }
     for (int64_t id : series) {
-      minutes.Reset();
-      minutes.Bind(1, id).Bind(2, *merged_before).Bind(3, merge_until);
+      ended.Reset();
+      ended.Bind(1, id).Bind(2, merge_until);
+      std::map<int64_t, std::vector<HistoryRow>> minutes_by_hour;
       std::map<int64_t, HistoryRow> hours;
       int rc;
-      while ((rc = minutes.Step()) == SQLITE_ROW) {
+      while ((rc = ended.Step()) == SQLITE_ROW) {
         absl::StatusOr<HistoryRow> row =
-            HistoryRow::Decode(minutes.Int(0), minutes.Blob(1));
-        if (!row.ok()) continue;  // unreadable: left out of the hour
+            HistoryRow::Decode(ended.Int(0), ended.Blob(1));
+        if (!row.ok()) continue;  // unreadable: left out
         const int64_t hour = FloorTo(row->start_s, kHour);
-        HistoryRow& merged = hours[hour];
-        merged.start_s = hour;
-        merged.Merge(*row);
+        if (merge_hours && row->start_s >= *merged_before) {
+          HistoryRow& merged = hours[hour];
+          merged.start_s = hour;
+          merged.Merge(*row);
+        }
+        minutes_by_hour[hour].push_back(*std::move(row));
       }
       if (rc != SQLITE_DONE) return SqliteError(write_db_, "reading minutes");
       for (const auto& [start, hour] : hours) {
         if (absl::Status s = Upsert("hours", id, hour); !s.ok()) return s;
       }
+      for (auto& [hour, rows] : minutes_by_hour) {
+        if (absl::Status s = Pack(id, hour, std::move(rows)); !s.ok()) {
+          return s;
+        }
+      }
+      packed.Reset();
+      if (packed.Bind(1, id).Bind(2, merge_until).Step() != SQLITE_DONE) {
+        return SqliteError(write_db_, "removing packed minutes");
+      }
     }
-    Statement mark(write_db_,
-                   "UPDATE meta SET value = ? WHERE key = 'merged_before_s'");
-    if (!mark.ok() || mark.Bind(1, merge_until).Step() != SQLITE_DONE) {
-      return SqliteError(write_db_, "writing the merge mark");
+    if (merge_hours) {
+      Statement mark(write_db_,
+                     "UPDATE meta SET value = ? WHERE key = 'merged_before_s'");
+      if (!mark.ok() || mark.Bind(1, merge_until).Step() != SQLITE_DONE) {
+        return SqliteError(write_db_, "writing the merge mark");
+      }
     }
   }
-  // Expiry, per series along the primary key (no table scan).
+  // Expiry, per series along the primary key (no table scan); a chunk goes
+  // when all of its hour is past retention.
   const int64_t minutes_from = now_s - absl::ToInt64Seconds(retention.minutes);
   const int64_t hours_from = now_s - absl::ToInt64Seconds(retention.hours);
   Statement expire_minutes(
       write_db_, "DELETE FROM minutes WHERE series = ? AND start_s < ?");
+  Statement expire_chunks(
+      write_db_, "DELETE FROM minute_chunks WHERE series = ? AND start_s <= ?");
   Statement expire_hours(write_db_,
                          "DELETE FROM hours WHERE series = ? AND start_s < ?");
-  if (!expire_minutes.ok() || !expire_hours.ok()) {
+  if (!expire_minutes.ok() || !expire_chunks.ok() || !expire_hours.ok()) {
     return SqliteError(write_db_, "preparing expiry");
   }
   for (int64_t id : series) {
     expire_minutes.Reset();
+    expire_chunks.Reset();
     expire_hours.Reset();
     if (expire_minutes.Bind(1, id).Bind(2, minutes_from).Step() !=
+            SQLITE_DONE ||
+        expire_chunks.Bind(1, id).Bind(2, minutes_from - kHour).Step() !=
             SQLITE_DONE ||
         expire_hours.Bind(1, id).Bind(2, hours_from).Step() != SQLITE_DONE) {
       return SqliteError(write_db_, "expiring rows");
@@ -392,63 +474,111 @@ absl::Status HistoryDb::Maintain(int64_t complete_before_s, int64_t now_s,
   return tx.Commit();
 }
 
+absl::Status HistoryDb::Pack(int64_t series, int64_t hour_start_s,
+                             std::vector<HistoryRow> rows) {
+  Statement select(
+      write_db_,
+      "SELECT rows FROM minute_chunks WHERE series = ? AND start_s = ?");
+  if (!select.ok()) return SqliteError(write_db_, "reading a minute chunk");
+  select.Bind(1, series).Bind(2, hour_start_s);
+  const int rc = select.Step();
+  if (rc == SQLITE_ROW) {
+    // Minutes that came after their hour was packed join it.
+    absl::StatusOr<std::vector<HistoryRow>> stored =
+        DecodeMinuteChunk(hour_start_s, select.Blob(0));
+    // A chunk this release cannot read is replaced, not merged into.
+    if (stored.ok()) rows = MergeByStart(*std::move(stored), std::move(rows));
+  } else if (rc != SQLITE_DONE) {
+    return SqliteError(write_db_, "reading a minute chunk");
+  }
+  Statement store(write_db_,
+                  "INSERT OR REPLACE INTO minute_chunks (series, start_s, "
+                  "rows) VALUES (?, ?, ?)");
+  if (!store.ok() || store.Bind(1, series)
+                             .Bind(2, hour_start_s)
+                             .BindBlob(3, EncodeMinuteChunk(hour_start_s, rows))
+                             .Step() != SQLITE_DONE) {
+    return SqliteError(write_db_, "writing a minute chunk");
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<std::vector<HistoryRow>> HistoryDb::Read(
     const std::string& target, ProbeKind kind, int64_t start_s, int64_t end_s,
     int64_t resolution_s) {
   absl::MutexLock lock(&read_mu_);
-  // One read transaction: the rows and the merge mark agree.
+  // One read transaction: the rows, chunks and the merge mark agree.
   if (absl::Status s = Exec(read_db_, "BEGIN"); !s.ok()) return s;
   struct EndRead {
     sqlite3* db;
     ~EndRead() { sqlite3_exec(db, "COMMIT", nullptr, nullptr, nullptr); }
   } end_read{read_db_};
+  auto decode_row = [](std::vector<HistoryRow>& into) {
+    return [&into](int64_t start, absl::string_view bytes) {
+      absl::StatusOr<HistoryRow> row = HistoryRow::Decode(start, bytes);
+      // A row this release cannot read is left out, not an error.
+      if (row.ok()) into.push_back(*std::move(row));
+    };
+  };
   std::vector<HistoryRow> rows;
-  int64_t minutes_from = start_s;
-  if (resolution_s == kHour) {
-    absl::StatusOr<int64_t> merged_before = MergedBefore(read_db_);
-    if (!merged_before.ok()) return merged_before.status();
-    minutes_from = std::max(start_s, *merged_before);
-    absl::Status status = ReadSeriesRows(
-        "hours", target, kind, start_s, std::min(end_s, minutes_from),
-        [&](HistoryRow&& row) { rows.push_back(std::move(row)); });
+  if (resolution_s != kHour) {
+    // Packed hours, then the rows not packed yet (the open hour, late
+    // minutes), merged where both hold a minute.
+    std::vector<HistoryRow> packed;
+    absl::Status status = ReadSeriesBlobs(
+        "minute_chunks", "rows", target, kind, FloorTo(start_s, kHour), end_s,
+        [&](int64_t hour, absl::string_view bytes) {
+          absl::StatusOr<std::vector<HistoryRow>> chunk =
+              DecodeMinuteChunk(hour, bytes);
+          if (!chunk.ok()) return;  // unreadable: left out, as a row
+          for (HistoryRow& row : *chunk) {
+            if (row.start_s >= start_s && row.start_s < end_s) {
+              packed.push_back(std::move(row));
+            }
+          }
+        });
     if (!status.ok()) return status;
+    status = ReadSeriesBlobs("minutes", "row", target, kind, start_s, end_s,
+                             decode_row(rows));
+    if (!status.ok()) return status;
+    return MergeByStart(std::move(packed), std::move(rows));
   }
-  absl::Status status = ReadSeriesRows(
-      "minutes", target, kind, minutes_from, end_s, [&](HistoryRow&& row) {
-        if (resolution_s != kHour) {
-          rows.push_back(std::move(row));
-          return;
-        }
-        // Hours not merged yet, made from their minutes.
-        const int64_t hour = FloorTo(row.start_s, kHour);
-        if (rows.empty() || rows.back().start_s != hour) {
-          rows.emplace_back();
-          rows.back().start_s = hour;
-        }
-        rows.back().Merge(row);
-      });
+  absl::StatusOr<int64_t> merged_before = MergedBefore(read_db_);
+  if (!merged_before.ok()) return merged_before.status();
+  const int64_t minutes_from = std::max(start_s, *merged_before);
+  absl::Status status =
+      ReadSeriesBlobs("hours", "row", target, kind, start_s,
+                      std::min(end_s, minutes_from), decode_row(rows));
   if (!status.ok()) return status;
+  // Hours not merged yet, made from their minutes (never packed yet).
+  std::vector<HistoryRow> minutes;
+  status = ReadSeriesBlobs("minutes", "row", target, kind, minutes_from, end_s,
+                           decode_row(minutes));
+  if (!status.ok()) return status;
+  for (const HistoryRow& row : minutes) {
+    const int64_t hour = FloorTo(row.start_s, kHour);
+    if (rows.empty() || rows.back().start_s != hour) {
+      rows.emplace_back();
+      rows.back().start_s = hour;
+    }
+    rows.back().Merge(row);
+  }
   return rows;
 }
 
-absl::Status HistoryDb::ReadSeriesRows(
-    const char* table, const std::string& target, ProbeKind kind,
-    int64_t start_s, int64_t end_s,
-    absl::FunctionRef<void(HistoryRow&&)> take) {
+absl::Status HistoryDb::ReadSeriesBlobs(
+    const char* table, const char* column, const std::string& target,
+    ProbeKind kind, int64_t start_s, int64_t end_s,
+    absl::FunctionRef<void(int64_t, absl::string_view)> take) {
   const std::string sql = absl::StrCat(
-      "SELECT r.start_s, r.row FROM ", table,
+      "SELECT r.start_s, r.", column, " FROM ", table,
       " r JOIN series s ON s.id = r.series WHERE s.target = ? AND s.kind = ? "
       "AND r.start_s >= ? AND r.start_s < ? ORDER BY r.start_s");
   Statement rows(read_db_, sql.c_str());
   if (!rows.ok()) return SqliteError(read_db_, absl::StrCat("reading ", table));
   rows.Bind(1, target).Bind(2, KindName(kind)).Bind(3, start_s).Bind(4, end_s);
   int rc;
-  while ((rc = rows.Step()) == SQLITE_ROW) {
-    absl::StatusOr<HistoryRow> row =
-        HistoryRow::Decode(rows.Int(0), rows.Blob(1));
-    // A row this release cannot read is left out, not an error.
-    if (row.ok()) take(*std::move(row));
-  }
+  while ((rc = rows.Step()) == SQLITE_ROW) take(rows.Int(0), rows.Blob(1));
   if (rc != SQLITE_DONE) {
     return SqliteError(read_db_, absl::StrCat("reading ", table));
   }

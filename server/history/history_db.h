@@ -27,6 +27,11 @@ struct HistoryRetention {
   absl::Duration hours = absl::Hours(400 * 24);
 };
 
+// Two lists of rows in ascending start_s as one, rows of the same start
+// merged.
+std::vector<HistoryRow> MergeByStart(std::vector<HistoryRow> a,
+                                     std::vector<HistoryRow> b);
+
 // One series' row, keyed by target name and probe kind.
 struct HistoryEntry {
   std::string target;
@@ -35,9 +40,10 @@ struct HistoryEntry {
 };
 
 // HistoryDb is the history's SQLite file: minute rows and hour rows (each an
-// encoded HistoryRow) per series, keyed by (series, start). Hour rows are
-// merged from minute rows once their hour is complete (Maintain), so any
-// range merges exactly at either resolution.
+// encoded HistoryRow) per series, keyed by (series, start). Once an hour is
+// complete (Maintain), its minute rows are merged into its hour row, so any
+// range merges exactly at either resolution, and packed into one compressed
+// chunk per series (EncodeMinuteChunk), about a third of their size.
 //
 // The file is in WAL mode with synchronous=NORMAL: a crash (kill -9, power)
 // loses at most the last transaction and leaves a consistent database. The
@@ -48,7 +54,7 @@ struct HistoryEntry {
 // reads through another, so a query never waits for a minute's write.
 class HistoryDb {
  public:
-  static constexpr int kSchemaVersion = 1;
+  static constexpr int kSchemaVersion = 2;
 
   // Opens or creates the file (its directory must exist).
   static absl::StatusOr<std::unique_ptr<HistoryDb>> Open(
@@ -95,11 +101,21 @@ class HistoryDb {
   absl::Status Upsert(const char* table, int64_t series, const HistoryRow& row)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
   absl::StatusOr<int64_t> MergedBefore(sqlite3* db);
-  // The series' rows of `table` starting in [start_s, end_s), oldest first,
-  // each to `take` (read connection, inside Read's transaction).
-  absl::Status ReadSeriesRows(const char* table, const std::string& target,
-                              ProbeKind kind, int64_t start_s, int64_t end_s,
-                              absl::FunctionRef<void(HistoryRow&&)> take)
+  // Stores the first merge mark: the hour of the first minute row.
+  absl::StatusOr<int64_t> SetFirstMergeMark(int64_t first_start_s)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
+  // Packs an ended hour's minute rows of one series into its chunk,
+  // merging them into the chunk stored already.
+  absl::Status Pack(int64_t series, int64_t hour_start_s,
+                    std::vector<HistoryRow> rows)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
+  // The series' blobs (`column` of `table`) starting in [start_s, end_s),
+  // oldest first, each to `take` with its start (read connection, inside
+  // Read's transaction).
+  absl::Status ReadSeriesBlobs(
+      const char* table, const char* column, const std::string& target,
+      ProbeKind kind, int64_t start_s, int64_t end_s,
+      absl::FunctionRef<void(int64_t, absl::string_view)> take)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(read_mu_);
 
   const std::string path_;

@@ -53,8 +53,8 @@ extern "C" grpc_call_error grpc_call_start_batch(grpc_call* call,
                                                  const grpc_op* ops,
                                                  size_t nops, void* tag,
                                                  void* reserved) {
-  using StartBatch = grpc_call_error (*)(grpc_call*, const grpc_op*, size_t,
-                                         void*, void*);
+  using StartBatch =
+      grpc_call_error (*)(grpc_call*, const grpc_op*, size_t, void*, void*);
   static const auto real = RealGrpc<StartBatch>("grpc_call_start_batch");
   // Before the real call: the completion may run on another thread before
   // it returns.
