@@ -191,6 +191,13 @@ std::string LogHistogram::Encode() const {
   return out;
 }
 
+// More values than any stored period holds (an hour at 1,000 probes/s is
+// 3.6 million): a larger count is damage, and expanding it into entries of
+// kMaxEntryCount would take memory and time without bound.
+namespace {
+constexpr uint64_t kMaxDecodedCount = uint64_t{1} << 32;
+}  // namespace
+
 absl::StatusOr<LogHistogram> LogHistogram::Decode(absl::string_view bytes) {
   LogHistogram h;
   const int64_t buckets = NumBuckets();
@@ -208,7 +215,7 @@ absl::StatusOr<LogHistogram> LogHistogram::Decode(absl::string_view bytes) {
     }
     if (count == 0 || gap >= static_cast<uint64_t>(buckets) ||
         previous + 1 + static_cast<int64_t>(gap) >= buckets ||
-        h.count_ + count < h.count_) {
+        count > kMaxDecodedCount - h.count_) {
       return absl::InvalidArgumentError(
           absl::StrCat("histogram: invalid bucket before byte ", pos));
     }

@@ -113,7 +113,7 @@ class LogHistogram {
   // buckets) takes ~25 bytes. Decode(Encode(h)) == h.
   std::string Encode() const;
   // InvalidArgument for bytes Encode cannot have produced (truncated, an
-  // index past the layout, a zero count, a count overflow).
+  // index past the layout, a zero count, more than 2^32 values in all).
   static absl::StatusOr<LogHistogram> Decode(absl::string_view bytes);
 
   friend bool operator==(const LogHistogram& a, const LogHistogram& b) {

@@ -22,6 +22,7 @@
 #include "google/protobuf/util/json_util.h"
 #include "latency/v1/config.pb.h"
 #include "server/api/query.h"
+#include "server/history/minute_chunk.h"
 #include "server/prober/icmp_packet.h"
 #include "tests/fuzz/fuzz_store.h"
 #include "tests/testing/fake_clock.h"
@@ -406,6 +407,42 @@ void QueryAndJsonSeeds() {
   Write(j, "sample_nan_inf_utf8", "\x05" + special.SerializeAsString());
 }
 
+// Rows, histograms and chunks as the history database stores them: a
+// steady minute, one with losses and an error, an empty one; an hour with
+// gaps.
+void HistoryBlobSeeds() {
+  constexpr int64_t kHour = 1'796'000'400;
+  std::vector<HistoryRow> rows;
+  for (int m = 0; m < 60; m += (m % 7 == 3 ? 3 : 1)) {
+    HistoryRow row;
+    row.start_s = kHour + 60 * m;
+    for (int s = 0; s < 60; ++s) {
+      Sample sample;
+      sample.kind = m % 2 == 0 ? ProbeKind::kIcmp : ProbeKind::kGrpc;
+      if (m % 5 == 0 && s % 9 == 0) {
+        sample.result = SampleResult::kTimeout;
+      } else {
+        sample.result = SampleResult::kOk;
+        sample.rtt_ns = 5'000'000 + 7'919 * ((s * 31 + m) % 97);
+        if (sample.kind == ProbeKind::kGrpc) sample.agent_time_ns = 20'000;
+      }
+      row.Add(sample, m % 5 == 0 ? ProbeStatus::kDegraded : ProbeStatus::kOk);
+    }
+    if (m == 4) {  // a minute without probes
+      row = HistoryRow();
+      row.start_s = kHour + 60 * m;
+    }
+    rows.push_back(row);
+  }
+  const std::string h = "history_blob";
+  Write(h, "row_steady", "\x00" + rows[1].Encode());
+  Write(h, "row_lossy", "\x00" + rows[0].Encode());
+  Write(h, "row_empty", std::string(1, '\x00') + rows[4].Encode());
+  Write(h, "histogram", "\x01" + rows[1].rtt.Encode());
+  Write(h, "chunk_hour", "\x02" + EncodeMinuteChunk(kHour, rows));
+  Write(h, "chunk_one", "\x02" + EncodeMinuteChunk(kHour, {rows[2]}));
+}
+
 }  // namespace
 }  // namespace latency
 
@@ -420,5 +457,6 @@ int main(int argc, char** argv) {
   latency::ConfigSeeds();
   latency::HttpSeeds();
   latency::QueryAndJsonSeeds();
+  latency::HistoryBlobSeeds();
   return 0;
 }

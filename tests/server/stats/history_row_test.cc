@@ -7,6 +7,7 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "server/stats/varint.h"
 #include "tests/server/stats/test_samples.h"
 
 namespace latency {
@@ -129,6 +130,23 @@ TEST(HistoryRowTest, DecodeRejectsDamagedBytes) {
   std::string counts = bytes;
   counts[0] = 9;  // sent no longer matches received + failures
   EXPECT_FALSE(HistoryRow::Decode(0, counts).ok());
+}
+
+// A damaged or hostile file's histogram claiming billions of values in a
+// bucket is refused, not expanded (memory and time would go with it);
+// found by history_blob_fuzz.
+TEST(HistoryRowTest, DecodeRefusesAHistogramLargerThanAnyStoredPeriod) {
+  std::string huge(1, '\0');  // escaped bucket: gap, then count
+  AppendVarint(3000, huge);   // a bucket near 1 ms
+  AppendVarint(uint64_t{1} << 33, huge);
+  EXPECT_FALSE(LogHistogram::Decode(huge).ok());
+  // A real hour at 1,000 probes/s still decodes.
+  std::string hour(1, '\0');
+  AppendVarint(3000, hour);
+  AppendVarint(3'600'000, hour);
+  absl::StatusOr<LogHistogram> decoded = LogHistogram::Decode(hour);
+  ASSERT_TRUE(decoded.ok()) << decoded.status();
+  EXPECT_EQ(decoded->count(), 3'600'000u);
 }
 
 TEST(HistoryRowTest, PeriodStartFloorsToWholePeriods) {
