@@ -15,6 +15,7 @@
 #include "google/protobuf/util/json_util.h"
 #include "gtest/gtest.h"
 #include "latency/v1/latency.pb.h"
+#include "server/history/history_db.h"
 #include "tests/testing/agent_process.h"
 #include "tests/testing/wait.h"
 
@@ -136,24 +137,27 @@ TEST_F(HistoryBinaryTest, ARestartedServerShowsTheSamePast) {
   EXPECT_THAT(table.output, HasSubstr("(minute rows)"));
 }
 
-// Rows stored so far, read the way sqlite3 would (the server keeps writing).
+// Minute rows stored so far (the open hour's rows and the packed ones),
+// read beside the running server; `check` gets sqlite3's integrity_check.
 int64_t StoredMinutes(const std::string& path, std::string* check) {
-  sqlite3* db = nullptr;
+  if (!std::filesystem::exists(path)) return -1;
   int64_t rows = -1;
+  if (absl::StatusOr<std::unique_ptr<HistoryDb>> history =
+          HistoryDb::Open(path);
+      history.ok()) {
+    rows = 0;
+    for (ProbeKind kind : {ProbeKind::kIcmp, ProbeKind::kGrpc}) {
+      auto read = (*history)->Read("lo", kind, 0, INT64_MAX, 60);
+      if (read.ok()) rows += static_cast<int64_t>(read->size());
+    }
+  }
+  sqlite3* db = nullptr;
   // Read-write (never create): a read-only connection to a WAL file that
   // is being created can meet an unsized -shm mapping.
-  if (std::filesystem::exists(path) &&
-      sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE, nullptr) ==
-          SQLITE_OK) {
+  if (sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE, nullptr) ==
+      SQLITE_OK) {
     sqlite3_busy_timeout(db, 2000);
     sqlite3_stmt* stmt = nullptr;
-    if (sqlite3_prepare_v2(db, "SELECT count(*) FROM minutes", -1, &stmt,
-                           nullptr) == SQLITE_OK &&
-        sqlite3_step(stmt) == SQLITE_ROW) {
-      rows = sqlite3_column_int64(stmt, 0);
-    }
-    sqlite3_finalize(stmt);
-    stmt = nullptr;
     if (check != nullptr &&
         sqlite3_prepare_v2(db, "PRAGMA integrity_check", -1, &stmt, nullptr) ==
             SQLITE_OK &&
@@ -249,6 +253,70 @@ TEST_F(HistoryBinaryTest, AnUnusableFileDegradesHistoryNotProbing) {
   CommandResult history = Cli(*server, {"history", "lo"});
   EXPECT_EQ(history.exit_code, 2);
   EXPECT_THAT(history.output, HasSubstr("history degraded"));
+}
+
+// A history directory that became read-only (a remount after disk errors,
+// a read-only bind mount): the server probes and serves live figures, says
+// history is degraded, with the fix, and the history written before is all
+// there once the directory is writable again.
+TEST_F(HistoryBinaryTest, AReadOnlyDirectoryDegradesHistoryAndLosesNothing) {
+  if (RunCommand({"unshare", "--mount", "true"}, kStartup).exit_code != 0) {
+    GTEST_SKIP() << "needs a mount namespace (root with CAP_SYS_ADMIN)";
+  }
+  std::string error;
+  std::optional<ServerProcess> first = StartServer(&error);
+  ASSERT_TRUE(first.has_value()) << error;
+  ASSERT_TRUE(WaitUntil(
+      [&] {
+        auto stats = FromJson<v1::GetTargetStatsResponse>(
+            Cli(*first, {"stats", "lo", "--window=1h"}).output);
+        return stats.probes_size() == 2 && stats.probes(0).sent() >= 20;
+      },
+      kStartup));
+  first->process.Signal(SIGTERM);
+  ASSERT_EQ(first->process.Wait(kStartup), 0) << first->process.Output();
+  const int64_t written = StoredMinutes(dir_ + "/history.db", nullptr);
+  ASSERT_GT(written, 0);
+
+  // The same server, in a mount namespace where its directory is a
+  // read-only bind mount of itself.
+  std::optional<ServerProcess> server = testing::StartServer(
+      {absl::StrCat("--target=lo=", agent_->address()), "--interval=100ms",
+       "--report_interval=0", "--history_db=" + dir_ + "/history.db"},
+      &error,
+      {"unshare", "--mount", "sh", "-c",
+       absl::StrCat("mount --bind -o ro '", dir_, "' '", dir_,
+                    "' && exec \"$0\" \"$@\"")});
+  ASSERT_TRUE(server.has_value()) << error;
+  ASSERT_TRUE(WaitUntil(
+      [&] {
+        auto stats = FromJson<v1::GetTargetStatsResponse>(
+            Cli(*server, {"stats", "lo", "--window=1m"}).output);
+        return stats.probes_size() == 2 && stats.probes(0).received() >= 10;
+      },
+      kStartup))
+      << server->process.Output();
+  auto latency =
+      FromJson<v1::GetLatencyResponse>(Cli(*server, {"status"}).output);
+  EXPECT_THAT(latency.history(), HasSubstr("degraded"));
+  EXPECT_THAT(latency.history(), HasSubstr("fix:"));
+  CommandResult readyz = RunCommand(
+      {"curl", "-s", "-w", " %{http_code}", server->http_url("/readyz")},
+      kStartup);
+  EXPECT_THAT(readyz.output, HasSubstr("ready; history degraded"));
+  EXPECT_THAT(readyz.output, HasSubstr(" 200"));
+  server->process.Signal(SIGTERM);
+  EXPECT_EQ(server->process.Wait(kStartup), 0) << server->process.Output();
+  EXPECT_THAT(server->process.Output(), HasSubstr("fix:"));
+
+  // Writable again (outside that namespace it always was): every minute
+  // written before is still there.
+  EXPECT_GE(StoredMinutes(dir_ + "/history.db", nullptr), written);
+  std::optional<ServerProcess> third = StartServer(&error);
+  ASSERT_TRUE(third.has_value()) << error;
+  CommandResult r = Cli(*third, {"history", "lo", "--since=10m"});
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_GT(Sent(FromJson<v1::GetHistoryResponse>(r.output)), 0u) << r.output;
 }
 
 }  // namespace

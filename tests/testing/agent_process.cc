@@ -25,10 +25,14 @@ std::optional<int> PortFromLog(const Subprocess& process,
 }  // namespace
 
 std::optional<ServerProcess> StartServer(
-    const std::vector<std::string>& extra_flags, std::string* error) {
-  std::vector<std::string> argv = {ServerBinaryPath(),
-                                   "--grpc_listen=127.0.0.1:0",
-                                   "--http_listen=127.0.0.1:0"};
+    const std::vector<std::string>& extra_flags, std::string* error,
+    const std::vector<std::string>& wrapper) {
+  std::vector<std::string> argv = wrapper;
+  for (const std::string& arg :
+       {ServerBinaryPath(), std::string("--grpc_listen=127.0.0.1:0"),
+        std::string("--http_listen=127.0.0.1:0")}) {
+    argv.push_back(arg);
+  }
   argv.insert(argv.end(), extra_flags.begin(), extra_flags.end());
   std::optional<Subprocess> process = Subprocess::Start(argv);
   if (!process) {

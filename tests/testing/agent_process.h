@@ -43,8 +43,11 @@ struct ServerProcess {
   }
 };
 
+// Starts latency-server on loopback ports with `extra_flags`; `wrapper`, if
+// any, is the command that runs it (its argv then follows), e.g. unshare.
 std::optional<ServerProcess> StartServer(
-    const std::vector<std::string>& extra_flags, std::string* error);
+    const std::vector<std::string>& extra_flags, std::string* error,
+    const std::vector<std::string>& wrapper = {});
 
 }  // namespace latency::testing
 
