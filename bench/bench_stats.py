@@ -140,6 +140,26 @@ def cmd_prom(a):
     return 0
 
 
+def cmd_minute_lag(a):
+    """Prints 'max_in max_out p99_out n_in n_out' (ms): the send lag of the
+    watched samples scheduled in seconds [FROM, TO) of their minute (the
+    history write's moment) against the rest ('-' when none)."""
+    inside, outside = [], []
+    for s in e2e_check.read_watch(a.watch, a.kind, a.since):
+        lag = s.get("send_lag_ms")
+        stamp = s.get("scheduled_time", "")
+        m = re.search(r":(\d\d)(?:\.\d+)?Z$", stamp)
+        if lag is None or not m:
+            continue
+        (inside if a.from_s <= int(m.group(1)) < a.to_s else outside).append(lag)
+    fmt = lambda v: f"{v:.2f}"
+    print(" ".join([fmt(max(inside)) if inside else "-",
+                    fmt(max(outside)) if outside else "-",
+                    fmt(percentile(outside, 0.99)) if outside else "-",
+                    str(len(inside)), str(len(outside))]))
+    return 0
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -161,6 +181,13 @@ def main():
     s.add_argument("--kind", choices=["icmp", "grpc"])
     s.add_argument("--network", action="store_true", help="watch: network_rtt_ms")
     s.add_argument("--since", type=int, default=0)
+
+    s = sub.add_parser("minute_lag")
+    s.add_argument("--watch", required=True)
+    s.add_argument("--kind", choices=["icmp", "grpc"])
+    s.add_argument("--since", type=int, default=0)
+    s.add_argument("--from_s", type=int, required=True)
+    s.add_argument("--to_s", type=int, required=True)
 
     s = sub.add_parser("prom")
     s.add_argument("--file", required=True)

@@ -105,6 +105,7 @@ prom() { # FILE QUERY...: see bench_stats.py prom
 }
 
 rows=()
+lag_rows=()
 rc=0
 base_median=
 base_rss=
@@ -185,6 +186,12 @@ for run in $RUNS; do
   read -r n median p99 <<<"$(python3 "$STATS" summary --watch "$out/ref-$i.json" --kind icmp \
     --since "$since" || true)"
   read -r _ ping_median _ <<<"$(python3 "$STATS" summary --ping "$out/ping-$i.txt" || true)"
+  # The history writer's round starts at second 2 of a minute (timeout 1 s
+  # + 1 s grace): ref's send lag then, against the rest of the window (no
+  # scrape falls inside the watch).
+  lag_rows+=("| $icmp | $grpc | $([ "${HISTORY:-}" = 1 ] && echo on || echo off) | $(python3 "$STATS" minute_lag \
+    --watch "$out/ref-$i.json" --kind icmp --since "$since" --from_s 2 --to_s 5 |
+    awk '{printf "%s | %s | %s | %s / %s", $1, $2, $3, $4, $5}') |")
   if [ "$median" = - ]; then rc=1; fi
   if [ -z "$base_median" ] && [ "$icmp" = 1 ] && [ "$grpc" = 0 ] && [ "$median" != - ]; then
     base_median=$median
@@ -212,6 +219,10 @@ done
 echo "| ICMP targets | gRPC targets | server CPU, % of one core (user / sys) | RSS MB: warm / end / peak | warm RSS KB per target | Prometheus scrape | fds / threads | max prober lag ms: ICMP / gRPC | probes/s (lost) / skipped | ref n | ref ICMP median / p99 (µs) | ref median ÷ 1 target | ping 127.0.0.1 median µs (ref − ping) | agent CPU (%) |"
 echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
 printf '%s\n' "${rows[@]}"
+echo
+echo "| ICMP targets | gRPC targets | history | ref send lag ms, max at s 2–4 of a minute | max elsewhere | p99 elsewhere | samples at / elsewhere |"
+echo "|---|---|---|---|---|---|---|"
+printf '%s\n' "${lag_rows[@]}"
 echo
 echo "Window ${WINDOW}s after ${WARMUP}s warm-up; $(nproc) vCPUs; ulimit -n $(ulimit -n)."
 exit "$rc"
