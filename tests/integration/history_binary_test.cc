@@ -69,6 +69,19 @@ class HistoryBinaryTest : public ::testing::Test {
     args.push_back("--output=json");
     return RunCommand(args, kStartup);
   }
+  // GetLatency and /readyz say history is degraded, with the fix; the
+  // server stays ready.
+  void ExpectHistoryDegraded(const ServerProcess& server) {
+    auto latency =
+        FromJson<v1::GetLatencyResponse>(Cli(server, {"status"}).output);
+    EXPECT_THAT(latency.history(), HasSubstr("degraded"));
+    EXPECT_THAT(latency.history(), HasSubstr("fix:"));
+    CommandResult readyz = RunCommand(
+        {"curl", "-s", "-w", " %{http_code}", server.http_url("/readyz")},
+        kStartup);
+    EXPECT_THAT(readyz.output, HasSubstr("ready; history degraded"));
+    EXPECT_THAT(readyz.output, HasSubstr(" 200"));
+  }
   static uint64_t Sent(const v1::GetHistoryResponse& history) {
     uint64_t sent = 0;
     for (const v1::HistoryPoint& p : history.points()) sent += p.sent();
@@ -241,15 +254,7 @@ TEST_F(HistoryBinaryTest, AnUnusableFileDegradesHistoryNotProbing) {
         return Cli(*server, {"status", "lo"}).exit_code == 0;
       },
       kStartup));
-  auto latency =
-      FromJson<v1::GetLatencyResponse>(Cli(*server, {"status"}).output);
-  EXPECT_THAT(latency.history(), HasSubstr("degraded"));
-  EXPECT_THAT(latency.history(), HasSubstr("fix:"));
-  CommandResult readyz = RunCommand(
-      {"curl", "-s", "-w", " %{http_code}", server->http_url("/readyz")},
-      kStartup);
-  EXPECT_THAT(readyz.output, HasSubstr("ready; history degraded"));
-  EXPECT_THAT(readyz.output, HasSubstr(" 200"));
+  ExpectHistoryDegraded(*server);
   CommandResult history = Cli(*server, {"history", "lo"});
   EXPECT_EQ(history.exit_code, 2);
   EXPECT_THAT(history.output, HasSubstr("history degraded"));
@@ -296,15 +301,7 @@ TEST_F(HistoryBinaryTest, AReadOnlyDirectoryDegradesHistoryAndLosesNothing) {
       },
       kStartup))
       << server->process.Output();
-  auto latency =
-      FromJson<v1::GetLatencyResponse>(Cli(*server, {"status"}).output);
-  EXPECT_THAT(latency.history(), HasSubstr("degraded"));
-  EXPECT_THAT(latency.history(), HasSubstr("fix:"));
-  CommandResult readyz = RunCommand(
-      {"curl", "-s", "-w", " %{http_code}", server->http_url("/readyz")},
-      kStartup);
-  EXPECT_THAT(readyz.output, HasSubstr("ready; history degraded"));
-  EXPECT_THAT(readyz.output, HasSubstr(" 200"));
+  ExpectHistoryDegraded(*server);
   server->process.Signal(SIGTERM);
   EXPECT_EQ(server->process.Wait(kStartup), 0) << server->process.Output();
   EXPECT_THAT(server->process.Output(), HasSubstr("fix:"));
