@@ -203,7 +203,8 @@ int Run(int days, int targets) {
   Check(fleet->Maintain(kStart + 3600, kStart + 3600, retention));
   const double maintain_ms = MsSince(maintain_start);
   rows.emplace_back(
-      absl::StrFormat("one minute's write, %d series (one transaction)",
+      absl::StrFormat("one minute's write, %d series (one transaction), "
+                      "averaged over an hour",
                       targets),
       absl::StrFormat("%.0f ms (%.2f%% of one core; first minute %.0f ms)",
                       write_ms, write_ms / 600.0, first_ms));

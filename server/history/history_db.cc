@@ -199,6 +199,63 @@ absl::StatusOr<sqlite3*> OpenConnection(const std::string& path) {
 
 const char* KindName(ProbeKind kind) { return ProbeKindName(kind); }
 
+// An upsert's statements on one table (minutes or hours), prepared once
+// per transaction: at 11,000 series, preparing them per row was a third of
+// a minute's write (history_bench: 141 ms, 94 ms without).
+struct UpsertStatements {
+  UpsertStatements(sqlite3* db, const char* table)
+      : insert(db, absl::StrCat("INSERT INTO ", table,
+                                " (series, start_s, row) VALUES (?, ?, ?) "
+                                "ON CONFLICT DO NOTHING")
+                       .c_str()),
+        select(db, absl::StrCat("SELECT row FROM ", table,
+                                " WHERE series = ? AND start_s = ?")
+                       .c_str()),
+        update(db, absl::StrCat("UPDATE ", table,
+                                " SET row = ? WHERE series = ? AND start_s = ?")
+                       .c_str()) {}
+  bool ok() const { return insert.ok() && select.ok() && update.ok(); }
+
+  Statement insert;
+  Statement select;
+  Statement update;
+};
+
+// Stores `row` at its start, merging with a stored row.
+absl::Status Upsert(sqlite3* db, UpsertStatements& statements, int64_t series,
+                    const HistoryRow& row) {
+  if (!statements.ok()) return SqliteError(db, "preparing a row write");
+  Statement& insert = statements.insert;
+  insert.Reset();
+  insert.Bind(1, series).Bind(2, row.start_s).BindBlob(3, row.Encode());
+  if (insert.Step() != SQLITE_DONE) {
+    return SqliteError(db, "writing a row");
+  }
+  if (sqlite3_changes(db) > 0) return absl::OkStatus();
+  // Stored already: merge.
+  Statement& select = statements.select;
+  select.Reset();
+  if (select.Bind(1, series).Bind(2, row.start_s).Step() != SQLITE_ROW) {
+    return SqliteError(db, "reading a row to merge");
+  }
+  absl::StatusOr<HistoryRow> stored =
+      HistoryRow::Decode(row.start_s, select.Blob(0));
+  select.Reset();  // no cursor left open when the transaction commits
+  // A row this release cannot read is replaced, not merged into.
+  HistoryRow merged = stored.ok() ? *std::move(stored) : HistoryRow();
+  merged.start_s = row.start_s;
+  merged.Merge(row);
+  Statement& update = statements.update;
+  update.Reset();
+  if (update.BindBlob(1, merged.Encode())
+          .Bind(2, series)
+          .Bind(3, row.start_s)
+          .Step() != SQLITE_DONE) {
+    return SqliteError(db, "merging a row");
+  }
+  return absl::OkStatus();
+}
+
 int64_t FloorTo(int64_t t, int64_t period) {
   int64_t start = t / period * period;
   return start > t ? start - period : start;
@@ -276,45 +333,6 @@ absl::StatusOr<int64_t> HistoryDb::SeriesId(const std::string& target,
   return id;
 }
 
-absl::Status HistoryDb::Upsert(const char* table, int64_t series,
-                               const HistoryRow& row) {
-  const std::string insert_sql =
-      absl::StrCat("INSERT INTO ", table,
-                   " (series, start_s, row) VALUES (?, ?, ?) "
-                   "ON CONFLICT DO NOTHING");
-  Statement insert(write_db_, insert_sql.c_str());
-  if (!insert.ok()) return SqliteError(write_db_, "preparing a row insert");
-  insert.Bind(1, series).Bind(2, row.start_s).BindBlob(3, row.Encode());
-  if (insert.Step() != SQLITE_DONE) {
-    return SqliteError(write_db_, "writing a row");
-  }
-  if (sqlite3_changes(write_db_) > 0) return absl::OkStatus();
-  // Stored already: merge.
-  const std::string select_sql = absl::StrCat(
-      "SELECT row FROM ", table, " WHERE series = ? AND start_s = ?");
-  Statement select(write_db_, select_sql.c_str());
-  if (!select.ok() ||
-      select.Bind(1, series).Bind(2, row.start_s).Step() != SQLITE_ROW) {
-    return SqliteError(write_db_, "reading a row to merge");
-  }
-  absl::StatusOr<HistoryRow> stored =
-      HistoryRow::Decode(row.start_s, select.Blob(0));
-  // A row this release cannot read is replaced, not merged into.
-  HistoryRow merged = stored.ok() ? *std::move(stored) : HistoryRow();
-  merged.start_s = row.start_s;
-  merged.Merge(row);
-  const std::string update_sql = absl::StrCat(
-      "UPDATE ", table, " SET row = ? WHERE series = ? AND start_s = ?");
-  Statement update(write_db_, update_sql.c_str());
-  if (!update.ok() || update.BindBlob(1, merged.Encode())
-                              .Bind(2, series)
-                              .Bind(3, row.start_s)
-                              .Step() != SQLITE_DONE) {
-    return SqliteError(write_db_, "merging a row");
-  }
-  return absl::OkStatus();
-}
-
 absl::StatusOr<int64_t> HistoryDb::MergedBefore(sqlite3* db) {
   Statement select(db, "SELECT value FROM meta WHERE key = 'merged_before_s'");
   if (!select.ok()) return SqliteError(db, "reading the merge mark");
@@ -350,14 +368,18 @@ absl::Status HistoryDb::WriteMinutes(const std::vector<HistoryEntry>& entries) {
     merged_before = SetFirstMergeMark(first);
     if (!merged_before.ok()) return merged_before.status();
   }
+  UpsertStatements minutes(write_db_, "minutes");
+  UpsertStatements hours(write_db_, "hours");
   for (const HistoryEntry& e : entries) {
     absl::StatusOr<int64_t> series = SeriesId(e.target, e.kind);
     if (!series.ok()) return series.status();
-    if (absl::Status s = Upsert("minutes", *series, e.row); !s.ok()) return s;
+    if (absl::Status s = Upsert(write_db_, minutes, *series, e.row); !s.ok())
+      return s;
     if (e.row.start_s < *merged_before) {
       HistoryRow hour = e.row;
       hour.start_s = FloorTo(e.row.start_s, kHour);
-      if (absl::Status s = Upsert("hours", *series, hour); !s.ok()) return s;
+      if (absl::Status s = Upsert(write_db_, hours, *series, hour); !s.ok())
+        return s;
     }
   }
   absl::Status status = tx.Commit();
@@ -403,6 +425,7 @@ absl::Status HistoryDb::Maintain(int64_t complete_before_s, int64_t now_s,
                     "start_s < ? ORDER BY start_s");
     Statement packed(write_db_,
                      "DELETE FROM minutes WHERE series = ? AND start_s < ?");
+    UpsertStatements hour_rows(write_db_, "hours");
     if (!ended.ok() || !packed.ok()) {
       return SqliteError(write_db_, "preparing to pack minutes");
     }
@@ -426,7 +449,8 @@ absl::Status HistoryDb::Maintain(int64_t complete_before_s, int64_t now_s,
       }
       if (rc != SQLITE_DONE) return SqliteError(write_db_, "reading minutes");
       for (const auto& [start, hour] : hours) {
-        if (absl::Status s = Upsert("hours", id, hour); !s.ok()) return s;
+        if (absl::Status s = Upsert(write_db_, hour_rows, id, hour); !s.ok())
+          return s;
       }
       for (auto& [hour, rows] : minutes_by_hour) {
         if (absl::Status s = Pack(id, hour, std::move(rows)); !s.ok()) {

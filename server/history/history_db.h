@@ -97,9 +97,6 @@ class HistoryDb {
   // The series' id, created when new (write connection).
   absl::StatusOr<int64_t> SeriesId(const std::string& target, ProbeKind kind)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
-  // Stores `row` in `table` at its start, merging with a stored row.
-  absl::Status Upsert(const char* table, int64_t series, const HistoryRow& row)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
   absl::StatusOr<int64_t> MergedBefore(sqlite3* db);
   // Stores the first merge mark: the hour of the first minute row.
   absl::StatusOr<int64_t> SetFirstMergeMark(int64_t first_start_s)
