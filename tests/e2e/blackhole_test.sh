@@ -1,10 +1,15 @@
 #!/usr/bin/env bash
 # A blackholed second target (an agent-namespace address whose packets are
-# all dropped: no reply, no error, gRPC connects hang) does not move the
-# first target's ICMP median by more than 5%. Two servers probe the first
-# target in the same window, one of them also the blackholed target, at 2 ms
-# injected delay (so 5% is 100 us, well above the run-to-run noise of a
-# 40 us bare-veth RTT). ping runs beside them.
+# all dropped: no reply, no error, gRPC connects hang) does not stall the
+# first target's probes (none sent more than 250 ms late: a prober waiting
+# on the blackhole's 1 s timeout or hung connect would be; a busy 2-core
+# machine alone delays sends by up to ~40 ms) nor move its ICMP
+# median by more than 5% or 150 us. Two servers probe the first target in
+# the same window, one of them also the blackholed target, at 2 ms injected
+# delay. 5% alone (100 us) was once exceeded in CI, by 107 us, with no
+# stall: two servers' 100-sample medians of the same injected path differ by
+# that much on a loaded 2-core machine (the injector releases packets up to
+# ~0.5 ms late). ping runs beside them.
 set -euo pipefail
 # shellcheck source=SCRIPTDIR/netns.sh
 source "$(dirname "$0")/netns.sh"
@@ -40,6 +45,7 @@ for p in doc["probes"]:
           f"received {p.get('received')}, failures {p.get('failures')}")
 PY
 python3 "$TB_CHECK" shift --label "blackholed second target at 2 ms" --base "$out/alone.json" \
-  --other "$out/with-hole.json" --ping "$out/ping.txt" --since "$since" --pct 5 ||
+  --other "$out/with-hole.json" --ping "$out/ping.txt" --since "$since" --pct 5 \
+  --slack_ms 0.15 --max_lag_ms 250 ||
   tb_fail "first target's median moved (figures above)"
 echo "PASS: a blackholed target does not disturb the first target's median"

@@ -260,18 +260,30 @@ def cmd_sent(a):
 
 
 def cmd_shift(a):
+    """The first target's ICMP median in `other` (a server that also probes
+    a troubled target) against `base` (one that does not), same window:
+    within pct% or slack_ms, whichever is larger; and, with max_lag_ms, no
+    probe of it in `other` sent later than that (a stalled prober shows as
+    send lag, which kernel-stamped RTTs do not carry)."""
+    other_samples = read_watch(a.other, "icmp", a.since)
     base = [s["rtt_ms"] for s in read_watch(a.base, "icmp", a.since) if ok(s)]
-    other = [s["rtt_ms"] for s in read_watch(a.other, "icmp", a.since) if ok(s)]
+    other = [s["rtt_ms"] for s in other_samples if ok(s)]
     ping, _, _ = read_ping(a.ping)
     if min(len(base), len(other), len(ping)) < a.min_samples:
         return verdict(f"{a.label}: too few samples ({len(base)}, {len(other)}, ping {len(ping)})",
                        False)
     bm, om = median(base), median(other)
     rel = (om - bm) / bm * 100
+    allowed_ms = max(bm * a.pct / 100, a.slack_ms)
+    lags = [s.get("send_lag_ms", 0) for s in other_samples]
+    max_lag = max(lags) if lags else 0
+    lag_ok = a.max_lag_ms is None or max_lag <= a.max_lag_ms
     return verdict(
         f"{a.label}: first target ICMP median {om:.3f} ms with the blackholed target (n={len(other)}) "
-        f"vs {bm:.3f} ms without (n={len(base)}): {rel:+.2f}%, allowed +-{a.pct}% | "
-        f"ping median {median(ping):.3f} ms", abs(rel) <= a.pct)
+        f"vs {bm:.3f} ms without (n={len(base)}): {rel:+.2f}% ({(om - bm) * 1000:+.0f} us), "
+        f"allowed +-{a.pct}% or +-{a.slack_ms * 1000:.0f} us | its largest send lag "
+        f"{max_lag:.2f} ms (allowed {a.max_lag_ms}) | ping median {median(ping):.3f} ms",
+        abs(om - bm) <= allowed_ms and lag_ok)
 
 
 def cmd_restart(a):
@@ -387,7 +399,9 @@ def main():
     s = command("sent")
     s.add_argument("--kind", choices=KIND, default="icmp")
 
-    command("shift", "--base:str", "--other:str", "--ping:str", "--pct:float")
+    s = command("shift", "--base:str", "--other:str", "--ping:str", "--pct:float")
+    s.add_argument("--slack_ms", type=float, default=0)
+    s.add_argument("--max_lag_ms", type=float, default=None)
 
     command("restart", "--watch:str", "--kill_ns:int", "--up_ns:int", "--ok_ns:int",
             "--down_snapshot:str", "--ok_snapshot:str")
