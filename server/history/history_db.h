@@ -27,11 +27,6 @@ struct HistoryRetention {
   absl::Duration hours = absl::Hours(400 * 24);
 };
 
-// Two lists of rows in ascending start_s as one, rows of the same start
-// merged.
-std::vector<HistoryRow> MergeByStart(std::vector<HistoryRow> a,
-                                     std::vector<HistoryRow> b);
-
 // One series' row, keyed by target name and probe kind.
 struct HistoryEntry {
   std::string target;
@@ -43,7 +38,8 @@ struct HistoryEntry {
 // encoded HistoryRow) per series, keyed by (series, start). Once an hour is
 // complete (Maintain), its minute rows are merged into its hour row, so any
 // range merges exactly at either resolution, and packed into one compressed
-// chunk per series (EncodeMinuteChunk), about a third of their size.
+// chunk per series (EncodeMinuteChunk), about two thirds of their encoded
+// size.
 //
 // The file is in WAL mode with synchronous=NORMAL: a crash (kill -9, power)
 // loses at most the last transaction and leaves a consistent database. The
