@@ -12,7 +12,6 @@
 namespace latency {
 namespace {
 
-constexpr int64_t kMinute = 60;
 constexpr int64_t kHour = 3600;
 
 absl::Status SqliteError(sqlite3* db, absl::string_view what) {
@@ -40,7 +39,7 @@ absl::Status SqliteError(sqlite3* db, absl::string_view what) {
 // One prepared statement, finalized on scope exit.
 class Statement {
  public:
-  Statement(sqlite3* db, const char* sql) : db_(db) {
+  Statement(sqlite3* db, const char* sql) {
     if (sqlite3_prepare_v2(db, sql, -1, &stmt_, nullptr) != SQLITE_OK) {
       stmt_ = nullptr;
     }
@@ -80,7 +79,6 @@ class Statement {
   }
 
  private:
-  sqlite3* db_;
   sqlite3_stmt* stmt_ = nullptr;
 };
 
