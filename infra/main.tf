@@ -109,10 +109,12 @@ module "metrics_server" {
   probe_interval          = var.probe_interval
   log_level               = var.log_level
 
-  git_url           = var.git_url
-  git_ref           = var.git_ref
-  container_image   = var.container_image
-  install_ssm_agent = var.install_ssm_agent
+  package              = local.server_package
+  git_url              = var.git_url
+  git_ref              = var.git_ref
+  container_image      = var.container_image
+  install_ssm_agent    = var.install_ssm_agent
+  permissions_boundary = var.permissions_boundary
 
   root_volume_size       = var.root_volume_size
   root_volume_kms_key_id = var.root_volume_kms_key_id
@@ -142,12 +144,14 @@ module "agent" {
   key_name                         = var.key_name
   bootstrap_egress_cidrs           = var.bootstrap_egress_cidrs
 
-  git_url           = var.git_url
-  git_ref           = var.git_ref
-  container_image   = var.container_image
-  install_ssm_agent = var.install_ssm_agent
-  log_level         = var.log_level
-  log_format        = var.log_format
+  package              = local.package
+  git_url              = var.git_url
+  git_ref              = var.git_ref
+  container_image      = var.container_image
+  install_ssm_agent    = var.install_ssm_agent
+  permissions_boundary = var.permissions_boundary
+  log_level            = var.log_level
+  log_format           = var.log_format
 
   root_volume_size       = var.root_volume_size
   root_volume_kms_key_id = var.root_volume_kms_key_id

@@ -56,6 +56,32 @@ output "ssm_session_commands" {
   )
 }
 
+output "status_parameters" {
+  description = "SSM parameter each instance writes its boot and package-sync outcome to (\"ok: ...\" or \"failed: <step> ...\"), keyed like ssm_session_commands."
+  value = merge(
+    { metrics-server = module.metrics_server.status_parameter },
+    { for name, p in module.agent.status_parameters : "agent-${name}" => p },
+  )
+}
+
+output "status_commands" {
+  description = "One command per instance that prints whether it is serving, or why not: terraform output -json status_commands | jq -r '.[]' | sh"
+  value = merge(
+    { metrics-server = "aws ssm get-parameter --name ${module.metrics_server.status_parameter} --query Parameter.Value --output text" },
+    { for name, p in module.agent.status_parameters : "agent-${name}" => "aws ssm get-parameter --name ${p} --query Parameter.Value --output text" },
+  )
+}
+
+output "metrics_server_user_data" {
+  description = "The metrics server's boot script (no secrets in it): what changes it replaces the server."
+  value       = module.metrics_server.rendered_user_data
+}
+
+output "artifact_bucket" {
+  description = "S3 bucket holding the deployed package, its manifest and the server config (null unless package_path is set)."
+  value       = try(aws_s3_bucket.artifacts[0].id, null)
+}
+
 output "vpc_id" {
   description = "ID of the VPC."
   value       = module.network.vpc_id

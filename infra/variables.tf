@@ -166,8 +166,24 @@ variable "ami_id" {
 # Software
 ################################################################################
 
+variable "package_path" {
+  description = "Path of the latency-pair .deb to deploy (`cpack -G DEB` in the build directory, see packaging/README.md). Terraform uploads it to a private S3 bucket it creates; each instance fetches it with its own role's credentials and installs it: serving about a minute after boot, no build, no developer tools on the measured hosts. A new file upgrades the running instances in place (their sync timer installs it within a minute). Exactly one of package_path, git_url and container_image must be set."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.package_path == null || try(endswith(var.package_path, ".deb") && fileexists(var.package_path), false)
+    error_message = "package_path must name an existing .deb file."
+  }
+
+  validation {
+    condition     = var.package_path == null || strcontains(try(basename(var.package_path), ""), var.architecture == "arm64" ? "_arm64.deb" : "_amd64.deb")
+    error_message = "package_path must be a package for the instances' architecture: latency-pair_VERSION_amd64.deb for x86_64, _arm64.deb for arm64."
+  }
+}
+
 variable "git_url" {
-  description = "HTTPS URL of the latency-pair repository to build from source on each instance. Exactly one of git_url and container_image must be set."
+  description = "HTTPS URL of the latency-pair repository to build from source on each instance (10-25 minutes at boot, with the developer tool chain). Exactly one of package_path, git_url and container_image must be set."
   type        = string
   default     = null
 
@@ -177,8 +193,8 @@ variable "git_url" {
   }
 
   validation {
-    condition     = (var.git_url == null) != (var.container_image == null)
-    error_message = "Set exactly one of git_url (build from source) and container_image (run a prebuilt image)."
+    condition     = length([for v in [var.package_path, var.git_url, var.container_image] : v if v != null]) == 1
+    error_message = "Set exactly one of package_path (the .deb you built: the default way), git_url (build from source on each instance) and container_image (run a prebuilt image)."
   }
 }
 
@@ -206,6 +222,17 @@ variable "container_image" {
   validation {
     condition     = var.container_image == null || alltrue([for p in [var.agent_grpc_port, var.server_grpc_port, var.server_http_port] : p >= 1024])
     error_message = "With container_image the services run as an unprivileged user in the container and cannot bind ports below 1024; choose ports >= 1024."
+  }
+}
+
+variable "permissions_boundary" {
+  description = "ARN of a managed policy to set as the permissions boundary of the instance roles this module creates (organisations that require one)."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.permissions_boundary == null || can(regex("^arn:aws[a-z-]*:iam::([0-9]{12}|aws):policy/.+$", var.permissions_boundary))
+    error_message = "permissions_boundary must be an IAM policy ARN such as arn:aws:iam::123456789012:policy/boundary."
   }
 }
 

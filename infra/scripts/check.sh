@@ -4,7 +4,7 @@
 #   - terraform init (local provider mirror only) + validate, for the root, every module,
 #     every example and the user_data render harness
 #   - terraform test (mock_provider "aws") for the root and every module that has tests/
-#   - shellcheck on the rendered user_data: agent and server, source build and container
+#   - shellcheck on the rendered user_data: agent and server, package, source build and container
 #   - shellcheck on this script
 # No network, no AWS credentials: the AWS provider comes from a local filesystem mirror and
 # every test mocks it.
@@ -27,6 +27,7 @@ readonly SCRIPT_DIR INFRA_DIR
 readonly CONFIG_DIRS=(
   .
   modules/_user_data
+  modules/_instance_role
   modules/network
   modules/agent
   modules/metrics_server
@@ -35,8 +36,8 @@ readonly CONFIG_DIRS=(
   examples/cluster_placement
   tests/render
 )
-# The four rendered boot scripts (outputs of tests/render).
-readonly USER_DATA_VARIANTS=(agent_source agent_container server_source server_container)
+# The six rendered boot scripts (outputs of tests/render).
+readonly USER_DATA_VARIANTS=(agent_package server_package agent_source agent_container server_source server_container)
 
 passed=0
 failed=0

@@ -33,7 +33,7 @@ run "both_roles_build_the_requested_ref" {
   command = plan
 
   assert {
-    condition = alltrue([for ud in [module.metrics_server.rendered_user_data, module.agent.rendered_user_data] :
+    condition = alltrue([for ud in [module.metrics_server.rendered_user_data, module.agent.rendered_user_data["same-az"]] :
       strcontains(ud, "readonly GIT_URL='https://github.com/example/latency-pair.git'") &&
       strcontains(ud, "readonly GIT_REF='v1.2.3'") &&
       strcontains(ud, "fetch --quiet --depth 1 origin \"$GIT_REF\"") &&
@@ -47,18 +47,18 @@ run "hardened_units" {
   command = plan
 
   assert {
-    condition = alltrue([for ud in [module.metrics_server.rendered_user_data, module.agent.rendered_user_data] :
+    condition = alltrue([for ud in [module.metrics_server.rendered_user_data, module.agent.rendered_user_data["same-az"]] :
     alltrue([for d in ["User=latency", "NoNewPrivileges=yes", "ProtectSystem=strict", "CapabilityBoundingSet=", "AmbientCapabilities="] : can(regex("(?m)^${d}$", ud))])])
     error_message = "Both units must run as the latency user with NoNewPrivileges, ProtectSystem=strict and no capabilities."
   }
 
   assert {
-    condition     = strcontains(module.metrics_server.rendered_user_data, "net.ipv4.ping_group_range = $service_gid $service_gid") && !strcontains(module.agent.rendered_user_data, "ping_group_range")
+    condition     = strcontains(module.metrics_server.rendered_user_data, "net.ipv4.ping_group_range = $service_gid $service_gid") && !strcontains(module.agent.rendered_user_data["same-az"], "ping_group_range")
     error_message = "ping_group_range is set for the server's group only (the agent does not open ICMP sockets)."
   }
 
   assert {
-    condition     = strcontains(module.agent.rendered_user_data, "ExecStart=/usr/local/bin/latency-agent --listen=0.0.0.0:50051 --log_level=info --log_format=text\n")
+    condition     = strcontains(module.agent.rendered_user_data["same-az"], "ExecStart=/usr/local/bin/latency-agent --listen=0.0.0.0:50051 --log_level=info --log_format=text\n")
     error_message = "Agents must start latency-agent on the agent gRPC port."
   }
 }
@@ -81,7 +81,7 @@ run "ports_and_interval_propagate" {
   }
 
   assert {
-    condition     = strcontains(module.agent.rendered_user_data, "--listen=0.0.0.0:50061 --log_level=debug --log_format=json\n")
+    condition     = strcontains(module.agent.rendered_user_data["same-az"], "--listen=0.0.0.0:50061 --log_level=debug --log_format=json\n")
     error_message = "Agent flags must follow agent_grpc_port and the log settings."
   }
 
@@ -100,7 +100,7 @@ run "container_image_instead_of_source" {
   }
 
   assert {
-    condition = alltrue([for ud in [module.metrics_server.rendered_user_data, module.agent.rendered_user_data] :
+    condition = alltrue([for ud in [module.metrics_server.rendered_user_data, module.agent.rendered_user_data["same-az"]] :
       strcontains(ud, "readonly IMAGE='ghcr.io/example/latency-pair:1.2.3'") &&
       strcontains(ud, "--network host --user $${LATENCY_UID}:$${LATENCY_GID} --cap-drop ALL --security-opt no-new-privileges=true --read-only") &&
     !strcontains(ud, "cmake")])

@@ -14,6 +14,11 @@ output "args" {
 }
 
 output "install_method" {
-  description = "`source` (git clone and CMake build) or `container` (docker run of container_image)."
+  description = "`package` (the .deb from S3), `source` (git clone and CMake build) or `container` (docker run of container_image)."
   value       = local.install_method
+}
+
+output "server_config" {
+  description = "Server only: the targets and probe interval as latency.v1.ServerConfig text proto. Installed from the package, the server reads them from this file (upload it to package.config_key); otherwise they are flags and this is informational."
+  value       = local.server_config
 }

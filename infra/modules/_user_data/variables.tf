@@ -19,8 +19,8 @@ variable "git_url" {
   }
 
   validation {
-    condition     = (var.git_url == null) != (var.container_image == null)
-    error_message = "Set exactly one of git_url (build from source) and container_image (run a prebuilt image)."
+    condition     = length([for v in [var.git_url, var.container_image, var.package] : v if v != null]) == 1
+    error_message = "Set exactly one of package (install the .deb from S3), git_url (build from source) and container_image (run a prebuilt image)."
   }
 }
 
@@ -49,6 +49,42 @@ variable "container_image" {
     # docker gives added capabilities to root only; the container runs as the service user.
     condition     = var.container_image == null || alltrue([for p in(var.role == "server" ? [var.grpc_port, var.http_port] : [var.agent_grpc_port]) : p >= 1024])
     error_message = "With container_image the service runs as an unprivileged user in the container and cannot bind ports below 1024; choose ports >= 1024."
+  }
+}
+
+variable "package" {
+  description = "Install the latency-pair .deb from this S3 bucket (the root module uploads it): the bucket's name, the key of the manifest (the package's key and SHA-256) and, for a server, the key of its config (server.textproto). A timer re-reads both every minute: a new package is installed, a new config reloaded in place (SIGHUP), so neither replaces the instance."
+  type = object({
+    bucket       = string
+    manifest_key = string
+    config_key   = optional(string)
+  })
+  default = null
+
+  validation {
+    # HCL does not short-circuit: try() stands for "or null".
+    condition = try(
+      can(regex("^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$", var.package.bucket)) &&
+      alltrue([for k in compact([var.package.manifest_key, var.package.config_key]) : can(regex("^[A-Za-z0-9][A-Za-z0-9._/-]{0,255}$", k))]),
+      var.package == null
+    )
+    error_message = "package.bucket must be an S3 bucket name without dots (virtual-hosted HTTPS) and its keys letters, digits and ._/- only."
+  }
+
+  validation {
+    condition     = var.role == "agent" || try(var.package.config_key != null, var.package == null)
+    error_message = "A server installed from the package needs package.config_key (its targets are delivered there)."
+  }
+}
+
+variable "status_parameter" {
+  description = "Name of an SSM parameter (String) the boot script and the package's sync timer write their outcome to: \"ok: ...\" or \"failed: ...\". null reports nothing. The instance role needs ssm:PutParameter on it."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.status_parameter == null || can(regex("^/[A-Za-z0-9_./-]{1,1000}$", var.status_parameter))
+    error_message = "status_parameter must be a fully qualified SSM parameter name such as /latency-pair/status/server."
   }
 }
 

@@ -2,6 +2,14 @@ locals {
   create_instance_profile = var.iam_instance_profile == null
   ami_id                  = var.ami_id != null ? var.ami_id : try(data.aws_ami.debian[0].id, null)
   ami_arch                = var.architecture == "arm64" ? "arm64" : "amd64"
+
+  # What the instance may read from the artifact bucket (package install only), by exact ARN.
+  artifact_arns = var.package == null ? [] : [
+    for key in compact([var.package.manifest_key, var.package.package_key]) :
+    "arn:${data.aws_partition.current.partition}:s3:::${var.package.bucket}/${key}"
+  ]
+  user_data_package = var.package == null ? null : { bucket = var.package.bucket, manifest_key = var.package.manifest_key }
+  status_parameters = { for name in keys(var.instances) : name => "/${var.name}/status/agent-${name}" }
 }
 
 # Newest official Debian 12 image, from Debian's own AWS account. Skipped when ami_id is set.
@@ -32,14 +40,15 @@ data "aws_ami" "debian" {
   }
 }
 
-data "aws_partition" "current" {
-  count = local.create_instance_profile ? 1 : 0
-}
+data "aws_partition" "current" {}
 
 module "user_data" {
-  source = "../_user_data"
+  source   = "../_user_data"
+  for_each = var.instances
 
   role              = "agent"
+  package           = local.user_data_package
+  status_parameter  = local.status_parameters[each.key]
   git_url           = var.git_url
   git_ref           = var.git_ref
   container_image   = var.container_image
@@ -115,40 +124,37 @@ resource "aws_vpc_security_group_egress_rule" "bootstrap" {
 }
 
 ################################################################################
-# Instance profile: Session Manager only.
+# Instance profile and the status parameter the boot script reports to.
 ################################################################################
 
-resource "aws_iam_role" "this" {
-  count = local.create_instance_profile ? 1 : 0
+module "role" {
+  source = "../_instance_role"
+  count  = local.create_instance_profile ? 1 : 0
 
-  name_prefix = "${var.name}-agent-"
-  description = "latency-pair agents: Session Manager access only"
-  assume_role_policy = jsonencode({
-    Version = "2012-10-17"
-    Statement = [{
-      Effect    = "Allow"
-      Action    = "sts:AssumeRole"
-      Principal = { Service = "ec2.amazonaws.com" }
-    }]
-  })
-
-  tags = var.tags
+  name_prefix           = "${var.name}-agent-"
+  description           = "latency-pair agents: Session Manager, its artifacts in S3, its status parameter"
+  session_manager       = var.install_ssm_agent
+  s3_object_arns        = local.artifact_arns
+  status_parameter_arns = [for p in aws_ssm_parameter.status : p.arn]
+  permissions_boundary  = var.permissions_boundary
+  tags                  = var.tags
 }
 
-resource "aws_iam_role_policy_attachment" "ssm" {
-  count = local.create_instance_profile ? 1 : 0
+# The boot script and the sync timer write "ok: ..." or "failed: ..." here (README: "When a
+# host is not serving"). Terraform creates it and leaves its value to the instance.
+resource "aws_ssm_parameter" "status" {
+  for_each = local.status_parameters
 
-  role       = aws_iam_role.this[0].name
-  policy_arn = "arn:${data.aws_partition.current[0].partition}:iam::aws:policy/AmazonSSMManagedInstanceCore"
-}
-
-resource "aws_iam_instance_profile" "this" {
-  count = local.create_instance_profile ? 1 : 0
-
-  name_prefix = "${var.name}-agent-"
-  role        = aws_iam_role.this[0].name
+  name        = each.value
+  description = "latency-pair agent ${each.key}: outcome of its boot script and package sync"
+  type        = "String"
+  value       = "pending: the instance has not reported yet"
 
   tags = var.tags
+
+  lifecycle {
+    ignore_changes = [value]
+  }
 }
 
 ################################################################################
@@ -165,10 +171,10 @@ resource "aws_instance" "this" {
   placement_group             = each.value.placement_group
   vpc_security_group_ids      = [aws_security_group.this.id]
   associate_public_ip_address = var.associate_public_ip_address
-  iam_instance_profile        = local.create_instance_profile ? aws_iam_instance_profile.this[0].name : var.iam_instance_profile
+  iam_instance_profile        = local.create_instance_profile ? module.role[0].instance_profile_name : var.iam_instance_profile
   key_name                    = var.key_name
 
-  user_data                   = module.user_data.rendered
+  user_data                   = module.user_data[each.key].rendered
   user_data_replace_on_change = true
 
   metadata_options {

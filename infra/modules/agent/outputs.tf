@@ -30,17 +30,17 @@ output "ami_id" {
 
 output "iam_role_name" {
   description = "Name of the IAM role created for the agents (null when iam_instance_profile was given)."
-  value       = try(aws_iam_role.this[0].name, null)
+  value       = try(module.role[0].role_name, null)
 }
 
 output "iam_instance_profile_name" {
   description = "Instance profile attached to the agents."
-  value       = local.create_instance_profile ? aws_iam_instance_profile.this[0].name : var.iam_instance_profile
+  value       = local.create_instance_profile ? module.role[0].instance_profile_name : var.iam_instance_profile
 }
 
 output "rendered_user_data" {
-  description = "The boot script every agent runs (no secrets in it)."
-  value       = module.user_data.rendered
+  description = "The boot script of each agent, keyed by agent name (no secrets in it)."
+  value       = { for name, u in module.user_data : name => u.rendered }
 }
 
 output "instances" {
@@ -80,4 +80,14 @@ output "egress_rules" {
       cidr_ipv4   = r.cidr_ipv4
     }
   ]
+}
+
+output "status_parameters" {
+  description = "SSM parameter each agent reports its boot and sync outcome to, keyed by agent name."
+  value       = local.status_parameters
+}
+
+output "iam_policy" {
+  description = "The inline policy of the role this module created (null with iam_instance_profile), for audits."
+  value       = try(module.role[0].policy, null)
 }

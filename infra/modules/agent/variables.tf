@@ -122,6 +122,22 @@ variable "log_format" {
   default     = "text"
 }
 
+variable "package" {
+  description = "Install the latency-pair .deb from the artifact bucket instead of git_url / container_image: the bucket, the manifest's key, the package's key. The instance role may read exactly these objects."
+  type = object({
+    bucket       = string
+    manifest_key = string
+    package_key  = string
+  })
+  default = null
+}
+
+variable "permissions_boundary" {
+  description = "ARN of a managed policy set as the permissions boundary of the instance role this module creates (null: none)."
+  type        = string
+  default     = null
+}
+
 variable "install_ssm_agent" {
   description = "Install the SSM agent at boot so Session Manager works (Debian's AMIs do not ship it)."
   type        = bool
@@ -129,7 +145,7 @@ variable "install_ssm_agent" {
 }
 
 variable "iam_instance_profile" {
-  description = "Existing instance profile to attach. null creates one whose role has only AmazonSSMManagedInstanceCore (Session Manager)."
+  description = "Existing instance profile to attach. null creates one whose role may do only what the instance does: Session Manager (minimal policy), s3:GetObject on its artifacts, ssm:PutParameter on its status parameter. A given profile needs those permissions itself."
   type        = string
   default     = null
 }

@@ -3,6 +3,13 @@ locals {
   ami_id                  = var.ami_id != null ? var.ami_id : try(data.aws_ami.debian[0].id, null)
   ami_arch                = var.architecture == "arm64" ? "arm64" : "amd64"
 
+  # What the instance may read from the artifact bucket (package install only), by exact ARN.
+  artifact_arns = var.package == null ? [] : [
+    for key in compact([var.package.manifest_key, var.package.package_key, var.package.config_key]) :
+    "arn:${data.aws_partition.current.partition}:s3:::${var.package.bucket}/${key}"
+  ]
+  status_parameter = "/${var.name}/status/server"
+
   # Users reach /metrics and the gRPC query service from allowed_cidrs, nothing else.
   public_ingress = {
     for pair in setproduct([var.http_port, var.grpc_port], var.allowed_cidrs) : "${pair[0]}-${pair[1]}" => {
@@ -40,14 +47,14 @@ data "aws_ami" "debian" {
   }
 }
 
-data "aws_partition" "current" {
-  count = local.create_instance_profile ? 1 : 0
-}
+data "aws_partition" "current" {}
 
 module "user_data" {
   source = "../_user_data"
 
   role              = "server"
+  package           = var.package == null ? null : { bucket = var.package.bucket, manifest_key = var.package.manifest_key, config_key = var.package.config_key }
+  status_parameter  = local.status_parameter
   git_url           = var.git_url
   git_ref           = var.git_ref
   container_image   = var.container_image
@@ -138,40 +145,35 @@ resource "aws_vpc_security_group_egress_rule" "bootstrap" {
 }
 
 ################################################################################
-# Instance profile: Session Manager only.
+# Instance profile and the status parameter the boot script reports to.
 ################################################################################
 
-resource "aws_iam_role" "this" {
-  count = local.create_instance_profile ? 1 : 0
-
-  name_prefix = "${var.name}-server-"
-  description = "latency-pair metrics server: Session Manager access only"
-  assume_role_policy = jsonencode({
-    Version = "2012-10-17"
-    Statement = [{
-      Effect    = "Allow"
-      Action    = "sts:AssumeRole"
-      Principal = { Service = "ec2.amazonaws.com" }
-    }]
-  })
+# The boot script and the sync timer write "ok: ..." or "failed: ..." here (README: "When a
+# host is not serving"). Terraform creates it and leaves its value to the instance.
+resource "aws_ssm_parameter" "status" {
+  name        = local.status_parameter
+  description = "latency-pair metrics server: outcome of its boot script and package sync"
+  type        = "String"
+  value       = "pending: the instance has not reported yet"
 
   tags = var.tags
+
+  lifecycle {
+    ignore_changes = [value]
+  }
 }
 
-resource "aws_iam_role_policy_attachment" "ssm" {
-  count = local.create_instance_profile ? 1 : 0
+module "role" {
+  source = "../_instance_role"
+  count  = local.create_instance_profile ? 1 : 0
 
-  role       = aws_iam_role.this[0].name
-  policy_arn = "arn:${data.aws_partition.current[0].partition}:iam::aws:policy/AmazonSSMManagedInstanceCore"
-}
-
-resource "aws_iam_instance_profile" "this" {
-  count = local.create_instance_profile ? 1 : 0
-
-  name_prefix = "${var.name}-server-"
-  role        = aws_iam_role.this[0].name
-
-  tags = var.tags
+  name_prefix           = "${var.name}-server-"
+  description           = "latency-pair metrics server: Session Manager, its artifacts in S3, its status parameter"
+  session_manager       = var.install_ssm_agent
+  s3_object_arns        = local.artifact_arns
+  status_parameter_arns = [aws_ssm_parameter.status.arn]
+  permissions_boundary  = var.permissions_boundary
+  tags                  = var.tags
 }
 
 ################################################################################
@@ -185,7 +187,7 @@ resource "aws_instance" "this" {
   placement_group             = var.placement_group
   vpc_security_group_ids      = [aws_security_group.this.id]
   associate_public_ip_address = var.associate_public_ip_address
-  iam_instance_profile        = local.create_instance_profile ? aws_iam_instance_profile.this[0].name : var.iam_instance_profile
+  iam_instance_profile        = local.create_instance_profile ? module.role[0].instance_profile_name : var.iam_instance_profile
   key_name                    = var.key_name
 
   # The targets are in user_data: a new agent list means a new server (and a new public IP).

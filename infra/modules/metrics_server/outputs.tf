@@ -45,12 +45,12 @@ output "ami_id" {
 
 output "iam_role_name" {
   description = "Name of the IAM role created for the server (null when iam_instance_profile was given)."
-  value       = try(aws_iam_role.this[0].name, null)
+  value       = try(module.role[0].role_name, null)
 }
 
 output "iam_instance_profile_name" {
   description = "Instance profile attached to the metrics server."
-  value       = local.create_instance_profile ? aws_iam_instance_profile.this[0].name : var.iam_instance_profile
+  value       = local.create_instance_profile ? module.role[0].instance_profile_name : var.iam_instance_profile
 }
 
 output "rendered_user_data" {
@@ -94,4 +94,19 @@ output "egress_rules" {
       referenced_security_group_id = r.referenced_security_group_id
     }
   ]
+}
+
+output "status_parameter" {
+  description = "SSM parameter the server reports its boot and sync outcome to."
+  value       = local.status_parameter
+}
+
+output "server_config" {
+  description = "The targets and probe interval as latency.v1.ServerConfig text proto: what the root module uploads for a package install."
+  value       = module.user_data.server_config
+}
+
+output "iam_policy" {
+  description = "The inline policy of the role this module created (null with iam_instance_profile), for audits."
+  value       = try(module.role[0].policy, null)
 }

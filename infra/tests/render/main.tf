@@ -1,4 +1,4 @@
-# Test-only root: renders the four user_data variants (agent/server x source/container) through
+# Test-only root: renders the six user_data variants (agent/server x package/source/container) through
 # the same module the instance modules use, so scripts/check.sh can run shellcheck on them.
 # No providers and no resources: `terraform apply` only evaluates outputs, fully offline.
 
@@ -10,10 +10,29 @@ locals {
   git_url = "https://github.com/example/latency-pair.git"
   git_ref = "v1.2.3"
   image   = "ghcr.io/example/latency-pair:1.2.3"
+  package = { bucket = "latency-pair-artifacts-0123456789", manifest_key = "manifest" }
   targets = [
     { name = "same-az", host = "10.42.0.10" },
     { name = "cross-az", host = "10.42.1.10", port = 50051 },
   ]
+}
+
+module "agent_package" {
+  source = "../../modules/_user_data"
+
+  role             = "agent"
+  package          = local.package
+  status_parameter = "/latency-pair/status/agent-same-az"
+}
+
+module "server_package" {
+  source = "../../modules/_user_data"
+
+  role             = "server"
+  package          = merge(local.package, { config_key = "config/server.textproto" })
+  status_parameter = "/latency-pair/status/server"
+  targets          = local.targets
+  probe_interval   = "500ms"
 }
 
 module "agent_source" {
@@ -48,6 +67,21 @@ module "server_container" {
   container_image   = local.image
   targets           = local.targets
   install_ssm_agent = false
+}
+
+output "agent_package" {
+  description = "user_data of an agent installed from the .deb in S3."
+  value       = module.agent_package.rendered
+}
+
+output "server_package" {
+  description = "user_data of a metrics server installed from the .deb in S3."
+  value       = module.server_package.rendered
+}
+
+output "server_package_config" {
+  description = "The server config the package variant reads (uploaded to S3 by the root module)."
+  value       = module.server_package.server_config
 }
 
 output "agent_source" {

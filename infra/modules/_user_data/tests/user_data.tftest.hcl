@@ -11,7 +11,7 @@ run "agent_from_source" {
   command = plan
 
   assert {
-    condition     = startswith(output.rendered, "#!/bin/bash\n") && strcontains(output.rendered, "set -euo pipefail")
+    condition     = startswith(output.rendered, "#!/bin/bash\n") && strcontains(output.rendered, "set -Eeuo pipefail")
     error_message = "user_data must be a strict bash script."
   }
 

@@ -107,17 +107,63 @@ run "imdsv2_encryption_and_placement" {
   }
 }
 
-run "session_manager_profile" {
-  command = plan
+run "least_privilege_role" {
+  command = apply
 
   assert {
-    condition     = aws_iam_role_policy_attachment.ssm[0].policy_arn == "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore"
-    error_message = "The created role must carry only the Session Manager managed policy."
+    condition = jsonencode(module.role[0].policy.Statement[0]) == jsonencode({
+      Sid    = "SessionManager"
+      Effect = "Allow"
+      Action = [
+        "ssm:UpdateInstanceInformation",
+        "ssmmessages:CreateControlChannel",
+        "ssmmessages:CreateDataChannel",
+        "ssmmessages:OpenControlChannel",
+        "ssmmessages:OpenDataChannel",
+      ]
+      Resource = "*"
+    })
+    error_message = "Session Manager must get AWS's minimal policy, not AmazonSSMManagedInstanceCore (ssm:GetParameter* on every parameter)."
   }
 
   assert {
-    condition     = jsondecode(aws_iam_role.this[0].assume_role_policy).Statement[0].Principal.Service == "ec2.amazonaws.com"
-    error_message = "Only EC2 may assume the agents' role."
+    condition = (
+      length(module.role[0].policy.Statement) == 2 &&
+      module.role[0].policy.Statement[1].Action == "ssm:PutParameter" &&
+      toset(module.role[0].policy.Statement[1].Resource) == toset([for p in aws_ssm_parameter.status : p.arn])
+    )
+    error_message = "Built from source, agents may write their own status parameters and nothing else (no S3)."
+  }
+
+  assert {
+    condition     = aws_ssm_parameter.status["cross-az"].name == "/lp-test/status/agent-cross-az" && strcontains(aws_instance.this["cross-az"].user_data, "readonly STATUS_PARAMETER='/lp-test/status/agent-cross-az'")
+    error_message = "Each agent must report to its own status parameter."
+  }
+}
+
+run "package_install_reads_exactly_its_objects" {
+  command = apply
+
+  variables {
+    git_url              = null
+    package              = { bucket = "lp-artifacts-0123", manifest_key = "manifest", package_key = "packages/latency-pair_1.2.3_amd64-0123456789abcdef.deb" }
+    permissions_boundary = "arn:aws:iam::123456789012:policy/boundary"
+  }
+
+  assert {
+    # jsonencode: the policy's lists and these tuples compare by value only as JSON.
+    condition = jsonencode(module.role[0].policy.Statement[1]) == jsonencode({
+      Sid      = "ReadTheArtifacts"
+      Effect   = "Allow"
+      Action   = "s3:GetObject"
+      Resource = ["arn:aws:s3:::lp-artifacts-0123/manifest", "arn:aws:s3:::lp-artifacts-0123/packages/latency-pair_1.2.3_amd64-0123456789abcdef.deb"]
+    })
+    error_message = "Agents may read the manifest and the package, by exact ARN, nothing else in the bucket."
+  }
+
+  assert {
+    condition     = alltrue([for i in aws_instance.this : strcontains(i.user_data, "readonly BUCKET='lp-artifacts-0123'") && strcontains(i.user_data, "latency-pair-sync") && !strcontains(i.user_data, "git ")])
+    error_message = "A package install must fetch from the bucket and build nothing."
   }
 }
 
@@ -135,7 +181,7 @@ run "explicit_ami_and_profile_skip_lookups" {
   }
 
   assert {
-    condition     = length(aws_iam_role.this) == 0 && alltrue([for i in aws_instance.this : i.iam_instance_profile == "existing-profile"])
+    condition     = length(module.role) == 0 && alltrue([for i in aws_instance.this : i.iam_instance_profile == "existing-profile"])
     error_message = "iam_instance_profile must be used as is, without creating a role."
   }
 }
@@ -145,7 +191,8 @@ run "tags_on_everything" {
 
   assert {
     condition = alltrue([for t in concat(
-      [aws_security_group.this.tags, aws_vpc_security_group_ingress_rule.icmp_echo.tags, aws_vpc_security_group_ingress_rule.grpc.tags, aws_iam_role.this[0].tags, aws_iam_instance_profile.this[0].tags],
+      [aws_security_group.this.tags, aws_vpc_security_group_ingress_rule.icmp_echo.tags, aws_vpc_security_group_ingress_rule.grpc.tags, ],
+      [for p in aws_ssm_parameter.status : p.tags],
       [for r in aws_vpc_security_group_egress_rule.bootstrap : r.tags],
       [for i in aws_instance.this : i.tags],
       [for i in aws_instance.this : i.root_block_device[0].tags],

@@ -81,8 +81,8 @@ run "instance_hardening_and_boot" {
   }
 
   assert {
-    condition     = length(aws_iam_instance_profile.this) == 1 && aws_iam_role_policy_attachment.ssm[0].policy_arn == "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore"
-    error_message = "The server must get an instance profile with the Session Manager policy only."
+    condition     = length(module.role) == 1 && [for st in module.role[0].policy.Statement : st.Sid] == ["SessionManager", "ReportBootStatus"]
+    error_message = "Built from source, the server's role may only use Session Manager and write its status parameter."
   }
 }
 
@@ -160,4 +160,50 @@ run "reject_no_targets" {
     targets = []
   }
   expect_failures = [var.targets]
+}
+
+run "package_install_keeps_targets_out_of_user_data" {
+  command = apply
+
+  variables {
+    git_url = null
+    package = {
+      bucket       = "lp-artifacts-0123"
+      manifest_key = "manifest"
+      package_key  = "packages/latency-pair_1.2.3_amd64-0123456789abcdef.deb"
+      config_key   = "config/server.textproto"
+    }
+  }
+
+  assert {
+    # jsonencode: the policy's lists and these tuples compare by value only as JSON.
+    condition = jsonencode(module.role[0].policy.Statement[1]) == jsonencode({
+      Sid    = "ReadTheArtifacts"
+      Effect = "Allow"
+      Action = "s3:GetObject"
+      Resource = [
+        "arn:aws:s3:::lp-artifacts-0123/manifest",
+        "arn:aws:s3:::lp-artifacts-0123/packages/latency-pair_1.2.3_amd64-0123456789abcdef.deb",
+        "arn:aws:s3:::lp-artifacts-0123/config/server.textproto",
+      ]
+    })
+    error_message = "The server may read the manifest, the package and its config, by exact ARN."
+  }
+
+  assert {
+    condition     = jsonencode(module.role[0].policy.Statement[2].Resource) == jsonencode([aws_ssm_parameter.status.arn]) && aws_ssm_parameter.status.name == "/lp-test/status/server"
+    error_message = "The server may write its own status parameter only."
+  }
+
+  # Targets and interval reach the host through the config object: changing them must not
+  # change user_data (which would replace the instance and lose its statistics).
+  assert {
+    condition     = !strcontains(aws_instance.this.user_data, "--target") && !strcontains(aws_instance.this.user_data, "10.42.0.10") && !strcontains(aws_instance.this.user_data, "--interval")
+    error_message = "A package install must keep targets and interval out of user_data."
+  }
+
+  assert {
+    condition     = output.server_config == "# latency-server targets, rendered by Terraform (infra/modules/_user_data): edits here are overwritten.\ntargets { name: \"same-az\" host: \"10.42.0.10\" grpc_port: 50051 }\ntargets { name: \"cross-az\" host: \"10.42.1.10\" grpc_port: 50051 }\ndefaults { interval_ms: 1000 }\n"
+    error_message = "The server config must list every target, in order, with the interval in ms."
+  }
 }

@@ -1,0 +1,64 @@
+# The IAM role of a latency-pair instance: exactly what its boot script and sync timer call,
+# each on the exact resources, nothing on "*" but what Session Manager itself requires.
+
+locals {
+  statements = concat(
+    var.session_manager ? [{
+      # AWS's minimal Session Manager policy (not AmazonSSMManagedInstanceCore, which also
+      # grants ssm:GetParameter* on every parameter of the account).
+      Sid    = "SessionManager"
+      Effect = "Allow"
+      Action = [
+        "ssm:UpdateInstanceInformation",
+        "ssmmessages:CreateControlChannel",
+        "ssmmessages:CreateDataChannel",
+        "ssmmessages:OpenControlChannel",
+        "ssmmessages:OpenDataChannel",
+      ]
+      Resource = "*"
+    }] : [],
+    length(var.s3_object_arns) > 0 ? [{
+      Sid      = "ReadTheArtifacts"
+      Effect   = "Allow"
+      Action   = "s3:GetObject"
+      Resource = var.s3_object_arns
+    }] : [],
+    length(var.status_parameter_arns) > 0 ? [{
+      Sid      = "ReportBootStatus"
+      Effect   = "Allow"
+      Action   = "ssm:PutParameter"
+      Resource = var.status_parameter_arns
+    }] : [],
+  )
+}
+
+resource "aws_iam_role" "this" {
+  name_prefix          = var.name_prefix
+  description          = var.description
+  permissions_boundary = var.permissions_boundary
+  assume_role_policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [{
+      Effect    = "Allow"
+      Action    = "sts:AssumeRole"
+      Principal = { Service = "ec2.amazonaws.com" }
+    }]
+  })
+
+  tags = var.tags
+}
+
+resource "aws_iam_role_policy" "this" {
+  count = length(local.statements) > 0 ? 1 : 0
+
+  name   = "latency-pair-instance"
+  role   = aws_iam_role.this.id
+  policy = jsonencode({ Version = "2012-10-17", Statement = local.statements })
+}
+
+resource "aws_iam_instance_profile" "this" {
+  name_prefix = var.name_prefix
+  role        = aws_iam_role.this.name
+
+  tags = var.tags
+}

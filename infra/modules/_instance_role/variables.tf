@@ -1,0 +1,39 @@
+variable "name_prefix" {
+  description = "Prefix of the role's and the instance profile's names."
+  type        = string
+}
+
+variable "description" {
+  description = "Description of the role."
+  type        = string
+}
+
+variable "session_manager" {
+  description = "Allow the SSM agent to register and carry Session Manager sessions (the minimal policy AWS documents)."
+  type        = bool
+  default     = true
+}
+
+variable "s3_object_arns" {
+  description = "S3 objects the instance may read (s3:GetObject), by exact ARN: the package, the manifest, the server's config."
+  type        = list(string)
+  default     = []
+}
+
+variable "status_parameter_arns" {
+  description = "SSM parameters the instance may write its boot and sync status to (ssm:PutParameter), by exact ARN."
+  type        = list(string)
+  default     = []
+}
+
+variable "permissions_boundary" {
+  description = "ARN of a managed policy set as the role's permissions boundary, or null."
+  type        = string
+  default     = null
+}
+
+variable "tags" {
+  description = "Tags of the role and the instance profile."
+  type        = map(string)
+  default     = {}
+}

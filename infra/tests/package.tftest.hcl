@@ -1,0 +1,151 @@
+# The default deploy path: the .deb the user built goes to a private bucket, each instance role
+# reads exactly its objects, and targets travel as a config object, not in user_data.
+
+mock_provider "aws" {
+  source = "./tests/mocks"
+}
+
+override_resource {
+  target = aws_s3_bucket.artifacts
+  values = {
+    id  = "lp-artifacts-0123"
+    arn = "arn:aws:s3:::lp-artifacts-0123"
+  }
+}
+
+variables {
+  allowed_cidrs = ["203.0.113.7/32"]
+  package_path  = "tests/fixtures/latency-pair_1.2.3_amd64.deb"
+  agents = {
+    same-az  = { private_ip = "10.42.0.10" }
+    cross-az = { availability_zone = "us-east-1b", private_ip = "10.42.1.10" }
+  }
+}
+
+run "package_goes_to_a_private_tls_only_bucket" {
+  command = apply
+
+  assert {
+    condition = (
+      aws_s3_bucket_public_access_block.artifacts[0].block_public_acls &&
+      aws_s3_bucket_public_access_block.artifacts[0].block_public_policy &&
+      aws_s3_bucket_public_access_block.artifacts[0].ignore_public_acls &&
+      aws_s3_bucket_public_access_block.artifacts[0].restrict_public_buckets &&
+      aws_s3_bucket_ownership_controls.artifacts[0].rule[0].object_ownership == "BucketOwnerEnforced"
+    )
+    error_message = "The artifact bucket must block every form of public access and ACLs."
+  }
+
+  assert {
+    condition = (
+      one(one(aws_s3_bucket_server_side_encryption_configuration.artifacts[0].rule).apply_server_side_encryption_by_default).sse_algorithm == "AES256" &&
+      aws_s3_bucket_versioning.artifacts[0].versioning_configuration[0].status == "Enabled"
+    )
+    error_message = "The artifact bucket must be encrypted and versioned."
+  }
+
+  assert {
+    condition = jsonencode(jsondecode(aws_s3_bucket_policy.artifacts[0].policy).Statement[0]) == jsonencode({
+      Sid       = "TLSOnly"
+      Effect    = "Deny"
+      Principal = "*"
+      Action    = "s3:*"
+      Resource  = ["arn:aws:s3:::lp-artifacts-0123", "arn:aws:s3:::lp-artifacts-0123/*"]
+      Condition = { Bool = { "aws:SecureTransport" = "false" } }
+    })
+    error_message = "The bucket policy must refuse every request not made over TLS."
+  }
+
+  assert {
+    condition = (
+      aws_s3_object.package[0].key == "packages/latency-pair_1.2.3_amd64-${substr(filesha256("tests/fixtures/latency-pair_1.2.3_amd64.deb"), 0, 16)}.deb" &&
+      aws_s3_object.package[0].source == "tests/fixtures/latency-pair_1.2.3_amd64.deb" &&
+      aws_s3_object.manifest[0].content == "package_key=${aws_s3_object.package[0].key}\npackage_sha256=${filesha256("tests/fixtures/latency-pair_1.2.3_amd64.deb")}\n"
+    )
+    error_message = "The package must be uploaded under a key naming its content, and the manifest must give that key and its SHA-256."
+  }
+
+  assert {
+    condition     = aws_s3_object.server_config[0].content == module.metrics_server.server_config && strcontains(aws_s3_object.server_config[0].content, "targets { name: \"same-az\" host: \"10.42.0.10\" grpc_port: 50051 }\ntargets { name: \"cross-az\" host: \"10.42.1.10\" grpc_port: 50051 }")
+    error_message = "The server config object must carry every agent, same zone first."
+  }
+
+  assert {
+    condition     = output.artifact_bucket == "lp-artifacts-0123"
+    error_message = "artifact_bucket must name the bucket."
+  }
+}
+
+run "roles_read_exactly_their_objects" {
+  command = apply
+
+  assert {
+    condition = (
+      jsonencode(module.metrics_server.iam_policy.Statement[1].Resource) == jsonencode([
+        "arn:aws:s3:::lp-artifacts-0123/manifest",
+        "arn:aws:s3:::lp-artifacts-0123/${aws_s3_object.package[0].key}",
+        "arn:aws:s3:::lp-artifacts-0123/config/server.textproto",
+      ]) &&
+      jsonencode(module.agent.iam_policy.Statement[1].Resource) == jsonencode([
+        "arn:aws:s3:::lp-artifacts-0123/manifest",
+        "arn:aws:s3:::lp-artifacts-0123/${aws_s3_object.package[0].key}",
+      ])
+    )
+    error_message = "s3:GetObject must name the exact objects: the server's config is not the agents' to read."
+  }
+
+  assert {
+    condition     = length(flatten([for st in concat(module.metrics_server.iam_policy.Statement, module.agent.iam_policy.Statement) : st.Action if st.Resource == "*" && st.Sid != "SessionManager"])) == 0
+    error_message = "Nothing but Session Manager may be granted on \"*\"."
+  }
+}
+
+run "status_is_reported_where_users_look" {
+  command = apply
+
+  assert {
+    condition = output.status_commands == {
+      metrics-server = "aws ssm get-parameter --name /latency-pair/status/server --query Parameter.Value --output text"
+      agent-same-az  = "aws ssm get-parameter --name /latency-pair/status/agent-same-az --query Parameter.Value --output text"
+      agent-cross-az = "aws ssm get-parameter --name /latency-pair/status/agent-cross-az --query Parameter.Value --output text"
+    }
+    error_message = "status_commands must give one ready command per instance."
+  }
+}
+
+run "another_agent_changes_the_config_not_the_server" {
+  command = plan
+
+  variables {
+    agents = {
+      same-az  = { private_ip = "10.42.0.10" }
+      cross-az = { availability_zone = "us-east-1b", private_ip = "10.42.1.10" }
+      third    = { private_ip = "10.42.0.11" }
+    }
+  }
+
+  assert {
+    condition     = module.metrics_server.rendered_user_data == run.package_goes_to_a_private_tls_only_bucket.metrics_server_user_data
+    error_message = "Adding an agent must leave the server's user_data (and so the instance) as it was."
+  }
+}
+
+run "reject_a_package_for_another_architecture" {
+  command = plan
+
+  variables {
+    architecture = "arm64"
+  }
+
+  expect_failures = [var.package_path]
+}
+
+run "reject_two_install_methods" {
+  command = plan
+
+  variables {
+    git_url = "https://github.com/example/latency-pair.git"
+  }
+
+  expect_failures = [var.git_url]
+}
