@@ -99,7 +99,7 @@ class Harness {
       Check();
     }
     // Let every probe end: no new sends, every deadline passed.
-    for (FakeIcmpSocket* socket : sockets_) prober_->DrainSocket(*socket);
+    for (FakeIcmpSocket* socket : sockets_) Drain(*socket);
     clock_.Advance(absl::Nanoseconds(max_timeout_ns_ + 1));
     prober_->ExpireTimeouts(clock_.MonotonicNanos());
     Check();
@@ -124,6 +124,17 @@ class Harness {
     if (in_.Bool()) back = in_.Below(static_cast<uint32_t>(socket.sent.size()));
     if (back >= socket.sent.size()) back = socket.sent.size() - 1;
     return &socket.sent[socket.sent.size() - 1 - back];
+  }
+
+  // The real socket stamps userspace_ns when recvmsg returns, which is
+  // after every send so far; a stamp from when the item was queued could
+  // predate a later probe that a mutated reply happens to match (seen: a
+  // reply "received" 3 ms before its probe was sent).
+  void Drain(FakeIcmpSocket& socket) {
+    for (IcmpReceived& item : socket.inbox) {
+      item.userspace_ns = clock_.MonotonicNanos();
+    }
+    prober_->DrainSocket(socket);
   }
 
   void Queue(FakeIcmpSocket& socket, IcmpReceived item) {
@@ -171,7 +182,6 @@ class Harness {
         }
         if (mutate & 0x10) reply.data[0] = static_cast<char>(in_.Byte());
         if (mutate & 0x20) reply.data.resize(in_.Below(40));
-        reply.userspace_ns = clock_.MonotonicNanos();
         AddKernelStamps(reply);
         Queue(socket, std::move(reply));
         break;
@@ -180,7 +190,6 @@ class Harness {
         IcmpReceived item;
         if (in_.Bool()) item.peer = AddressFromInput();
         item.data = std::string(in_.Bytes(96));
-        item.userspace_ns = clock_.MonotonicNanos();
         AddKernelStamps(item);
         Queue(socket, std::move(item));
         break;
@@ -197,7 +206,6 @@ class Harness {
         if (in_.Bool()) error.peer.reset();
         error.error_type = in_.Bool() ? in_.Byte() : (v6 ? 1 : 3);
         error.error_code = in_.Byte();
-        error.userspace_ns = clock_.MonotonicNanos();
         Queue(socket, std::move(error));
         break;
       }
@@ -229,7 +237,6 @@ class Harness {
         IcmpReceived item;
         item.peer = AddressFromInput();
         item.data = std::move(data);
-        item.userspace_ns = clock_.MonotonicNanos();
         Queue(socket, std::move(item));
         break;
       }
@@ -249,16 +256,15 @@ class Harness {
           stamp.kernel_monotonic_ns = at;
           stamp.kernel_realtime_ns = kRealtimeBase + at;
         }
-        stamp.userspace_ns = clock_.MonotonicNanos();
         Queue(socket, std::move(stamp));
         break;
       }
       case kDrain:
         if (in_.Bool()) {
-          prober_->DrainSocket(*sockets_[0]);
-          prober_->DrainSocket(*sockets_[1]);
+          Drain(*sockets_[0]);
+          Drain(*sockets_[1]);
         } else {
-          prober_->DrainSocket(socket);
+          Drain(socket);
         }
         break;
       case kUpdateAddress: {
