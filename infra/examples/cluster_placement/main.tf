@@ -26,6 +26,7 @@ module "latency_pair" {
 
   name            = "latency-pair-cpg"
   allowed_cidrs   = var.allowed_cidrs
+  package_path    = var.package_path
   git_url         = var.git_url
   git_ref         = var.git_ref
   container_image = var.container_image

@@ -37,3 +37,8 @@ output "placement_group_name" {
   description = "The cluster placement group holding the server and the cluster agent."
   value       = module.latency_pair.placement_group_name
 }
+
+output "status_commands" {
+  description = "One command per instance that prints whether it is serving, or why not."
+  value       = module.latency_pair.status_commands
+}

@@ -32,3 +32,8 @@ output "ssm_session_commands" {
   description = "Session Manager commands to open a shell on each instance."
   value       = module.latency_pair.ssm_session_commands
 }
+
+output "status_commands" {
+  description = "One command per instance that prints whether it is serving, or why not."
+  value       = module.latency_pair.status_commands
+}

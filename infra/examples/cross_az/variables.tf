@@ -14,8 +14,14 @@ variable "allowed_cidrs" {
   type        = list(string)
 }
 
+variable "package_path" {
+  description = "The latency-pair .deb to deploy (the default way: build/latency-pair_VERSION_amd64.deb from `cpack -G DEB`). Set exactly one of package_path, git_url and container_image."
+  type        = string
+  default     = null
+}
+
 variable "git_url" {
-  description = "HTTPS URL of the latency-pair repository to build on the instances. Set this or container_image."
+  description = "HTTPS URL of the latency-pair repository to build on the instances (slow: 10-25 minutes at boot). Set exactly one of package_path, git_url and container_image."
   type        = string
   default     = null
 }
