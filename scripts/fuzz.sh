@@ -24,7 +24,7 @@ FUZZ_SEED="${FUZZ_SEED:-}"
 if [ -z "$FUZZ_SEED" ] && [ -n "${CI:-}" ]; then FUZZ_SEED=1; fi
 JOBS="${JOBS:-2}"
 BUILD_DIR=build-fuzz
-ALL_TARGETS=(icmp_packet icmp_prober config json query http_gateway)
+ALL_TARGETS=(icmp_packet icmp_prober config json query http_gateway history_blob)
 targets=("$@")
 if [ "${#targets[@]}" -eq 0 ]; then targets=("${ALL_TARGETS[@]}"); fi
 
