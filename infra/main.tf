@@ -95,6 +95,9 @@ module "metrics_server" {
   ami_id          = var.ami_id
   placement_group = local.placement_group
 
+  follow_new_amis = var.follow_new_amis
+  elastic_ip      = var.server_elastic_ip
+
   allowed_cidrs          = var.allowed_cidrs
   allow_public_access    = var.allow_public_access
   ssh_cidrs              = var.ssh_cidrs
@@ -134,9 +137,10 @@ module "agent" {
       placement_group = agent.placement_group ? local.placement_group : null
     }
   }
-  instance_type = var.agent_instance_type
-  architecture  = var.architecture
-  ami_id        = var.ami_id
+  instance_type   = var.agent_instance_type
+  architecture    = var.architecture
+  ami_id          = var.ami_id
+  follow_new_amis = var.follow_new_amis
 
   metrics_server_security_group_id = module.metrics_server.security_group_id
   grpc_port                        = var.agent_grpc_port

@@ -151,8 +151,20 @@ variable "architecture" {
   }
 }
 
+variable "server_elastic_ip" {
+  description = "Give the metrics server an Elastic IP (about $0.005/h), so metrics_url stays the same when the server is replaced."
+  type        = bool
+  default     = false
+}
+
+variable "follow_new_amis" {
+  description = "With ami_id null: true replaces the instances whenever a newer official Debian 12 AMI appears at an apply (losing their in-memory statistics); false (the default) keeps the AMI each instance was created with."
+  type        = bool
+  default     = false
+}
+
 variable "ami_id" {
-  description = "AMI for every instance. null looks up the newest official Debian 12 AMI (owner 136693071363); pin it to keep instances from being replaced when Debian publishes a new image."
+  description = "AMI for every instance. null looks up the newest official Debian 12 AMI (owner 136693071363) at the first apply and keeps it (see follow_new_amis). Changing it replaces the instances."
   type        = string
   default     = null
 

@@ -2,6 +2,9 @@ locals {
   create_instance_profile = var.iam_instance_profile == null
   ami_id                  = var.ami_id != null ? var.ami_id : try(data.aws_ami.debian[0].id, null)
   ami_arch                = var.architecture == "arm64" ? "arm64" : "amd64"
+  # A looked-up AMI is kept from the first apply (first_ami): Debian publishing a new image
+  # must not replace the instances and lose their statistics, unless follow_new_amis.
+  instance_ami = var.ami_id != null || var.follow_new_amis ? local.ami_id : terraform_data.first_ami[0].output
 
   # What the instance may read from the artifact bucket (package install only), by exact ARN.
   artifact_arns = var.package == null ? [] : [
@@ -41,6 +44,17 @@ data "aws_ami" "debian" {
 }
 
 data "aws_partition" "current" {}
+
+# The AMI the lookup found at the first apply, kept (ignore_changes) until this is replaced.
+resource "terraform_data" "first_ami" {
+  count = var.ami_id == null && !var.follow_new_amis ? 1 : 0
+
+  input = local.ami_id
+
+  lifecycle {
+    ignore_changes = [input]
+  }
+}
 
 module "user_data" {
   source   = "../_user_data"
@@ -164,7 +178,7 @@ resource "aws_ssm_parameter" "status" {
 resource "aws_instance" "this" {
   for_each = var.instances
 
-  ami                         = local.ami_id
+  ami                         = local.instance_ami
   instance_type               = coalesce(each.value.instance_type, var.instance_type)
   subnet_id                   = each.value.subnet_id
   private_ip                  = each.value.private_ip

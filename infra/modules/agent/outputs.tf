@@ -25,7 +25,7 @@ output "availability_zones" {
 
 output "ami_id" {
   description = "AMI the agents run."
-  value       = local.ami_id
+  value       = local.instance_ami
 }
 
 output "iam_role_name" {

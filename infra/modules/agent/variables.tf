@@ -65,6 +65,12 @@ variable "architecture" {
   }
 }
 
+variable "follow_new_amis" {
+  description = "With ami_id null: true replaces the instances whenever a newer Debian 12 AMI appears at an apply; false (the default) keeps the AMI found at the first apply."
+  type        = bool
+  default     = false
+}
+
 variable "ami_id" {
   description = "AMI to launch. null looks up the newest official Debian 12 AMI (owner 136693071363, Debian's AWS account)."
   type        = string

@@ -2,6 +2,12 @@ locals {
   create_instance_profile = var.iam_instance_profile == null
   ami_id                  = var.ami_id != null ? var.ami_id : try(data.aws_ami.debian[0].id, null)
   ami_arch                = var.architecture == "arm64" ? "arm64" : "amd64"
+  # A looked-up AMI is kept from the first apply (first_ami): Debian publishing a new image
+  # must not replace the instances and lose their statistics, unless follow_new_amis.
+  public_ip = var.elastic_ip ? aws_eip.this[0].public_ip : aws_instance.this.public_ip
+  # Where users reach the server: its public address when it has one.
+  address      = var.associate_public_ip_address || var.elastic_ip ? local.public_ip : aws_instance.this.private_ip
+  instance_ami = var.ami_id != null || var.follow_new_amis ? local.ami_id : terraform_data.first_ami[0].output
 
   # What the instance may read from the artifact bucket (package install only), by exact ARN.
   artifact_arns = var.package == null ? [] : [
@@ -48,6 +54,17 @@ data "aws_ami" "debian" {
 }
 
 data "aws_partition" "current" {}
+
+# The AMI the lookup found at the first apply, kept (ignore_changes) until this is replaced.
+resource "terraform_data" "first_ami" {
+  count = var.ami_id == null && !var.follow_new_amis ? 1 : 0
+
+  input = local.ami_id
+
+  lifecycle {
+    ignore_changes = [input]
+  }
+}
 
 module "user_data" {
   source = "../_user_data"
@@ -181,7 +198,7 @@ module "role" {
 ################################################################################
 
 resource "aws_instance" "this" {
-  ami                         = local.ami_id
+  ami                         = local.instance_ami
   instance_type               = var.instance_type
   subnet_id                   = var.subnet_id
   placement_group             = var.placement_group
@@ -219,4 +236,21 @@ resource "aws_instance" "this" {
       error_message = "No AMI: set ami_id, or make sure the Debian 12 AMI lookup finds one in this region."
     }
   }
+}
+
+# A stable public address: the metrics URL survives the server being replaced (a new boot
+# script, a new AMI with follow_new_amis).
+resource "aws_eip" "this" {
+  count = var.elastic_ip ? 1 : 0
+
+  domain = "vpc"
+
+  tags = merge(var.tags, { Name = "${var.name}-server" })
+}
+
+resource "aws_eip_association" "this" {
+  count = var.elastic_ip ? 1 : 0
+
+  instance_id   = aws_instance.this.id
+  allocation_id = aws_eip.this[0].id
 }

@@ -9,8 +9,8 @@ output "instance_id" {
 }
 
 output "public_ip" {
-  description = "Public IPv4 address of the metrics server (empty without associate_public_ip_address)."
-  value       = aws_instance.this.public_ip
+  description = "Public IPv4 address of the metrics server: its Elastic IP with elastic_ip (empty without either that or associate_public_ip_address)."
+  value       = local.public_ip
 }
 
 output "private_ip" {
@@ -25,12 +25,12 @@ output "availability_zone" {
 
 output "metrics_url" {
   description = "URL of the JSON metrics endpoint, e.g. for curl."
-  value       = "http://${var.associate_public_ip_address ? aws_instance.this.public_ip : aws_instance.this.private_ip}:${var.http_port}/metrics"
+  value       = "http://${local.address}:${var.http_port}/metrics"
 }
 
 output "grpc_endpoint" {
   description = "host:port of the gRPC query service (plaintext, with server reflection)."
-  value       = "${var.associate_public_ip_address ? aws_instance.this.public_ip : aws_instance.this.private_ip}:${var.grpc_port}"
+  value       = "${local.address}:${var.grpc_port}"
 }
 
 output "targets" {
@@ -40,7 +40,7 @@ output "targets" {
 
 output "ami_id" {
   description = "AMI the metrics server runs."
-  value       = local.ami_id
+  value       = local.instance_ami
 }
 
 output "iam_role_name" {

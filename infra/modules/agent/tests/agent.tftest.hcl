@@ -97,8 +97,8 @@ run "imdsv2_encryption_and_placement" {
   }
 
   assert {
-    condition     = alltrue([for i in aws_instance.this : i.ami == "ami-0d0e0b0i0a0n0120" && i.associate_public_ip_address])
-    error_message = "Agents must boot the looked-up Debian AMI with a public IP for egress."
+    condition     = alltrue([for i in aws_instance.this : i.associate_public_ip_address])
+    error_message = "Agents must get a public IP for egress."
   }
 
   assert {
@@ -164,6 +164,47 @@ run "package_install_reads_exactly_its_objects" {
   assert {
     condition     = alltrue([for i in aws_instance.this : strcontains(i.user_data, "readonly BUCKET='lp-artifacts-0123'") && strcontains(i.user_data, "latency-pair-sync") && !strcontains(i.user_data, "git ")])
     error_message = "A package install must fetch from the bucket and build nothing."
+  }
+}
+
+run "first_looked_up_ami_is_kept" {
+  command = apply
+
+  assert {
+    condition     = alltrue([for i in aws_instance.this : i.ami == "ami-0d0e0b0i0a0n0120"])
+    error_message = "Agents must boot the looked-up Debian AMI."
+  }
+}
+
+run "a_newer_debian_ami_does_not_replace_agents" {
+  command = apply
+
+  override_data {
+    target = data.aws_ami.debian[0]
+    values = { id = "ami-0newer0000000000" }
+  }
+
+  assert {
+    condition     = alltrue([for i in aws_instance.this : i.ami == "ami-0d0e0b0i0a0n0120"])
+    error_message = "A newer Debian AMI must not replace running agents: they keep the AMI of their first apply."
+  }
+}
+
+run "follow_new_amis_takes_the_newer_one" {
+  command = apply
+
+  variables {
+    follow_new_amis = true
+  }
+
+  override_data {
+    target = data.aws_ami.debian[0]
+    values = { id = "ami-0newer0000000000" }
+  }
+
+  assert {
+    condition     = alltrue([for i in aws_instance.this : i.ami == "ami-0newer0000000000"])
+    error_message = "follow_new_amis = true must move the agents to the newest AMI."
   }
 }
 

@@ -108,6 +108,24 @@ run "endpoints" {
   }
 }
 
+run "elastic_ip_is_the_stable_address" {
+  command = apply
+
+  variables {
+    elastic_ip = true
+  }
+
+  override_resource {
+    target = aws_eip.this
+    values = { public_ip = "198.51.100.99" }
+  }
+
+  assert {
+    condition     = output.public_ip == "198.51.100.99" && output.metrics_url == "http://198.51.100.99:5000/metrics" && aws_eip_association.this[0].instance_id == aws_instance.this.id
+    error_message = "With elastic_ip the endpoints must use the Elastic IP, associated with the server."
+  }
+}
+
 run "public_access_is_an_explicit_choice" {
   command = plan
 
