@@ -112,7 +112,15 @@ module "metrics_server" {
   probe_interval          = var.probe_interval
   log_level               = var.log_level
 
-  package              = local.server_package
+  package = local.server_package
+  secrets = var.tls == null && var.auth_token_parameter == null ? null : {
+    ca          = try(var.tls.ca_parameter, null)
+    cert        = try(var.tls.server_cert_parameter, null)
+    key         = try(var.tls.server_key_parameter, null)
+    client_cert = try(var.tls.probe_cert_parameter, null)
+    client_key  = try(var.tls.probe_key_parameter, null)
+    token       = var.auth_token_parameter
+  }
   git_url              = var.git_url
   git_ref              = var.git_ref
   container_image      = var.container_image
@@ -148,7 +156,13 @@ module "agent" {
   key_name                         = var.key_name
   bootstrap_egress_cidrs           = var.bootstrap_egress_cidrs
 
-  package              = local.package
+  package = local.package
+  secrets = var.tls == null ? null : {
+    cert = var.tls.agent_cert_parameter
+    key  = var.tls.agent_key_parameter
+    # mTLS: with a probe certificate, agents accept only callers the CA signed.
+    client_ca = var.tls.probe_cert_parameter != null ? var.tls.ca_parameter : null
+  }
   git_url              = var.git_url
   git_ref              = var.git_ref
   container_image      = var.container_image

@@ -18,9 +18,54 @@ variable "allowed_cidrs" {
 }
 
 variable "allow_public_access" {
-  description = "Accept allowed_cidrs entries broader than /8, 0.0.0.0/0 included. The endpoints have no authentication: leave false unless the data is meant to be public."
+  description = "Accept allowed_cidrs entries broader than /8, 0.0.0.0/0 included. Requires tls and auth_token_parameter."
   type        = bool
   default     = false
+}
+
+variable "tls" {
+  description = "Switch on TLS everywhere (package_path installs): names of SSM parameters (SecureString) holding PEM material, which each instance role may read by exact ARN and the instances copy to /etc/latency-pair/tls/ (root:latency-pair 0640), re-read every minute (rotate by updating a parameter). ca signed the certificates; server_cert/server_key serve the query API and the HTTP gateway (SANs: the address users reach, e.g. the Elastic IP or a DNS name); agent_cert/agent_key serve the agents' gRPC echo (IP SANs for every agent's private_ip, so pin them in agents); probe_cert/probe_key, when set, are the server's client certificate and make the agents require it (mTLS)."
+  type = object({
+    ca_parameter          = string
+    server_cert_parameter = string
+    server_key_parameter  = string
+    agent_cert_parameter  = string
+    agent_key_parameter   = string
+    probe_cert_parameter  = optional(string)
+    probe_key_parameter   = optional(string)
+  })
+  default = null
+
+  validation {
+    condition     = var.tls == null || var.package_path != null
+    error_message = "tls needs package_path: the source and container installs take no TLS material from Terraform."
+  }
+
+  validation {
+    condition     = try((var.tls.probe_cert_parameter == null) == (var.tls.probe_key_parameter == null), true)
+    error_message = "Set both tls.probe_cert_parameter and tls.probe_key_parameter (mTLS), or neither."
+  }
+
+  validation {
+    condition     = var.tls == null || alltrue([for agent in values(var.agents) : agent.private_ip != null])
+    error_message = "With tls, pin every agent's private_ip (agents.NAME.private_ip): the server verifies each agent's certificate against the address it probes, so the agent certificate needs those IP SANs."
+  }
+}
+
+variable "auth_token_parameter" {
+  description = "Name of an SSM parameter (SecureString) holding the bearer token the query API and the HTTP gateway then require (package_path installs; re-read every minute). Clients send Authorization: Bearer TOKEN; health checks stay open."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.auth_token_parameter == null || var.package_path != null
+    error_message = "auth_token_parameter needs package_path."
+  }
+
+  validation {
+    condition     = !var.allow_public_access || (var.tls != null && var.auth_token_parameter != null)
+    error_message = "allow_public_access = true needs tls and auth_token_parameter: the endpoints would otherwise serve the internet in plaintext, unauthenticated."
+  }
 }
 
 variable "ssh_cidrs" {

@@ -149,3 +149,77 @@ run "reject_two_install_methods" {
 
   expect_failures = [var.git_url]
 }
+
+run "tls_and_token_come_from_ssm_by_exact_arn" {
+  command = apply
+
+  variables {
+    auth_token_parameter = "/lp/token"
+    tls = {
+      ca_parameter          = "/lp/tls/ca"
+      server_cert_parameter = "/lp/tls/server-cert"
+      server_key_parameter  = "/lp/tls/server-key"
+      agent_cert_parameter  = "/lp/tls/agent-cert"
+      agent_key_parameter   = "/lp/tls/agent-key"
+      probe_cert_parameter  = "/lp/tls/probe-cert"
+      probe_key_parameter   = "/lp/tls/probe-key"
+    }
+  }
+
+  assert {
+    condition = jsonencode([for st in module.metrics_server.iam_policy.Statement : st.Resource if st.Sid == "ReadTLSMaterialAndToken"]) == jsonencode([[
+      for name in ["lp/tls/ca", "lp/tls/probe-cert", "lp/tls/probe-key", "lp/tls/server-cert", "lp/tls/server-key", "lp/token"] :
+      "arn:aws:ssm:us-east-1:123456789012:parameter/${name}"
+    ]])
+    error_message = "The server's role may read its own TLS parameters and the token, by exact ARN."
+  }
+
+  assert {
+    condition = jsonencode([for st in module.agent.iam_policy.Statement : st.Resource if st.Sid == "ReadTLSMaterialAndToken"]) == jsonencode([[
+      for name in ["lp/tls/agent-cert", "lp/tls/agent-key", "lp/tls/ca"] :
+      "arn:aws:ssm:us-east-1:123456789012:parameter/${name}"
+    ]])
+    error_message = "Agents may read their certificate, key and the CA, never the server's key or the token."
+  }
+
+  assert {
+    condition = strcontains(module.metrics_server.rendered_user_data, join(" ", [
+      "--grpc_tls_cert=/etc/latency-pair/tls/cert.crt --grpc_tls_key=/etc/latency-pair/tls/cert.key",
+      "--http_tls_cert=/etc/latency-pair/tls/cert.crt --http_tls_key=/etc/latency-pair/tls/cert.key",
+      "--probe_tls_ca=/etc/latency-pair/tls/ca.crt",
+      "--probe_tls_cert=/etc/latency-pair/tls/client.crt --probe_tls_key=/etc/latency-pair/tls/client.key",
+      "--auth_token_file=/etc/latency-pair/tls/token",
+    ])) && strcontains(module.metrics_server.rendered_user_data, "fetch_secret 'token' '/lp/token'")
+    error_message = "The server must serve both surfaces over TLS, probe over mTLS and require the token."
+  }
+
+  assert {
+    condition = alltrue([for ud in values(module.agent.rendered_user_data) :
+      strcontains(ud, "--tls_cert=/etc/latency-pair/tls/cert.crt --tls_key=/etc/latency-pair/tls/cert.key --tls_client_ca=/etc/latency-pair/tls/client-ca.crt") &&
+      strcontains(ud, "fetch_secret 'client-ca.crt' '/lp/tls/ca'")
+    ])
+    error_message = "With a probe certificate, agents must serve TLS and require the server's client certificate."
+  }
+
+  assert {
+    condition     = startswith(output.metrics_url, "https://")
+    error_message = "metrics_url must say https when the gateway serves TLS."
+  }
+}
+
+run "reject_tls_without_pinned_agent_addresses" {
+  command = plan
+
+  variables {
+    agents = { same-az = {} }
+    tls = {
+      ca_parameter          = "/lp/tls/ca"
+      server_cert_parameter = "/lp/tls/server-cert"
+      server_key_parameter  = "/lp/tls/server-key"
+      agent_cert_parameter  = "/lp/tls/agent-cert"
+      agent_key_parameter   = "/lp/tls/agent-key"
+    }
+  }
+
+  expect_failures = [var.tls]
+}

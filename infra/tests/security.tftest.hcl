@@ -119,12 +119,36 @@ run "world_open_metrics_needs_explicit_opt_in" {
   command = plan
 
   variables {
-    allowed_cidrs       = ["0.0.0.0/0"]
-    allow_public_access = true
+    allowed_cidrs        = ["0.0.0.0/0"]
+    allow_public_access  = true
+    git_url              = null
+    package_path         = "tests/fixtures/latency-pair_1.2.3_amd64.deb"
+    auth_token_parameter = "/lp/token"
+    tls = {
+      ca_parameter          = "/lp/tls/ca"
+      server_cert_parameter = "/lp/tls/server-cert"
+      server_key_parameter  = "/lp/tls/server-key"
+      agent_cert_parameter  = "/lp/tls/agent-cert"
+      agent_key_parameter   = "/lp/tls/agent-key"
+    }
+    agents = {
+      same-az = { private_ip = "10.42.0.10" }
+    }
   }
 
   assert {
     condition     = contains([for r in module.metrics_server.ingress_rules : r.cidr_ipv4], "0.0.0.0/0")
     error_message = "allow_public_access = true must let 0.0.0.0/0 through."
   }
+}
+
+run "public_access_needs_tls_and_the_token" {
+  command = plan
+
+  variables {
+    allowed_cidrs       = ["0.0.0.0/0"]
+    allow_public_access = true
+  }
+
+  expect_failures = [var.auth_token_parameter]
 }

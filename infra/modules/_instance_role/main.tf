@@ -23,6 +23,14 @@ locals {
       Action   = "s3:GetObject"
       Resource = var.s3_object_arns
     }] : [],
+    length(var.secret_parameter_arns) > 0 ? [{
+      # SecureStrings under the AWS managed key (aws/ssm) need no kms:Decrypt grant here; a
+      # customer key needs kms:Decrypt in its key policy for this role.
+      Sid      = "ReadTLSMaterialAndToken"
+      Effect   = "Allow"
+      Action   = "ssm:GetParameter"
+      Resource = var.secret_parameter_arns
+    }] : [],
     length(var.status_parameter_arns) > 0 ? [{
       Sid      = "ReportBootStatus"
       Effect   = "Allow"

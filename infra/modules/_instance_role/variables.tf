@@ -20,6 +20,12 @@ variable "s3_object_arns" {
   default     = []
 }
 
+variable "secret_parameter_arns" {
+  description = "SSM parameters holding TLS material and the token that the instance may read (ssm:GetParameter), by exact ARN."
+  type        = list(string)
+  default     = []
+}
+
 variable "status_parameter_arns" {
   description = "SSM parameters the instance may write its boot and sync status to (ssm:PutParameter), by exact ARN."
   type        = list(string)

@@ -6,6 +6,32 @@ locals {
 
   # Flags of the service, in the order the binaries document them. Every value that reaches
   # them is validated to a shell- and systemd-safe character set, so no quoting is needed.
+  # TLS material and the token: file name under /etc/latency-pair/tls -> SSM parameter name.
+  tls_dir = "/etc/latency-pair/tls"
+  secret_files = { for name, parameter in {
+    "ca.crt"        = try(var.secrets.ca, null)
+    "cert.crt"      = try(var.secrets.cert, null)
+    "cert.key"      = try(var.secrets.key, null)
+    "client.crt"    = try(var.secrets.client_cert, null)
+    "client.key"    = try(var.secrets.client_key, null)
+    "client-ca.crt" = try(var.secrets.client_ca, null)
+    "token"         = try(var.secrets.token, null)
+  } : name => parameter if parameter != null }
+  has_secret = { for name in ["ca.crt", "cert.crt", "client.crt", "client-ca.crt", "token"] : name => contains(keys(local.secret_files), name) }
+  server_secret_args = concat(
+    local.has_secret["cert.crt"] ? [
+      "--grpc_tls_cert=${local.tls_dir}/cert.crt", "--grpc_tls_key=${local.tls_dir}/cert.key",
+      "--http_tls_cert=${local.tls_dir}/cert.crt", "--http_tls_key=${local.tls_dir}/cert.key",
+    ] : [],
+    local.has_secret["ca.crt"] ? ["--probe_tls_ca=${local.tls_dir}/ca.crt"] : [],
+    local.has_secret["client.crt"] ? ["--probe_tls_cert=${local.tls_dir}/client.crt", "--probe_tls_key=${local.tls_dir}/client.key"] : [],
+    local.has_secret["token"] ? ["--auth_token_file=${local.tls_dir}/token"] : [],
+  )
+  agent_secret_args = concat(
+    local.has_secret["cert.crt"] ? ["--tls_cert=${local.tls_dir}/cert.crt", "--tls_key=${local.tls_dir}/cert.key"] : [],
+    local.has_secret["client-ca.crt"] ? ["--tls_client_ca=${local.tls_dir}/client-ca.crt"] : [],
+  )
+
   # Installed from the package, the targets and the interval live in the config file the sync
   # timer delivers (server_config), so changing them reloads the server instead of replacing it.
   server_args = concat(
@@ -16,13 +42,14 @@ locals {
     ],
     local.from_package ? [] : ["--interval=${var.probe_interval}"],
     ["--log_level=${var.log_level}"],
+    local.server_secret_args,
   )
   agent_args = [
     "--listen=0.0.0.0:${var.agent_grpc_port}",
     "--log_level=${var.log_level}",
     "--log_format=${var.log_format}",
   ]
-  args = local.is_server ? local.server_args : local.agent_args
+  args = local.is_server ? local.server_args : concat(local.agent_args, local.agent_secret_args)
 
   interval_ms = (
     endswith(var.probe_interval, "ms") ? tonumber(trimsuffix(var.probe_interval, "ms")) :
@@ -72,6 +99,8 @@ locals {
     manifest_key       = local.shell_quote.manifest_key
     config_key         = local.shell_quote.config_key
     status_parameter   = local.shell_quote.status
+    secret_files       = local.secret_files
+    tls_dir            = local.tls_dir
     install_ssm_agent  = var.install_ssm_agent
     needs_bind_service = local.needs_bind_service
   })

@@ -22,3 +22,8 @@ output "server_config" {
   description = "Server only: the targets and probe interval as latency.v1.ServerConfig text proto. Installed from the package, the server reads them from this file (upload it to package.config_key); otherwise they are flags and this is informational."
   value       = local.server_config
 }
+
+output "secret_parameters" {
+  description = "SSM parameter names the instance reads (TLS material, token): its role needs ssm:GetParameter on exactly these."
+  value       = values(local.secret_files)
+}

@@ -77,6 +77,35 @@ variable "package" {
   }
 }
 
+variable "secrets" {
+  description = "Package installs only: TLS material and the bearer token, as names of SSM parameters (SecureString) the boot script and the sync timer copy into /etc/latency-pair/tls/ (root:latency-pair 0640; a change is applied with a reload). Server: cert/key serve the query API and the HTTP gateway, ca verifies the agents, client_cert/client_key are the prober's mTLS certificate, token is the bearer token both surfaces require. Agent: cert/key serve gRPC echo; with client_ca, callers (the server) must present a certificate it signed."
+  type = object({
+    ca          = optional(string)
+    cert        = optional(string)
+    key         = optional(string)
+    client_cert = optional(string)
+    client_key  = optional(string)
+    client_ca   = optional(string)
+    token       = optional(string)
+  })
+  default = null
+
+  validation {
+    condition     = alltrue([for v in values(coalesce(var.secrets, {})) : v == null || can(regex("^/?[A-Za-z0-9_./-]{1,1000}$", v))])
+    error_message = "secrets must be SSM parameter names (letters, digits and _./- only)."
+  }
+
+  validation {
+    condition     = try(var.package != null, true) || var.secrets == null
+    error_message = "secrets need the package install (package): the source and container installs take no TLS material."
+  }
+
+  validation {
+    condition     = try((var.secrets.cert == null) == (var.secrets.key == null) && (var.secrets.client_cert == null) == (var.secrets.client_key == null), true)
+    error_message = "A certificate and its key come together: set both cert and key (and both client_cert and client_key) or neither."
+  }
+}
+
 variable "status_parameter" {
   description = "Name of an SSM parameter (String) the boot script and the package's sync timer write their outcome to: \"ok: ...\" or \"failed: ...\". null reports nothing. The instance role needs ssm:PutParameter on it."
   type        = string

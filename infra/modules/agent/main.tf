@@ -13,6 +13,13 @@ locals {
   ]
   user_data_package = var.package == null ? null : { bucket = var.package.bucket, manifest_key = var.package.manifest_key }
   status_parameters = { for name in keys(var.instances) : name => "/${var.name}/status/agent-${name}" }
+
+  # TLS material and the token in SSM, readable by exact ARN only.
+  secret_parameters = sort(distinct(compact(values(coalesce(var.secrets, {})))))
+  secret_parameter_arns = [
+    for name in local.secret_parameters :
+    "arn:${data.aws_partition.current.partition}:ssm:${data.aws_region.current[0].name}:${data.aws_caller_identity.current[0].account_id}:parameter/${trimprefix(name, "/")}"
+  ]
 }
 
 # Newest official Debian 12 image, from Debian's own AWS account. Skipped when ami_id is set.
@@ -45,6 +52,14 @@ data "aws_ami" "debian" {
 
 data "aws_partition" "current" {}
 
+data "aws_region" "current" {
+  count = length(local.secret_parameters) == 0 ? 0 : 1
+}
+
+data "aws_caller_identity" "current" {
+  count = length(local.secret_parameters) == 0 ? 0 : 1
+}
+
 # The AMI the lookup found at the first apply, kept (ignore_changes) until this is replaced.
 resource "terraform_data" "first_ami" {
   count = var.ami_id == null && !var.follow_new_amis ? 1 : 0
@@ -63,6 +78,7 @@ module "user_data" {
   role              = "agent"
   package           = local.user_data_package
   status_parameter  = local.status_parameters[each.key]
+  secrets           = var.secrets
   git_url           = var.git_url
   git_ref           = var.git_ref
   container_image   = var.container_image
@@ -149,6 +165,7 @@ module "role" {
   description           = "latency-pair agents: Session Manager, its artifacts in S3, its status parameter"
   session_manager       = var.install_ssm_agent
   s3_object_arns        = local.artifact_arns
+  secret_parameter_arns = local.secret_parameter_arns
   status_parameter_arns = [for p in aws_ssm_parameter.status : p.arn]
   permissions_boundary  = var.permissions_boundary
   tags                  = var.tags

@@ -138,6 +138,16 @@ variable "package" {
   default = null
 }
 
+variable "secrets" {
+  description = "Package installs only: SSM parameter names (SecureString) of the agents' TLS material: cert/key (gRPC echo over TLS; IP SANs for every agent's private_ip), client_ca (mTLS: only certificates it signed, the server's, may call). The role may read exactly these."
+  type = object({
+    cert      = optional(string)
+    key       = optional(string)
+    client_ca = optional(string)
+  })
+  default = null
+}
+
 variable "permissions_boundary" {
   description = "ARN of a managed policy set as the permissions boundary of the instance role this module creates (null: none)."
   type        = string

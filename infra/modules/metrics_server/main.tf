@@ -16,6 +16,13 @@ locals {
   ]
   status_parameter = "/${var.name}/status/server"
 
+  # TLS material and the token in SSM, readable by exact ARN only.
+  secret_parameters = sort(distinct(compact(values(coalesce(var.secrets, {})))))
+  secret_parameter_arns = [
+    for name in local.secret_parameters :
+    "arn:${data.aws_partition.current.partition}:ssm:${data.aws_region.current[0].name}:${data.aws_caller_identity.current[0].account_id}:parameter/${trimprefix(name, "/")}"
+  ]
+
   # Users reach /metrics and the gRPC query service from allowed_cidrs, nothing else.
   public_ingress = {
     for pair in setproduct([var.http_port, var.grpc_port], var.allowed_cidrs) : "${pair[0]}-${pair[1]}" => {
@@ -55,6 +62,14 @@ data "aws_ami" "debian" {
 
 data "aws_partition" "current" {}
 
+data "aws_region" "current" {
+  count = length(local.secret_parameters) == 0 ? 0 : 1
+}
+
+data "aws_caller_identity" "current" {
+  count = length(local.secret_parameters) == 0 ? 0 : 1
+}
+
 # The AMI the lookup found at the first apply, kept (ignore_changes) until this is replaced.
 resource "terraform_data" "first_ami" {
   count = var.ami_id == null && !var.follow_new_amis ? 1 : 0
@@ -72,6 +87,7 @@ module "user_data" {
   role              = "server"
   package           = var.package == null ? null : { bucket = var.package.bucket, manifest_key = var.package.manifest_key, config_key = var.package.config_key }
   status_parameter  = local.status_parameter
+  secrets           = var.secrets
   git_url           = var.git_url
   git_ref           = var.git_ref
   container_image   = var.container_image
@@ -188,6 +204,7 @@ module "role" {
   description           = "latency-pair metrics server: Session Manager, its artifacts in S3, its status parameter"
   session_manager       = var.install_ssm_agent
   s3_object_arns        = local.artifact_arns
+  secret_parameter_arns = local.secret_parameter_arns
   status_parameter_arns = [aws_ssm_parameter.status.arn]
   permissions_boundary  = var.permissions_boundary
   tags                  = var.tags

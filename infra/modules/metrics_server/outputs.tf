@@ -25,7 +25,7 @@ output "availability_zone" {
 
 output "metrics_url" {
   description = "URL of the JSON metrics endpoint, e.g. for curl."
-  value       = "http://${local.address}:${var.http_port}/metrics"
+  value       = "${try(var.secrets.cert, null) != null ? "https" : "http"}://${local.address}:${var.http_port}/metrics"
 }
 
 output "grpc_endpoint" {

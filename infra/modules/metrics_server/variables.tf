@@ -177,6 +177,19 @@ variable "package" {
   default = null
 }
 
+variable "secrets" {
+  description = "Package installs only: SSM parameter names (SecureString) of the server's TLS material and token: cert/key (query API and HTTP gateway), ca (verifies the agents), client_cert/client_key (the prober's mTLS certificate), token (bearer token of both surfaces). The role may read exactly these."
+  type = object({
+    ca          = optional(string)
+    cert        = optional(string)
+    key         = optional(string)
+    client_cert = optional(string)
+    client_key  = optional(string)
+    token       = optional(string)
+  })
+  default = null
+}
+
 variable "permissions_boundary" {
   description = "ARN of a managed policy set as the permissions boundary of the instance role this module creates (null: none)."
   type        = string

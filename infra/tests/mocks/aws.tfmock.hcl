@@ -18,3 +18,15 @@ mock_data "aws_partition" {
     partition = "aws"
   }
 }
+
+mock_data "aws_region" {
+  defaults = {
+    name = "us-east-1"
+  }
+}
+
+mock_data "aws_caller_identity" {
+  defaults = {
+    account_id = "123456789012"
+  }
+}

@@ -28,7 +28,15 @@ module "agent_package" {
 module "server_package" {
   source = "../../modules/_user_data"
 
-  role             = "server"
+  role = "server"
+  secrets = {
+    ca          = "/latency-pair/tls/ca"
+    cert        = "/latency-pair/tls/server-cert"
+    key         = "/latency-pair/tls/server-key"
+    client_cert = "/latency-pair/tls/probe-cert"
+    client_key  = "/latency-pair/tls/probe-key"
+    token       = "/latency-pair/token"
+  }
   package          = merge(local.package, { config_key = "config/server.textproto" })
   status_parameter = "/latency-pair/status/server"
   targets          = local.targets
