@@ -70,6 +70,16 @@ echo "   in a systemd-booted Debian 12 root (tests/package/package_test.sh)"
 deb=$(ls "$BUILD_DIR"/latency-pair_*.deb)
 lintian --fail-on error,warning --tag-display-limit 0 "$deb"
 tests/package/package_test.sh "$deb"
+echo "== boot path: Terraform's package user data in two systemd-booted roots,"
+echo "   against a stub IMDS/S3/SSM that checks every SigV4 signature (tests/package/boot_test.sh)"
+if command -v terraform >/dev/null; then
+  tests/package/boot_test.sh "$deb"
+elif [ "${CI:-}" = "true" ]; then
+  echo "terraform not found: CI must run the boot-path test" >&2
+  exit 1
+else
+  echo "SKIPPED: terraform is not installed, so the boot scripts cannot be rendered"
+fi
 
 echo "== bench smoke (each benchmark script briefly; figures not judged)"
 bench/smoke.sh "$BUILD_DIR"

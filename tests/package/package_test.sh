@@ -19,8 +19,8 @@
 set -euo pipefail
 
 deb=$(realpath "$1")
-cache_dir=${LATENCY_ROOT_CACHE:-/var/cache/latency-pair/roots}
-log() { echo "[$(date +%H:%M:%S)] $*" >&2; }
+# shellcheck source=tests/package/nspawn.sh
+source "$(dirname "$0")/nspawn.sh"
 init_pid=
 fail() {
   log "FAIL: $*"
@@ -31,42 +31,13 @@ fail() {
   exit 1
 }
 
-# The root's packages: systemd and the tools the test uses, plus the .deb's
-# runtime dependencies (so installing it needs no network); the cache is
-# keyed by that list.
-depends=$(dpkg-deb -f "$deb" Depends | sed -E 's/\([^)]*\)//g; s/[ ]//g')
-base_packages="systemd,systemd-sysv,dbus,curl,ca-certificates,iproute2,adduser,procps"
-key=$(echo "$base_packages,$depends" | sha256sum | cut -c1-16)
-tarball="$cache_dir/bookworm-$key.tar"
-if [ ! -f "$tarball" ]; then
-  log "debootstrap Debian 12 with $base_packages,$depends (cached as $tarball)"
-  mkdir -p "$cache_dir"
-  staging=$(mktemp -d /var/tmp/latency-root-XXXXXX)
-  # The dependencies through apt in the root: some are virtual packages
-  # (libspdlog1.10-fmt9), which debootstrap cannot resolve.
-  if ! debootstrap --variant=minbase --include="$base_packages" bookworm \
-    "$staging" http://deb.debian.org/debian >"$staging.log" 2>&1 ||
-    ! chroot "$staging" sh -c "apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
-      apt-get install -y -qq --no-install-recommends ${depends//,/ } && apt-get clean" \
-      >>"$staging.log" 2>&1; then
-    tail -20 "$staging.log" >&2
-    fail "debootstrap"
-  fi
-  rm -f "$staging.log"
-  tar -C "$staging" -cf "$tarball.tmp" . && mv "$tarball.tmp" "$tarball"
-  rm -rf "$staging"
-fi
-
+tarball=$(root_tarball "$deb") || fail "debootstrap"
 root=$(mktemp -d /var/tmp/latency-pkgtest-XXXXXX)
 nspawn_pid=
 cleanup() {
   local rc=$?
   set +e
-  if [ -n "$nspawn_pid" ] && kill -0 "$nspawn_pid" 2>/dev/null; then
-    kill -TERM "$nspawn_pid"
-    for _ in $(seq 50); do kill -0 "$nspawn_pid" 2>/dev/null || break; sleep 0.2; done
-    kill -KILL "$nspawn_pid" 2>/dev/null
-  fi
+  stop_root "$nspawn_pid"
   if [ "$rc" -ne 0 ] && [ -f "$root.console" ]; then
     echo "---- container console (last lines) ----" >&2
     tail -30 "$root.console" >&2
@@ -75,43 +46,16 @@ cleanup() {
   exit "$rc"
 }
 trap cleanup EXIT
-tar -C "$root" -xf "$tarball"
-# mktemp's 0700 (also the cached tarball's ".") would be the container's
-# "/", where the service user could not even chdir.
-chmod 755 "$root"
+unpack_root "$tarball" "$root" latency-pkgtest
 cp "$deb" "$root/root/latency-pair.deb"
-echo latency-pkgtest >"$root/etc/hostname"
-# No D-Bus in the root: nspawn's sandbox denies dbus-daemon's inotify here,
-# so it never finishes starting and boot never completes. systemctl (as
-# root) and systemd-analyze reach PID 1 over its private socket instead.
-for unit in dbus.service dbus.socket systemd-logind.service; do
-  ln -sf /dev/null "$root/etc/systemd/system/$unit"
-done
 
-# nspawn keeps its state under /run/systemd/nspawn; the host has no systemd
-# as PID 1 to provide it.
-mkdir -p /run/systemd/nspawn
-mountpoint -q /run/systemd/nspawn || mount -t tmpfs tmpfs /run/systemd/nspawn
 log "booting $root"
-systemd-nspawn -b --register=no --keep-unit --private-network -D "$root" \
-  --console=passive >"$root.console" 2>&1 &
-nspawn_pid=$!
+boot_root "$root" --private-network || fail "the container did not boot"
+nspawn_pid=$BOOTED_NSPAWN_PID
+init_pid=$BOOTED_INIT_PID
 
 # in_root CMD...: runs CMD inside the booted container (all its namespaces).
-in_root() { nsenter -t "$init_pid" -a -- "$@"; }
-# The container's PID 1 is the systemd among nspawn's children.
-deadline=$((SECONDS + 60))
-state=""
-while ((SECONDS <= deadline)); do
-  init_pid=$(pgrep -x systemd -P "$nspawn_pid" | head -1 || true)
-  if [ -n "$init_pid" ]; then
-    state=$(in_root systemctl is-system-running 2>/dev/null || true)
-    case "$state" in running | degraded) break ;; esac
-  fi
-  sleep 0.2
-done
-log "container booted: ${state:-no systemd}"
-case "$state" in running | degraded) ;; *) fail "system state '$state'" ;; esac
+in_root() { in_pid "$init_pid" "$@"; }
 
 # wait_metrics STATUS_PATTERN SECONDS: until /metrics matches.
 wait_metrics() {

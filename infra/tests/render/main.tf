@@ -17,12 +17,20 @@ locals {
   ]
 }
 
+# The package variants are what tests/package/boot_test.sh boots for real (agent on 10.42.0.10,
+# mTLS between the two, TLS and a token on the server's surfaces).
 module "agent_package" {
   source = "../../modules/_user_data"
 
   role             = "agent"
   package          = local.package
   status_parameter = "/latency-pair/status/agent-same-az"
+  secrets = {
+    cert      = "/latency-pair/tls/agent-cert"
+    key       = "/latency-pair/tls/agent-key"
+    client_ca = "/latency-pair/tls/ca"
+  }
+  install_ssm_agent = false
 }
 
 module "server_package" {
@@ -37,10 +45,11 @@ module "server_package" {
     client_key  = "/latency-pair/tls/probe-key"
     token       = "/latency-pair/token"
   }
-  package          = merge(local.package, { config_key = "config/server.textproto" })
-  status_parameter = "/latency-pair/status/server"
-  targets          = local.targets
-  probe_interval   = "500ms"
+  package           = merge(local.package, { config_key = "config/server.textproto" })
+  status_parameter  = "/latency-pair/status/server"
+  targets           = local.targets
+  probe_interval    = "500ms"
+  install_ssm_agent = false
 }
 
 module "agent_source" {
