@@ -241,8 +241,11 @@ else
   fail "/metrics status ok, latency_ms > 0"
 fi
 
-if in_netns curl -sS --max-time 2 'http://127.0.0.1:5000/metrics?format=prometheus' |
-    grep -q '^latency_last_rtt_seconds{'; then
+# Read the whole body before matching: `curl | grep -q` fails under pipefail
+# when grep exits at the first match and curl cannot write the rest (CI saw
+# "curl: (23) Failed writing body").
+prometheus=$(in_netns curl -sS --max-time 2 'http://127.0.0.1:5000/metrics?format=prometheus' || true)
+if grep -q '^latency_last_rtt_seconds{' <<<"$prometheus"; then
   pass "/metrics?format=prometheus has latency_last_rtt_seconds"
 else
   fail "/metrics?format=prometheus has latency_last_rtt_seconds"

@@ -94,7 +94,7 @@ grep -q '"icmp_status":"ok"' <<<"$(wait_metrics ok 1)" || fail "ICMP not ok (pin
 grep -q '"history":"ok"' <<<"$(wait_metrics ok 1)" || fail "history not ok"
 in_root test -f /var/lib/latency-pair/history.db || fail "no history file"
 # The agent checks the host's ICMP echo sysctl; the sandbox must let it read.
-in_root journalctl -u latency-agent --no-pager | grep -q "host answers ICMP echo" ||
+grep -q "host answers ICMP echo" <<<"$(in_root journalctl -u latency-agent --no-pager)" ||
   fail "the agent could not tell whether the host answers ICMP echo"
 log "ok: server probes the local agent by ICMP and gRPC as latency-pair"
 

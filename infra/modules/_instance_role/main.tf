@@ -1,7 +1,24 @@
 # The IAM role of a latency-pair instance: exactly what its boot script and sync timer call,
 # each on the exact resources, nothing on "*" but what Session Manager itself requires.
 
+data "aws_partition" "current" {}
+
+data "aws_region" "current" {
+  count = length(var.secret_parameters) > 0 ? 1 : 0
+}
+
+data "aws_caller_identity" "current" {
+  count = length(var.secret_parameters) > 0 ? 1 : 0
+}
+
 locals {
+  partition     = data.aws_partition.current.partition
+  artifact_arns = [for key in var.artifact_keys : "arn:${local.partition}:s3:::${var.artifact_bucket}/${key}"]
+  secret_arns = [
+    for name in var.secret_parameters :
+    "arn:${local.partition}:ssm:${data.aws_region.current[0].name}:${data.aws_caller_identity.current[0].account_id}:parameter/${trimprefix(name, "/")}"
+  ]
+
   statements = concat(
     var.session_manager ? [{
       # AWS's minimal Session Manager policy (not AmazonSSMManagedInstanceCore, which also
@@ -17,19 +34,19 @@ locals {
       ]
       Resource = "*"
     }] : [],
-    length(var.s3_object_arns) > 0 ? [{
+    length(local.artifact_arns) > 0 ? [{
       Sid      = "ReadTheArtifacts"
       Effect   = "Allow"
       Action   = "s3:GetObject"
-      Resource = var.s3_object_arns
+      Resource = local.artifact_arns
     }] : [],
-    length(var.secret_parameter_arns) > 0 ? [{
+    length(local.secret_arns) > 0 ? [{
       # SecureStrings under the AWS managed key (aws/ssm) need no kms:Decrypt grant here; a
       # customer key needs kms:Decrypt in its key policy for this role.
       Sid      = "ReadTLSMaterialAndToken"
       Effect   = "Allow"
       Action   = "ssm:GetParameter"
-      Resource = var.secret_parameter_arns
+      Resource = local.secret_arns
     }] : [],
     length(var.status_parameter_arns) > 0 ? [{
       Sid      = "ReportBootStatus"

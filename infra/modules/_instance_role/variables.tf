@@ -14,14 +14,20 @@ variable "session_manager" {
   default     = true
 }
 
-variable "s3_object_arns" {
-  description = "S3 objects the instance may read (s3:GetObject), by exact ARN: the package, the manifest, the server's config."
+variable "artifact_bucket" {
+  description = "Name of the artifact bucket (package installs), or null."
+  type        = string
+  default     = null
+}
+
+variable "artifact_keys" {
+  description = "Keys of the objects in artifact_bucket the instance may read (s3:GetObject), each by exact ARN: the manifest, the package, the server's config."
   type        = list(string)
   default     = []
 }
 
-variable "secret_parameter_arns" {
-  description = "SSM parameters holding TLS material and the token that the instance may read (ssm:GetParameter), by exact ARN."
+variable "secret_parameters" {
+  description = "Names of the SSM parameters holding TLS material and the token that the instance may read (ssm:GetParameter), each by exact ARN in this account and region."
   type        = list(string)
   default     = []
 }

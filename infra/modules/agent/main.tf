@@ -6,20 +6,12 @@ locals {
   # must not replace the instances and lose their statistics, unless follow_new_amis.
   instance_ami = var.ami_id != null || var.follow_new_amis ? local.ami_id : terraform_data.first_ami[0].output
 
-  # What the instance may read from the artifact bucket (package install only), by exact ARN.
-  artifact_arns = var.package == null ? [] : [
-    for key in compact([var.package.manifest_key, var.package.package_key]) :
-    "arn:${data.aws_partition.current.partition}:s3:::${var.package.bucket}/${key}"
-  ]
+  # What the instance may read from the artifact bucket (package install only).
+  artifact_keys     = var.package == null ? [] : compact([var.package.manifest_key, var.package.package_key])
   user_data_package = var.package == null ? null : { bucket = var.package.bucket, manifest_key = var.package.manifest_key }
   status_parameters = { for name in keys(var.instances) : name => "/${var.name}/status/agent-${name}" }
-
   # TLS material and the token in SSM, readable by exact ARN only.
   secret_parameters = sort(distinct(compact(values(coalesce(var.secrets, {})))))
-  secret_parameter_arns = [
-    for name in local.secret_parameters :
-    "arn:${data.aws_partition.current.partition}:ssm:${data.aws_region.current[0].name}:${data.aws_caller_identity.current[0].account_id}:parameter/${trimprefix(name, "/")}"
-  ]
 }
 
 # Newest official Debian 12 image, from Debian's own AWS account. Skipped when ami_id is set.
@@ -48,16 +40,6 @@ data "aws_ami" "debian" {
     name   = "root-device-type"
     values = ["ebs"]
   }
-}
-
-data "aws_partition" "current" {}
-
-data "aws_region" "current" {
-  count = length(local.secret_parameters) == 0 ? 0 : 1
-}
-
-data "aws_caller_identity" "current" {
-  count = length(local.secret_parameters) == 0 ? 0 : 1
 }
 
 # The AMI the lookup found at the first apply, kept (ignore_changes) until this is replaced.
@@ -164,8 +146,9 @@ module "role" {
   name_prefix           = "${var.name}-agent-"
   description           = "latency-pair agents: Session Manager, its artifacts in S3, its status parameter"
   session_manager       = var.install_ssm_agent
-  s3_object_arns        = local.artifact_arns
-  secret_parameter_arns = local.secret_parameter_arns
+  artifact_bucket       = try(var.package.bucket, null)
+  artifact_keys         = local.artifact_keys
+  secret_parameters     = local.secret_parameters
   status_parameter_arns = [for p in aws_ssm_parameter.status : p.arn]
   permissions_boundary  = var.permissions_boundary
   tags                  = var.tags
