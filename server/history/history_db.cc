@@ -280,6 +280,52 @@ std::vector<HistoryRow> MergeByStart(std::vector<HistoryRow> a,
   return out;
 }
 
+// Pack's statements, prepared once per Maintain rather than per (series,
+// hour).
+struct PackStatements {
+  explicit PackStatements(sqlite3* db)
+      : select(db,
+               "SELECT rows FROM minute_chunks WHERE series = ? AND "
+               "start_s = ?"),
+        store(db,
+              "INSERT OR REPLACE INTO minute_chunks (series, start_s, rows) "
+              "VALUES (?, ?, ?)") {}
+  bool ok() const { return select.ok() && store.ok(); }
+
+  Statement select;
+  Statement store;
+};
+
+// Packs an ended hour's minute rows of one series into its chunk, merging
+// them into the chunk stored already.
+absl::Status Pack(sqlite3* db, PackStatements& statements, int64_t series,
+                  int64_t hour_start_s, std::vector<HistoryRow> rows) {
+  if (!statements.ok()) return SqliteError(db, "preparing to pack minutes");
+  Statement& select = statements.select;
+  select.Reset();
+  select.Bind(1, series).Bind(2, hour_start_s);
+  const int rc = select.Step();
+  if (rc == SQLITE_ROW) {
+    // Minutes that came after their hour was packed join it.
+    absl::StatusOr<std::vector<HistoryRow>> stored =
+        DecodeMinuteChunk(hour_start_s, select.Blob(0));
+    // A chunk this release cannot read is replaced, not merged into.
+    if (stored.ok()) rows = MergeByStart(*std::move(stored), std::move(rows));
+  } else if (rc != SQLITE_DONE) {
+    return SqliteError(db, "reading a minute chunk");
+  }
+  select.Reset();  // no cursor left open when the transaction commits
+  Statement& store = statements.store;
+  store.Reset();
+  if (store.Bind(1, series)
+          .Bind(2, hour_start_s)
+          .BindBlob(3, EncodeMinuteChunk(hour_start_s, rows))
+          .Step() != SQLITE_DONE) {
+    return SqliteError(db, "writing a minute chunk");
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<HistoryDb>> HistoryDb::Open(
@@ -422,6 +468,7 @@ absl::Status HistoryDb::Maintain(int64_t complete_before_s, int64_t now_s,
     Statement packed(write_db_,
                      "DELETE FROM minutes WHERE series = ? AND start_s < ?");
     UpsertStatements hour_rows(write_db_, "hours");
+    PackStatements chunks(write_db_);
     if (!ended.ok() || !packed.ok()) {
       return SqliteError(write_db_, "preparing to pack minutes");
     }
@@ -449,7 +496,8 @@ absl::Status HistoryDb::Maintain(int64_t complete_before_s, int64_t now_s,
           return s;
       }
       for (auto& [hour, rows] : minutes_by_hour) {
-        if (absl::Status s = Pack(id, hour, std::move(rows)); !s.ok()) {
+        if (absl::Status s = Pack(write_db_, chunks, id, hour, std::move(rows));
+            !s.ok()) {
           return s;
         }
       }
@@ -492,35 +540,6 @@ absl::Status HistoryDb::Maintain(int64_t complete_before_s, int64_t now_s,
     }
   }
   return tx.Commit();
-}
-
-absl::Status HistoryDb::Pack(int64_t series, int64_t hour_start_s,
-                             std::vector<HistoryRow> rows) {
-  Statement select(
-      write_db_,
-      "SELECT rows FROM minute_chunks WHERE series = ? AND start_s = ?");
-  if (!select.ok()) return SqliteError(write_db_, "reading a minute chunk");
-  select.Bind(1, series).Bind(2, hour_start_s);
-  const int rc = select.Step();
-  if (rc == SQLITE_ROW) {
-    // Minutes that came after their hour was packed join it.
-    absl::StatusOr<std::vector<HistoryRow>> stored =
-        DecodeMinuteChunk(hour_start_s, select.Blob(0));
-    // A chunk this release cannot read is replaced, not merged into.
-    if (stored.ok()) rows = MergeByStart(*std::move(stored), std::move(rows));
-  } else if (rc != SQLITE_DONE) {
-    return SqliteError(write_db_, "reading a minute chunk");
-  }
-  Statement store(write_db_,
-                  "INSERT OR REPLACE INTO minute_chunks (series, start_s, "
-                  "rows) VALUES (?, ?, ?)");
-  if (!store.ok() || store.Bind(1, series)
-                             .Bind(2, hour_start_s)
-                             .BindBlob(3, EncodeMinuteChunk(hour_start_s, rows))
-                             .Step() != SQLITE_DONE) {
-    return SqliteError(write_db_, "writing a minute chunk");
-  }
-  return absl::OkStatus();
 }
 
 absl::StatusOr<std::vector<HistoryRow>> HistoryDb::Read(

@@ -97,11 +97,6 @@ class HistoryDb {
   // Stores the first merge mark: the hour of the first minute row.
   absl::StatusOr<int64_t> SetFirstMergeMark(int64_t first_start_s)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
-  // Packs an ended hour's minute rows of one series into its chunk,
-  // merging them into the chunk stored already.
-  absl::Status Pack(int64_t series, int64_t hour_start_s,
-                    std::vector<HistoryRow> rows)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
   // The series' blobs (`column` of `table`) starting in [start_s, end_s),
   // oldest first, each to `take` with its start (read connection, inside
   // Read's transaction).
