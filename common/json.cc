@@ -177,12 +177,24 @@ void AppendMap(const Message& message, const FieldDescriptor* field,
   out->push_back('}');
 }
 
+bool IsValid(const google::protobuf::Timestamp& time) {
+  using google::protobuf::util::TimeUtil;
+  return time.seconds() >= TimeUtil::kTimestampMinSeconds &&
+         time.seconds() <= TimeUtil::kTimestampMaxSeconds &&
+         time.nanos() >= 0 && time.nanos() <= 999'999'999;
+}
+
 void AppendMessage(const Message& message, std::string* out) {
   const Descriptor* descriptor = message.GetDescriptor();
   if (descriptor->full_name() == "google.protobuf.Timestamp") {
-    AppendString(google::protobuf::util::TimeUtil::ToString(
-                     static_cast<const google::protobuf::Timestamp&>(message)),
-                 out);
+    const auto& time = static_cast<const google::protobuf::Timestamp&>(message);
+    // TimeUtil prints "InvalidTime" outside 0001..9999, which no parser reads
+    // back: a time we cannot name is unknown, as an unset one is.
+    if (IsValid(time)) {
+      AppendString(google::protobuf::util::TimeUtil::ToString(time), out);
+    } else {
+      out->append("null");
+    }
     return;
   }
   if (descriptor->file()->package() == "google.protobuf") {

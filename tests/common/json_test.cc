@@ -93,5 +93,35 @@ TEST(ToJsonTest, NonFiniteDoublesUseTheMappingStrings) {
   EXPECT_THAT(json, HasSubstr(R"("min_ms":"NaN")"));
 }
 
+// Protobuf's own printer writes "InvalidTime" for a Timestamp outside
+// 0001..9999 (or with nanos outside [0, 1e9)), which no JSON parser takes
+// back; such a value is as unknown as an unset one, so it prints as null.
+// (latencyctl prints whatever a server sends; the fuzzer found this.)
+TEST(ToJsonTest, OutOfRangeTimestampsAndDurationsAreNull) {
+  v1::Sample sample;
+  sample.mutable_scheduled_time()->set_seconds(
+      google::protobuf::util::TimeUtil::kTimestampMaxSeconds + 1);
+  EXPECT_THAT(ToJson(sample), HasSubstr(R"("scheduled_time":null,)"));
+  sample.mutable_scheduled_time()->set_seconds(0);
+  sample.mutable_scheduled_time()->set_nanos(-1);
+  EXPECT_THAT(ToJson(sample), HasSubstr(R"("scheduled_time":null,)"));
+
+  v1::Sample parsed;
+  ASSERT_TRUE(
+      google::protobuf::util::JsonStringToMessage(ToJson(sample), &parsed)
+          .ok());
+  EXPECT_FALSE(parsed.has_scheduled_time());
+
+  sample.mutable_scheduled_time()->set_nanos(999'999'999);
+  ExpectRoundTrip(sample);  // the edges are valid
+
+  v1::GetHistoryResponse history;
+  history.mutable_step()->set_seconds(
+      google::protobuf::util::TimeUtil::kDurationMaxSeconds + 1);
+  EXPECT_THAT(ToJson(history), HasSubstr(R"("step":null,)"));
+  history.mutable_step()->set_seconds(60);
+  EXPECT_THAT(ToJson(history), HasSubstr(R"("step":"60s",)"));
+}
+
 }  // namespace
 }  // namespace latency
