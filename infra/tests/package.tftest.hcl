@@ -100,6 +100,18 @@ run "roles_read_exactly_their_objects" {
   }
 }
 
+run "package_hosts_reach_out_on_https_only" {
+  command = apply
+
+  assert {
+    condition = (
+      [for r in module.agent.egress_rules : "${r.ip_protocol}/${r.from_port}/${r.cidr_ipv4}"] == ["tcp/443/0.0.0.0/0"] &&
+      [for r in module.metrics_server.egress_rules : "${r.ip_protocol}/${r.from_port}/${r.cidr_ipv4}" if r.referenced_security_group_id == null] == ["tcp/443/0.0.0.0/0"]
+    )
+    error_message = "No build at boot: S3, SSM and Debian's cdn-aws mirror are all HTTPS, so TCP 443 is the only way out."
+  }
+}
+
 run "status_is_reported_where_users_look" {
   command = apply
 

@@ -112,3 +112,73 @@ run "container_image_instead_of_source" {
     error_message = "The server container must get the agents as targets."
   }
 }
+
+run "container_image_from_ecr" {
+  command = apply
+
+  variables {
+    git_url         = null
+    container_image = "210987654321.dkr.ecr.eu-west-1.amazonaws.com/team/latency-pair:1.2.3"
+  }
+
+  assert {
+    condition = alltrue([for policy in [module.metrics_server.iam_policy, module.agent.iam_policy] :
+      contains(policy.Statement, {
+        Sid      = "PullTheImage"
+        Effect   = "Allow"
+        Action   = ["ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"]
+        Resource = ["arn:aws:ecr:eu-west-1:210987654321:repository/team/latency-pair"]
+      }) &&
+      contains(policy.Statement, {
+        # ECR's token call takes no resource: "*" is the only value it accepts.
+        Sid      = "ECRAuthorizationToken"
+        Effect   = "Allow"
+        Action   = "ecr:GetAuthorizationToken"
+        Resource = "*"
+      })
+    ])
+    error_message = "An image in ECR must be pullable by both roles: layers from exactly its repository, the token call on \"*\"."
+  }
+
+  assert {
+    condition = alltrue([for ud in [module.metrics_server.rendered_user_data, module.agent.rendered_user_data["cross-az"]] :
+      strcontains(ud, "readonly ECR_REGISTRY='210987654321.dkr.ecr.eu-west-1.amazonaws.com'") &&
+      strcontains(ud, "readonly ECR_REGION='eu-west-1'") &&
+      strcontains(ud, "retry ecr_login\n")
+    ])
+    error_message = "The boot script must log docker in to the image's registry (its own region) before pulling."
+  }
+}
+
+run "container_image_elsewhere_needs_no_ecr_grant" {
+  command = apply
+
+  variables {
+    git_url         = null
+    container_image = "ghcr.io/example/latency-pair:1.2.3"
+  }
+
+  assert {
+    condition = alltrue([for policy in [module.metrics_server.iam_policy, module.agent.iam_policy] :
+      length([for st in policy.Statement : st if startswith(st.Sid, "PullTheImage") || st.Sid == "ECRAuthorizationToken"]) == 0
+    ])
+    error_message = "A registry other than ECR needs no ECR permission."
+  }
+
+  assert {
+    condition     = !strcontains(module.metrics_server.rendered_user_data, "ecr_login")
+    error_message = "No ECR login for an image outside ECR."
+  }
+}
+
+run "source_builds_reach_http_mirrors_too" {
+  command = apply
+
+  assert {
+    condition = (
+      toset([for r in module.agent.egress_rules : "${r.ip_protocol}/${r.from_port}"]) == toset(["tcp/80", "tcp/443"]) &&
+      toset([for r in module.metrics_server.egress_rules : "${r.ip_protocol}/${r.from_port}" if r.referenced_security_group_id == null]) == toset(["tcp/80", "tcp/443"])
+    )
+    error_message = "A source build fetches from git, npm and mirrors that may be http://: TCP 80 and 443."
+  }
+}

@@ -1,5 +1,6 @@
 # The IAM role of a latency-pair instance: exactly what its boot script and sync timer call,
-# each on the exact resources, nothing on "*" but what Session Manager itself requires.
+# each on the exact resources, nothing on "*" but what Session Manager and ECR's token call
+# require.
 
 data "aws_partition" "current" {}
 
@@ -12,8 +13,9 @@ data "aws_caller_identity" "current" {
 }
 
 locals {
-  partition     = data.aws_partition.current.partition
-  artifact_arns = [for key in var.artifact_keys : "arn:${local.partition}:s3:::${var.artifact_bucket}/${key}"]
+  partition           = data.aws_partition.current.partition
+  artifact_arns       = [for key in var.artifact_keys : "arn:${local.partition}:s3:::${var.artifact_bucket}/${key}"]
+  ecr_repository_arns = [for r in var.ecr_repositories : "arn:${local.partition}:ecr:${r.region}:${r.account}:repository/${r.name}"]
   secret_arns = [
     for name in var.secret_parameters :
     "arn:${local.partition}:ssm:${data.aws_region.current[0].name}:${data.aws_caller_identity.current[0].account_id}:parameter/${trimprefix(name, "/")}"
@@ -39,6 +41,19 @@ locals {
       Effect   = "Allow"
       Action   = "s3:GetObject"
       Resource = local.artifact_arns
+    }] : [],
+    length(local.ecr_repository_arns) > 0 ? [{
+      Sid      = "PullTheImage"
+      Effect   = "Allow"
+      Action   = ["ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"]
+      Resource = local.ecr_repository_arns
+    }] : [],
+    length(local.ecr_repository_arns) > 0 ? [{
+      # ECR's token call takes no resource: "*" is the only value it accepts.
+      Sid      = "ECRAuthorizationToken"
+      Effect   = "Allow"
+      Action   = "ecr:GetAuthorizationToken"
+      Resource = "*"
     }] : [],
     length(local.secret_arns) > 0 ? [{
       # SecureStrings under the AWS managed key (aws/ssm) need no kms:Decrypt grant here; a

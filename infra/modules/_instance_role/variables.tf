@@ -38,6 +38,12 @@ variable "status_parameter_arns" {
   default     = []
 }
 
+variable "ecr_repositories" {
+  description = "ECR repositories ({ account, region, name }) the instance pulls its image from."
+  type        = list(object({ account = string, region = string, name = string }))
+  default     = []
+}
+
 variable "permissions_boundary" {
   description = "ARN of a managed policy set as the role's permissions boundary, or null."
   type        = string

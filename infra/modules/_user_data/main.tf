@@ -4,6 +4,15 @@ locals {
   from_package   = local.install_method == "package"
   binary         = local.is_server ? "latency-server" : "latency-agent"
 
+  # An image in ECR (ACCOUNT.dkr.ecr.REGION.amazonaws.com/REPOSITORY): docker logs in with a
+  # token the instance role asks that region's ECR for; the role may pull that repository only.
+  ecr = try(regex("^(?P<registry>(?P<account>[0-9]{12})\\.dkr\\.ecr\\.(?P<region>[a-z0-9-]+)\\.amazonaws\\.com(?:\\.cn)?)/(?P<repository>[^:@]+)", var.container_image), null)
+
+  # What the script reaches over TCP, beyond the instance metadata: S3, SSM, registries and
+  # Debian's AWS mirror (https://cdn-aws.deb.debian.org) are HTTPS; a source build also runs
+  # scripts/setup.sh, git and npm, which may follow http:// mirrors.
+  egress_ports = local.install_method == "source" ? [80, 443] : [443]
+
   # Flags of the service, in the order the binaries document them. Every value that reaches
   # them is validated to a shell- and systemd-safe character set, so no quoting is needed.
   # TLS material and the token: file name under /etc/latency-pair/tls -> SSM parameter name.
@@ -92,6 +101,8 @@ locals {
     git_url            = local.shell_quote.git_url
     git_ref            = local.shell_quote.git_ref
     container_image    = local.shell_quote.container_image
+    ecr_registry       = try(local.ecr.registry, "")
+    ecr_region         = try(local.ecr.region, "")
     image_ref          = coalesce(var.container_image, "none")
     service_user       = local.shell_quote.service_user
     service_user_raw   = var.service_user

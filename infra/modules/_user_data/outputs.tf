@@ -27,3 +27,13 @@ output "secret_parameters" {
   description = "SSM parameter names the instance reads (TLS material, token): its role needs ssm:GetParameter on exactly these."
   value       = values(local.secret_files)
 }
+
+output "ecr_repository" {
+  description = "The container image's ECR repository as { account, region, name } (null for an image elsewhere or no image): what the instance role must be allowed to pull."
+  value       = local.ecr == null ? null : { account = local.ecr.account, region = local.ecr.region, name = local.ecr.repository }
+}
+
+output "egress_ports" {
+  description = "TCP ports the script connects out on (besides instance metadata): [443], or [80, 443] for a source build."
+  value       = local.egress_ports
+}

@@ -121,12 +121,13 @@ resource "aws_vpc_security_group_ingress_rule" "ssh" {
   tags = merge(var.tags, { Name = "${var.name}-agent-ssh" })
 }
 
-# Egress only for boot and management: packages, git, image pulls and Session Manager.
+# Egress only for boot and management (packages, image pulls, Session Manager): HTTPS, plus
+# HTTP for a source build (module.user_data.egress_ports).
 resource "aws_vpc_security_group_egress_rule" "bootstrap" {
-  for_each = { for pair in setproduct([80, 443], var.bootstrap_egress_cidrs) : "${pair[0]}-${pair[1]}" => pair }
+  for_each = { for pair in setproduct(sort(distinct(flatten([for u in values(module.user_data) : u.egress_ports]))), var.bootstrap_egress_cidrs) : "${pair[0]}-${pair[1]}" => pair }
 
   security_group_id = aws_security_group.this.id
-  description       = each.value[0] == 443 ? "HTTPS: git, registry, SSM" : "HTTP: Debian package mirrors"
+  description       = each.value[0] == 443 ? "HTTPS: S3, SSM, Debian mirror, registry, git" : "HTTP: mirrors a source build may use"
   cidr_ipv4         = each.value[1]
   ip_protocol       = "tcp"
   from_port         = each.value[0]
@@ -149,6 +150,7 @@ module "role" {
   artifact_bucket       = try(var.package.bucket, null)
   artifact_keys         = local.artifact_keys
   secret_parameters     = local.secret_parameters
+  ecr_repositories      = distinct([for u in values(module.user_data) : u.ecr_repository if u.ecr_repository != null])
   status_parameter_arns = [for p in aws_ssm_parameter.status : p.arn]
   permissions_boundary  = var.permissions_boundary
   tags                  = var.tags

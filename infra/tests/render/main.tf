@@ -7,10 +7,11 @@ terraform {
 }
 
 locals {
-  git_url = "https://github.com/example/latency-pair.git"
-  git_ref = "v1.2.3"
-  image   = "ghcr.io/example/latency-pair:1.2.3"
-  package = { bucket = "latency-pair-artifacts-0123456789", manifest_key = "manifest" }
+  ecr_image = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/latency-pair:1.2.3"
+  git_url   = "https://github.com/example/latency-pair.git"
+  git_ref   = "v1.2.3"
+  image     = "ghcr.io/example/latency-pair:1.2.3"
+  package   = { bucket = "latency-pair-artifacts-0123456789", manifest_key = "manifest" }
   targets = [
     { name = "same-az", host = "10.42.0.10" },
     { name = "cross-az", host = "10.42.1.10", port = 50051 },
@@ -81,7 +82,7 @@ module "server_container" {
   source = "../../modules/_user_data"
 
   role              = "server"
-  container_image   = local.image
+  container_image   = local.ecr_image # the ECR login path
   targets           = local.targets
   install_ssm_agent = false
 }
@@ -117,6 +118,6 @@ output "server_source" {
 }
 
 output "server_container" {
-  description = "user_data of a metrics server run from a container image."
+  description = "user_data of a metrics server run from a container image in ECR (docker logs in first)."
   value       = module.server_container.rendered
 }
