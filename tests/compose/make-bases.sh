@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Makes the two base images docker/Dockerfile builds on when no registry is
+# Makes the three base images docker/Dockerfile builds on when no registry is
 # reachable: Debian 12 minbase from debootstrap with docker/packages-builder.txt
-# ("builder") or docker/packages-runtime.txt ("runtime") preinstalled through
+# ("builder"), docker/packages-runtime.txt ("runtime") or
+# docker/packages-impair.txt ("impair") preinstalled through
 # docker/install-packages.sh, imported into the daemon at DOCKER_HOST. The
 # Dockerfile's package steps then find everything present and skip apt, which
 # containers here could not reach.
@@ -10,7 +11,8 @@
 # minbase and each base as a tarball, named by a key over this recipe, the
 # mirror and the package list, so a changed list makes a new base and an
 # unchanged one costs nothing (or one `docker import` on an empty daemon).
-# Older keys are deleted. Prints BUILDER_IMAGE=TAG and RUNTIME_IMAGE=TAG.
+# Older keys are deleted. Prints BUILDER_IMAGE=TAG, RUNTIME_IMAGE=TAG and
+# IMPAIR_IMAGE=TAG.
 #
 #   DOCKER_HOST=unix:///run/x/docker.sock tests/compose/make-bases.sh
 #   LATENCY_DEBIAN_MIRROR=URL            default: the host's apt source
@@ -165,6 +167,9 @@ mkdir -p "$BASES_DIR"
 WORK="$(mktemp -d "$BASES_DIR/work.XXXXXX")"
 builder="$(base_image builder docker/packages-builder.txt)"
 runtime="$(base_image runtime docker/packages-runtime.txt)"
-prune "minbase-$(key /dev/null)" "builder-${builder##*:}" "runtime-${runtime##*:}"
+impair="$(base_image impair docker/packages-impair.txt)"
+prune "minbase-$(key /dev/null)" "builder-${builder##*:}" \
+  "runtime-${runtime##*:}" "impair-${impair##*:}"
 echo "BUILDER_IMAGE=$builder"
 echo "RUNTIME_IMAGE=$runtime"
+echo "IMPAIR_IMAGE=$impair"

@@ -108,7 +108,8 @@ export COMPOSE_PROJECT_NAME="$NAME" COMPOSE_FILE="$PWD/docker-compose.yml"
 export LATENCY_IMAGE_TAG=ci
 # The compose file's own defaults for everything else.
 unset LATENCY_TARGETS LATENCY_INTERVAL LATENCY_LOG_LEVEL LATENCY_HTTP_PORT \
-  LATENCY_GRPC_PORT LATENCY_BIND
+  LATENCY_GRPC_PORT LATENCY_BIND LATENCY_IMPAIR_DELAY_MS LATENCY_IMPAIR_JITTER_MS \
+  LATENCY_IMPAIR_LOSS_PERCENT
 
 dockerd_pid=""
 setup_done=false
@@ -126,7 +127,7 @@ cleanup() {
     echo "--- dockerd log (last 30 lines)"
     grep -v "module=grpc" "$RUN_DIR/dockerd.log" | tail -n 30
   fi
-  if $compose_up; then docker-compose down -v -t 5 >/dev/null 2>&1; fi
+  if $compose_up; then docker-compose --profile impair down -v -t 5 >/dev/null 2>&1; fi
   if [ -n "$dockerd_pid" ] && kill -0 "$dockerd_pid" 2>/dev/null; then
     # Keep the data root lean: dangling images of earlier builds, and build
     # cache beyond what the next build reuses.
@@ -175,8 +176,9 @@ phase "base images"
 bases="$(tests/compose/make-bases.sh)"
 BUILDER_IMAGE="$(sed -n 's/^BUILDER_IMAGE=//p' <<<"$bases")"
 RUNTIME_IMAGE="$(sed -n 's/^RUNTIME_IMAGE=//p' <<<"$bases")"
-export BUILDER_IMAGE RUNTIME_IMAGE
-echo "builder $BUILDER_IMAGE, runtime $RUNTIME_IMAGE"
+IMPAIR_IMAGE="$(sed -n 's/^IMPAIR_IMAGE=//p' <<<"$bases")"
+export BUILDER_IMAGE RUNTIME_IMAGE IMPAIR_IMAGE
+echo "builder $BUILDER_IMAGE, runtime $RUNTIME_IMAGE, impair $IMPAIR_IMAGE"
 
 # The dashboard's uPlot from setup.sh's pinned npm install, so the builder
 # needs no network (docker/Dockerfile).
@@ -322,11 +324,66 @@ if command -v promtool >/dev/null; then
   fi
 fi
 
+phase "impair sidecar: delay and loss on the agent's path"
+# README's "5 ms and 1% loss", made decisive: the sidecar holds every packet
+# the agent sends for 5 ms and drops half of them. The server's latest ICMP
+# and gRPC RTTs must read 5 ms or more (and well under 50), its ICMP loss
+# must rise above 0, and once the sidecar is stopped the path is clean again.
+latest() {  # FIELD: the field of GET /metrics, empty when absent
+  in_netns curl -sS --max-time 2 http://127.0.0.1:5000/metrics 2>/dev/null |
+    python3 -c 'import json, sys
+value = json.load(sys.stdin).get(sys.argv[1])
+print("" if value is None else value)' "$1" 2>/dev/null || true
+}
+between() { python3 -c 'import sys; sys.exit(not (sys.argv[2] and float(sys.argv[1]) <= float(sys.argv[2]) < float(sys.argv[3])))' "$@"; }
+icmp_loss() {  # the icmp latency_loss_ratio, from the Prometheus text
+  in_netns curl -sS --max-time 2 'http://127.0.0.1:5000/metrics?format=prometheus' 2>/dev/null |
+    sed -n 's/^latency_loss_ratio{.*kind="icmp".*} \([0-9.eE+-]*\)$/\1/p' | head -n 1 || true
+}
+until_true() {  # CMD...: retries CMD once a second until it succeeds or TIMEOUT
+  local deadline=$((SECONDS + TIMEOUT))
+  until "$@"; do
+    [ "$SECONDS" -lt "$deadline" ] || return 1
+    sleep 1
+  done
+}
+if LATENCY_IMPAIR_DELAY_MS=5 LATENCY_IMPAIR_LOSS_PERCENT=50 docker-compose \
+    --profile impair up -d --build --no-deps impair >"$RUN_DIR/impair.log" 2>&1 9>&-; then
+  pass "docker-compose --profile impair up (5 ms, 50% loss)"
+else
+  tail -n 30 "$RUN_DIR/impair.log"
+  fail "docker-compose --profile impair up"
+fi
+icmp_ms="" grpc_ms="" loss=""
+slow_icmp() { icmp_ms="$(latest latency_ms)"; between 5 "$icmp_ms" 50; }
+slow_grpc() { grpc_ms="$(latest grpc_latency_ms)"; between 5 "$grpc_ms" 1e9; }
+lossy() { loss="$(icmp_loss)"; between 0.000001 "$loss" 1.000001; }
+if until_true slow_icmp; then pass "impaired: ICMP RTT $icmp_ms ms (5 <= RTT < 50)"; else
+  fail "impaired: ICMP RTT '${icmp_ms}' ms, expected 5 <= RTT < 50"
+fi
+if until_true slow_grpc; then pass "impaired: gRPC RTT $grpc_ms ms (>= 5)"; else
+  fail "impaired: gRPC RTT '${grpc_ms}' ms, expected >= 5"
+fi
+if until_true lossy; then pass "impaired: ICMP loss ratio $loss (> 0)"; else
+  fail "impaired: ICMP loss ratio '${loss}', expected > 0"
+fi
+docker-compose --profile impair stop -t 10 impair >>"$RUN_DIR/impair.log" 2>&1 9>&- || true
+impair_exit="$(docker inspect -f '{{.State.ExitCode}}' \
+  "$(docker-compose --profile impair ps -q impair)" 2>/dev/null || echo "?")"
+if [ "$impair_exit" = 0 ]; then pass "impair sidecar stops cleanly (exit 0)"; else
+  docker-compose --profile impair logs --no-color --tail=20 impair 2>&1 || true
+  fail "impair sidecar exit status $impair_exit"
+fi
+fast_icmp() { icmp_ms="$(latest latency_ms)"; between 0 "$icmp_ms" 5; }
+if until_true fast_icmp; then pass "sidecar stopped: ICMP RTT $icmp_ms ms again (< 5)"; else
+  fail "sidecar stopped: ICMP RTT '${icmp_ms}' ms, expected < 5"
+fi
+
 phase "docker-compose down -v"
 if [ "$failed" -ne 0 ] || [ -n "${LATENCY_COMPOSE_KEEP_LOGS:-}" ]; then
   service_logs
 fi
-if docker-compose down -v -t 5 >"$RUN_DIR/down.log" 2>&1 &&
+if docker-compose --profile impair down -v -t 5 >"$RUN_DIR/down.log" 2>&1 &&
     [ -z "$(docker ps -aq --filter "label=com.docker.compose.project=$NAME")" ]; then
   pass "docker-compose down -v leaves no containers"
 else
