@@ -316,6 +316,21 @@ else
   fail "docker save"
 fi
 
+# The compose file repeats the Dockerfile's digest-pinned bases (compose
+# cannot leave a build argument unset): they must not drift apart.
+pins_match=true
+for arg in BUILDER_IMAGE RUNTIME_IMAGE IMPAIR_IMAGE; do
+  dockerfile_pin="$(sed -n "s/^ARG $arg=//p" docker/Dockerfile)"
+  compose_pin="$(sed -n "s/^ *$arg: \${$arg:-\(.*\)}$/\1/p" docker-compose.yml)"
+  if [[ "$dockerfile_pin" != *@sha256:* || "$dockerfile_pin" != "$compose_pin" ]]; then
+    echo "$arg: Dockerfile '$dockerfile_pin', docker-compose.yml '$compose_pin'"
+    pins_match=false
+  fi
+done
+if $pins_match; then pass "bases pinned by digest, the same in Dockerfile and compose"; else
+  fail "bases pinned by digest, the same in Dockerfile and compose"
+fi
+
 if command -v promtool >/dev/null; then
   if promtool check config docker/prometheus.yml >/dev/null; then
     pass "promtool check config docker/prometheus.yml"
