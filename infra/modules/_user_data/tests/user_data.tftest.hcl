@@ -136,8 +136,13 @@ run "agent_from_container" {
   }
 
   assert {
-    condition     = strcontains(output.rendered, "retry apt-get install -y --no-install-recommends docker.io") && strcontains(output.rendered, "retry docker pull --quiet \"$IMAGE\"")
-    error_message = "A container install installs docker.io and pulls the image."
+    condition     = strcontains(output.rendered, "ensure_packages docker.io\n") && strcontains(output.rendered, "retry docker pull --quiet \"$IMAGE\"")
+    error_message = "A container install installs docker.io (refreshing the package lists if needed) and pulls the image."
+  }
+
+  assert {
+    condition     = output.ecr_repository == null && !strcontains(output.rendered, "ecr_login") && jsonencode(output.egress_ports) == "[443]"
+    error_message = "An image outside ECR needs no ECR login; a container install reaches out on HTTPS only."
   }
 
   assert {
