@@ -4,15 +4,18 @@
 
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/flags/flag.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
 #include "common/flags.h"
 #include "common/logging.h"
 #include "common/signals.h"
 #include "server/config/config.h"
+#include "server/config/file_sd.h"
 #include "server/server_app.h"
 
 ABSL_FLAG(std::vector<std::string>, target, {},
@@ -21,6 +24,14 @@ ABSL_FLAG(std::vector<std::string>, target, {},
 ABSL_FLAG(std::string, config, "",
           "server config file (text proto, or JSON when named *.json); see "
           "server/config/example.textproto");
+ABSL_FLAG(std::vector<std::string>, file_sd, {},
+          "discover targets in files of Prometheus' file_sd format (JSON "
+          "lists of {\"targets\": [\"[NAME=]HOST[:PORT]\", ...], \"labels\": "
+          "{...}}): paths or glob patterns (repeatable, or comma-separated), "
+          "added to the config's file_sd");
+ABSL_FLAG(absl::Duration, file_sd_refresh, absl::Seconds(10),
+          "re-read the --file_sd files this often and apply changes in place "
+          "(also on SIGHUP); 0 = only at start and on SIGHUP");
 // Unset (not 0) means "the config file's defaults, else 1s", so help does
 // not show a 0 that is not the real default.
 ABSL_FLAG(std::optional<absl::Duration>, interval, std::nullopt,
@@ -114,7 +125,8 @@ std::string HostName() {
   return name;
 }
 
-absl::StatusOr<latency::ServerOptions> OptionsFromFlags() {
+// The --config file, with the --file_sd flags added to its patterns.
+absl::StatusOr<latency::v1::ServerConfig> ConfigFromFlags() {
   latency::v1::ServerConfig config;
   if (std::string path = absl::GetFlag(FLAGS_config); !path.empty()) {
     absl::StatusOr<latency::v1::ServerConfig> loaded =
@@ -122,6 +134,15 @@ absl::StatusOr<latency::ServerOptions> OptionsFromFlags() {
     if (!loaded.ok()) return loaded.status();
     config = *loaded;
   }
+  for (const std::string& pattern : absl::GetFlag(FLAGS_file_sd)) {
+    config.add_file_sd(pattern);
+  }
+  return config;
+}
+
+absl::StatusOr<latency::ServerOptions> OptionsFromConfig(
+    const latency::v1::ServerConfig& config,
+    const std::vector<latency::DiscoveredTarget>& discovered) {
   latency::v1::ProbeSettings flag_defaults;
   if (std::optional<absl::Duration> d = absl::GetFlag(FLAGS_interval)) {
     flag_defaults.set_interval_ms(absl::ToInt64Milliseconds(*d));
@@ -130,8 +151,11 @@ absl::StatusOr<latency::ServerOptions> OptionsFromFlags() {
     flag_defaults.set_timeout_ms(absl::ToInt64Milliseconds(*d));
   }
   absl::StatusOr<latency::ServerSettings> settings = latency::BuildSettings(
-      config, absl::GetFlag(FLAGS_target), flag_defaults);
+      config, absl::GetFlag(FLAGS_target), flag_defaults, discovered);
   if (!settings.ok()) return settings.status();
+  for (const std::string& why : settings->skipped) {
+    latency::Logger("server")->warn("file_sd: target left out: {}", why);
+  }
   latency::ServerOptions options;
   options.targets = settings->targets;
   options.source = absl::GetFlag(FLAGS_source);
@@ -228,23 +252,90 @@ absl::StatusOr<latency::HistoryOptions> HistoryFromFlags() {
   return history;
 }
 
-// SIGHUP: re-reads --config (and the --target flags) and swaps the probing
-// over to it; a bad file changes nothing and says why.
-void ReloadConfiguration(latency::ServerApp& app) {
-  auto log = latency::Logger("server");
-  absl::StatusOr<latency::ServerOptions> options = OptionsFromFlags();
-  if (!options.ok()) {
-    log->error("configuration reload failed, keeping the running one: {}",
-               options.status().message());
-    return;
+// The targets are the configuration's plus those discovered in file_sd
+// files. SIGHUP re-reads both; the refresh timer re-reads the files and, if
+// they changed, applies them with the configuration last loaded. Either
+// way only new, changed and removed targets start or stop.
+class TargetSources {
+ public:
+  // At start: the configuration and the files its patterns match.
+  absl::StatusOr<latency::ServerOptions> Load() {
+    absl::MutexLock lock(&mu_);
+    absl::StatusOr<latency::v1::ServerConfig> config = ConfigFromFlags();
+    if (!config.ok()) return config.status();
+    config_ = *std::move(config);
+    RefreshFilesLocked();
+    return OptionsFromConfig(config_, discovered_);
   }
-  if (absl::Status status =
-          app.ReloadTargets(options->targets, options->thresholds);
-      !status.ok()) {
-    log->error("configuration reload failed, keeping the running one: {}",
-               status.message());
+
+  // SIGHUP: a bad configuration changes nothing and says why.
+  void Reload(latency::ServerApp& app) {
+    absl::MutexLock lock(&mu_);
+    absl::StatusOr<latency::v1::ServerConfig> config = ConfigFromFlags();
+    if (!config.ok()) {
+      log_->error("configuration reload failed, keeping the running one: {}",
+                  config.status().message());
+      return;
+    }
+    config_ = *std::move(config);
+    RefreshFilesLocked();
+    ApplyLocked(app);
   }
-}
+
+  // The timer: re-reads the files; applies them only if they changed.
+  void Refresh(latency::ServerApp& app) {
+    absl::MutexLock lock(&mu_);
+    if (RefreshFilesLocked()) ApplyLocked(app);
+  }
+
+ private:
+  // True when the discovered targets changed. Errors are logged when they
+  // change, not every refresh.
+  bool RefreshFilesLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    std::vector<std::string> patterns(config_.file_sd().begin(),
+                                      config_.file_sd().end());
+    if (!discovery_.has_value() || discovery_->patterns() != patterns) {
+      discovery_.emplace(patterns, &latency::RealFileSdSource());
+    }
+    if (patterns.empty()) {
+      bool changed = !discovered_.empty();
+      discovered_.clear();
+      return changed;
+    }
+    latency::FileDiscovery::Result result = discovery_->Refresh();
+    if (result.errors != errors_) {
+      for (const std::string& error : result.errors) {
+        log_->error("file_sd: {}", error);
+      }
+      errors_ = result.errors;
+    }
+    if (!result.changed) return false;
+    log_->info("file_sd: {} targets from {} files", result.targets.size(),
+               result.files);
+    discovered_ = std::move(result.targets);
+    return true;
+  }
+
+  void ApplyLocked(latency::ServerApp& app) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    absl::StatusOr<latency::ServerOptions> options =
+        OptionsFromConfig(config_, discovered_);
+    absl::Status status = options.status();
+    if (options.ok()) {
+      status = app.ReloadTargets(options->targets, options->thresholds);
+    }
+    if (!status.ok()) {
+      log_->error("configuration reload failed, keeping the running one: {}",
+                  status.message());
+    }
+  }
+
+  std::shared_ptr<spdlog::logger> log_ = latency::Logger("server");
+  absl::Mutex mu_;
+  latency::v1::ServerConfig config_ ABSL_GUARDED_BY(mu_);
+  std::optional<latency::FileDiscovery> discovery_ ABSL_GUARDED_BY(mu_);
+  std::vector<latency::DiscoveredTarget> discovered_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::string> errors_ ABSL_GUARDED_BY(mu_);
+};
 
 }  // namespace
 
@@ -268,7 +359,8 @@ int main(int argc, char** argv) {
     return 2;
   }
   auto log = latency::Logger("server");
-  absl::StatusOr<latency::ServerOptions> options = OptionsFromFlags();
+  TargetSources targets;
+  absl::StatusOr<latency::ServerOptions> options = targets.Load();
   if (!options.ok()) {
     log->critical("bad configuration: {}", options.status().message());
     return 2;
@@ -284,12 +376,24 @@ int main(int argc, char** argv) {
     log->critical("{}", app.status().message());
     return app.status().code() == absl::StatusCode::kInvalidArgument ? 2 : 1;
   }
-  int sig = latency::WaitForShutdownSignal([&app, &log] {
+  absl::Notification stopping;
+  std::thread file_sd_refresher;
+  if (absl::Duration every = absl::GetFlag(FLAGS_file_sd_refresh);
+      every > absl::ZeroDuration()) {
+    file_sd_refresher = std::thread([&] {
+      while (!stopping.WaitForNotificationWithTimeout(every)) {
+        targets.Refresh(**app);
+      }
+    });
+  }
+  int sig = latency::WaitForShutdownSignal([&app, &log, &targets] {
     log->info("SIGHUP: reloading TLS certificates, token and configuration");
     (*app)->ReloadCredentials();
-    ReloadConfiguration(**app);
+    targets.Reload(**app);
   });
   log->info("signal {}: stopping", sig);
+  stopping.Notify();
+  if (file_sd_refresher.joinable()) file_sd_refresher.join();
   (*app)->Shutdown();
   log->info("latency-server stopped");
   return 0;

@@ -317,6 +317,8 @@ TargetSpec ToSpec(const v1::TargetConfig& target,
   return spec;
 }
 
+}  // namespace
+
 absl::StatusOr<std::string> ReadFile(const std::string& path) {
   int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return absl::ErrnoToStatus(errno, path + ": cannot open");
@@ -342,6 +344,8 @@ absl::StatusOr<std::string> ReadFile(const std::string& path) {
   return contents;
 }
 
+namespace {
+
 // Keeps the text parser's errors as "LINE:COLUMN: message", 1-based.
 class TextErrorCollector final : public google::protobuf::io::ErrorCollector {
  public:
@@ -361,6 +365,8 @@ class TextErrorCollector final : public google::protobuf::io::ErrorCollector {
 // it into "LINE:COLUMN: DESCRIPTION" like the text parser's errors. Other
 // errors are one line that already names the field, e.g.
 // "(targets[0]) bogus: Cannot find field.".
+}  // namespace
+
 std::string JsonErrorMessage(const std::string& message,
                              absl::string_view json) {
   size_t first_newline = message.find('\n');
@@ -387,12 +393,14 @@ std::string JsonErrorMessage(const std::string& message,
                       column, ": ", description);
 }
 
-}  // namespace
-
 absl::StatusOr<v1::TargetConfig> ParseTargetFlag(absl::string_view flag) {
-  auto error = [flag](absl::string_view message) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("--target \"", flag, "\": ", message));
+  return ParseTargetAddress(flag, absl::StrCat("--target \"", flag, "\""));
+}
+
+absl::StatusOr<v1::TargetConfig> ParseTargetAddress(absl::string_view flag,
+                                                    absl::string_view what) {
+  auto error = [what](absl::string_view message) {
+    return absl::InvalidArgumentError(absl::StrCat(what, ": ", message));
   };
   absl::string_view name;
   absl::string_view rest = flag;
@@ -506,7 +514,8 @@ absl::Status ValidateSource(absl::string_view what, absl::string_view source) {
 absl::StatusOr<ServerSettings> BuildSettings(
     const v1::ServerConfig& config,
     const std::vector<std::string>& target_flags,
-    const v1::ProbeSettings& flag_defaults) {
+    const v1::ProbeSettings& flag_defaults,
+    const std::vector<DiscoveredTarget>& discovered) {
   Errors errors;
   ValidateProbeSettings(config.defaults(), "defaults", &errors);
   ValidateProbeSettings(flag_defaults, "", &errors);
@@ -525,10 +534,11 @@ absl::StatusOr<ServerSettings> BuildSettings(
   }
   std::map<std::string, std::string> label_first_use;
 
-  if (config.targets().empty() && target_flags.empty()) {
+  if (config.targets().empty() && target_flags.empty() &&
+      config.file_sd().empty()) {
     errors.Add("targets",
-               "no targets configured; add targets to the config file or "
-               "pass --target");
+               "no targets configured; add targets to the config file, pass "
+               "--target or discover them with --file_sd");
   }
   std::map<std::string, std::string> label_by_name;
   auto add_target = [&](const std::string& label,
@@ -589,6 +599,36 @@ absl::StatusOr<ServerSettings> BuildSettings(
                                       label_first_use.size()));
   }
   if (!errors.empty()) return errors.ToStatus();
+
+  // Discovered targets come last and never fail the configuration: one
+  // that is invalid, takes a name already in use or brings a label name
+  // beyond the bound is skipped, and `skipped` says why.
+  for (const DiscoveredTarget& found : discovered) {
+    Errors problems;
+    std::map<std::string, std::string> label_use = label_first_use;
+    ValidateLabels(found.origin, found.target, &label_use, &problems);
+    ValidateResolved(found.origin, found.target, base, &problems);
+    const std::string name =
+        found.target.name().empty() ? found.target.host() : found.target.name();
+    if (auto it = label_by_name.find(name); it != label_by_name.end()) {
+      problems.AddRaw(absl::StrCat(found.origin, ": target name \"", name,
+                                   "\" is taken by ", it->second));
+    }
+    if (label_use.size() > static_cast<size_t>(kMaxDistinctLabelNames)) {
+      problems.AddRaw(absl::StrCat(found.origin, ": its labels would make ",
+                                   label_use.size(),
+                                   " distinct label names (at "
+                                   "most ",
+                                   kMaxDistinctLabelNames, ")"));
+    }
+    if (!problems.empty()) {
+      settings.skipped.emplace_back(problems.ToStatus().message());
+      continue;
+    }
+    label_first_use = std::move(label_use);
+    label_by_name.emplace(name, found.origin);
+    settings.targets.push_back(ToSpec(found.target, base));
+  }
   return settings;
 }
 

@@ -7,6 +7,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "latency/v1/config.pb.h"
+#include "server/config/file_sd.h"
 #include "server/target.h"
 
 // Loading latency-server's configuration: the --config file
@@ -47,8 +48,11 @@ inline constexpr int kMaxThresholdCount = 1'000'000;
 
 // ServerSettings is the validated, fully resolved configuration.
 struct ServerSettings {
-  // In order: the file's targets, then the --target flags. Names are unique.
+  // In order: the file's targets, the --target flags, then the discovered
+  // ones. Names are unique.
   std::vector<TargetSpec> targets;
+  // Why discovered targets were left out (one message each).
+  std::vector<std::string> skipped;
   // Every field is set (defaults 5 / 3 / 3 applied).
   v1::StatusThresholds thresholds;
   // The file's `source`, validated; empty when unset (the server then uses
@@ -68,6 +72,20 @@ absl::Status ValidateSource(absl::string_view what, absl::string_view source);
 // always set in the result; grpc_port is set only when given. Host and name
 // syntax are checked here; errors read `--target "VALUE": ...`.
 absl::StatusOr<v1::TargetConfig> ParseTargetFlag(absl::string_view flag);
+
+// ParseTargetFlag for a value from elsewhere (a file_sd file): errors read
+// `WHAT: ...`.
+absl::StatusOr<v1::TargetConfig> ParseTargetAddress(absl::string_view value,
+                                                    absl::string_view what);
+
+// A configuration file's contents; above 16 MiB is an error. Messages start
+// with the path.
+absl::StatusOr<std::string> ReadFile(const std::string& path);
+
+// Protobuf's JSON parser error `message` for input `json` as
+// " LINE:COLUMN: DESCRIPTION" where it gives a position (else " MESSAGE").
+std::string JsonErrorMessage(const std::string& message,
+                             absl::string_view json);
 
 // Reads and parses a ServerConfig file: JSON (protobuf's JSON mapping) when
 // the name ends in ".json" (any case), text proto otherwise (.textproto,
@@ -94,10 +112,17 @@ absl::StatusOr<v1::ServerConfig> LoadConfigFile(const std::string& path);
 // A timeout longer than the interval is allowed: probes are sent at a fixed
 // rate and pending ones are matched by sequence, so they may overlap, and a
 // long lossy path needs it to count late replies as received.
+//
+// `discovered` targets (file_sd) follow with the resolved defaults; each is
+// validated on its own and one that fails (a bad label, a name already
+// taken, a label name beyond the bound) is left out and explained in
+// `skipped` instead of failing the configuration. With `file_sd` patterns
+// in the config, no static target is needed.
 absl::StatusOr<ServerSettings> BuildSettings(
     const v1::ServerConfig& config,
     const std::vector<std::string>& target_flags,
-    const v1::ProbeSettings& flag_defaults = v1::ProbeSettings());
+    const v1::ProbeSettings& flag_defaults = v1::ProbeSettings(),
+    const std::vector<DiscoveredTarget>& discovered = {});
 
 }  // namespace latency
 

@@ -1,5 +1,6 @@
 // Fuzzes latency-server's configuration: LoadConfigFile (text proto and
-// JSON, from a real file), ParseTargetFlag and BuildSettings. Checks:
+// JSON, from a real file), ParseTargetFlag, ParseFileSd (the JSON input is
+// also read as a file_sd file) and BuildSettings. Checks:
 //  - every error is INVALID_ARGUMENT with a non-empty message that names
 //    its source (the file path, `--target "..."`);
 //  - a file that loads reloads to the same message after printing it back
@@ -7,7 +8,10 @@
 //  - a flag that parses re-parses to the same TargetConfig when written
 //    back as [NAME=]HOST[:PORT] (IPv6 in brackets);
 //  - accepted settings are within every documented limit, with unique
-//    names, one TargetSpec per file target and flag, thresholds all set.
+//    names, one TargetSpec per file target and flag, thresholds all set;
+//  - a discovered target is either in the settings or explained (once) in
+//    `skipped`, never a failure of the configuration; every discovered
+//    target names its file and element.
 //
 // Input: byte 0 picks the mode (0 text file, 1 JSON file, 2 flags, 3
 // binary ServerConfig); the rest is the file, or flags one per line; modes
@@ -127,16 +131,22 @@ bool ValidName(const std::string& name) {
 
 void CheckSettings(const v1::ServerConfig& config,
                    const std::vector<std::string>& flags,
-                   const v1::ProbeSettings& flag_defaults) {
+                   const v1::ProbeSettings& flag_defaults,
+                   const std::vector<DiscoveredTarget>& discovered = {}) {
   absl::StatusOr<ServerSettings> settings =
-      BuildSettings(config, flags, flag_defaults);
+      BuildSettings(config, flags, flag_defaults, discovered);
   if (!settings.ok()) {
     CheckError(settings.status(), "");
     return;
   }
+  FUZZ_CHECK(settings->skipped.size() <= discovered.size(), "skipped");
   FUZZ_CHECK(settings->targets.size() ==
-                 static_cast<size_t>(config.targets_size()) + flags.size(),
-             "one TargetSpec per target");
+                 static_cast<size_t>(config.targets_size()) + flags.size() +
+                     discovered.size() - settings->skipped.size(),
+             "one TargetSpec per target, discovered ones kept or skipped");
+  for (const std::string& why : settings->skipped) {
+    FUZZ_CHECK(absl::StartsWith(why, "fuzz.json: ["), why);
+  }
   std::set<std::string> names;
   for (const TargetSpec& spec : settings->targets) {
     std::string what = absl::StrCat("target '", spec.name, "'");
@@ -170,6 +180,29 @@ void CheckSettings(const v1::ServerConfig& config,
   FUZZ_CHECK(t.stale_after_intervals() >= 1 &&
                  t.stale_after_intervals() <= kMaxThresholdCount,
              t.ShortDebugString());
+}
+
+// The same JSON as a file_sd file: parsed whole or refused naming the
+// file, then added to a config that has only the --target flags.
+void CheckFileSd(absl::string_view text,
+                 const std::vector<std::string>& flags) {
+  absl::StatusOr<std::vector<DiscoveredTarget>> discovered =
+      ParseFileSd("fuzz.json", text);
+  if (!discovered.ok()) {
+    CheckError(discovered.status(), "fuzz.json:");
+    return;
+  }
+  for (const DiscoveredTarget& found : *discovered) {
+    FUZZ_CHECK(absl::StartsWith(found.origin, "fuzz.json: ["), found.origin);
+    FUZZ_CHECK(!found.target.host().empty() && ValidName(found.target.name()),
+               found.origin);
+    for (const auto& [name, value] : found.target.labels()) {
+      FUZZ_CHECK(!absl::StartsWith(name, "__"), found.origin);
+    }
+  }
+  v1::ServerConfig config;
+  config.add_file_sd("fuzz.json");
+  CheckSettings(config, flags, v1::ProbeSettings(), *discovered);
 }
 
 std::vector<std::string> SplitFlags(absl::string_view text) {
@@ -220,6 +253,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     flags = latency::SplitFlags(rest);
   }
   for (const std::string& flag : flags) latency::CheckFlag(flag);
+  if (mode == 1) latency::CheckFileSd(file, flags);
 
   latency::v1::ServerConfig config;
   if (mode == 0 || mode == 1) {

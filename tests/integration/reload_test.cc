@@ -133,6 +133,72 @@ int Count(const std::string& text, const std::string& needle) {
   return n;
 }
 
+// file_sd: the targets follow a directory of Prometheus target files with
+// no restart and no SIGHUP. A new file adds its targets while an unchanged
+// target keeps its series; a half-written file keeps its last targets; a
+// removed file takes its targets away.
+TEST(ReloadTest, FileSdTargetsFollowTheFiles) {
+  char dir[] = "/tmp/latency-file-sd-XXXXXX";
+  ASSERT_NE(mkdtemp(dir), nullptr);
+  // As the tools that write such files do: a temp file renamed into place.
+  auto write_file = [&](const std::string& name, const std::string& text) {
+    std::string path = absl::StrCat(dir, "/", name);
+    std::ofstream(path + ".tmp") << text;
+    ASSERT_EQ(rename((path + ".tmp").c_str(), path.c_str()), 0);
+  };
+  write_file("a.json",
+             R"([{"targets": ["one=127.0.0.1:1"], "labels": {"az": "a"}}])");
+  std::string error;
+  std::optional<ServerProcess> server = testing::StartServer(
+      {absl::StrCat("--file_sd=", dir, "/*.json"), "--file_sd_refresh=200ms",
+       "--interval=200ms", "--report_interval=0"},
+      &error);
+  ASSERT_TRUE(server.has_value()) << error;
+  EXPECT_THAT(TargetNames(*server), ::testing::ElementsAre("one"));
+  auto prometheus = RunCommand(
+      {"curl", "-s", server->http_url("/metrics?format=prometheus")});
+  EXPECT_THAT(prometheus.output, HasSubstr("az=\"a\""));
+
+  ASSERT_TRUE(WaitUntil([&] { return IcmpSent(*server, "one") >= 10; },
+                        absl::Seconds(30)));
+  uint64_t sent_before = IcmpSent(*server, "one");
+  absl::Time change = absl::Now();
+  write_file("b.json", R"([{"targets": ["two=[::1]:1"]}])");
+  EXPECT_TRUE(WaitUntil([&] { return TargetNames(*server).size() == 2; },
+                        absl::Seconds(30)))
+      << server->process.Output();
+  // "one" was kept, not restarted (see the SIGHUP test above).
+  uint64_t sent_after = IcmpSent(*server, "one");
+  int64_t fresh_max = (absl::Now() - change) / absl::Milliseconds(200) + 2;
+  EXPECT_GE(sent_after, sent_before);
+  EXPECT_GT(static_cast<int64_t>(sent_after), fresh_max)
+      << "sent before " << sent_before;
+  EXPECT_THAT(server->process.Output(),
+              HasSubstr("file_sd: 2 targets from 2 files"));
+
+  write_file("b.json", R"([{"targets": ["two=[::1]:1", )");
+  ASSERT_TRUE(
+      server->process
+          .WaitForOutput("keeping its last 1 targets", absl::Seconds(30))
+          .has_value())
+      << server->process.Output();
+  EXPECT_THAT(TargetNames(*server), ::testing::ElementsAre("one", "two"));
+
+  ASSERT_EQ(unlink(absl::StrCat(dir, "/a.json").c_str()), 0);
+  EXPECT_TRUE(WaitUntil(
+      [&] { return TargetNames(*server) == std::vector<std::string>{"two"}; },
+      absl::Seconds(30)))
+      << server->process.Output();
+  // The broken file's error is logged once, not every refresh.
+  EXPECT_EQ(Count(server->process.Output(), "keeping its last 1 targets"), 1)
+      << server->process.Output();
+
+  server->process.Signal(SIGTERM);
+  EXPECT_EQ(server->process.Wait(absl::Seconds(20)), 0);
+  unlink(absl::StrCat(dir, "/b.json").c_str());
+  rmdir(dir);
+}
+
 // A reload that adds a target leaves an unchanged gRPC target's probing
 // alone: same channel (no new connection, so no state changes logged and
 // no probe timing a TCP set-up), counters carried on, no cancelled call
