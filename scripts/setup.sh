@@ -18,7 +18,7 @@ APT_PACKAGES=(
   build-essential cmake pkg-config git
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libabsl-dev libspdlog-dev libgtest-dev libgmock-dev googletest grpc-proto
-  libcpp-httplib-dev libsqlite3-dev sqlite3 zlib1g-dev
+  libcpp-httplib-dev libsqlite3-dev sqlite3 zlib1g-dev libyaml-cpp-dev
   iputils-ping iproute2 procps curl ca-certificates
   prometheus shellcheck ccache clang libclang-rt-14-dev
   iptables libnetfilter-queue-dev python3 openssl libssl-dev

@@ -25,10 +25,11 @@ ABSL_FLAG(std::string, config, "",
           "server config file (text proto, or JSON when named *.json); see "
           "server/config/example.textproto");
 ABSL_FLAG(std::vector<std::string>, file_sd, {},
-          "discover targets in files of Prometheus' file_sd format (JSON "
-          "lists of {\"targets\": [\"[NAME=]HOST[:PORT]\", ...], \"labels\": "
-          "{...}}): paths or glob patterns (repeatable, or comma-separated), "
-          "added to the config's file_sd");
+          "discover targets in files of Prometheus' file_sd format (JSON, "
+          "or YAML when named *.yml/*.yaml: lists of {targets: "
+          "[\"[NAME=]HOST[:PORT]\", ...], labels: {...}}): paths or glob "
+          "patterns (repeatable, or comma-separated), added to the config's "
+          "file_sd");
 ABSL_FLAG(absl::Duration, file_sd_refresh, absl::Seconds(10),
           "re-read the --file_sd files this often and apply changes in place "
           "(also on SIGHUP); 0 = only at start and on SIGHUP");

@@ -10,6 +10,7 @@
 #include "google/protobuf/struct.pb.h"
 #include "google/protobuf/util/json_util.h"
 #include "server/config/config.h"
+#include "yaml-cpp/yaml.h"
 
 namespace latency {
 namespace {
@@ -48,70 +49,169 @@ absl::Status Invalid(absl::string_view path, absl::string_view where,
 
 }  // namespace
 
-absl::StatusOr<std::vector<DiscoveredTarget>> ParseFileSd(
-    absl::string_view path, absl::string_view text) {
-  ListValue groups;
+namespace {
+
+// One group of a file, whatever its syntax.
+struct Group {
+  std::vector<std::string> targets;
+  std::vector<std::pair<std::string, std::string>> labels;
+};
+
+constexpr absl::string_view kWantList =
+    "want a list of {\"targets\": [...], \"labels\": {...}}";
+constexpr absl::string_view kWantTargets =
+    "want a list of \"[NAME=]HOST[:PORT]\" strings";
+
+absl::StatusOr<std::vector<Group>> GroupsFromJson(absl::string_view path,
+                                                  absl::string_view text) {
+  ListValue list;
   google::protobuf::util::JsonParseOptions options;
   options.ignore_unknown_fields = false;
   if (auto status = google::protobuf::util::JsonStringToMessage(
-          std::string(text), &groups, options);
+          std::string(text), &list, options);
       !status.ok()) {
     return absl::InvalidArgumentError(absl::StrCat(
-        path, ":", JsonErrorMessage(status.message().ToString(), text),
-        " (want a JSON list of {\"targets\": [...], \"labels\": {...}})"));
+        path, ":", JsonErrorMessage(status.message().ToString(), text), " (",
+        kWantList, ")"));
   }
-  std::vector<DiscoveredTarget> targets;
-  for (int i = 0; i < groups.values_size(); ++i) {
-    const std::string group = absl::StrCat("[", i, "]");
-    const Value& value = groups.values(i);
+  std::vector<Group> groups;
+  for (int i = 0; i < list.values_size(); ++i) {
+    const std::string where = absl::StrCat("[", i, "]");
+    const Value& value = list.values(i);
     if (!value.has_struct_value()) {
-      return Invalid(path, group, "want an object with \"targets\"");
+      return Invalid(path, where, "want an object with \"targets\"");
     }
-    const auto& fields = value.struct_value().fields();
-    for (const auto& [key, unused] : fields) {
-      if (key != "targets" && key != "labels") {
-        return Invalid(path, group,
+    Group& group = groups.emplace_back();
+    for (const auto& [key, field] : value.struct_value().fields()) {
+      if (key == "labels") {
+        if (field.has_null_value()) continue;
+        if (!field.has_struct_value()) {
+          return Invalid(path, absl::StrCat(where, ".labels"),
+                         "want an object of strings");
+        }
+        for (const auto& [name, label] : field.struct_value().fields()) {
+          if (!label.has_string_value()) {
+            return Invalid(path, absl::StrCat(where, ".labels[\"", name, "\"]"),
+                           "want a string");
+          }
+          group.labels.emplace_back(name, label.string_value());
+        }
+      } else if (key == "targets") {
+        if (!field.has_list_value()) {
+          return Invalid(path, absl::StrCat(where, ".targets"), kWantTargets);
+        }
+        const ListValue& targets = field.list_value();
+        for (int j = 0; j < targets.values_size(); ++j) {
+          if (!targets.values(j).has_string_value()) {
+            return Invalid(path, absl::StrCat(where, ".targets[", j, "]"),
+                           "want a \"[NAME=]HOST[:PORT]\" string");
+          }
+          group.targets.push_back(targets.values(j).string_value());
+        }
+      } else {
+        return Invalid(path, where,
                        absl::StrCat("unknown key \"", key,
                                     "\" (want \"targets\" and \"labels\")"));
       }
     }
-    auto labels_it = fields.find("labels");
-    std::vector<std::pair<std::string, std::string>> labels;
-    if (labels_it != fields.end() && !labels_it->second.has_null_value()) {
-      if (!labels_it->second.has_struct_value()) {
-        return Invalid(path, absl::StrCat(group, ".labels"),
-                       "want an object of strings");
-      }
-      for (const auto& [name, label] :
-           labels_it->second.struct_value().fields()) {
-        if (!label.has_string_value()) {
-          return Invalid(path, absl::StrCat(group, ".labels[\"", name, "\"]"),
-                         "want a string");
+    if (!value.struct_value().fields().contains("targets")) {
+      return Invalid(path, absl::StrCat(where, ".targets"), kWantTargets);
+    }
+  }
+  return groups;
+}
+
+absl::StatusOr<std::vector<Group>> GroupsFromYaml(absl::string_view path,
+                                                  absl::string_view text) {
+  YAML::Node root;
+  try {
+    root = YAML::Load(std::string(text));
+  } catch (const YAML::Exception& e) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(path, ":", e.mark.line + 1, ":", e.mark.column + 1, ": ",
+                     e.msg, " (", kWantList, ")"));
+  }
+  std::vector<Group> groups;
+  if (root.IsNull()) return groups;  // an empty file
+  if (!root.IsSequence()) {
+    return absl::InvalidArgumentError(absl::StrCat(path, ": ", kWantList));
+  }
+  for (size_t i = 0; i < root.size(); ++i) {
+    const std::string where = absl::StrCat("[", i, "]");
+    const YAML::Node& value = root[i];
+    if (!value.IsMap()) {
+      return Invalid(path, where, "want a map with \"targets\"");
+    }
+    Group& group = groups.emplace_back();
+    bool has_targets = false;
+    for (const auto& entry : value) {
+      const std::string key =
+          entry.first.IsScalar() ? entry.first.Scalar() : std::string("?");
+      const YAML::Node& field = entry.second;
+      if (key == "labels") {
+        if (field.IsNull()) continue;
+        if (!field.IsMap()) {
+          return Invalid(path, absl::StrCat(where, ".labels"),
+                         "want a map of strings");
         }
-        // Prometheus' meta labels (__meta_*, __address__, ...) describe
-        // how a target was found, not the target.
-        if (absl::StartsWith(name, "__")) continue;
-        labels.emplace_back(name, label.string_value());
+        for (const auto& label : field) {
+          const std::string name =
+              label.first.IsScalar() ? label.first.Scalar() : "?";
+          if (!label.first.IsScalar() || !label.second.IsScalar()) {
+            return Invalid(path, absl::StrCat(where, ".labels[\"", name, "\"]"),
+                           "want a string");
+          }
+          group.labels.emplace_back(name, label.second.Scalar());
+        }
+      } else if (key == "targets") {
+        has_targets = true;
+        if (!field.IsSequence()) {
+          return Invalid(path, absl::StrCat(where, ".targets"), kWantTargets);
+        }
+        for (size_t j = 0; j < field.size(); ++j) {
+          if (!field[j].IsScalar()) {
+            return Invalid(path, absl::StrCat(where, ".targets[", j, "]"),
+                           "want a \"[NAME=]HOST[:PORT]\" string");
+          }
+          group.targets.push_back(field[j].Scalar());
+        }
+      } else {
+        return Invalid(path, where,
+                       absl::StrCat("unknown key \"", key,
+                                    "\" (want \"targets\" and \"labels\")"));
       }
     }
-    auto targets_it = fields.find("targets");
-    if (targets_it == fields.end() || !targets_it->second.has_list_value()) {
-      return Invalid(path, absl::StrCat(group, ".targets"),
-                     "want a list of \"[NAME=]HOST[:PORT]\" strings");
+    if (!has_targets) {
+      return Invalid(path, absl::StrCat(where, ".targets"), kWantTargets);
     }
-    const ListValue& list = targets_it->second.list_value();
-    for (int j = 0; j < list.values_size(); ++j) {
-      std::string where = absl::StrCat(group, ".targets[", j, "]");
-      if (!list.values(j).has_string_value()) {
-        return Invalid(path, where, "want a \"[NAME=]HOST[:PORT]\" string");
-      }
-      const std::string& address = list.values(j).string_value();
+  }
+  return groups;
+}
+
+}  // namespace
+
+absl::StatusOr<std::vector<DiscoveredTarget>> ParseFileSd(
+    absl::string_view path, absl::string_view text) {
+  absl::StatusOr<std::vector<Group>> groups =
+      absl::EndsWithIgnoreCase(path, ".yml") ||
+              absl::EndsWithIgnoreCase(path, ".yaml")
+          ? GroupsFromYaml(path, text)
+          : GroupsFromJson(path, text);
+  if (!groups.ok()) return groups.status();
+  std::vector<DiscoveredTarget> targets;
+  for (size_t i = 0; i < groups->size(); ++i) {
+    const Group& group = (*groups)[i];
+    for (size_t j = 0; j < group.targets.size(); ++j) {
+      const std::string& address = group.targets[j];
       std::string origin =
-          absl::StrCat(path, ": ", where, " \"", address, "\"");
+          absl::StrCat(path, ": [", i, "].targets[", j, "] \"", address, "\"");
       absl::StatusOr<v1::TargetConfig> target =
           ParseTargetAddress(address, origin);
       if (!target.ok()) return target.status();
-      for (const auto& [name, label] : labels) {
+      for (const auto& [name, label] : group.labels) {
+        // Prometheus' meta labels (__meta_*, __address__, ...) describe
+        // how a target was found, not the target.
+        if (absl::StartsWith(name, "__")) continue;
         (*target->mutable_labels())[name] = label;
       }
       targets.push_back({*std::move(target), std::move(origin)});

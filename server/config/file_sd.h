@@ -15,6 +15,7 @@
 //
 //   [{"targets": ["web-1:50051", "db=10.0.0.7"], "labels": {"az": "b"}}]
 //
+// or the same in YAML (.yml, .yaml), as Prometheus reads them.
 // A file is applied whole or not at all, as Prometheus does: one that cannot
 // be read or parsed keeps its last good targets. What a target may be (its
 // name, labels, uniqueness) is checked with the rest of the configuration
@@ -29,12 +30,13 @@ struct DiscoveredTarget {
   std::string origin;
 };
 
-// Parses one file_sd file: a JSON array of groups, each with "targets" (a
-// list of "[NAME=]HOST[:PORT]" strings, as --target takes them) and
-// optional "labels" (string values). Labels named "__..." are Prometheus'
-// meta labels and dropped. Any other key, a wrong type or a target that is
-// not HOST[:PORT] fails the whole file with a message naming `path` and the
-// element.
+// Parses one file_sd file: YAML when `path` ends in .yml or .yaml, else
+// JSON; a list of groups, each with "targets" (a list of
+// "[NAME=]HOST[:PORT]" strings, as --target takes them) and optional
+// "labels" (string values). Labels named "__..." are Prometheus' meta
+// labels and dropped. Any other key, a wrong type or a target that is not
+// HOST[:PORT] fails the whole file with a message naming `path` and the
+// element; an empty YAML file is an empty list.
 absl::StatusOr<std::vector<DiscoveredTarget>> ParseFileSd(
     absl::string_view path, absl::string_view text);
 

@@ -1,6 +1,7 @@
 // Fuzzes latency-server's configuration: LoadConfigFile (text proto and
-// JSON, from a real file), ParseTargetFlag, ParseFileSd (the JSON input is
-// also read as a file_sd file) and BuildSettings. Checks:
+// JSON, from a real file), ParseTargetFlag, ParseFileSd (the text and JSON
+// inputs are also read as YAML and JSON file_sd files) and BuildSettings.
+// Checks:
 //  - every error is INVALID_ARGUMENT with a non-empty message that names
 //    its source (the file path, `--target "..."`);
 //  - a file that loads reloads to the same message after printing it back
@@ -145,7 +146,9 @@ void CheckSettings(const v1::ServerConfig& config,
                      discovered.size() - settings->skipped.size(),
              "one TargetSpec per target, discovered ones kept or skipped");
   for (const std::string& why : settings->skipped) {
-    FUZZ_CHECK(absl::StartsWith(why, "fuzz.json: ["), why);
+    FUZZ_CHECK(absl::StartsWith(why, "fuzz.json: [") ||
+                   absl::StartsWith(why, "fuzz.yaml: ["),
+               why);
   }
   std::set<std::string> names;
   for (const TargetSpec& spec : settings->targets) {
@@ -182,18 +185,18 @@ void CheckSettings(const v1::ServerConfig& config,
              t.ShortDebugString());
 }
 
-// The same JSON as a file_sd file: parsed whole or refused naming the
-// file, then added to a config that has only the --target flags.
-void CheckFileSd(absl::string_view text,
+// The same input as a file_sd file `path`: parsed whole or refused naming
+// the file, then added to a config that has only the --target flags.
+void CheckFileSd(const std::string& path, absl::string_view text,
                  const std::vector<std::string>& flags) {
   absl::StatusOr<std::vector<DiscoveredTarget>> discovered =
-      ParseFileSd("fuzz.json", text);
+      ParseFileSd(path, text);
   if (!discovered.ok()) {
-    CheckError(discovered.status(), "fuzz.json:");
+    CheckError(discovered.status(), path + ":");
     return;
   }
   for (const DiscoveredTarget& found : *discovered) {
-    FUZZ_CHECK(absl::StartsWith(found.origin, "fuzz.json: ["), found.origin);
+    FUZZ_CHECK(absl::StartsWith(found.origin, path + ": ["), found.origin);
     FUZZ_CHECK(!found.target.host().empty() && ValidName(found.target.name()),
                found.origin);
     for (const auto& [name, value] : found.target.labels()) {
@@ -201,7 +204,7 @@ void CheckFileSd(absl::string_view text,
     }
   }
   v1::ServerConfig config;
-  config.add_file_sd("fuzz.json");
+  config.add_file_sd(path);
   CheckSettings(config, flags, v1::ProbeSettings(), *discovered);
 }
 
@@ -253,7 +256,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     flags = latency::SplitFlags(rest);
   }
   for (const std::string& flag : flags) latency::CheckFlag(flag);
-  if (mode == 1) latency::CheckFileSd(file, flags);
+  if (mode == 0) latency::CheckFileSd("fuzz.yaml", file, flags);
+  if (mode == 1) latency::CheckFileSd("fuzz.json", file, flags);
 
   latency::v1::ServerConfig config;
   if (mode == 0 || mode == 1) {

@@ -75,7 +75,7 @@ TEST(ParseFileSdTest, ABadFileIsRefusedWholeNamingTheElement) {
   EXPECT_THAT(ParseFileSd("/t.json", "[{\"targets\": [\"a\"]"),
               StatusIs(kInvalid, "/t.json:"));
   EXPECT_THAT(ParseFileSd("/t.json", "{\"targets\": [\"a\"]}"),
-              StatusIs(kInvalid, "want a JSON list"));
+              StatusIs(kInvalid, "want a list of"));
   EXPECT_THAT(ParseFileSd("/t.json", "[\"a\"]"),
               StatusIs(kInvalid, "/t.json: [0]: want an object"));
   EXPECT_THAT(ParseFileSd("/t.json", R"([{"targets": ["a"], "lables": {}}])"),
@@ -90,6 +90,42 @@ TEST(ParseFileSdTest, ABadFileIsRefusedWholeNamingTheElement) {
   EXPECT_THAT(
       ParseFileSd("/t.json", R"([{"targets": []}, {"targets": ["a:99999"]}])"),
       StatusIs(kInvalid, "[1].targets[0] \"a:99999\": grpc port"));
+}
+
+TEST(ParseFileSdTest, YamlAsPrometheusWritesIt) {
+  auto targets = ParseFileSd("/etc/t.yml", R"(
+- targets: ['web-1:50061', db=10.0.0.7]
+  labels:
+    az: eu-west-1b
+    __meta_consul_dc: x
+    rack: 12
+- targets:
+  - cache
+)");
+  ASSERT_THAT(targets.status(), IsOk());
+  EXPECT_THAT(Names(*targets), ElementsAre("web-1", "db", "cache"));
+  EXPECT_EQ((*targets)[0].target.grpc_port(), 50061u);
+  EXPECT_THAT(
+      (*targets)[1].target.labels(),
+      UnorderedElementsAre(Pair("az", "eu-west-1b"), Pair("rack", "12")));
+  EXPECT_EQ((*targets)[2].origin, "/etc/t.yml: [1].targets[0] \"cache\"");
+  EXPECT_THAT(ParseFileSd("/e.yaml", ""), IsOk());  // empty file, no targets
+
+  EXPECT_THAT(ParseFileSd("/t.yaml", "- targets: [a\n"),
+              StatusIs(kInvalid, "/t.yaml:"));
+  EXPECT_THAT(ParseFileSd("/t.yaml", "targets: [a]"),
+              StatusIs(kInvalid, "want a list"));
+  EXPECT_THAT(ParseFileSd("/t.yaml", "- labels: {a: b}"),
+              StatusIs(kInvalid, "[0].targets: want a list"));
+  EXPECT_THAT(ParseFileSd("/t.yaml", "- targets: [a, [b]]"),
+              StatusIs(kInvalid, "[0].targets[1]: want a"));
+  EXPECT_THAT(ParseFileSd("/t.yaml", "- targets: [a]\n  labels: {x: [1]}"),
+              StatusIs(kInvalid, "[0].labels[\"x\"]: want a string"));
+  EXPECT_THAT(ParseFileSd("/t.yaml", "- targets: [a]\n  lables: {}"),
+              StatusIs(kInvalid, "unknown key \"lables\""));
+  // Deep nesting is an error, not a crash.
+  EXPECT_THAT(ParseFileSd("/t.yaml", std::string(100000, '[')),
+              StatusIs(kInvalid, "/t.yaml:"));
 }
 
 TEST(FileDiscoveryTest, ChangesAppearAndAStaleOrBrokenFileKeepsItsTargets) {
