@@ -20,8 +20,9 @@
 # or of 1 ICMP + G gRPC, its warm RSS less that of the latest 1:0 run
 # before it, divided by the N - 1 or G targets it adds; "-" for mixed runs
 # and without a 1:0 run before), open fds and threads, the largest prober lag
-# (latency_prober_lag_seconds: the gauge is the maximum since the previous
-# scrape, so the first scrape starts the window), probes completed per second
+# (latency_prober_lag_seconds at the end: the gauge is the maximum over about
+# the last minute, so with WARMUP + WINDOW under 70 s it includes the end of
+# the warm-up), probes completed per second
 # and lost, skipped probes, the agent's CPU, and the exact ICMP median and
 # p99 of `ref` (latencyctl watch) and its ratio to the first run's (1
 # target), beside `ping -i 0.1 127.0.0.1` in the same window (a control:

@@ -319,12 +319,12 @@ TargetCounters ProbingSession::CountersOf(int target) const {
   return counters;
 }
 
-int64_t ProbingSession::TakeMaxLagNs(ProbeKind kind) {
+int64_t ProbingSession::MaxLagNs(ProbeKind kind, int64_t now_ns) {
   if (kind == ProbeKind::kIcmp) {
     absl::MutexLock lock(&mu_);
-    return icmp_ ? icmp_->TakeMaxLagNs() : 0;
+    return icmp_ ? icmp_->MaxLagNs(now_ns) : 0;
   }
-  return grpc_ ? grpc_->TakeMaxLagNs() : 0;
+  return grpc_ ? grpc_->MaxLagNs(now_ns) : 0;
 }
 
 void ProbingSession::LogTransitions() {

@@ -80,7 +80,8 @@ class ProbingSession {
   // Prober counters of target `target` of the current store (zeros for an
   // index it does not have).
   TargetCounters CountersOf(int target) const;
-  int64_t TakeMaxLagNs(ProbeKind kind);
+  // Largest send lag of about the last minute (LagTracker) of `kind`.
+  int64_t MaxLagNs(ProbeKind kind, int64_t now_ns);
   bool icmp_available() const { return icmp_available_; }
   // Why some target's ICMP reads no_permission (with the fix); empty when
   // every ICMP target may be probed.

@@ -268,8 +268,9 @@ absl::Status ServerApp::StartQuerySurfaces() {
     hooks.gauges = [this] {
       std::shared_ptr<ProbingSession> session = Session();
       ProberGauges gauges;
-      gauges.icmp_max_lag_ns = session->TakeMaxLagNs(ProbeKind::kIcmp);
-      gauges.grpc_max_lag_ns = session->TakeMaxLagNs(ProbeKind::kGrpc);
+      const int64_t now_ns = clock_.MonotonicNanos();
+      gauges.icmp_max_lag_ns = session->MaxLagNs(ProbeKind::kIcmp, now_ns);
+      gauges.grpc_max_lag_ns = session->MaxLagNs(ProbeKind::kGrpc, now_ns);
       gauges.icmp_available = session->icmp_available();
       return gauges;
     };

@@ -304,8 +304,8 @@ void Render(const ResultStore& store, const ProberGauges& gauges,
   }
 
   w.Family("latency_prober_lag_seconds", "gauge",
-           "Largest delay between a probe's schedule and its send since the "
-           "previous scrape.");
+           "Largest delay between a probe's schedule and its send over about "
+           "the last minute (50-60 s; every scraper sees the same).");
   const std::string source_prefix =
       source_label.empty() ? "" : absl::StrCat(source_label, ",");
   w.Line("latency_prober_lag_seconds",

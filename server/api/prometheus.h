@@ -12,7 +12,7 @@ namespace latency {
 
 // Prober-level facts the exposition shows besides the store's statistics.
 struct ProberGauges {
-  // Largest send lag (actual - scheduled) since the previous scrape, ns.
+  // Largest send lag (actual - scheduled) of about the last minute, ns.
   int64_t icmp_max_lag_ns = 0;
   int64_t grpc_max_lag_ns = 0;
   bool icmp_available = false;

@@ -184,7 +184,7 @@ void GrpcProber::SendOne(int slot_index, int64_t scheduled_ns) {
   request.set_payload(slot.payload);
   int64_t sent_ns = clock_.MonotonicNanos();
   request.set_client_send_time_ns(sent_ns);
-  lag_.Note(sent_ns - scheduled_ns);
+  lag_.Note(sent_ns - scheduled_ns, sent_ns);
   {
     absl::MutexLock lock(&mu_);
     Pending pending{scheduled_ns, sent_ns, sent_ns + slot.target.timeout_ns,

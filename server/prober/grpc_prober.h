@@ -86,7 +86,7 @@ class GrpcProber {
   // reference stays valid for the prober's lifetime.
   const GrpcTargetCounters& counters(int target_index) const
       ABSL_LOCKS_EXCLUDED(mu_);
-  int64_t TakeMaxLagNs() { return lag_.Take(); }
+  int64_t MaxLagNs(int64_t now_ns) const { return lag_.MaxNs(now_ns); }
 
   // --- Steps of the scheduler loop (public for tests). ---
   void PlanSchedule(int64_t start_ns) ABSL_LOCKS_EXCLUDED(mu_);

@@ -184,7 +184,7 @@ void IcmpProber::SendOne(int slot_index, int64_t scheduled_ns) {
                        BuildProbePayload(nonce_, token, target.payload_bytes));
   int64_t sent_ns = clock_.MonotonicNanos();
   absl::Status sent = socket->Send(*target.address, message);
-  lag_.Note(sent_ns - scheduled_ns);
+  lag_.Note(sent_ns - scheduled_ns, sent_ns);
   if (!sent.ok()) {
     failed.sent_ns = failed.completed_ns = sent_ns;
     failed.error = std::string(sent.message());

@@ -92,7 +92,7 @@ class IcmpProber {
   const IcmpTargetCounters& counters(int target_index) const
       ABSL_LOCKS_EXCLUDED(updates_mu_);
   // Largest send lag seen (actual send - scheduled), ns, since the last call.
-  int64_t TakeMaxLagNs() { return lag_.Take(); }
+  int64_t MaxLagNs(int64_t now_ns) const { return lag_.MaxNs(now_ns); }
 
   // --- Steps of the event loop (public for tests). ---
   void PlanSchedule(int64_t start_ns) ABSL_LOCKS_EXCLUDED(updates_mu_);

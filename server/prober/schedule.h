@@ -1,11 +1,14 @@
 #ifndef LATENCY_SERVER_PROBER_SCHEDULE_H_
 #define LATENCY_SERVER_PROBER_SCHEDULE_H_
 
+#include <algorithm>
 #include <atomic>
 #include <cstdint>
 #include <optional>
 #include <queue>
 #include <vector>
+
+#include "absl/synchronization/mutex.h"
 
 namespace latency {
 
@@ -59,20 +62,43 @@ class ProbeSchedule {
   std::priority_queue<Entry, std::vector<Entry>, std::greater<Entry>> heap_;
 };
 
-// LagTracker keeps the largest send lag (actual - scheduled) seen since the
-// last Take(). Thread-safe: probers note, metrics readers take.
+// LagTracker keeps the largest send lag (actual - scheduled) of about the
+// last minute: the maxima of six 10-second slots of monotonic time. Reading
+// takes nothing away, so every reader (the two Prometheus servers of an HA
+// pair, the dashboard) sees the same value, which only ages out.
+// Thread-safe: probers note, metrics readers read.
 class LagTracker {
  public:
-  void Note(int64_t lag_ns) {
-    int64_t previous = max_ns_.load();
-    while (lag_ns > previous &&
-           !max_ns_.compare_exchange_weak(previous, lag_ns)) {
-    }
+  static constexpr int64_t kSlotNs = 10'000'000'000;
+  static constexpr int kSlots = 6;
+
+  void Note(int64_t lag_ns, int64_t now_ns) {
+    const int64_t slot = now_ns / kSlotNs;
+    absl::MutexLock lock(&mu_);
+    Slot& s = slots_[slot % kSlots];
+    if (s.index != slot) s = Slot{slot, 0};
+    if (lag_ns > s.max_ns) s.max_ns = lag_ns;
   }
-  int64_t Take() { return max_ns_.exchange(0); }
+  // The largest lag noted in the slots that end after now - 1 minute.
+  int64_t MaxNs(int64_t now_ns) const {
+    const int64_t current = now_ns / kSlotNs;
+    absl::MutexLock lock(&mu_);
+    int64_t max_ns = 0;
+    for (const Slot& s : slots_) {
+      if (s.index > current - kSlots && s.index <= current) {
+        max_ns = std::max(max_ns, s.max_ns);
+      }
+    }
+    return max_ns;
+  }
 
  private:
-  std::atomic<int64_t> max_ns_{0};
+  struct Slot {
+    int64_t index = -1;
+    int64_t max_ns = 0;
+  };
+  mutable absl::Mutex mu_;
+  Slot slots_[kSlots] ABSL_GUARDED_BY(mu_);
 };
 
 // TimedQueue pops keys in time order (deadlines, expiries). Entries are

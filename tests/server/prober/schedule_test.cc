@@ -85,13 +85,25 @@ TEST(TimedQueueTest, PopsInTimeOrderOnlyWhenDue) {
   EXPECT_FALSE(queue.empty());
 }
 
-TEST(LagTrackerTest, KeepsTheMaximumUntilTaken) {
+// Reading takes nothing away: two Prometheus servers scraping the same
+// server (an HA pair) both see the minute's maximum, which only ages out.
+TEST(LagTrackerTest, MaximumOverTheLastMinuteWhoeverReads) {
+  constexpr int64_t kSec = 1'000'000'000;
   LagTracker lag;
-  lag.Note(5);
-  lag.Note(50);
-  lag.Note(7);
-  EXPECT_EQ(lag.Take(), 50);
-  EXPECT_EQ(lag.Take(), 0);
+  EXPECT_EQ(lag.MaxNs(0), 0);
+  lag.Note(5, 1 * kSec);
+  lag.Note(50, 2 * kSec);
+  lag.Note(7, 3 * kSec);
+  EXPECT_EQ(lag.MaxNs(3 * kSec), 50);
+  EXPECT_EQ(lag.MaxNs(3 * kSec), 50);  // a second scraper
+  lag.Note(9, 31 * kSec);
+  EXPECT_EQ(lag.MaxNs(45 * kSec), 50);
+  // The 0-10 s slot ages out after a minute; the 30-40 s one remains.
+  EXPECT_EQ(lag.MaxNs(60 * kSec), 9);
+  EXPECT_EQ(lag.MaxNs(95 * kSec), 0);
+  // The slot that held 50 (0-10 s), reused two minutes later, starts afresh.
+  lag.Note(3, 120 * kSec);
+  EXPECT_EQ(lag.MaxNs(120 * kSec), 3);
 }
 
 TEST(ProbeScheduleTest, AddSpreadNumbersSeriesInOrder) {
