@@ -381,7 +381,8 @@ int main(int argc, char** argv) {
   std::thread file_sd_refresher;
   if (absl::Duration every = absl::GetFlag(FLAGS_file_sd_refresh);
       every > absl::ZeroDuration()) {
-    file_sd_refresher = std::thread([&] {
+    // `every` by value: the thread outlives this statement's scope.
+    file_sd_refresher = std::thread([&stopping, &targets, &app, every] {
       while (!stopping.WaitForNotificationWithTimeout(every)) {
         targets.Refresh(**app);
       }
