@@ -175,3 +175,30 @@ module "agent" {
   root_volume_kms_key_id = var.root_volume_kms_key_id
   tags                   = local.tags
 }
+
+# An optional Prometheus host: discovers this pair's metrics server by tag, scrapes it and
+# loads the recording and alerting rules of infra/prometheus.
+module "prometheus" {
+  source = "./modules/prometheus"
+  count  = var.prometheus_host ? 1 : 0
+
+  name      = var.name
+  vpc_id    = module.network.vpc_id
+  subnet_id = module.metrics_server.subnet_id
+  ami_id    = module.metrics_server.ami_id
+
+  instance_type             = var.prometheus_instance_type
+  allowed_cidrs             = var.prometheus_allowed_cidrs
+  ec2_sd_filters            = { "tag:Role" = ["metrics-server"], "tag:LatencyPair" = [var.name] }
+  scrape_port               = var.server_http_port
+  scrape_security_group_ids = [module.metrics_server.security_group_id]
+  tls_ca_parameter          = try(var.tls.ca_parameter, null)
+  auth_token_parameter      = var.auth_token_parameter
+  rule_files = {
+    for file in fileset("${path.module}/prometheus", "*.rules.yml") : file => file("${path.module}/prometheus/${file}")
+  }
+  bootstrap_egress_cidrs = var.bootstrap_egress_cidrs
+  install_ssm_agent      = var.install_ssm_agent
+  permissions_boundary   = var.permissions_boundary
+  tags                   = local.tags
+}

@@ -61,6 +61,7 @@ output "status_parameters" {
   value = merge(
     { metrics-server = module.metrics_server.status_parameter },
     { for name, p in module.agent.status_parameters : "agent-${name}" => p },
+    { for m in module.prometheus : "prometheus" => m.status_parameter },
   )
 }
 
@@ -69,6 +70,7 @@ output "status_commands" {
   value = merge(
     { metrics-server = "aws ssm get-parameter --name ${module.metrics_server.status_parameter} --query Parameter.Value --output text" },
     { for name, p in module.agent.status_parameters : "agent-${name}" => "aws ssm get-parameter --name ${p} --query Parameter.Value --output text" },
+    { for m in module.prometheus : "prometheus" => "aws ssm get-parameter --name ${m.status_parameter} --query Parameter.Value --output text" },
   )
 }
 
@@ -85,4 +87,14 @@ output "artifact_bucket" {
 output "vpc_id" {
   description = "ID of the VPC."
   value       = module.network.vpc_id
+}
+
+output "prometheus_port_forward_command" {
+  description = "With prometheus_host: Session Manager port forwarding to the Prometheus UI (then open http://localhost:9090); null otherwise."
+  value       = try(module.prometheus[0].port_forward_command, null)
+}
+
+output "prometheus_private_ip" {
+  description = "With prometheus_host: the Prometheus host's private IPv4 address; null otherwise."
+  value       = try(module.prometheus[0].private_ip, null)
 }

@@ -440,3 +440,26 @@ variable "tags" {
   type        = map(string)
   default     = {}
 }
+
+variable "prometheus_host" {
+  description = "Also run a Prometheus host (Debian's prometheus) that finds this pair's metrics server by its tags (ec2_sd_configs), scrapes it (over HTTPS with the CA and the token when tls / auth_token_parameter are set) and loads infra/prometheus's recording and alerting rules. Its UI: Session Manager port forwarding (output prometheus_port_forward_command) or prometheus_allowed_cidrs."
+  type        = bool
+  default     = false
+}
+
+variable "prometheus_instance_type" {
+  description = "Instance type of the Prometheus host."
+  type        = string
+  default     = "t3.small"
+}
+
+variable "prometheus_allowed_cidrs" {
+  description = "IPv4 CIDRs that may reach the Prometheus host's UI and API on TCP 9090 (unauthenticated; never 0.0.0.0/0). Empty: Session Manager port forwarding only."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for c in var.prometheus_allowed_cidrs : can(cidrhost(c, 0)) && !strcontains(c, ":") && c != "0.0.0.0/0"])
+    error_message = "prometheus_allowed_cidrs must be IPv4 CIDRs, never 0.0.0.0/0: Prometheus serves its data unauthenticated."
+  }
+}

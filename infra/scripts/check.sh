@@ -4,7 +4,9 @@
 #   - terraform init (local provider mirror only) + validate, for the root, every module,
 #     every example and the user_data render harness
 #   - terraform test (mock_provider "aws") for the root and every module that has tests/
-#   - shellcheck on the rendered user_data: agent and server, package, source build and container
+#   - shellcheck on the rendered user_data: agent and server, package, source build and container,
+#     and the Prometheus host
+#   - promtool check config on the Prometheus host's rendered prometheus.yml (with the rules)
 #   - shellcheck on this script
 # No network, no AWS credentials: the AWS provider comes from a local filesystem mirror and
 # every test mocks it.
@@ -31,13 +33,18 @@ readonly CONFIG_DIRS=(
   modules/network
   modules/agent
   modules/metrics_server
+  modules/_prometheus_user_data
+  modules/prometheus
   examples/basic
   examples/cross_az
   examples/cluster_placement
   tests/render
 )
-# The six rendered boot scripts (outputs of tests/render).
-readonly USER_DATA_VARIANTS=(agent_package server_package agent_source agent_container server_source server_container)
+# The rendered boot scripts (outputs of tests/render): six latency-pair hosts, two Prometheus.
+readonly USER_DATA_VARIANTS=(agent_package server_package agent_source agent_container server_source server_container
+  prometheus prometheus_tls)
+# The rendered prometheus.yml files (outputs of tests/render), checked by promtool.
+readonly PROMETHEUS_CONFIGS=(prometheus_config prometheus_tls_config)
 
 passed=0
 failed=0
@@ -54,7 +61,7 @@ die() {
 
 # ---- environment: offline, no credentials ---------------------------------------------------
 
-for tool in terraform shellcheck tar; do
+for tool in terraform shellcheck promtool tar; do
   command -v "${tool}" >/dev/null 2>&1 || die "${tool} is not installed"
 done
 
@@ -152,6 +159,20 @@ check_render() {
   done
 }
 
+# promtool check config on a rendered prometheus.yml, its absolute paths moved into a scratch
+# directory that holds the repository's rules and stand-in credential files.
+check_promtool_config() {
+  local dir="${WORK_DIR}/promtool/$1"
+  mkdir -p "${dir}/rules.d" "${dir}/latency-pair"
+  cp "${TREE}"/prometheus/*.rules.yml "${dir}/rules.d/"
+  : >"${dir}/latency-pair/ca.crt"
+  printf 'token\n' >"${dir}/latency-pair/token"
+  terraform -chdir="${TREE}/tests/render" output -raw "$1" |
+    sed -e "s|/etc/prometheus/rules.d|${dir}/rules.d|g" \
+      -e "s|/etc/prometheus/latency-pair|${dir}/latency-pair|g" >"${dir}/prometheus.yml" &&
+    promtool check config "${dir}/prometheus.yml"
+}
+
 check_shellcheck_user_data() {
   local file="${WORK_DIR}/rendered/$1.sh"
   [[ -s "${file}" ]] && head -n 1 "${file}" | grep -qx '#!/bin/bash' && shellcheck --shell=bash "${file}"
@@ -202,6 +223,9 @@ done
 run_check "render user_data (tests/render)" check_render
 for variant in "${USER_DATA_VARIANTS[@]}"; do
   run_check "shellcheck user_data ${variant}" check_shellcheck_user_data "${variant}"
+done
+for config in "${PROMETHEUS_CONFIGS[@]}"; do
+  run_check "promtool check config ${config}" check_promtool_config "${config}"
 done
 
 printf '\nSummary (%ss):\n' "$((SECONDS - started_all))"

@@ -1,6 +1,6 @@
 # The IAM role of a latency-pair instance: exactly what its boot script and sync timer call,
-# each on the exact resources, nothing on "*" but what Session Manager and ECR's token call
-# require.
+# each on the exact resources, nothing on "*" but what Session Manager, ECR's token call and
+# EC2's Describe calls (Prometheus' discovery) require.
 
 data "aws_partition" "current" {}
 
@@ -53,6 +53,13 @@ locals {
       Sid      = "ECRAuthorizationToken"
       Effect   = "Allow"
       Action   = "ecr:GetAuthorizationToken"
+      Resource = "*"
+    }] : [],
+    var.discover_instances ? [{
+      # EC2's Describe calls take no resource: "*" is the only value they accept.
+      Sid      = "DiscoverScrapeTargets"
+      Effect   = "Allow"
+      Action   = ["ec2:DescribeAvailabilityZones", "ec2:DescribeInstances"]
       Resource = "*"
     }] : [],
     length(local.secret_arns) > 0 ? [{

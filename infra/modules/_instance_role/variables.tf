@@ -44,6 +44,12 @@ variable "ecr_repositories" {
   default     = []
 }
 
+variable "discover_instances" {
+  description = "Allow ec2:DescribeInstances and ec2:DescribeAvailabilityZones (Prometheus' ec2_sd_configs; EC2 takes no resource for them)."
+  type        = bool
+  default     = false
+}
+
 variable "permissions_boundary" {
   description = "ARN of a managed policy set as the role's permissions boundary, or null."
   type        = string

@@ -91,6 +91,24 @@ locals {
     } : k => v == null ? "''" : "'${replace(v, "'", "'\\''")}'"
   }
 
+  # The AWS helpers (IMDSv2 credentials, SigV4-signed S3 and SSM calls, the status report), a
+  # file the boot script installs for itself and latency-pair-sync; the Prometheus host's boot
+  # script renders the same template.
+  aws_sh = templatefile("${path.module}/templates/aws.sh.tftpl", {
+    bucket           = local.shell_quote.bucket
+    manifest_key     = local.shell_quote.manifest_key
+    config_key       = local.shell_quote.config_key
+    status_parameter = local.shell_quote.status
+  })
+
+  # What every boot script starts with: the AWS helpers installed and sourced, logging, the
+  # failure report, apt with retries, the SSM agent (also the Prometheus host's).
+  prelude = templatefile("${path.module}/templates/prelude.sh.tftpl", {
+    aws_sh            = local.aws_sh
+    packages          = join(" ", concat(["ca-certificates", "curl"], length(local.secret_files) > 0 ? ["python3"] : []))
+    install_ssm_agent = var.install_ssm_agent
+  })
+
   rendered = templatefile("${path.module}/templates/bootstrap.sh.tftpl", {
     role               = var.role
     description        = local.is_server ? "latency-pair metrics server (latency-server)" : "latency-pair agent (latency-agent)"
@@ -106,10 +124,7 @@ locals {
     image_ref          = coalesce(var.container_image, "none")
     service_user       = local.shell_quote.service_user
     service_user_raw   = var.service_user
-    bucket             = local.shell_quote.bucket
-    manifest_key       = local.shell_quote.manifest_key
-    config_key         = local.shell_quote.config_key
-    status_parameter   = local.shell_quote.status
+    prelude            = local.prelude
     secret_files       = local.secret_files
     tls_dir            = local.tls_dir
     install_ssm_agent  = var.install_ssm_agent

@@ -230,7 +230,8 @@ resource "aws_instance" "this" {
     tags = merge(var.tags, { Name = "${var.name}-server" })
   }
 
-  tags = merge(var.tags, { Name = "${var.name}-server", Role = "metrics-server" })
+  # Role and LatencyPair select it for Prometheus' EC2 discovery (modules/prometheus).
+  tags = merge(var.tags, { Name = "${var.name}-server", Role = "metrics-server", LatencyPair = var.name })
 
   lifecycle {
     precondition {

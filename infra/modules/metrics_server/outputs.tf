@@ -110,3 +110,8 @@ output "iam_policy" {
   description = "The inline policy of the role this module created (null with iam_instance_profile), for audits."
   value       = try(module.role[0].policy, null)
 }
+
+output "instance_tags" {
+  description = "Tags of the metrics server instance (Role and LatencyPair select it for Prometheus' EC2 discovery)."
+  value       = aws_instance.this.tags
+}

@@ -1,5 +1,6 @@
-# Test-only root: renders the six user_data variants (agent/server x package/source/container) through
-# the same module the instance modules use, so scripts/check.sh can run shellcheck on them.
+# Test-only root: renders the six user_data variants (agent/server x package/source/container) and
+# the Prometheus host's (plain, and HTTPS with a token) through the same modules the instance
+# modules use, so scripts/check.sh can run shellcheck and promtool on them.
 # No providers and no resources: `terraform apply` only evaluates outputs, fully offline.
 
 terraform {
@@ -120,4 +121,50 @@ output "server_source" {
 output "server_container" {
   description = "user_data of a metrics server run from a container image in ECR (docker logs in first)."
   value       = module.server_container.rendered
+}
+
+module "prometheus" {
+  source = "../../modules/_prometheus_user_data"
+
+  region           = "eu-west-1"
+  ec2_sd_filters   = { "tag:Role" = ["metrics-server"], "tag:LatencyPair" = ["latency-pair"] }
+  scrape_port      = 5000
+  scrape_interval  = "15s"
+  retention        = "15d"
+  rule_files       = { for file in fileset("${path.module}/../../prometheus", "*.rules.yml") : file => file("${path.module}/../../prometheus/${file}") }
+  status_parameter = "/latency-pair/status/prometheus"
+}
+
+module "prometheus_tls" {
+  source = "../../modules/_prometheus_user_data"
+
+  region               = "eu-west-1"
+  ec2_sd_filters       = { "tag:Role" = ["metrics-server"] }
+  scrape_port          = 5000
+  scrape_interval      = "30s"
+  retention            = "30d"
+  tls_ca_parameter     = "/latency-pair/tls/ca"
+  auth_token_parameter = "/latency-pair/token"
+  status_parameter     = "/latency-pair/status/prometheus"
+  install_ssm_agent    = false
+}
+
+output "prometheus" {
+  description = "user_data of the Prometheus host (plain HTTP scrapes, the repository's rules)."
+  value       = module.prometheus.rendered
+}
+
+output "prometheus_tls" {
+  description = "user_data of the Prometheus host scraping over HTTPS with a token."
+  value       = module.prometheus_tls.rendered
+}
+
+output "prometheus_config" {
+  description = "prometheus.yml of the plain variant (promtool checks it)."
+  value       = module.prometheus.prometheus_config
+}
+
+output "prometheus_tls_config" {
+  description = "prometheus.yml of the HTTPS variant (promtool checks it)."
+  value       = module.prometheus_tls.prometheus_config
 }
