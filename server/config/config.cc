@@ -359,14 +359,14 @@ class TextErrorCollector final : public google::protobuf::io::ErrorCollector {
   std::vector<std::string> errors_;
 };
 
+}  // namespace
+
 // Protobuf's JSON parser reports a syntax error as "DESCRIPTION\nSNIPPET\n
 // <spaces>^" (the snippet is the input around the error, which may span
 // lines, and the caret's indent is the error's offset into it). This turns
 // it into "LINE:COLUMN: DESCRIPTION" like the text parser's errors. Other
 // errors are one line that already names the field, e.g.
 // "(targets[0]) bogus: Cannot find field.".
-}  // namespace
-
 std::string JsonErrorMessage(const std::string& message,
                              absl::string_view json) {
   size_t first_newline = message.find('\n');
@@ -615,11 +615,9 @@ absl::StatusOr<ServerSettings> BuildSettings(
                                    "\" is taken by ", it->second));
     }
     if (label_use.size() > static_cast<size_t>(kMaxDistinctLabelNames)) {
-      problems.AddRaw(absl::StrCat(found.origin, ": its labels would make ",
-                                   label_use.size(),
-                                   " distinct label names (at "
-                                   "most ",
-                                   kMaxDistinctLabelNames, ")"));
+      problems.AddRaw(absl::StrCat(
+          found.origin, ": its labels would make ", label_use.size(),
+          " distinct label names (at most ", kMaxDistinctLabelNames, ")"));
     }
     if (!problems.empty()) {
       settings.skipped.emplace_back(problems.ToStatus().message());

@@ -47,10 +47,6 @@ absl::Status Invalid(absl::string_view path, absl::string_view where,
       absl::StrCat(path, ": ", where, where.empty() ? "" : ": ", message));
 }
 
-}  // namespace
-
-namespace {
-
 // One group of a file, whatever its syntax.
 struct Group {
   std::vector<std::string> targets;
@@ -246,6 +242,13 @@ FileDiscovery::Result FileDiscovery::Refresh() {
     for (const std::string& path : *paths) {
       if (good.contains(path)) continue;  // matched by an earlier pattern
       absl::StatusOr<std::string> text = files_->Read(path);
+      auto previous = good_.find(path);
+      // Unchanged since the last good read: its targets stand, unparsed.
+      if (text.ok() && previous != good_.end() &&
+          previous->second.text == *text) {
+        good.emplace(path, previous->second);
+        continue;
+      }
       absl::StatusOr<std::vector<DiscoveredTarget>> targets =
           text.ok()
               ? ParseFileSd(path, *text)
@@ -254,7 +257,6 @@ FileDiscovery::Result FileDiscovery::Refresh() {
         good.emplace(path, GoodFile{*std::move(text), *std::move(targets)});
         continue;
       }
-      auto previous = good_.find(path);
       result.errors.push_back(absl::StrCat(
           targets.status().message(),
           previous == good_.end()
