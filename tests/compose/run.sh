@@ -201,19 +201,26 @@ else
   exit 1
 fi
 
+until_true() {  # CMD...: retries CMD once a second until it succeeds or TIMEOUT
+  local deadline=$((SECONDS + TIMEOUT))
+  until "$@"; do
+    [ "$SECONDS" -lt "$deadline" ] || return 1
+    sleep 1
+  done
+}
+
 phase "wait for health"
 health() {  # SERVICE -> its container's health status
   docker inspect -f '{{if .State.Health}}{{.State.Health.Status}}{{end}}' \
     "$(docker-compose ps -q "$1")" 2>/dev/null || echo "missing"
 }
+settled() {  # SERVICE: its health check no longer says "starting"
+  status="$(health "$1")"
+  [ "$status" != "starting" ]
+}
 for service in agent server; do
   status=""
-  deadline=$((SECONDS + TIMEOUT))
-  while [ "$SECONDS" -lt "$deadline" ]; do
-    status="$(health "$service")"
-    [ "$status" = "starting" ] || break
-    sleep 1
-  done
+  until_true settled "$service" || true
   if [ "$status" = "healthy" ]; then
     pass "$service healthy"
   else
@@ -230,14 +237,13 @@ m = json.load(sys.stdin)
 sys.exit(0 if m.get("status") == "ok" and (m.get("latency_ms") or 0) > 0 else 1)'
 }
 json=""
-deadline=$((SECONDS + TIMEOUT))
-while [ "$SECONDS" -lt "$deadline" ]; do
+serving() {  # GET /metrics (kept in $json) says ok with a latency
   json="$(in_netns curl -sS --max-time 2 http://127.0.0.1:5000/metrics 2>&1)" || true
-  if metrics_ok <<<"$json" 2>/dev/null; then break; fi
-  sleep 1
-done
+  metrics_ok <<<"$json" 2>/dev/null
+}
+if until_true serving; then ok=true; else ok=false; fi
 echo "GET /metrics: $json"
-if metrics_ok <<<"$json" 2>/dev/null; then
+if $ok; then
   pass "/metrics status ok, latency_ms > 0"
 else
   fail "/metrics status ok, latency_ms > 0"
@@ -354,13 +360,6 @@ between() { python3 -c 'import sys; sys.exit(not (sys.argv[2] and float(sys.argv
 icmp_loss() {  # the icmp latency_loss_ratio, from the Prometheus text
   in_netns curl -sS --max-time 2 'http://127.0.0.1:5000/metrics?format=prometheus' 2>/dev/null |
     sed -n 's/^latency_loss_ratio{.*kind="icmp".*} \([0-9.eE+-]*\)$/\1/p' | head -n 1 || true
-}
-until_true() {  # CMD...: retries CMD once a second until it succeeds or TIMEOUT
-  local deadline=$((SECONDS + TIMEOUT))
-  until "$@"; do
-    [ "$SECONDS" -lt "$deadline" ] || return 1
-    sleep 1
-  done
 }
 if LATENCY_IMPAIR_DELAY_MS=5 LATENCY_IMPAIR_LOSS_PERCENT=50 docker-compose \
     --profile impair up -d --build --no-deps impair >"$RUN_DIR/impair.log" 2>&1 9>&-; then
