@@ -12,14 +12,7 @@ tb_testbed agent
 # The agent host's second address, where the name moves to.
 ip -n "$TB_AGENT_NS" addr add "$TB_SPARE_ADDR/$TB_PREFIX_LEN" dev "$TB_DEV"
 hosts_dir="/etc/netns/$TB_SERVER_NS"
-# tb_cleanup reads the exit status from $?: hand it on after the rm.
-cleanup() {
-  local rc=$?
-  rm -rf "$hosts_dir"
-  (exit "$rc")
-  tb_cleanup
-}
-trap cleanup EXIT
+tb_on_exit rm -rf "$hosts_dir"
 mkdir -p "$hosts_dir"
 hosts="$hosts_dir/hosts"
 echo "$TB_AGENT_ADDR agent-host.test" >"$hosts"

@@ -24,14 +24,8 @@ TB_AGENT_NS="$TB_EPHEMERAL_PREFIX-$$-agent"
 ROUTER_NS="$TB_EPHEMERAL_PREFIX-$$-router"
 TB_DIR=$(mktemp -d "/tmp/$TB_EPHEMERAL_PREFIX-$$.XXXXXX")
 chmod 755 "$TB_DIR"
-cleanup() {
-  local rc=$?
-  set +e # `(exit rc)` below must not end the trap
-  tb_delete_ns "$ROUTER_NS"
-  (exit "$rc")
-  tb_cleanup
-}
-trap cleanup EXIT
+tb_on_exit tb_delete_ns "$ROUTER_NS"
+trap tb_cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 

@@ -163,16 +163,23 @@ tb_testbed() {
   if [ "$1" = agent ]; then tb_start_agent 0; fi
 }
 
+# tb_on_exit CMD [ARGS...]: tb_cleanup runs CMD too, after stopping every
+# process and deleting the namespaces (a test's own trap would have to
+# keep $? and errexit straight; this cannot get that wrong).
+TB_EXIT_HOOKS=()
+tb_on_exit() { TB_EXIT_HOOKS+=("$(printf '%q ' "$@")"); }
+
 tb_cleanup() {
   local rc=$?
   trap - EXIT INT TERM
   set +e
-  local pidfile
+  local pidfile hook
   for pidfile in "$TB_DIR"/*.pid; do
     [ -e "$pidfile" ] && tb_stop "$(basename "$pidfile" .pid)"
   done
   tb_delete_ns "$TB_SERVER_NS"
   tb_delete_ns "$TB_AGENT_NS"
+  for hook in "${TB_EXIT_HOOKS[@]}"; do eval "$hook"; done
   if [ "$rc" -ne 0 ]; then
     local log
     for log in "$TB_DIR"/*.log; do
