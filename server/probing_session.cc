@@ -25,9 +25,6 @@ absl::StatusOr<std::shared_ptr<ProbingSession>> ProbingSession::Start(
     const std::vector<TargetSpec>& targets, const StatusThresholds& thresholds,
     Clock& clock, std::shared_ptr<grpc::ChannelCredentials> probe_credentials,
     bool keep_history_minutes) {
-  if (targets.empty()) {
-    return absl::InvalidArgumentError("no targets: give --target or --config");
-  }
   std::shared_ptr<ProbingSession> session(
       new ProbingSession(clock, probe_credentials, keep_history_minutes));
   session->grpc_ = std::make_unique<GrpcProber>(clock, session->router_);
@@ -51,9 +48,6 @@ absl::StatusOr<std::shared_ptr<ProbingSession>> ProbingSession::Start(
 
 absl::Status ProbingSession::Reload(const std::vector<TargetSpec>& targets,
                                     const StatusThresholds& thresholds) {
-  if (targets.empty()) {
-    return absl::InvalidArgumentError("no targets: give --target or --config");
-  }
   std::shared_ptr<const Generation> previous = generation();
   auto next = std::make_shared<Generation>();
   next->store = std::make_shared<ResultStore>(

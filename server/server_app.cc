@@ -30,9 +30,6 @@ ServerApp::ServerApp(const ServerOptions& options, Clock& clock)
 
 absl::StatusOr<std::unique_ptr<ServerApp>> ServerApp::Start(
     const ServerOptions& options, Clock& clock) {
-  if (options.targets.empty()) {
-    return absl::InvalidArgumentError("no targets: give --target or --config");
-  }
   // Refuse a taken port before probing starts, with the same message for
   // both surfaces.
   for (const auto& [flag, listen] :

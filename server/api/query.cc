@@ -219,6 +219,8 @@ absl::StatusOr<v1::GetLatencyResponse> QueryHandler::GetLatency(
   response.set_target_count(Count32(count));
   response.set_source(view.source);
   response.set_history(HistoryStateText(view.history_health));
+  // No targets (discovery found none): the counts say so, nothing else.
+  if (count == 0) return response;
   const v1::TargetSummary& summary = all.targets(target);
   response.set_target(summary.name());
   for (const v1::ProbeSummary& probe : summary.probes()) {

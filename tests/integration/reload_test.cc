@@ -199,6 +199,55 @@ TEST(ReloadTest, FileSdTargetsFollowTheFiles) {
   rmdir(dir);
 }
 
+// A server whose targets all come from discovery may have none: at start
+// (an empty directory, a service with no endpoints yet) and later (the last
+// file removed). It starts, answers every surface with an empty fleet, and
+// probes targets when they come.
+TEST(ReloadTest, DiscoveryMayFindNoTargets) {
+  char dir[] = "/tmp/latency-file-sd-XXXXXX";
+  ASSERT_NE(mkdtemp(dir), nullptr);
+  const std::string file = absl::StrCat(dir, "/a.json");
+  std::string error;
+  std::optional<ServerProcess> server = testing::StartServer(
+      {absl::StrCat("--file_sd=", dir, "/*.json"), "--file_sd_refresh=200ms",
+       "--interval=200ms", "--report_interval=0"},
+      &error);
+  ASSERT_TRUE(server.has_value()) << error;
+  auto empty_fleet = [&] {
+    EXPECT_THAT(TargetNames(*server), ::testing::IsEmpty());
+    auto metrics = RunCommand(
+        {"curl", "-s", "-w", " %{http_code}", server->http_url("/metrics")});
+    EXPECT_THAT(metrics.output, HasSubstr("\"target_count\":0"));
+    EXPECT_THAT(metrics.output, ::testing::EndsWith(" 200"));
+    auto prometheus =
+        RunCommand({"curl", "-s", "-w", " %{http_code}",
+                    server->http_url("/metrics?format=prometheus")});
+    EXPECT_THAT(prometheus.output, HasSubstr("# TYPE latency_status gauge"));
+    EXPECT_THAT(prometheus.output, ::testing::EndsWith(" 200"));
+    auto watch = RunCommand({"curl", "-s", "-w", " %{http_code}",
+                             server->http_url("/v1/targets/x/stats")});
+    EXPECT_THAT(watch.output, ::testing::EndsWith(" 404"));
+  };
+  empty_fleet();
+
+  std::ofstream(file + ".tmp") << R"([{"targets": ["one=127.0.0.1:1"]}])";
+  ASSERT_EQ(rename((file + ".tmp").c_str(), file.c_str()), 0);
+  EXPECT_TRUE(WaitUntil([&] { return IcmpSent(*server, "one") >= 2; },
+                        absl::Seconds(30)))
+      << server->process.Output();
+
+  ASSERT_EQ(unlink(file.c_str()), 0);
+  EXPECT_TRUE(WaitUntil([&] { return TargetNames(*server).empty(); },
+                        absl::Seconds(30)))
+      << server->process.Output();
+  empty_fleet();
+  EXPECT_THAT(server->process.Output(),
+              ::testing::Not(HasSubstr("reload failed")));
+  server->process.Signal(SIGTERM);
+  EXPECT_EQ(server->process.Wait(absl::Seconds(20)), 0);
+  rmdir(dir);
+}
+
 // A reload that adds a target leaves an unchanged gRPC target's probing
 // alone: same channel (no new connection, so no state changes logged and
 // no probe timing a TCP set-up), counters carried on, no cancelled call
