@@ -23,7 +23,7 @@ APT_PACKAGES=(
   prometheus shellcheck ccache clang libclang-rt-14-dev
   iptables libnetfilter-queue-dev python3 openssl libssl-dev
   libbenchmark-dev
-  bc fping wrk prometheus-blackbox-exporter
+  bc fping wrk prometheus-blackbox-exporter dnsmasq-base
   debootstrap systemd-container lintian
   chromium
 )

@@ -15,8 +15,10 @@
 #include "common/logging.h"
 #include "common/signals.h"
 #include "server/config/config.h"
+#include "server/config/dns_sd.h"
 #include "server/config/file_sd.h"
 #include "server/server_app.h"
+#include "server/target_sources.h"
 
 ABSL_FLAG(std::vector<std::string>, target, {},
           "[NAME=]HOST[:GRPC_PORT] to probe (repeatable, or comma-separated); "
@@ -33,6 +35,15 @@ ABSL_FLAG(std::vector<std::string>, file_sd, {},
 ABSL_FLAG(absl::Duration, file_sd_refresh, absl::Seconds(10),
           "re-read the --file_sd files this often and apply changes in place "
           "(also on SIGHUP); 0 = only at start and on SIGHUP");
+ABSL_FLAG(std::vector<std::string>, dns_sd, {},
+          "discover targets in DNS: srv:NAME (every SRV record's host and "
+          "port), a:NAME[:PORT] or aaaa:NAME[:PORT] (every IPv4 or IPv6 "
+          "address of NAME, e.g. a Kubernetes headless service; port "
+          "default 50051); repeatable, or comma-separated; added to the "
+          "config's dns_sd");
+ABSL_FLAG(absl::Duration, dns_sd_refresh, absl::Seconds(30),
+          "look the --dns_sd names up again this often and apply changes in "
+          "place (also on SIGHUP); 0 = only at start and on SIGHUP");
 // Unset (not 0) means "the config file's defaults, else 1s", so help does
 // not show a 0 that is not the real default.
 ABSL_FLAG(std::optional<absl::Duration>, interval, std::nullopt,
@@ -126,7 +137,8 @@ std::string HostName() {
   return name;
 }
 
-// The --config file, with the --file_sd flags added to its patterns.
+// The --config file, with the --file_sd and --dns_sd flags added to its
+// discovery.
 absl::StatusOr<latency::v1::ServerConfig> ConfigFromFlags() {
   latency::v1::ServerConfig config;
   if (std::string path = absl::GetFlag(FLAGS_config); !path.empty()) {
@@ -137,6 +149,12 @@ absl::StatusOr<latency::v1::ServerConfig> ConfigFromFlags() {
   }
   for (const std::string& pattern : absl::GetFlag(FLAGS_file_sd)) {
     config.add_file_sd(pattern);
+  }
+  for (const std::string& value : absl::GetFlag(FLAGS_dns_sd)) {
+    absl::StatusOr<latency::v1::DnsSdConfig> lookup =
+        latency::ParseDnsSdFlag(value);
+    if (!lookup.ok()) return lookup.status();
+    *config.add_dns_sd() = *std::move(lookup);
   }
   return config;
 }
@@ -155,7 +173,7 @@ absl::StatusOr<latency::ServerOptions> OptionsFromConfig(
       config, absl::GetFlag(FLAGS_target), flag_defaults, discovered);
   if (!settings.ok()) return settings.status();
   for (const std::string& why : settings->skipped) {
-    latency::Logger("server")->warn("file_sd: target left out: {}", why);
+    latency::Logger("server")->warn("discovered target left out: {}", why);
   }
   latency::ServerOptions options;
   options.targets = settings->targets;
@@ -253,91 +271,6 @@ absl::StatusOr<latency::HistoryOptions> HistoryFromFlags() {
   return history;
 }
 
-// The targets are the configuration's plus those discovered in file_sd
-// files. SIGHUP re-reads both; the refresh timer re-reads the files and, if
-// they changed, applies them with the configuration last loaded. Either
-// way only new, changed and removed targets start or stop.
-class TargetSources {
- public:
-  // At start: the configuration and the files its patterns match.
-  absl::StatusOr<latency::ServerOptions> Load() {
-    absl::MutexLock lock(&mu_);
-    absl::StatusOr<latency::v1::ServerConfig> config = ConfigFromFlags();
-    if (!config.ok()) return config.status();
-    config_ = *std::move(config);
-    RefreshFilesLocked();
-    return OptionsFromConfig(config_, discovered_);
-  }
-
-  // SIGHUP: a bad configuration changes nothing and says why.
-  void Reload(latency::ServerApp& app) {
-    absl::MutexLock lock(&mu_);
-    absl::StatusOr<latency::v1::ServerConfig> config = ConfigFromFlags();
-    if (!config.ok()) {
-      log_->error("configuration reload failed, keeping the running one: {}",
-                  config.status().message());
-      return;
-    }
-    config_ = *std::move(config);
-    RefreshFilesLocked();
-    ApplyLocked(app);
-  }
-
-  // The timer: re-reads the files; applies them only if they changed.
-  void Refresh(latency::ServerApp& app) {
-    absl::MutexLock lock(&mu_);
-    if (RefreshFilesLocked()) ApplyLocked(app);
-  }
-
- private:
-  // True when the discovered targets changed. Errors are logged when they
-  // change, not every refresh.
-  bool RefreshFilesLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    std::vector<std::string> patterns(config_.file_sd().begin(),
-                                      config_.file_sd().end());
-    if (!discovery_.has_value() || discovery_->patterns() != patterns) {
-      discovery_.emplace(patterns, &latency::RealFileSdSource());
-    }
-    if (patterns.empty()) {
-      bool changed = !discovered_.empty();
-      discovered_.clear();
-      return changed;
-    }
-    latency::FileDiscovery::Result result = discovery_->Refresh();
-    if (result.errors != errors_) {
-      for (const std::string& error : result.errors) {
-        log_->error("file_sd: {}", error);
-      }
-      errors_ = result.errors;
-    }
-    if (!result.changed) return false;
-    log_->info("file_sd: {} targets from {} files", result.targets.size(),
-               result.files);
-    discovered_ = std::move(result.targets);
-    return true;
-  }
-
-  void ApplyLocked(latency::ServerApp& app) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    absl::StatusOr<latency::ServerOptions> options =
-        OptionsFromConfig(config_, discovered_);
-    absl::Status status = options.status();
-    if (options.ok()) {
-      status = app.ReloadTargets(options->targets, options->thresholds);
-    }
-    if (!status.ok()) {
-      log_->error("configuration reload failed, keeping the running one: {}",
-                  status.message());
-    }
-  }
-
-  std::shared_ptr<spdlog::logger> log_ = latency::Logger("server");
-  absl::Mutex mu_;
-  latency::v1::ServerConfig config_ ABSL_GUARDED_BY(mu_);
-  std::optional<latency::FileDiscovery> discovery_ ABSL_GUARDED_BY(mu_);
-  std::vector<latency::DiscoveredTarget> discovered_ ABSL_GUARDED_BY(mu_);
-  std::vector<std::string> errors_ ABSL_GUARDED_BY(mu_);
-};
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -352,7 +285,7 @@ int main(int argc, char** argv) {
       "windowed statistics\nand a status per target.\n\n"
       "Usage: latency-server --target=[NAME=]HOST[:PORT] [--target=...] "
       "[flags]\n       latency-server --config=FILE [flags]",
-      {"target", "grpc_tls_client_san"});
+      {"target", "file_sd", "dns_sd", "grpc_tls_client_san"});
   if (absl::Status s = latency::SetupLogging(absl::GetFlag(FLAGS_log_level),
                                              absl::GetFlag(FLAGS_log_format));
       !s.ok()) {
@@ -360,7 +293,9 @@ int main(int argc, char** argv) {
     return 2;
   }
   auto log = latency::Logger("server");
-  TargetSources targets;
+  latency::TargetSources targets(ConfigFromFlags, OptionsFromConfig,
+                                 &latency::RealFileSdSource(),
+                                 &latency::RealDnsResolver());
   absl::StatusOr<latency::ServerOptions> options = targets.Load();
   if (!options.ok()) {
     log->critical("bad configuration: {}", options.status().message());
@@ -377,25 +312,34 @@ int main(int argc, char** argv) {
     log->critical("{}", app.status().message());
     return app.status().code() == absl::StatusCode::kInvalidArgument ? 2 : 1;
   }
+  const latency::TargetSources::Applier apply =
+      [&app](const latency::ServerOptions& next) {
+        return (*app)->ReloadTargets(next.targets, next.thresholds);
+      };
   absl::Notification stopping;
-  std::thread file_sd_refresher;
-  if (absl::Duration every = absl::GetFlag(FLAGS_file_sd_refresh);
-      every > absl::ZeroDuration()) {
-    // `every` by value: the thread outlives this statement's scope.
-    file_sd_refresher = std::thread([&stopping, &targets, &app, every] {
+  // Each discovery's timer on its own thread: a DNS lookup that waits for
+  // its timeout holds up no file refresh's timing (the lock aside).
+  std::vector<std::thread> refreshers;
+  auto refresh_every = [&](absl::Duration every, auto refresh) {
+    if (every <= absl::ZeroDuration()) return;
+    refreshers.emplace_back([&stopping, &targets, &apply, every, refresh] {
       while (!stopping.WaitForNotificationWithTimeout(every)) {
-        targets.Refresh(**app);
+        (targets.*refresh)(apply);
       }
     });
-  }
-  int sig = latency::WaitForShutdownSignal([&app, &log, &targets] {
+  };
+  refresh_every(absl::GetFlag(FLAGS_file_sd_refresh),
+                &latency::TargetSources::RefreshFiles);
+  refresh_every(absl::GetFlag(FLAGS_dns_sd_refresh),
+                &latency::TargetSources::RefreshDns);
+  int sig = latency::WaitForShutdownSignal([&app, &log, &targets, &apply] {
     log->info("SIGHUP: reloading TLS certificates, token and configuration");
     (*app)->ReloadCredentials();
-    targets.Reload(**app);
+    targets.Reload(apply);
   });
   log->info("signal {}: stopping", sig);
   stopping.Notify();
-  if (file_sd_refresher.joinable()) file_sd_refresher.join();
+  for (std::thread& refresher : refreshers) refresher.join();
   (*app)->Shutdown();
   log->info("latency-server stopped");
   return 0;

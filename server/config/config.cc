@@ -24,6 +24,7 @@
 #include "google/protobuf/io/tokenizer.h"
 #include "google/protobuf/text_format.h"
 #include "google/protobuf/util/json_util.h"
+#include "server/config/dns_sd.h"
 
 namespace latency {
 namespace {
@@ -75,8 +76,8 @@ bool IsZoneChar(char c) {
   return absl::ascii_isalnum(c) || c == '_' || c == '.' || c == '-';
 }
 
-// Host names per RFC 1123, plus '_' (docker-compose service and container
-// names use it and resolvers accept it).
+}  // namespace
+
 bool IsHostName(absl::string_view host) {
   if (absl::EndsWith(host, ".")) host.remove_suffix(1);
   if (host.empty() || host.size() > 253) return false;
@@ -89,6 +90,8 @@ bool IsHostName(absl::string_view host) {
   }
   return true;
 }
+
+namespace {
 
 // Syntax only: literal addresses via inet_pton, names by charset. An IPv6
 // address may carry a zone ("fe80::1%eth0").
@@ -535,10 +538,15 @@ absl::StatusOr<ServerSettings> BuildSettings(
   std::map<std::string, std::string> label_first_use;
 
   if (config.targets().empty() && target_flags.empty() &&
-      config.file_sd().empty()) {
+      config.file_sd().empty() && config.dns_sd().empty()) {
     errors.Add("targets",
                "no targets configured; add targets to the config file, pass "
-               "--target or discover them with --file_sd");
+               "--target or discover them with --file_sd or --dns_sd");
+  }
+  for (int i = 0; i < config.dns_sd_size(); ++i) {
+    absl::Status lookup =
+        ValidateDnsSd(absl::StrCat("dns_sd[", i, "]"), config.dns_sd(i));
+    if (!lookup.ok()) errors.AddRaw(lookup.message());
   }
   std::map<std::string, std::string> label_by_name;
   auto add_target = [&](const std::string& label,
@@ -605,11 +613,18 @@ absl::StatusOr<ServerSettings> BuildSettings(
   // beyond the bound is skipped, and `skipped` says why.
   for (const DiscoveredTarget& found : discovered) {
     Errors problems;
+    const std::string name =
+        found.target.name().empty() ? found.target.host() : found.target.name();
+    // file_sd checked these as it parsed; DNS answers are checked here.
+    if (ClassifyHost(found.target.host()) == HostKind::kInvalid) {
+      problems.Add(found.origin, InvalidHostMessage(found.target.host()));
+    } else if (!IsValidName(name)) {
+      problems.Add(found.origin,
+                   InvalidNameMessage(name, found.target.name().empty()));
+    }
     std::map<std::string, std::string> label_use = label_first_use;
     ValidateLabels(found.origin, found.target, &label_use, &problems);
     ValidateResolved(found.origin, found.target, base, &problems);
-    const std::string name =
-        found.target.name().empty() ? found.target.host() : found.target.name();
     if (auto it = label_by_name.find(name); it != label_by_name.end()) {
       problems.AddRaw(absl::StrCat(found.origin, ": target name \"", name,
                                    "\" is taken by ", it->second));

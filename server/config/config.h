@@ -78,6 +78,11 @@ absl::StatusOr<v1::TargetConfig> ParseTargetFlag(absl::string_view flag);
 absl::StatusOr<v1::TargetConfig> ParseTargetAddress(absl::string_view value,
                                                     absl::string_view what);
 
+// A host name per RFC 1123 (labels of 1-63 characters, 253 in all, an
+// optional trailing dot), plus '_' (docker-compose service names use it,
+// SRV names start with it, resolvers accept it).
+bool IsHostName(absl::string_view host);
+
 // A configuration file's contents; above 16 MiB is an error. Messages start
 // with the path.
 absl::StatusOr<std::string> ReadFile(const std::string& path);

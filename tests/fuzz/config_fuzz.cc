@@ -1,6 +1,8 @@
 // Fuzzes latency-server's configuration: LoadConfigFile (text proto and
-// JSON, from a real file), ParseTargetFlag, ParseFileSd (the text and JSON
-// inputs are also read as YAML and JSON file_sd files) and BuildSettings.
+// JSON, from a real file), ParseTargetFlag and ParseDnsSdFlag (each flag
+// line is both), ParseFileSd (the text and JSON inputs are also read as
+// YAML and JSON file_sd files), ParseSrvAnswer (mode 3's bytes are also a
+// DNS answer) and BuildSettings.
 // Checks:
 //  - every error is INVALID_ARGUMENT with a non-empty message that names
 //    its source (the file path, `--target "..."`);
@@ -35,6 +37,7 @@
 #include "google/protobuf/text_format.h"
 #include "google/protobuf/util/json_util.h"
 #include "server/config/config.h"
+#include "server/config/dns_sd.h"
 #include "tests/fuzz/fuzz_proto.h"
 #include "tests/fuzz/fuzz_util.h"
 
@@ -116,6 +119,37 @@ void CheckFlag(const std::string& flag) {
   FUZZ_CHECK(again.ok(), absl::StrCat(flag, " -> ", again_flag, ": ",
                                       again.status().ToString()));
   FUZZ_CHECK(Equal(*target, *again), flag + " -> " + again_flag);
+}
+
+// The same text as a --dns_sd value: parses and prints back to itself
+// (type lower-cased), or is refused naming the flag.
+void CheckDnsSdFlag(const std::string& flag) {
+  absl::StatusOr<v1::DnsSdConfig> lookup = ParseDnsSdFlag(flag);
+  if (!lookup.ok()) {
+    CheckError(lookup.status(), absl::StrCat("--dns_sd \"", flag, "\": "));
+    return;
+  }
+  FUZZ_CHECK(ValidateDnsSd("dns_sd", *lookup).ok(), flag);
+  absl::StatusOr<v1::DnsSdConfig> again = ParseDnsSdFlag(DnsSdName(*lookup));
+  FUZZ_CHECK(again.ok() && Equal(*lookup, *again),
+             absl::StrCat(flag, " -> ", DnsSdName(*lookup)));
+}
+
+// The bytes as a DNS answer off the network: parsed or refused as
+// DATA_LOSS, never read past; every record has a host without the root dot.
+void CheckSrvAnswer(absl::string_view bytes) {
+  absl::StatusOr<std::vector<SrvRecord>> records = ParseSrvAnswer(
+      reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size());
+  if (!records.ok()) {
+    FUZZ_CHECK(records.status().code() == absl::StatusCode::kDataLoss,
+               records.status().ToString());
+    return;
+  }
+  for (const SrvRecord& record : *records) {
+    FUZZ_CHECK(!record.host.empty() && record.host.back() != '.' &&
+                   record.host.size() < 1025,
+               record.host);
+  }
 }
 
 bool ValidName(const std::string& name) {
@@ -255,7 +289,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   } else {
     flags = latency::SplitFlags(rest);
   }
-  for (const std::string& flag : flags) latency::CheckFlag(flag);
+  for (const std::string& flag : flags) {
+    latency::CheckFlag(flag);
+    latency::CheckDnsSdFlag(flag);
+  }
   if (mode == 0) latency::CheckFileSd("fuzz.yaml", file, flags);
   if (mode == 1) latency::CheckFileSd("fuzz.json", file, flags);
 
@@ -266,6 +303,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (!loaded) return 0;
     config = *loaded;
   } else if (mode == 3) {
+    latency::CheckSrvAnswer(file);
     if (!config.ParseFromArray(file.data(), static_cast<int>(file.size())))
       return 0;
   }

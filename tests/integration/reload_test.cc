@@ -248,6 +248,33 @@ TEST(ReloadTest, DiscoveryMayFindNoTargets) {
   rmdir(dir);
 }
 
+// --file_sd and --dns_sd are repeatable like --target: every value counts,
+// not only the last.
+TEST(ReloadTest, RepeatedDiscoveryFlagsAllCount) {
+  char dir[] = "/tmp/latency-file-sd-XXXXXX";
+  ASSERT_NE(mkdtemp(dir), nullptr);
+  const std::string a = absl::StrCat(dir, "/a.json");
+  const std::string b = absl::StrCat(dir, "/b.yml");
+  std::ofstream(a) << R"([{"targets": ["one=127.0.0.1:1"]}])";
+  std::ofstream(b) << "- targets: ['two=127.0.0.2:1']\n";
+  std::string error;
+  std::optional<ServerProcess> server = testing::StartServer(
+      {absl::StrCat("--file_sd=", a), absl::StrCat("--file_sd=", b),
+       // getaddrinfo answers a dotted quad itself: no DNS needed here.
+       "--dns_sd=a:127.0.0.3:1", "--dns_sd=a:127.0.0.4:1",
+       "--report_interval=0"},
+      &error);
+  ASSERT_TRUE(server.has_value()) << error;
+  EXPECT_THAT(TargetNames(*server), ::testing::UnorderedElementsAre(
+                                        "one", "two", "127.0.0.3", "127.0.0.4"))
+      << server->process.Output();
+  server->process.Signal(SIGTERM);
+  EXPECT_EQ(server->process.Wait(absl::Seconds(20)), 0);
+  unlink(a.c_str());
+  unlink(b.c_str());
+  rmdir(dir);
+}
+
 // A reload that adds a target leaves an unchanged gRPC target's probing
 // alone: same channel (no new connection, so no state changes logged and
 // no probe timing a TCP set-up), counters carried on, no cancelled call
