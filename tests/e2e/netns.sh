@@ -179,6 +179,10 @@ tb_cleanup() {
   done
   tb_delete_ns "$TB_SERVER_NS"
   tb_delete_ns "$TB_AGENT_NS"
+  local ns
+  for ns in $(ip netns list | awk '{print $1}' | grep "^$TB_EPHEMERAL_PREFIX-$$-" || true); do
+    tb_delete_ns "$ns"
+  done
   for hook in "${TB_EXIT_HOOKS[@]}"; do eval "$hook"; done
   if [ "$rc" -ne 0 ]; then
     local log
@@ -258,9 +262,10 @@ tb_stop() {
   pid=$(tb_pid "$name") || return 0
   rm -f "$TB_DIR/$name.pid"
   [ -n "$pid" ] || return 0
-  # Only a process in one of our namespaces is ours (pids get reused).
+  # Only a process in one of our namespaces is ours (pids get reused): the
+  # testbed's two, or any other this run made (fleet_test.sh's hosts).
   case "$(ip netns identify "$pid" 2>/dev/null)" in
-    "$TB_SERVER_NS" | "$TB_AGENT_NS") ;;
+    "$TB_SERVER_NS" | "$TB_AGENT_NS" | "$TB_EPHEMERAL_PREFIX-$$-"*) ;;
     *) return 0 ;;
   esac
   kill -"$sig" "$pid" 2>/dev/null || true
@@ -483,13 +488,16 @@ tb_blackhole() {
 
 tb_now_ns() { date +%s%N; }
 
-# tb_prometheus PORT [RULE_FILE...]: a real Prometheus in the server's
-# namespace on 127.0.0.1:9090, scraping 127.0.0.1:PORT (job latency-pair)
-# every second and evaluating the rule files (copied into its folder) every
-# second; returns once the config checks out.
+# tb_prometheus PORT|ADDR:PORT,... [RULE_FILE...]: a real Prometheus in the
+# server's namespace on 127.0.0.1:9090, scraping 127.0.0.1:PORT (or every
+# ADDR:PORT listed; job latency-pair) every second and evaluating the rule
+# files (copied into its folder) every second; returns once the config
+# checks out.
 tb_prometheus() {
-  local port=$1 dir="$TB_DIR/prometheus" rules="" file
+  local targets=$1 dir="$TB_DIR/prometheus" rules="" file
   shift
+  [[ "$targets" == *:* ]] || targets="127.0.0.1:$targets"
+  targets="'${targets//,/"', '"}'"
   mkdir -p "$dir/data"
   for file in "$@"; do
     cp "$file" "$dir/"
@@ -504,7 +512,7 @@ rule_files: [$rules]
 scrape_configs:
   - job_name: latency-pair
     static_configs:
-      - targets: ['127.0.0.1:$port']
+      - targets: [$targets]
 YAML
   promtool check config "$dir/prometheus.yml" >/dev/null
   tb_spawn prometheus "$TB_SERVER_NS" root prometheus \
