@@ -17,6 +17,7 @@
 #include "server/config/config.h"
 #include "server/config/dns_sd.h"
 #include "server/config/file_sd.h"
+#include "server/ec2_metadata.h"
 #include "server/server_app.h"
 #include "server/target_sources.h"
 
@@ -76,6 +77,12 @@ ABSL_FLAG(std::string, source, "",
           "where this server measures from (e.g. eu-west-1a): the `source` "
           "label of every metric and `source` in API answers; default: the "
           "config's `source`, else the host name");
+ABSL_FLAG(std::string, source_from, "",
+          "ec2: the source is this EC2 instance's Availability Zone (e.g. "
+          "eu-west-1a), asked once at start from the instance metadata "
+          "service (IMDSv2); instead of --source");
+ABSL_FLAG(std::string, ec2_metadata_endpoint, "http://169.254.169.254",
+          "the EC2 instance metadata service --source_from=ec2 asks");
 ABSL_FLAG(int32_t, max_concurrent_streams, 100,
           "calls and streams one query client connection may have open");
 ABSL_FLAG(absl::Duration, report_interval, absl::Seconds(60),
@@ -271,6 +278,29 @@ absl::StatusOr<latency::HistoryOptions> HistoryFromFlags() {
   return history;
 }
 
+// --source_from=ec2: asks EC2 once, at start, and sets --source (which a
+// reload then keeps, as it keeps any --source).
+absl::Status SourceFromMetadata() {
+  const std::string from = absl::GetFlag(FLAGS_source_from);
+  if (from.empty()) return absl::OkStatus();
+  if (from != "ec2") {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--source_from: \"", from, "\": want ec2"));
+  }
+  if (!absl::GetFlag(FLAGS_source).empty()) {
+    return absl::InvalidArgumentError("--source and --source_from: set one");
+  }
+  absl::StatusOr<std::string> zone = latency::Ec2AvailabilityZone(
+      absl::GetFlag(FLAGS_ec2_metadata_endpoint), absl::Seconds(2));
+  if (!zone.ok()) {
+    return absl::UnavailableError(
+        absl::StrCat("--source_from=ec2: ", zone.status().message()));
+  }
+  latency::Logger("server")->info("source {} (EC2 instance metadata)", *zone);
+  absl::SetFlag(&FLAGS_source, *zone);
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -293,6 +323,10 @@ int main(int argc, char** argv) {
     return 2;
   }
   auto log = latency::Logger("server");
+  if (absl::Status s = SourceFromMetadata(); !s.ok()) {
+    log->critical("bad configuration: {}", s.message());
+    return 2;
+  }
   latency::TargetSources targets(ConfigFromFlags, OptionsFromConfig,
                                  &latency::RealFileSdSource(),
                                  &latency::RealDnsResolver());
