@@ -256,35 +256,49 @@ void Render(const ResultStore& store, const ProberGauges& gauges,
            static_cast<double>(row.view.consecutive_failures));
   }
 
+  // A kind's counters only for targets that probe by it: an ICMP-only
+  // fleet pays no series for gRPC's, and the other way round.
   std::vector<TargetCounters> counters;
+  std::vector<bool> icmp_on(store.targets().size());
+  std::vector<bool> grpc_on(store.targets().size());
   for (size_t i = 0; i < store.targets().size(); ++i) {
     counters.push_back(counters_of(static_cast<int>(i)));
+  }
+  for (const Row& row : rows) {
+    (row.kind == ProbeKind::kIcmp ? icmp_on : grpc_on)[row.target] = true;
   }
   w.Family("latency_late_replies_total", "counter",
            "Replies that arrived after their probe timed out.");
   for (size_t i = 0; i < counters.size(); ++i) {
-    w.Line("latency_late_replies_total",
-           absl::StrCat(target_label(i), ",kind=\"icmp\""),
-           static_cast<double>(counters[i].icmp_late_replies));
-    w.Line("latency_late_replies_total",
-           absl::StrCat(target_label(i), ",kind=\"grpc\""),
-           static_cast<double>(counters[i].grpc_late_replies));
+    if (icmp_on[i]) {
+      w.Line("latency_late_replies_total",
+             absl::StrCat(target_label(i), ",kind=\"icmp\""),
+             static_cast<double>(counters[i].icmp_late_replies));
+    }
+    if (grpc_on[i]) {
+      w.Line("latency_late_replies_total",
+             absl::StrCat(target_label(i), ",kind=\"grpc\""),
+             static_cast<double>(counters[i].grpc_late_replies));
+    }
   }
   w.Family("latency_duplicate_replies_total", "counter",
            "Second and later ICMP replies to one probe.");
   for (size_t i = 0; i < counters.size(); ++i) {
+    if (!icmp_on[i]) continue;
     w.Line("latency_duplicate_replies_total", target_label(i),
            static_cast<double>(counters[i].icmp_duplicate_replies));
   }
   w.Family("latency_mismatched_replies_total", "counter",
            "ICMP replies with our id and sequence but a wrong payload.");
   for (size_t i = 0; i < counters.size(); ++i) {
+    if (!icmp_on[i]) continue;
     w.Line("latency_mismatched_replies_total", target_label(i),
            static_cast<double>(counters[i].icmp_mismatched_replies));
   }
   w.Family("latency_grpc_channel_state_changes_total", "counter",
            "Connectivity state changes of the target's gRPC channel.");
   for (size_t i = 0; i < counters.size(); ++i) {
+    if (!grpc_on[i]) continue;
     w.Line("latency_grpc_channel_state_changes_total", target_label(i),
            static_cast<double>(counters[i].grpc_channel_state_changes));
   }
@@ -299,6 +313,7 @@ void Render(const ResultStore& store, const ProberGauges& gauges,
            "gRPC replies to probes sent before the channel was READY: their "
            "time includes connection set-up, so they are not RTT samples.");
   for (size_t i = 0; i < counters.size(); ++i) {
+    if (!grpc_on[i]) continue;
     w.Line("latency_grpc_connect_replies_total", target_label(i),
            static_cast<double>(counters[i].grpc_connect_replies));
   }

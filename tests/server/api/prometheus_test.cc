@@ -430,29 +430,55 @@ TEST_F(PrometheusTest, AgeAndConsecutiveFailures) {
             0);
 }
 
+// Each counter of a probe kind the target has; beta (ICMP only) has none
+// of the gRPC ones: a fleet of ICMP-only targets pays no series for them.
 TEST_F(PrometheusTest, ProberCountersPerTarget) {
   Exposition e = Render();
   const std::vector<std::string> names = {"alpha", "beta", "gam\\\"ma"};
   for (int i = 0; i < 3; ++i) {
     SCOPED_TRACE(names[i]);
     const std::string& t = names[i];
+    const bool grpc = t != "beta";
     EXPECT_EQ(e.Value("latency_late_replies_total",
                       {{"target", t}, {"kind", "icmp"}}),
               10 + i);
-    EXPECT_EQ(e.Value("latency_late_replies_total",
-                      {{"target", t}, {"kind", "grpc"}}),
-              20 + i);
     EXPECT_EQ(e.Value("latency_duplicate_replies_total", {{"target", t}}),
               30 + i);
     EXPECT_EQ(e.Value("latency_mismatched_replies_total", {{"target", t}}),
               40 + i);
+    EXPECT_EQ(e.Value("latency_skipped_probes_total", {{"target", t}}), 60 + i);
+    EXPECT_EQ(
+        e.Has("latency_late_replies_total", {{"target", t}, {"kind", "grpc"}}),
+        grpc);
+    EXPECT_EQ(
+        e.Has("latency_grpc_channel_state_changes_total", {{"target", t}}),
+        grpc);
+    EXPECT_EQ(e.Has("latency_grpc_connect_replies_total", {{"target", t}}),
+              grpc);
+    if (!grpc) continue;
+    EXPECT_EQ(e.Value("latency_late_replies_total",
+                      {{"target", t}, {"kind", "grpc"}}),
+              20 + i);
     EXPECT_EQ(
         e.Value("latency_grpc_channel_state_changes_total", {{"target", t}}),
         50 + i);
-    EXPECT_EQ(e.Value("latency_skipped_probes_total", {{"target", t}}), 60 + i);
     EXPECT_EQ(e.Value("latency_grpc_connect_replies_total", {{"target", t}}),
               70 + i);
   }
+}
+
+// And a gRPC-only target has none of the ICMP ones.
+TEST(PrometheusKindsTest, GrpcOnlyTargetHasNoIcmpCounters) {
+  ApiTestStore data({ApiTarget("g", "10.0.0.9", false, true)});
+  Exposition e = Parse(RenderPrometheus(data.store(), ProberGauges(),
+                                        [](int) { return TargetCounters(); }));
+  EXPECT_TRUE(
+      e.Has("latency_late_replies_total", {{"target", "g"}, {"kind", "grpc"}}));
+  EXPECT_TRUE(e.Has("latency_grpc_connect_replies_total", {{"target", "g"}}));
+  EXPECT_FALSE(
+      e.Has("latency_late_replies_total", {{"target", "g"}, {"kind", "icmp"}}));
+  EXPECT_FALSE(e.Has("latency_duplicate_replies_total", {{"target", "g"}}));
+  EXPECT_FALSE(e.Has("latency_mismatched_replies_total", {{"target", "g"}}));
 }
 
 TEST_F(PrometheusTest, ProberGaugesInSeconds) {
