@@ -133,6 +133,15 @@ int Count(const std::string& text, const std::string& needle) {
   return n;
 }
 
+// A server whose targets are DIR/*.json, re-read every 200 ms.
+std::optional<ServerProcess> StartWithFileSd(const std::string& dir,
+                                             std::string* error) {
+  return testing::StartServer(
+      {absl::StrCat("--file_sd=", dir, "/*.json"), "--file_sd_refresh=200ms",
+       "--interval=200ms", "--report_interval=0"},
+      error);
+}
+
 // file_sd: the targets follow a directory of Prometheus target files with
 // no restart and no SIGHUP. A new file adds its targets while an unchanged
 // target keeps its series; a half-written file keeps its last targets; a
@@ -149,10 +158,7 @@ TEST(ReloadTest, FileSdTargetsFollowTheFiles) {
   write_file("a.json",
              R"([{"targets": ["one=127.0.0.1:1"], "labels": {"az": "a"}}])");
   std::string error;
-  std::optional<ServerProcess> server = testing::StartServer(
-      {absl::StrCat("--file_sd=", dir, "/*.json"), "--file_sd_refresh=200ms",
-       "--interval=200ms", "--report_interval=0"},
-      &error);
+  std::optional<ServerProcess> server = StartWithFileSd(dir, &error);
   ASSERT_TRUE(server.has_value()) << error;
   EXPECT_THAT(TargetNames(*server), ::testing::ElementsAre("one"));
   auto prometheus = RunCommand(
@@ -208,10 +214,7 @@ TEST(ReloadTest, DiscoveryMayFindNoTargets) {
   ASSERT_NE(mkdtemp(dir), nullptr);
   const std::string file = absl::StrCat(dir, "/a.json");
   std::string error;
-  std::optional<ServerProcess> server = testing::StartServer(
-      {absl::StrCat("--file_sd=", dir, "/*.json"), "--file_sd_refresh=200ms",
-       "--interval=200ms", "--report_interval=0"},
-      &error);
+  std::optional<ServerProcess> server = StartWithFileSd(dir, &error);
   ASSERT_TRUE(server.has_value()) << error;
   auto empty_fleet = [&] {
     EXPECT_THAT(TargetNames(*server), ::testing::IsEmpty());
