@@ -30,6 +30,7 @@ readonly CONFIG_DIRS=(
   .
   modules/_user_data
   modules/_instance_role
+  modules/_artifacts
   modules/network
   modules/agent
   modules/metrics_server
