@@ -36,9 +36,11 @@ readonly CONFIG_DIRS=(
   modules/metrics_server
   modules/_prometheus_user_data
   modules/prometheus
+  modules/mesh
   examples/basic
   examples/cross_az
   examples/cluster_placement
+  examples/mesh
   tests/render
 )
 # The rendered boot scripts (outputs of tests/render): six latency-pair hosts, three mesh
