@@ -81,7 +81,7 @@ output "metrics_server_user_data" {
 
 output "artifact_bucket" {
   description = "S3 bucket holding the deployed package, its manifest and the server config (null unless package_path is set)."
-  value       = try(aws_s3_bucket.artifacts[0].id, null)
+  value       = try(module.artifacts[0].bucket, null)
 }
 
 output "vpc_id" {

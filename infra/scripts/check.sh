@@ -4,8 +4,8 @@
 #   - terraform init (local provider mirror only) + validate, for the root, every module,
 #     every example and the user_data render harness
 #   - terraform test (mock_provider "aws") for the root and every module that has tests/
-#   - shellcheck on the rendered user_data: agent and server, package, source build and container,
-#     and the Prometheus host
+#   - shellcheck on the rendered user_data: agent, server and mesh member, package, source build
+#     and container, and the Prometheus host
 #   - promtool check config on the Prometheus host's rendered prometheus.yml (with the rules)
 #   - shellcheck on this script
 # No network, no AWS credentials: the AWS provider comes from a local filesystem mirror and
@@ -30,19 +30,23 @@ readonly CONFIG_DIRS=(
   .
   modules/_user_data
   modules/_instance_role
+  modules/_artifacts
   modules/network
   modules/agent
   modules/metrics_server
   modules/_prometheus_user_data
   modules/prometheus
+  modules/mesh
   examples/basic
   examples/cross_az
   examples/cluster_placement
+  examples/mesh
   tests/render
 )
-# The rendered boot scripts (outputs of tests/render): six latency-pair hosts, two Prometheus.
+# The rendered boot scripts (outputs of tests/render): six latency-pair hosts, three mesh
+# members (agent and server on one host), two Prometheus.
 readonly USER_DATA_VARIANTS=(agent_package server_package agent_source agent_container server_source server_container
-  prometheus prometheus_tls)
+  member_package member_source member_container prometheus prometheus_tls)
 # The rendered prometheus.yml files (outputs of tests/render), checked by promtool.
 readonly PROMETHEUS_CONFIGS=(prometheus_config prometheus_tls_config)
 

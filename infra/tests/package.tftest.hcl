@@ -6,7 +6,7 @@ mock_provider "aws" {
 }
 
 override_resource {
-  target = aws_s3_bucket.artifacts
+  target = module.artifacts[0].aws_s3_bucket.this
   values = {
     id  = "lp-artifacts-0123"
     arn = "arn:aws:s3:::lp-artifacts-0123"
@@ -22,51 +22,20 @@ variables {
   }
 }
 
-run "package_goes_to_a_private_tls_only_bucket" {
+# The bucket itself (private, encrypted, versioned, TLS only) is modules/_artifacts' test.
+run "package_and_config_go_to_the_artifact_bucket" {
   command = apply
 
   assert {
     condition = (
-      aws_s3_bucket_public_access_block.artifacts[0].block_public_acls &&
-      aws_s3_bucket_public_access_block.artifacts[0].block_public_policy &&
-      aws_s3_bucket_public_access_block.artifacts[0].ignore_public_acls &&
-      aws_s3_bucket_public_access_block.artifacts[0].restrict_public_buckets &&
-      aws_s3_bucket_ownership_controls.artifacts[0].rule[0].object_ownership == "BucketOwnerEnforced"
+      module.artifacts[0].package_key == "packages/latency-pair_1.2.3_amd64-${substr(filesha256("tests/fixtures/latency-pair_1.2.3_amd64.deb"), 0, 16)}.deb" &&
+      module.artifacts[0].package_sha256 == filesha256("tests/fixtures/latency-pair_1.2.3_amd64.deb")
     )
-    error_message = "The artifact bucket must block every form of public access and ACLs."
+    error_message = "The package must be uploaded under a key naming its content."
   }
 
   assert {
-    condition = (
-      one(one(aws_s3_bucket_server_side_encryption_configuration.artifacts[0].rule).apply_server_side_encryption_by_default).sse_algorithm == "AES256" &&
-      aws_s3_bucket_versioning.artifacts[0].versioning_configuration[0].status == "Enabled"
-    )
-    error_message = "The artifact bucket must be encrypted and versioned."
-  }
-
-  assert {
-    condition = jsonencode(jsondecode(aws_s3_bucket_policy.artifacts[0].policy).Statement[0]) == jsonencode({
-      Sid       = "TLSOnly"
-      Effect    = "Deny"
-      Principal = "*"
-      Action    = "s3:*"
-      Resource  = ["arn:aws:s3:::lp-artifacts-0123", "arn:aws:s3:::lp-artifacts-0123/*"]
-      Condition = { Bool = { "aws:SecureTransport" = "false" } }
-    })
-    error_message = "The bucket policy must refuse every request not made over TLS."
-  }
-
-  assert {
-    condition = (
-      aws_s3_object.package[0].key == "packages/latency-pair_1.2.3_amd64-${substr(filesha256("tests/fixtures/latency-pair_1.2.3_amd64.deb"), 0, 16)}.deb" &&
-      aws_s3_object.package[0].source == "tests/fixtures/latency-pair_1.2.3_amd64.deb" &&
-      aws_s3_object.manifest[0].content == "package_key=${aws_s3_object.package[0].key}\npackage_sha256=${filesha256("tests/fixtures/latency-pair_1.2.3_amd64.deb")}\n"
-    )
-    error_message = "The package must be uploaded under a key naming its content, and the manifest must give that key and its SHA-256."
-  }
-
-  assert {
-    condition     = aws_s3_object.server_config[0].content == module.metrics_server.server_config && strcontains(aws_s3_object.server_config[0].content, "targets { name: \"same-az\" host: \"10.42.0.10\" grpc_port: 50051 }\ntargets { name: \"cross-az\" host: \"10.42.1.10\" grpc_port: 50051 }")
+    condition     = module.artifacts[0].config_objects == tomap({ "config/server.textproto" = module.metrics_server.server_config }) && strcontains(module.metrics_server.server_config, "targets { name: \"same-az\" host: \"10.42.0.10\" grpc_port: 50051 }\ntargets { name: \"cross-az\" host: \"10.42.1.10\" grpc_port: 50051 }")
     error_message = "The server config object must carry every agent, same zone first."
   }
 
@@ -83,12 +52,12 @@ run "roles_read_exactly_their_objects" {
     condition = (
       jsonencode(module.metrics_server.iam_policy.Statement[1].Resource) == jsonencode([
         "arn:aws:s3:::lp-artifacts-0123/manifest",
-        "arn:aws:s3:::lp-artifacts-0123/${aws_s3_object.package[0].key}",
+        "arn:aws:s3:::lp-artifacts-0123/${module.artifacts[0].package_key}",
         "arn:aws:s3:::lp-artifacts-0123/config/server.textproto",
       ]) &&
       jsonencode(module.agent.iam_policy.Statement[1].Resource) == jsonencode([
         "arn:aws:s3:::lp-artifacts-0123/manifest",
-        "arn:aws:s3:::lp-artifacts-0123/${aws_s3_object.package[0].key}",
+        "arn:aws:s3:::lp-artifacts-0123/${module.artifacts[0].package_key}",
       ])
     )
     error_message = "s3:GetObject must name the exact objects: the server's config is not the agents' to read."
@@ -137,7 +106,7 @@ run "another_agent_changes_the_config_not_the_server" {
   }
 
   assert {
-    condition     = module.metrics_server.rendered_user_data == run.package_goes_to_a_private_tls_only_bucket.metrics_server_user_data
+    condition     = module.metrics_server.rendered_user_data == run.package_and_config_go_to_the_artifact_bucket.metrics_server_user_data
     error_message = "Adding an agent must leave the server's user_data (and so the instance) as it was."
   }
 }

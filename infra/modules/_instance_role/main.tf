@@ -13,6 +13,9 @@ data "aws_caller_identity" "current" {
 }
 
 locals {
+  # IAM takes at most 38 characters of a role's name prefix (64 less the unique suffix); a mesh
+  # member's NAME-member-KEY- can be longer, and its tags and description say whose it is.
+  name_prefix         = substr(var.name_prefix, 0, 38)
   partition           = data.aws_partition.current.partition
   artifact_arns       = [for key in var.artifact_keys : "arn:${local.partition}:s3:::${var.artifact_bucket}/${key}"]
   ecr_repository_arns = [for r in var.ecr_repositories : "arn:${local.partition}:ecr:${r.region}:${r.account}:repository/${r.name}"]
@@ -80,7 +83,7 @@ locals {
 }
 
 resource "aws_iam_role" "this" {
-  name_prefix          = var.name_prefix
+  name_prefix          = local.name_prefix
   description          = var.description
   permissions_boundary = var.permissions_boundary
   assume_role_policy = jsonencode({
@@ -104,7 +107,7 @@ resource "aws_iam_role_policy" "this" {
 }
 
 resource "aws_iam_instance_profile" "this" {
-  name_prefix = var.name_prefix
+  name_prefix = local.name_prefix
   role        = aws_iam_role.this.name
 
   tags = var.tags

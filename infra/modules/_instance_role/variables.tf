@@ -1,5 +1,5 @@
 variable "name_prefix" {
-  description = "Prefix of the role's and the instance profile's names."
+  description = "Prefix of the role's and the instance profile's names (its first 38 characters, IAM's limit for a role's)."
   type        = string
 }
 

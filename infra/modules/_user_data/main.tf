@@ -1,8 +1,10 @@
 locals {
-  is_server      = var.role == "server"
+  # A mesh member runs both programs: its agent answers the other members' probes, its server
+  # probes them.
+  runs_server    = contains(["server", "member"], var.role)
+  runs_agent     = contains(["agent", "member"], var.role)
   install_method = var.package != null ? "package" : (var.container_image != null ? "container" : "source")
   from_package   = local.install_method == "package"
-  binary         = local.is_server ? "latency-server" : "latency-agent"
 
   # An image in ECR (ACCOUNT.dkr.ecr.REGION.amazonaws.com/REPOSITORY): docker logs in with a
   # token the instance role asks that region's ECR for; the role may pull that repository only.
@@ -41,8 +43,9 @@ locals {
     local.has_secret["client-ca.crt"] ? ["--tls_client_ca=${local.tls_dir}/client-ca.crt"] : [],
   )
 
-  # Installed from the package, the targets and the interval live in the config file the sync
-  # timer delivers (server_config), so changing them reloads the server instead of replacing it.
+  # Installed from the package, the targets, the interval and the source live in the config
+  # file the sync timer delivers (server_config), so changing them reloads the server instead of
+  # replacing it.
   server_args = concat(
     local.from_package ? [] : [for t in var.targets : "--target=${t.name}=${t.host}:${t.port}"],
     [
@@ -50,32 +53,50 @@ locals {
       "--http_listen=0.0.0.0:${var.http_port}",
     ],
     local.from_package ? [] : ["--interval=${var.probe_interval}"],
+    local.from_package || var.vantage_point == null ? [] : ["--source=${var.vantage_point}"],
     ["--log_level=${var.log_level}"],
     local.server_secret_args,
   )
-  agent_args = [
-    "--listen=0.0.0.0:${var.agent_grpc_port}",
-    "--log_level=${var.log_level}",
-    "--log_format=${var.log_format}",
-  ]
-  args = local.is_server ? local.server_args : concat(local.agent_args, local.agent_secret_args)
+  agent_args = concat(
+    [
+      "--listen=0.0.0.0:${var.agent_grpc_port}",
+      "--log_level=${var.log_level}",
+      "--log_format=${var.log_format}",
+    ],
+    local.agent_secret_args,
+  )
 
   interval_ms = (
     endswith(var.probe_interval, "ms") ? tonumber(trimsuffix(var.probe_interval, "ms")) :
     endswith(var.probe_interval, "s") ? tonumber(trimsuffix(var.probe_interval, "s")) * 1000 :
     tonumber(trimsuffix(var.probe_interval, "m")) * 60000
   )
-  # latency.v1.ServerConfig as text proto. Names and hosts are validated to [a-z0-9_.:-].
+  # latency.v1.ServerConfig as text proto. Names, hosts and the source are validated to
+  # [A-Za-z0-9_.:-].
   server_config = join("\n", concat(
     ["# latency-server targets, rendered by Terraform (infra/modules/_user_data): edits here are overwritten."],
+    var.vantage_point == null ? [] : ["source: \"${var.vantage_point}\""],
     [for t in var.targets : "targets { name: \"${t.name}\" host: \"${t.host}\" grpc_port: ${t.port} }"],
     ["defaults { interval_ms: ${local.interval_ms} }", ""],
   ))
 
-  # The only capability either program could need is binding a port below 1024 (source
-  # installs only; container installs reject such ports).
-  listen_ports       = local.is_server ? [var.grpc_port, var.http_port] : [var.agent_grpc_port]
-  needs_bind_service = anytrue([for p in local.listen_ports : p < 1024])
+  # The systemd services the script installs (package: enables) and starts, the agent first. The
+  # only capability either program could need is binding a port below 1024 (source installs
+  # only; container installs reject such ports).
+  services = concat(
+    local.runs_agent ? [{
+      name               = "latency-agent"
+      description        = "latency-pair agent (latency-agent)"
+      args               = join(" ", local.agent_args)
+      needs_bind_service = var.agent_grpc_port < 1024
+    }] : [],
+    local.runs_server ? [{
+      name               = "latency-server"
+      description        = "latency-pair metrics server (latency-server)"
+      args               = join(" ", local.server_args)
+      needs_bind_service = var.grpc_port < 1024 || var.http_port < 1024
+    }] : [],
+  )
 
   # Single-quote for bash; validation already excludes quotes, this is defence in depth.
   shell_quote = {
@@ -110,24 +131,24 @@ locals {
   })
 
   rendered = templatefile("${path.module}/templates/bootstrap.sh.tftpl", {
-    role               = var.role
-    description        = local.is_server ? "latency-pair metrics server (latency-server)" : "latency-pair agent (latency-agent)"
-    binary             = local.binary
-    service_name       = local.binary
-    args               = join(" ", local.args)
-    install_method     = local.install_method
-    git_url            = local.shell_quote.git_url
-    git_ref            = local.shell_quote.git_ref
-    container_image    = local.shell_quote.container_image
-    ecr_registry       = try(local.ecr.registry, "")
-    ecr_region         = try(local.ecr.region, "")
-    image_ref          = coalesce(var.container_image, "none")
-    service_user       = local.shell_quote.service_user
-    service_user_raw   = var.service_user
-    prelude            = local.prelude
-    secret_files       = local.secret_files
-    tls_dir            = local.tls_dir
-    install_ssm_agent  = var.install_ssm_agent
-    needs_bind_service = local.needs_bind_service
+    role              = var.role
+    runs_agent        = local.runs_agent
+    runs_server       = local.runs_server
+    services          = local.services
+    agent_args        = join(" ", local.agent_args)
+    server_args       = join(" ", local.server_args)
+    install_method    = local.install_method
+    git_url           = local.shell_quote.git_url
+    git_ref           = local.shell_quote.git_ref
+    container_image   = local.shell_quote.container_image
+    ecr_registry      = try(local.ecr.registry, "")
+    ecr_region        = try(local.ecr.region, "")
+    image_ref         = coalesce(var.container_image, "none")
+    service_user      = local.shell_quote.service_user
+    service_user_raw  = var.service_user
+    prelude           = local.prelude
+    secret_files      = local.secret_files
+    tls_dir           = local.tls_dir
+    install_ssm_agent = var.install_ssm_agent
   })
 }

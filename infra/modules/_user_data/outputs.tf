@@ -3,14 +3,19 @@ output "rendered" {
   value       = local.rendered
 }
 
-output "service_name" {
-  description = "Name of the systemd unit the script installs and starts (without .service)."
-  value       = local.binary
+output "service_names" {
+  description = "Names of the systemd units the script installs (package: enables) and starts, without .service: latency-agent, latency-server, or both for a member."
+  value       = [for s in local.services : s.name]
 }
 
 output "args" {
-  description = "Command-line flags passed to the service."
-  value       = local.args
+  description = "Command-line flags of latency-server (server, member) or of latency-agent (agent)."
+  value       = local.runs_server ? local.server_args : local.agent_args
+}
+
+output "agent_args" {
+  description = "Command-line flags of latency-agent (agent, member); null for a server."
+  value       = local.runs_agent ? local.agent_args : null
 }
 
 output "install_method" {
@@ -19,7 +24,7 @@ output "install_method" {
 }
 
 output "server_config" {
-  description = "Server only: the targets and probe interval as latency.v1.ServerConfig text proto. Installed from the package, the server reads them from this file (upload it to package.config_key); otherwise they are flags and this is informational."
+  description = "Server and member: the targets, the probe interval and the source as latency.v1.ServerConfig text proto. Installed from the package, the server reads them from this file (upload it to package.config_key); otherwise they are flags and this is informational."
   value       = local.server_config
 }
 

@@ -1,10 +1,10 @@
 variable "role" {
-  description = "Which program this host runs: `agent` (latency-agent) or `server` (latency-server, the metrics server)."
+  description = "Which programs this host runs: `agent` (latency-agent), `server` (latency-server, the metrics server) or `member` (both: a mesh member, whose agent the other members probe and whose server probes them)."
   type        = string
 
   validation {
-    condition     = contains(["agent", "server"], var.role)
-    error_message = "role must be \"agent\" or \"server\"."
+    condition     = contains(["agent", "server", "member"], var.role)
+    error_message = "role must be \"agent\", \"server\" or \"member\"."
   }
 }
 
@@ -47,13 +47,13 @@ variable "container_image" {
 
   validation {
     # docker gives added capabilities to root only; the container runs as the service user.
-    condition     = var.container_image == null || alltrue([for p in(var.role == "server" ? [var.grpc_port, var.http_port] : [var.agent_grpc_port]) : p >= 1024])
+    condition     = var.container_image == null || alltrue([for p in concat(var.role != "agent" ? [var.grpc_port, var.http_port] : [], var.role != "server" ? [var.agent_grpc_port] : []) : p >= 1024])
     error_message = "With container_image the service runs as an unprivileged user in the container and cannot bind ports below 1024; choose ports >= 1024."
   }
 }
 
 variable "package" {
-  description = "Install the latency-pair .deb from this S3 bucket (the root module uploads it): the bucket's name, the key of the manifest (the package's key and SHA-256) and, for a server, the key of its config (server.textproto). A timer re-reads both every minute: a new package is installed, a new config reloaded in place (SIGHUP), so neither replaces the instance."
+  description = "Install the latency-pair .deb from this S3 bucket (the root module uploads it): the bucket's name, the key of the manifest (the package's key and SHA-256) and, for a server or member, the key of its config (server.textproto). A timer re-reads both every minute: a new package is installed, a new config reloaded in place (SIGHUP), so neither replaces the instance."
   type = object({
     bucket       = string
     manifest_key = string
@@ -73,12 +73,12 @@ variable "package" {
 
   validation {
     condition     = var.role == "agent" || try(var.package.config_key != null, var.package == null)
-    error_message = "A server installed from the package needs package.config_key (its targets are delivered there)."
+    error_message = "A server or member installed from the package needs package.config_key (its targets are delivered there)."
   }
 }
 
 variable "secrets" {
-  description = "Package installs only: TLS material and the bearer token, as names of SSM parameters (SecureString) the boot script and the sync timer copy into /etc/latency-pair/tls/ (root:latency-pair 0640; a change is applied with a reload). Server: cert/key serve the query API and the HTTP gateway, ca verifies the agents, client_cert/client_key are the prober's mTLS certificate, token is the bearer token both surfaces require. Agent: cert/key serve gRPC echo; with client_ca, callers (the server) must present a certificate it signed."
+  description = "Package installs only: TLS material and the bearer token, as names of SSM parameters (SecureString) the boot script and the sync timer copy into /etc/latency-pair/tls/ (root:latency-pair 0640; a change is applied with a reload). Server: cert/key serve the query API and the HTTP gateway, ca verifies the agents, client_cert/client_key are the prober's mTLS certificate, token is the bearer token both surfaces require. Agent: cert/key serve gRPC echo; with client_ca, callers (the server) must present a certificate it signed. Member: both, with one cert/key for the three surfaces."
   type = object({
     ca          = optional(string)
     cert        = optional(string)
@@ -135,7 +135,7 @@ variable "install_ssm_agent" {
 }
 
 variable "agent_grpc_port" {
-  description = "Agent only: TCP port latency-agent listens on for gRPC echo."
+  description = "Agent and member: TCP port latency-agent listens on for gRPC echo."
   type        = number
   default     = 50051
 
@@ -146,7 +146,7 @@ variable "agent_grpc_port" {
 }
 
 variable "targets" {
-  description = "Server only: agents to probe, in order (the first is the one /metrics reports as latency_ms). name labels the target, host is an IPv4 address or DNS name, port the agent's gRPC port."
+  description = "Server and member: agents to probe, in order (the first is the one /metrics reports as latency_ms). name labels the target, host is an IPv4 address or DNS name, port the agent's gRPC port."
   type = list(object({
     name = string
     host = string
@@ -175,13 +175,24 @@ variable "targets" {
   }
 
   validation {
-    condition     = var.role != "server" || length(var.targets) > 0
-    error_message = "The server needs at least one target."
+    condition     = var.role == "agent" || length(var.targets) > 0
+    error_message = "A server or member needs at least one target."
+  }
+}
+
+variable "vantage_point" {
+  description = "Server and member: where the server measures from (latency-server --source, e.g. its mesh member name or its Availability Zone): the `source` label of every metric and `source` in API answers. null: latency-server's default, the host name."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.vantage_point == null || can(regex("^[A-Za-z0-9]([A-Za-z0-9_.:-]{0,126}[A-Za-z0-9])?$", var.vantage_point))
+    error_message = "vantage_point must be 1-128 letters, digits, '_', '.', ':' or '-', starting and ending with a letter or digit."
   }
 }
 
 variable "grpc_port" {
-  description = "Server only: TCP port of the gRPC query service (--grpc_listen)."
+  description = "Server and member: TCP port of the gRPC query service (--grpc_listen)."
   type        = number
   default     = 50052
 
@@ -192,7 +203,7 @@ variable "grpc_port" {
 }
 
 variable "http_port" {
-  description = "Server only: TCP port of the HTTP/JSON gateway that serves /metrics (--http_listen)."
+  description = "Server and member: TCP port of the HTTP/JSON gateway that serves /metrics (--http_listen)."
   type        = number
   default     = 5000
 
@@ -203,7 +214,7 @@ variable "http_port" {
 }
 
 variable "probe_interval" {
-  description = "Server only: probe interval per target (--interval), a duration such as 1s, 500ms or 1m; at least 100ms."
+  description = "Server and member: probe interval per target (--interval), a duration such as 1s, 500ms or 1m; at least 100ms."
   type        = string
   default     = "1s"
 
@@ -216,7 +227,7 @@ variable "probe_interval" {
 }
 
 variable "log_level" {
-  description = "Log level of the service (--log_level)."
+  description = "Log level of the services (--log_level)."
   type        = string
   default     = "info"
 
@@ -227,7 +238,7 @@ variable "log_level" {
 }
 
 variable "log_format" {
-  description = "Agent only: log format (--log_format), text or json."
+  description = "Agent and member: log format of latency-agent (--log_format), text or json."
   type        = string
   default     = "text"
 

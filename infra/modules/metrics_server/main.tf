@@ -1,4 +1,7 @@
 locals {
+  # Name tag and name prefix of every resource: NAME-server, or NAME-member-KEY in a mesh.
+  full_name               = "${var.name}-${var.instance_name}"
+  what                    = var.run_agent ? "latency-pair mesh member" : "latency-pair metrics server"
   create_instance_profile = var.iam_instance_profile == null
   ami_id                  = var.ami_id != null ? var.ami_id : try(data.aws_ami.debian[0].id, null)
   ami_arch                = var.architecture == "arm64" ? "arm64" : "amd64"
@@ -11,7 +14,7 @@ locals {
 
   # What the instance may read from the artifact bucket (package install only).
   artifact_keys    = var.package == null ? [] : compact([var.package.manifest_key, var.package.package_key, var.package.config_key])
-  status_parameter = "/${var.name}/status/server"
+  status_parameter = "/${var.name}/status/${var.instance_name}"
   # TLS material and the token in SSM, readable by exact ARN only.
   secret_parameters = sort(distinct(compact(values(coalesce(var.secrets, {})))))
 
@@ -66,7 +69,8 @@ resource "terraform_data" "first_ami" {
 module "user_data" {
   source = "../_user_data"
 
-  role              = "server"
+  # A mesh member also runs latency-agent, which the other members probe.
+  role              = var.run_agent ? "member" : "server"
   package           = var.package == null ? null : { bucket = var.package.bucket, manifest_key = var.package.manifest_key, config_key = var.package.config_key }
   status_parameter  = local.status_parameter
   secrets           = var.secrets
@@ -75,10 +79,13 @@ module "user_data" {
   container_image   = var.container_image
   install_ssm_agent = var.install_ssm_agent
   targets           = var.targets
+  vantage_point     = var.vantage_point
   grpc_port         = var.grpc_port
   http_port         = var.http_port
   probe_interval    = var.probe_interval
   log_level         = var.log_level
+  agent_grpc_port   = var.agent_grpc_port
+  log_format        = var.log_format
 }
 
 ################################################################################
@@ -86,11 +93,11 @@ module "user_data" {
 ################################################################################
 
 resource "aws_security_group" "this" {
-  name_prefix = "${var.name}-server-"
-  description = "latency-pair metrics server: HTTP and gRPC from allowed_cidrs, probes to the agents"
+  name_prefix = "${local.full_name}-"
+  description = var.run_agent ? "latency-pair mesh member: HTTP and gRPC from allowed_cidrs, probes to the other members" : "latency-pair metrics server: HTTP and gRPC from allowed_cidrs, probes to the agents"
   vpc_id      = var.vpc_id
 
-  tags = merge(var.tags, { Name = "${var.name}-server" })
+  tags = merge(var.tags, { Name = local.full_name })
 
   lifecycle {
     create_before_destroy = true
@@ -107,7 +114,7 @@ resource "aws_vpc_security_group_ingress_rule" "public" {
   from_port         = each.value.port
   to_port           = each.value.port
 
-  tags = merge(var.tags, { Name = "${var.name}-server-${each.value.port == var.http_port ? "http" : "grpc"}" })
+  tags = merge(var.tags, { Name = "${local.full_name}-${each.value.port == var.http_port ? "http" : "grpc"}" })
 }
 
 resource "aws_vpc_security_group_ingress_rule" "ssh" {
@@ -120,7 +127,7 @@ resource "aws_vpc_security_group_ingress_rule" "ssh" {
   from_port         = 22
   to_port           = 22
 
-  tags = merge(var.tags, { Name = "${var.name}-server-ssh" })
+  tags = merge(var.tags, { Name = "${local.full_name}-ssh" })
 }
 
 resource "aws_vpc_security_group_egress_rule" "agent_icmp_echo" {
@@ -131,7 +138,7 @@ resource "aws_vpc_security_group_egress_rule" "agent_icmp_echo" {
   from_port                    = 8  # ICMP type: echo request
   to_port                      = -1 # ICMP code: any
 
-  tags = merge(var.tags, { Name = "${var.name}-server-to-agents-icmp" })
+  tags = merge(var.tags, { Name = "${local.full_name}-to-agents-icmp" })
 }
 
 resource "aws_vpc_security_group_egress_rule" "agent_grpc" {
@@ -142,7 +149,7 @@ resource "aws_vpc_security_group_egress_rule" "agent_grpc" {
   from_port                    = var.agent_grpc_port
   to_port                      = var.agent_grpc_port
 
-  tags = merge(var.tags, { Name = "${var.name}-server-to-agents-grpc" })
+  tags = merge(var.tags, { Name = "${local.full_name}-to-agents-grpc" })
 }
 
 # Egress for boot and management (packages, image pulls, Session Manager): HTTPS, plus HTTP
@@ -157,7 +164,7 @@ resource "aws_vpc_security_group_egress_rule" "bootstrap" {
   from_port         = each.value[0]
   to_port           = each.value[0]
 
-  tags = merge(var.tags, { Name = "${var.name}-server-egress-${each.value[0]}" })
+  tags = merge(var.tags, { Name = "${local.full_name}-egress-${each.value[0]}" })
 }
 
 ################################################################################
@@ -168,7 +175,7 @@ resource "aws_vpc_security_group_egress_rule" "bootstrap" {
 # host is not serving"). Terraform creates it and leaves its value to the instance.
 resource "aws_ssm_parameter" "status" {
   name        = local.status_parameter
-  description = "latency-pair metrics server: outcome of its boot script and package sync"
+  description = "${local.what}: outcome of its boot script and package sync"
   type        = "String"
   value       = "pending: the instance has not reported yet"
 
@@ -183,8 +190,8 @@ module "role" {
   source = "../_instance_role"
   count  = local.create_instance_profile ? 1 : 0
 
-  name_prefix           = "${var.name}-server-"
-  description           = "latency-pair metrics server: Session Manager, its artifacts in S3, its status parameter"
+  name_prefix           = "${local.full_name}-"
+  description           = "${local.what}: Session Manager, its artifacts in S3, its status parameter"
   session_manager       = var.install_ssm_agent
   artifact_bucket       = try(var.package.bucket, null)
   artifact_keys         = local.artifact_keys
@@ -203,8 +210,9 @@ resource "aws_instance" "this" {
   ami                         = local.instance_ami
   instance_type               = var.instance_type
   subnet_id                   = var.subnet_id
+  private_ip                  = var.private_ip
   placement_group             = var.placement_group
-  vpc_security_group_ids      = [aws_security_group.this.id]
+  vpc_security_group_ids      = concat([aws_security_group.this.id], var.additional_security_group_ids)
   associate_public_ip_address = var.associate_public_ip_address
   iam_instance_profile        = local.create_instance_profile ? module.role[0].instance_profile_name : var.iam_instance_profile
   key_name                    = var.key_name
@@ -227,11 +235,12 @@ resource "aws_instance" "this" {
     kms_key_id            = var.root_volume_kms_key_id
     delete_on_termination = true
 
-    tags = merge(var.tags, { Name = "${var.name}-server" })
+    tags = merge(var.tags, { Name = local.full_name })
   }
 
-  # Role and LatencyPair select it for Prometheus' EC2 discovery (modules/prometheus).
-  tags = merge(var.tags, { Name = "${var.name}-server", Role = "metrics-server", LatencyPair = var.name })
+  # Role and LatencyPair select it for Prometheus' EC2 discovery (modules/prometheus); a mesh
+  # member is a metrics server too.
+  tags = merge(var.tags, { Name = local.full_name, Role = "metrics-server", LatencyPair = var.name })
 
   lifecycle {
     precondition {
@@ -248,7 +257,7 @@ resource "aws_eip" "this" {
 
   domain = "vpc"
 
-  tags = merge(var.tags, { Name = "${var.name}-server" })
+  tags = merge(var.tags, { Name = local.full_name })
 }
 
 resource "aws_eip_association" "this" {

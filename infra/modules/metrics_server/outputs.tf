@@ -3,6 +3,11 @@ output "security_group_id" {
   value       = aws_security_group.this.id
 }
 
+output "security_group_ids" {
+  description = "Every security group of the instance: its own and additional_security_group_ids."
+  value       = aws_instance.this.vpc_security_group_ids
+}
+
 output "instance_id" {
   description = "Instance ID of the metrics server."
   value       = aws_instance.this.id

@@ -8,6 +8,52 @@ variable "name" {
   }
 }
 
+variable "instance_name" {
+  description = "Name of this server within the deployment (name): its Name tag and name prefix are NAME-INSTANCE_NAME, its status parameter /NAME/status/INSTANCE_NAME. A mesh names each member member-KEY."
+  type        = string
+  default     = "server"
+
+  validation {
+    condition     = can(regex("^[a-z0-9]([a-z0-9_-]{0,38}[a-z0-9])?$", var.instance_name))
+    error_message = "instance_name must be 1-40 lower-case letters, digits, '-' or '_', starting and ending with a letter or digit."
+  }
+}
+
+variable "run_agent" {
+  description = "Also run latency-agent on this host, on agent_grpc_port (a mesh member: the other members probe it). Its ingress comes from additional_security_group_ids (a mesh's self-referencing group); this module's own group admits no probes."
+  type        = bool
+  default     = false
+}
+
+variable "vantage_point" {
+  description = "Where this server measures from (latency-server --source): the `source` label of every metric and `source` in API answers, e.g. a mesh member's name or an Availability Zone. null: the host name."
+  type        = string
+  default     = null
+}
+
+variable "log_format" {
+  description = "With run_agent: latency-agent's --log_format, text or json."
+  type        = string
+  default     = "text"
+}
+
+variable "private_ip" {
+  description = "Pin the server's private IPv4 address inside subnet_id (a mesh pins its members so each can list the others before any exists). null: AWS picks one."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.private_ip == null || can(regex("^(25[0-5]|2[0-4][0-9]|1?[0-9]?[0-9])(\\.(25[0-5]|2[0-4][0-9]|1?[0-9]?[0-9])){3}$", var.private_ip))
+    error_message = "private_ip must be an IPv4 address."
+  }
+}
+
+variable "additional_security_group_ids" {
+  description = "Security groups attached to the server besides its own (a mesh's self-referencing group, which admits the other members' probes of this host's agent)."
+  type        = list(string)
+  default     = []
+}
+
 variable "vpc_id" {
   description = "ID of the VPC the metrics server's security group belongs to."
   type        = string
@@ -112,7 +158,7 @@ variable "agent_security_group_id" {
 }
 
 variable "agent_grpc_port" {
-  description = "TCP port the agents serve gRPC echo on (egress rule towards the agents)."
+  description = "TCP port the agents serve gRPC echo on (egress rule towards the agents; with run_agent, this host's agent listens on it too)."
   type        = number
   default     = 50051
 
@@ -178,13 +224,14 @@ variable "package" {
 }
 
 variable "secrets" {
-  description = "Package installs only: SSM parameter names (SecureString) of the server's TLS material and token: cert/key (query API and HTTP gateway), ca (verifies the agents), client_cert/client_key (the prober's mTLS certificate), token (bearer token of both surfaces). The role may read exactly these."
+  description = "Package installs only: SSM parameter names (SecureString) of the server's TLS material and token: cert/key (query API and HTTP gateway; with run_agent, the agent's gRPC echo too), ca (verifies the agents), client_cert/client_key (the prober's mTLS certificate), client_ca (with run_agent: the agent accepts only callers it signed), token (bearer token of both surfaces). The role may read exactly these."
   type = object({
     ca          = optional(string)
     cert        = optional(string)
     key         = optional(string)
     client_cert = optional(string)
     client_key  = optional(string)
+    client_ca   = optional(string)
     token       = optional(string)
   })
   default = null

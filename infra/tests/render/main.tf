@@ -1,4 +1,4 @@
-# Test-only root: renders the six user_data variants (agent/server x package/source/container) and
+# Test-only root: renders the nine user_data variants (agent/server/member x package/source/container) and
 # the Prometheus host's (plain, and HTTPS with a token) through the same modules the instance
 # modules use, so scripts/check.sh can run shellcheck and promtool on them.
 # No providers and no resources: `terraform apply` only evaluates outputs, fully offline.
@@ -16,6 +16,11 @@ locals {
   targets = [
     { name = "same-az", host = "10.42.0.10" },
     { name = "cross-az", host = "10.42.1.10", port = 50051 },
+  ]
+  # A mesh member's targets: the other members, by name.
+  members = [
+    { name = "us-east-1b", host = "10.42.1.10" },
+    { name = "us-east-1c", host = "10.42.2.10" },
   ]
 }
 
@@ -167,4 +172,65 @@ output "prometheus_config" {
 output "prometheus_tls_config" {
   description = "prometheus.yml of the HTTPS variant (promtool checks it)."
   value       = module.prometheus_tls.prometheus_config
+}
+
+# A mesh member runs both programs; its targets are the other members (modules/mesh).
+module "member_package" {
+  source = "../../modules/_user_data"
+
+  role             = "member"
+  package          = merge(local.package, { config_key = "config/member-us-east-1a.textproto" })
+  status_parameter = "/latency-mesh/status/member-us-east-1a"
+  vantage_point    = "us-east-1a"
+  targets          = local.members
+  secrets = {
+    ca          = "/latency-mesh/tls/ca"
+    cert        = "/latency-mesh/tls/member-cert"
+    key         = "/latency-mesh/tls/member-key"
+    client_cert = "/latency-mesh/tls/probe-cert"
+    client_key  = "/latency-mesh/tls/probe-key"
+    client_ca   = "/latency-mesh/tls/ca"
+    token       = "/latency-mesh/token"
+  }
+  install_ssm_agent = false
+}
+
+module "member_source" {
+  source = "../../modules/_user_data"
+
+  role          = "member"
+  git_url       = local.git_url
+  git_ref       = local.git_ref
+  vantage_point = "us-east-1a"
+  targets       = local.members
+}
+
+module "member_container" {
+  source = "../../modules/_user_data"
+
+  role            = "member"
+  container_image = local.image
+  vantage_point   = "us-east-1a"
+  targets         = local.members
+  log_format      = "json"
+}
+
+output "member_package" {
+  description = "user_data of a mesh member (agent and server) installed from the .deb in S3."
+  value       = module.member_package.rendered
+}
+
+output "member_package_config" {
+  description = "The server config of the member package variant (its source, the other members)."
+  value       = module.member_package.server_config
+}
+
+output "member_source" {
+  description = "user_data of a mesh member built from source."
+  value       = module.member_source.rendered
+}
+
+output "member_container" {
+  description = "user_data of a mesh member run from a container image."
+  value       = module.member_container.rendered
 }

@@ -166,6 +166,152 @@ run "agent_from_container" {
   }
 }
 
+# ---- mesh members: both programs on one host -------------------------------------------------
+
+run "member_from_source_runs_both_programs" {
+  command = plan
+
+  variables {
+    role          = "member"
+    vantage_point = "us-east-1a"
+    targets = [
+      { name = "us-east-1b", host = "10.42.1.10" },
+      { name = "us-east-1c", host = "10.42.2.10" },
+    ]
+  }
+
+  assert {
+    condition = (
+      output.service_names == ["latency-agent", "latency-server"] &&
+      strcontains(output.rendered, "ExecStart=/usr/local/bin/latency-agent --listen=0.0.0.0:50051 --log_level=info --log_format=text\n") &&
+      strcontains(output.rendered, "ExecStart=/usr/local/bin/latency-server --target=us-east-1b=10.42.1.10:50051 --target=us-east-1c=10.42.2.10:50051 --grpc_listen=0.0.0.0:50052 --http_listen=0.0.0.0:5000 --interval=1s --source=us-east-1a --log_level=info\n")
+    )
+    error_message = "A member installs both units: the agent on its gRPC port, the server probing the other members with its own source."
+  }
+
+  assert {
+    condition = alltrue([for name in ["latency-agent", "latency-server"] :
+      strcontains(output.rendered, "cat >/etc/systemd/system/${name}.service <<'UNIT'\n") &&
+      strcontains(output.rendered, "systemctl enable --now ${name}.service\n") &&
+      strcontains(output.rendered, "systemctl is-active --quiet ${name}.service\n")
+    ]) && strcontains(output.rendered, "report_status \"ok: latency-agent active, latency-server active\"")
+    error_message = "A member starts both services and reports serving only when both are active."
+  }
+
+  assert {
+    condition = (
+      length(regexall("(?m)^CapabilityBoundingSet=$", output.rendered)) == 2 &&
+      length(regexall("(?m)^NoNewPrivileges=yes$", output.rendered)) == 2 &&
+      strcontains(output.rendered, "net.ipv4.ping_group_range = $service_gid $service_gid") &&
+      strcontains(output.rendered, "cat >>/etc/sysctl.d/60-latency-pair.conf <<'EOF'\n# Managed by latency-pair bootstrap: the other mesh members measure ICMP RTT to this host.\nnet.ipv4.icmp_echo_ignore_all = 0\n")
+    )
+    error_message = "Both units are hardened alike; the host allows the server's ICMP sockets and answers the other members' echo requests."
+  }
+
+  assert {
+    condition     = output.server_config == "# latency-server targets, rendered by Terraform (infra/modules/_user_data): edits here are overwritten.\nsource: \"us-east-1a\"\ntargets { name: \"us-east-1b\" host: \"10.42.1.10\" grpc_port: 50051 }\ntargets { name: \"us-east-1c\" host: \"10.42.2.10\" grpc_port: 50051 }\ndefaults { interval_ms: 1000 }\n"
+    error_message = "The member's server config names its source and the other members."
+  }
+
+  assert {
+    condition     = length(output.rendered) < 16384
+    error_message = "EC2 user_data is limited to 16 KiB."
+  }
+}
+
+run "member_from_the_package_configures_both_programs" {
+  command = plan
+
+  variables {
+    role             = "member"
+    git_url          = null
+    package          = { bucket = "lp-artifacts-0123", manifest_key = "manifest", config_key = "config/member-a.textproto" }
+    status_parameter = "/lp/status/member-a"
+    vantage_point    = "a"
+    targets          = [{ name = "b", host = "10.42.1.10" }]
+    secrets = {
+      ca          = "/lp/tls/ca"
+      cert        = "/lp/tls/member-cert"
+      key         = "/lp/tls/member-key"
+      client_cert = "/lp/tls/probe-cert"
+      client_key  = "/lp/tls/probe-key"
+      client_ca   = "/lp/tls/ca"
+      token       = "/lp/token"
+    }
+  }
+
+  assert {
+    condition = (
+      strcontains(output.rendered, "printf 'LATENCY_SERVER_ARGS=\"%s\"\\n' '--grpc_listen=0.0.0.0:50052 --http_listen=0.0.0.0:5000 --log_level=info --grpc_tls_cert=/etc/latency-pair/tls/cert.crt --grpc_tls_key=/etc/latency-pair/tls/cert.key --http_tls_cert=/etc/latency-pair/tls/cert.crt --http_tls_key=/etc/latency-pair/tls/cert.key --probe_tls_ca=/etc/latency-pair/tls/ca.crt --probe_tls_cert=/etc/latency-pair/tls/client.crt --probe_tls_key=/etc/latency-pair/tls/client.key --auth_token_file=/etc/latency-pair/tls/token' >/etc/default/latency-server\n") &&
+      strcontains(output.rendered, "printf 'LATENCY_AGENT_ARGS=\"%s\"\\n' '--listen=0.0.0.0:50051 --log_level=info --log_format=text --tls_cert=/etc/latency-pair/tls/cert.crt --tls_key=/etc/latency-pair/tls/cert.key --tls_client_ca=/etc/latency-pair/tls/client-ca.crt' >/etc/default/latency-agent\n")
+    )
+    error_message = "A member from the package configures both units (its source and targets in the config file), one certificate serving all three surfaces."
+  }
+
+  assert {
+    condition = (
+      strcontains(output.server_config, "source: \"a\"\n") &&
+      !strcontains(output.rendered, "--source=") &&
+      strcontains(output.rendered, "systemctl reload latency-agent.service\n") &&
+      strcontains(output.rendered, "systemctl reload latency-server.service\n") &&
+      strcontains(output.rendered, "latency-agent $(systemctl is-active latency-agent.service || true), latency-server $(systemctl is-active latency-server.service || true), updated:")
+    )
+    error_message = "The source travels in the config object; new TLS material reloads both programs; the sync reports both."
+  }
+}
+
+run "member_from_container_runs_two_containers" {
+  command = plan
+
+  variables {
+    role            = "member"
+    git_url         = null
+    container_image = "ghcr.io/example/latency-pair:1.2.3"
+    targets         = [{ name = "b", host = "10.42.1.10" }]
+  }
+
+  assert {
+    condition = (
+      strcontains(output.rendered, "--entrypoint latency-agent ghcr.io/example/latency-pair:1.2.3 --listen=0.0.0.0:50051") &&
+      strcontains(output.rendered, "--entrypoint latency-server ghcr.io/example/latency-pair:1.2.3 --target=b=10.42.1.10:50051") &&
+      strcontains(output.rendered, "ExecReload=/usr/bin/docker kill --signal HUP latency-agent\n") &&
+      strcontains(output.rendered, "ExecReload=/usr/bin/docker kill --signal HUP latency-server\n") &&
+      length(regexall("retry docker pull", output.rendered)) == 1
+    )
+    error_message = "A member pulls the image once and runs each program in its own container."
+  }
+}
+
+run "reject_member_without_targets" {
+  command = plan
+  variables {
+    role = "member"
+  }
+  expect_failures = [var.targets]
+}
+
+run "reject_member_privileged_port_in_container" {
+  command = plan
+  variables {
+    role            = "member"
+    git_url         = null
+    container_image = "ghcr.io/example/latency-pair:1.2.3"
+    targets         = [{ name = "b", host = "10.42.1.10" }]
+    agent_grpc_port = 443
+  }
+  expect_failures = [var.container_image]
+}
+
+run "reject_shell_in_vantage_point" {
+  command = plan
+  variables {
+    role          = "server"
+    targets       = [{ name = "b", host = "10.42.1.10" }]
+    vantage_point = "a\"; reboot"
+  }
+  expect_failures = [var.vantage_point]
+}
+
 # ---- validation ----------------------------------------------------------------------------
 
 run "reject_unknown_role" {

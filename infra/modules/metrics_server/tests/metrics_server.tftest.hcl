@@ -126,6 +126,50 @@ run "elastic_ip_is_the_stable_address" {
   }
 }
 
+run "mesh_member_also_runs_the_agent" {
+  command = plan
+
+  variables {
+    instance_name                 = "member-us-east-1a"
+    run_agent                     = true
+    vantage_point                 = "us-east-1a"
+    private_ip                    = "10.42.0.10"
+    additional_security_group_ids = ["sg-0mesh00000000000"]
+    agent_security_group_id       = "sg-0mesh00000000000"
+    targets = [
+      { name = "us-east-1b", host = "10.42.1.10" },
+      { name = "us-east-1c", host = "10.42.2.10" },
+    ]
+  }
+
+  assert {
+    condition = (
+      strcontains(aws_instance.this.user_data, "ExecStart=/usr/local/bin/latency-agent --listen=0.0.0.0:50051 ") &&
+      strcontains(aws_instance.this.user_data, "ExecStart=/usr/local/bin/latency-server --target=us-east-1b=10.42.1.10:50051 --target=us-east-1c=10.42.2.10:50051 --grpc_listen=0.0.0.0:50052 --http_listen=0.0.0.0:5000 --interval=1s --source=us-east-1a ")
+    )
+    error_message = "A mesh member runs the agent and a server that probes the other members with its own source."
+  }
+
+  assert {
+    condition = (
+      aws_instance.this.private_ip == "10.42.0.10" &&
+      length(aws_instance.this.vpc_security_group_ids) == 2 &&
+      contains(aws_instance.this.vpc_security_group_ids, "sg-0mesh00000000000") &&
+      aws_vpc_security_group_egress_rule.agent_grpc.referenced_security_group_id == "sg-0mesh00000000000"
+    )
+    error_message = "A member keeps its pinned address, joins the mesh's group and probes only that group."
+  }
+
+  assert {
+    condition = (
+      aws_instance.this.tags == tomap({ Project = "latency-pair", Name = "lp-test-member-us-east-1a", Role = "metrics-server", LatencyPair = "lp-test" }) &&
+      aws_ssm_parameter.status.name == "/lp-test/status/member-us-east-1a" &&
+      aws_security_group.this.name_prefix == "lp-test-member-us-east-1a-"
+    )
+    error_message = "A member is named after its key, reports to its own status parameter and is discovered as a metrics server of its deployment."
+  }
+}
+
 run "public_access_is_an_explicit_choice" {
   command = plan
 
