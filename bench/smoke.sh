@@ -40,6 +40,7 @@ run icmp_compare env SMOKE=1 bench/run_icmp_compare.sh
 run scale env SMOKE=1 bench/run_scale.sh
 run history env SMOKE=1 "$BUILD_DIR/bench/history_bench"
 run query_load env SMOKE=1 bench/run_query_load.sh
+run exposition env SMOKE=1 bench/run_exposition.sh
 
 if [ "${#failed[@]}" -gt 0 ]; then
   echo "bench smoke: FAILED: ${failed[*]}"
