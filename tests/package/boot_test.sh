@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
 # The EC2 boot path of a package install, run for real: the user data
-# Terraform renders (infra/tests/render: agent_package, server_package) runs
-# as cloud-init would (a service of the instance's systemd, clean
-# environment) in two Debian 12 roots booted with systemd, an agent on
-# 10.42.0.10 and the metrics server on 10.42.0.5, joined by a veth pair.
+# Terraform renders (infra/tests/render: agent_package, server_package,
+# member_package) runs as cloud-init would (a service of the instance's
+# systemd, clean environment) in three Debian 12 roots booted with systemd:
+# an agent on 10.42.0.10 and the metrics server on 10.42.0.5, joined by a
+# veth pair, and a mesh member (latency-agent and latency-server on one host,
+# source us-east-1a) on 10.42.1.20, joined to the agent by a second veth pair:
+# the agent's 10.42.1.10 there stands in for the member us-east-1b's agent
+# (the render's us-east-1c, 10.42.2.10, does not exist here).
 # Each root's network namespace has its own tests/package/aws_stub.py:
 # IMDSv2, S3 and SSM, every SigV4 signature checked as AWS checks it (the
 # stub's signature code is first checked against AWS's published examples).
@@ -14,6 +18,11 @@
 #             mTLS; /metrics answers over HTTPS with the token only; every
 #             request the instances made was accepted, while a wrong secret
 #             and IMDSv1 are refused;
+#   member    its boot script (run alongside the agent's; the third root costs ~12 s)
+#             installs the .deb from "S3", fetches the mesh's TLS material
+#             and token, starts both latency-agent and latency-server and
+#             reports "ok: ..." naming both; its server reads us-east-1b by
+#             ICMP and over mTLS with source "us-east-1a";
 #   reload    a new config object reaches the running server through
 #             latency-pair-sync: same process, new target, "updated: config";
 #   broken    a manifest whose package fails its SHA-256 is refused and
@@ -40,23 +49,29 @@ source "$here/nspawn.sh"
 readonly BUCKET=latency-pair-artifacts-0123456789 REGION=eu-west-1
 readonly AGENT_IP=10.42.0.10 SERVER_IP=10.42.0.5
 readonly AGENT_STATUS=/latency-pair/status/agent-same-az SERVER_STATUS=/latency-pair/status/server
-# The veth pair: nspawn creates it with the agent's root (host side named
-# $veth), which then moves into the server's network namespace.
-readonly veth=lpboot$$
+# The member's other member us-east-1b, as rendered, is the agent's second
+# address (its latency-agent listens on all of them).
+readonly PEER_IP=10.42.1.10 MEMBER_IP=10.42.1.20
+readonly MEMBER_STATUS=/latency-mesh/status/member-us-east-1a
+# The veth pairs: nspawn creates them with the agent's and the member's
+# roots (host sides named $veth, $veth_member), which then move into the
+# server's and the agent's network namespaces. Two point-to-point links, no
+# bridge: the member only needs the agent, the server never probes it.
+readonly veth=lpboot$$ veth_member=lpmemb$$
 work=$(mktemp -d /var/tmp/latency-boottest-XXXXXX)
-server_pid="" agent_pid="" server_init="" agent_init=""
+server_pid="" agent_pid="" server_init="" agent_init="" member_pid="" member_init=""
 stub_pids=()
 started=$SECONDS
 
 fail() {
   echo "FAIL: $*" >&2
-  for init in "$agent_init" "$server_init"; do
+  for init in "$agent_init" "$server_init" "$member_init"; do
     [ -n "$init" ] || continue
     echo "---- $(in_pid "$init" hostname 2>/dev/null) ----" >&2
     in_pid "$init" sh -c 'tail -n 25 /var/log/latency-pair-bootstrap.log;
       systemctl status --no-pager -n 10 latency-server latency-agent latency-pair-sync' >&2 2>&1 || true
   done
-  for stub in agent server; do
+  for stub in agent server member; do
     [ -f "$work/stub-$stub/requests.log" ] || continue
     echo "---- stub ($stub) requests ----" >&2
     tail -n 25 "$work/stub-$stub/requests.log" >&2
@@ -71,8 +86,10 @@ cleanup() {
   set +e
   stop_root "$server_pid"
   stop_root "$agent_pid"
+  stop_root "$member_pid"
   for pid in "${stub_pids[@]}"; do kill "$pid" 2>/dev/null; done
   ip link del "$veth" 2>/dev/null # only if it never left the host
+  ip link del "$veth_member" 2>/dev/null
   rm -rf "$work"
   exit "$rc"
 }
@@ -91,10 +108,12 @@ export TF_CLI_CONFIG_FILE=/dev/null
     terraform apply -auto-approve -input=false -no-color >/dev/null &&
     terraform output -raw agent_package >"$work/agent-user-data.sh" &&
     terraform output -raw server_package >"$work/server-user-data.sh" &&
-    terraform output -raw server_package_config >"$work/server.textproto"
+    terraform output -raw server_package_config >"$work/server.textproto" &&
+    terraform output -raw member_package >"$work/member-user-data.sh" &&
+    terraform output -raw member_package_config >"$work/member.textproto"
 ) || fail "terraform could not render the boot scripts"
 
-log "certificates: the stub's endpoints, and the deployment's CA, server, agent and probe"
+log "certificates: the stub's endpoints, and the deployment's CA, server, agent, member and probe"
 cert() { # NAME CN SAN [CA]: NAME.key, NAME.crt (self-signed without CA)
   local name=$1 cn=$2 san=$3 ca=${4:-}
   if [ -z "$ca" ]; then
@@ -111,13 +130,16 @@ cert stub-ca stub-ca ""
 cert endpoints endpoints "DNS:$BUCKET.s3.$REGION.amazonaws.com,DNS:ssm.$REGION.amazonaws.com" stub-ca
 cert ca latency-ca ""
 cert server latency-server "IP:127.0.0.1,IP:$SERVER_IP" ca
-cert agent agent-same-az "IP:$AGENT_IP" ca
+cert agent agent-same-az "IP:$AGENT_IP,IP:$PEER_IP" ca
+# One certificate for the member's three surfaces (agent, gRPC, HTTPS); its
+# probes use the same probe certificate as the server's, from the same CA.
+cert member member-us-east-1a "IP:127.0.0.1,IP:$MEMBER_IP" ca
 cert probe probe "DNS:probe" ca
 token=$(openssl rand -hex 16)
 
 log "the bucket and the parameters"
 aws=$work/aws
-mkdir -p "$aws/s3/packages" "$aws/s3/config" "$aws/ssm/latency-pair/tls"
+mkdir -p "$aws/s3/packages" "$aws/s3/config" "$aws/ssm/latency-pair/tls" "$aws/ssm/latency-mesh/tls"
 sha=$(sha256sum "$deb" | cut -d' ' -f1)
 package_key="packages/$(basename "$deb" .deb)-${sha:0:16}.deb"
 cp "$deb" "$aws/s3/$package_key"
@@ -135,6 +157,18 @@ cp "$work/agent.key" "$aws/ssm/latency-pair/tls/agent-key"
 cp "$work/probe.crt" "$aws/ssm/latency-pair/tls/probe-cert"
 cp "$work/probe.key" "$aws/ssm/latency-pair/tls/probe-key"
 printf '%s' "$token" >"$aws/ssm/latency-pair/token"
+# The member's config: its source and the other members, us-east-1c dropped.
+grep -v 'us-east-1c' "$work/member.textproto" >"$aws/s3/config/member-us-east-1a.textproto"
+if ! grep -q "source: \"us-east-1a\"" "$aws/s3/config/member-us-east-1a.textproto" ||
+  ! grep -q "name: \"us-east-1b\" host: \"$PEER_IP\"" "$aws/s3/config/member-us-east-1a.textproto"; then
+  fail "the render's member is not us-east-1a probing us-east-1b on $PEER_IP"
+fi
+cp "$work/ca.crt" "$aws/ssm/latency-mesh/tls/ca"
+cp "$work/member.crt" "$aws/ssm/latency-mesh/tls/member-cert"
+cp "$work/member.key" "$aws/ssm/latency-mesh/tls/member-key"
+cp "$work/probe.crt" "$aws/ssm/latency-mesh/tls/probe-cert"
+cp "$work/probe.key" "$aws/ssm/latency-mesh/tls/probe-key"
+printf '%s' "$token" >"$aws/ssm/latency-mesh/token"
 
 tarball=$(root_tarball "$deb") || fail "debootstrap"
 prepare_root() { # ROLE: unpacked, trusting the stub's CA, AWS names on the stub
@@ -159,6 +193,7 @@ EOF
 }
 prepare_root agent
 prepare_root server
+prepare_root member
 
 # Private network namespaces that nspawn creates (so /proc/sys/net is the
 # container's own and writable, as on an instance: the package's postinst
@@ -168,13 +203,21 @@ boot_root "$work/root-agent" --private-network --network-veth-extra="$veth:eth0"
 agent_pid=$BOOTED_NSPAWN_PID agent_init=$BOOTED_INIT_PID
 boot_root "$work/root-server" --private-network || fail "the server root did not boot"
 server_pid=$BOOTED_NSPAWN_PID server_init=$BOOTED_INIT_PID
+boot_root "$work/root-member" --private-network --network-veth-extra="$veth_member:eth0" ||
+  fail "the member root did not boot"
+member_pid=$BOOTED_NSPAWN_PID member_init=$BOOTED_INIT_PID
 
-log "network: server $SERVER_IP <-> agent $AGENT_IP, IMDS on each"
+log "network: server $SERVER_IP <-> agent $AGENT_IP, agent $PEER_IP <-> member $MEMBER_IP, IMDS on each"
 ip link set "$veth" netns "$server_init" || fail "moving $veth to the server"
 nsenter -t "$server_init" -n ip link set "$veth" name eth0
 nsenter -t "$server_init" -n ip addr add "$SERVER_IP/24" dev eth0
 nsenter -t "$agent_init" -n ip addr add "$AGENT_IP/24" dev eth0
-for init in "$server_init" "$agent_init"; do
+ip link set "$veth_member" netns "$agent_init" || fail "moving $veth_member to the agent"
+nsenter -t "$agent_init" -n ip link set "$veth_member" name eth1
+nsenter -t "$agent_init" -n ip addr add "$PEER_IP/24" dev eth1
+nsenter -t "$agent_init" -n ip link set eth1 up
+nsenter -t "$member_init" -n ip addr add "$MEMBER_IP/24" dev eth0
+for init in "$server_init" "$agent_init" "$member_init"; do
   nsenter -t "$init" -n ip link set eth0 up
   nsenter -t "$init" -n ip addr add 169.254.169.254/32 dev lo
 done
@@ -195,6 +238,7 @@ start_stub() { # ROLE INIT_PID: the stub in that root's network namespace
 }
 start_stub agent "$agent_init"
 start_stub server "$server_init"
+start_stub member "$member_init"
 
 # user_data ROLE INIT_PID: the root's user data, run as cloud-init runs it
 # (cloud-final.service): a oneshot service of its systemd, clean environment.
@@ -216,10 +260,22 @@ refused() { grep -v -- '-> 200$' "$work/stub-$1/requests.log" || true; }
 metrics() { # PATH [curl args]: the server's HTTPS gateway, with the token
   local path=$1
   shift
-  in_pid "$server_init" curl -sS --max-time 3 --cacert /etc/latency-pair/tls/ca.crt \
+  in_pid "${metrics_init:-$server_init}" curl -sS --max-time 3 --cacert /etc/latency-pair/tls/ca.crt \
     -H "Authorization: Bearer $token" "$@" "https://127.0.0.1:5000$path"
 }
 server_main_pid() { in_pid "$server_init" systemctl show -p MainPID --value latency-server; }
+
+# The member boots alongside the agent (its probes of us-east-1b start
+# failing, then succeed once the agent is up): checked after the server.
+log "boot: the member's user data (in the background)"
+(
+  start=$SECONDS
+  user_data member "$member_init"
+  rc=$?
+  echo $((SECONDS - start)) >"$work/member-boot.seconds"
+  exit "$rc"
+) &
+member_boot=$!
 
 log "boot: the agent's user data"
 start=$SECONDS
@@ -258,8 +314,32 @@ code=$(in_pid "$server_init" curl -s -o /dev/null -w '%{http_code}' http://127.0
 [ "$code" != 200 ] || fail "/metrics answered in plaintext"
 pass "server boot: '$status'; the agent ok by ICMP and mTLS gRPC; /metrics over HTTPS with the token only"
 
-# Every request of both boots was signed as AWS requires; the stub does refuse.
-for role in agent server; do
+log "member: its user data, both programs, its probes of us-east-1b"
+wait "$member_boot" || { cat "$work/member-boot.log" >&2; fail "the member's boot script failed"; }
+status=$(last_status member "$MEMBER_STATUS")
+log "member booted in $(cat "$work/member-boot.seconds") s (alongside the agent): $status"
+[[ "$status" == *"ok: latency-agent active, latency-server active, latency-pair $(dpkg-deb -f "$deb" Version)" ]] ||
+  fail "member status: '$status'"
+for unit in latency-agent latency-server; do
+  in_pid "$member_init" systemctl is-active --quiet "$unit" || fail "member: $unit not active"
+done
+in_pid "$member_init" systemctl is-enabled --quiet latency-pair-sync.timer || fail "member: sync timer not enabled"
+cmp -s "$aws/s3/config/member-us-east-1a.textproto" "$work/root-member/etc/latency-pair/server.textproto" ||
+  fail "the member's /etc/latency-pair/server.textproto is not its config object"
+out=""
+for _ in $(seq 60); do
+  out=$(metrics_init=$member_init metrics /metrics || true)
+  grep -q '"grpc_status":"ok"' <<<"$out" && grep -q '"icmp_status":"ok"' <<<"$out" && break
+  sleep 0.5
+done
+grep -q '"grpc_status":"ok"' <<<"$out" || fail "the member never read us-east-1b over mTLS: $out"
+grep -q '"icmp_status":"ok"' <<<"$out" || fail "the member's ICMP to us-east-1b not ok: $out"
+grep -q 'us-east-1b' <<<"$out" || fail "the member's /metrics does not name us-east-1b: $out"
+grep -q 'us-east-1a' <<<"$out" || fail "the member's /metrics does not carry its source us-east-1a: $out"
+pass "member boot: '$status'; us-east-1b ok by ICMP and mTLS gRPC from source us-east-1a"
+
+# Every request of the three boots was signed as AWS requires; the stub does refuse.
+for role in agent server member; do
   [ -z "$(refused "$role")" ] || fail "the $role's boot made requests AWS would refuse: $(refused "$role")"
 done
 n=$(awk '/amazonaws.com/ { n++ } END { print n }' "$work"/stub-*/requests.log)
@@ -282,7 +362,7 @@ fi
 code=$(in_pid "$agent_init" curl -s -o /dev/null -w '%{http_code}' \
   http://169.254.169.254/latest/meta-data/placement/region || true)
 [ "$code" = 401 ] || fail "IMDSv1 answered $code"
-pass "all $n S3/SSM requests of both boots had valid SigV4 signatures; a wrong secret (403) and IMDSv1 (401) are refused"
+pass "all $n S3/SSM requests of the three boots had valid SigV4 signatures; a wrong secret (403) and IMDSv1 (401) are refused"
 
 log "reload: a new target in the config object reaches the running server"
 pid_before=$(server_main_pid)
