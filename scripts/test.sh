@@ -70,7 +70,7 @@ echo "   in a systemd-booted Debian 12 root (tests/package/package_test.sh)"
 deb=$(ls "$BUILD_DIR"/latency-pair_*.deb)
 lintian --fail-on error,warning --tag-display-limit 0 "$deb"
 tests/package/package_test.sh "$deb"
-echo "== boot path: Terraform's package user data in two systemd-booted roots,"
+echo "== boot path: Terraform's package user data in three systemd-booted roots,"
 echo "   against a stub IMDS/S3/SSM that checks every SigV4 signature (tests/package/boot_test.sh)"
 if command -v terraform >/dev/null; then
   tests/package/boot_test.sh "$deb"

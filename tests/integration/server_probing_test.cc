@@ -8,6 +8,8 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
+#include <memory>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
@@ -211,12 +213,15 @@ class ServerProbingTest : public ::testing::Test {
     return spec;
   }
 
-  // Serves `service` on 127.0.0.1 instead of the real agent.
-  void StartEchoServer(CountingEchoService* service) {
+  // Serves a CountingEchoService (echo_service_) on 127.0.0.1 instead of
+  // the real agent. The fixture owns it: its streams' callbacks read it
+  // until TearDown's Shutdown returns, after the test body's locals are gone.
+  void StartEchoServer(int stall_after = -1) {
+    echo_service_ = std::make_unique<CountingEchoService>(stall_after);
     grpc::ServerBuilder builder;
     builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(),
                              &echo_port_);
-    builder.RegisterService(service);
+    builder.RegisterService(echo_service_.get());
     echo_server_ = builder.BuildAndStart();
     ASSERT_NE(echo_server_, nullptr);
     ASSERT_GT(echo_port_, 0);
@@ -230,10 +235,17 @@ class ServerProbingTest : public ::testing::Test {
   }
   void TearDown() override {
     app_.reset();
-    if (echo_server_) echo_server_->Shutdown();
+    // A deadline: past it, calls still open (a stalled stream) are
+    // cancelled rather than waited for.
+    if (echo_server_) {
+      echo_server_->Shutdown(std::chrono::system_clock::now() +
+                             std::chrono::seconds(5));
+    }
   }
 
   std::unique_ptr<AgentServer> agent_;
+  // Declared before the server it serves, so destroyed after it.
+  std::unique_ptr<CountingEchoService> echo_service_;
   std::unique_ptr<grpc::Server> echo_server_;
   int echo_port_ = 0;
   std::unique_ptr<ServerApp> app_;
@@ -408,8 +420,8 @@ TEST_F(ServerProbingTest, StreamModeProbesOnOneLongLivedStream) {
 // Stream mode must probe on a stream: a silent fallback to unary calls
 // would still give ok samples, so count the calls the agent sees.
 TEST_F(ServerProbingTest, StreamModeNeverFallsBackToUnary) {
-  CountingEchoService service;
-  RUN_OR_STOP(StartEchoServer(&service));
+  RUN_OR_STOP(StartEchoServer());
+  const CountingEchoService& service = *echo_service_;
   RUN_OR_STOP(StartServer({StreamTarget()}));
   Collector collector(app_->store());
   ASSERT_TRUE(
@@ -426,8 +438,8 @@ TEST_F(ServerProbingTest, StreamModeNeverFallsBackToUnary) {
 // timeout: the probes stuck on it fail, and probing goes on, answered, on
 // a new stream of the same channel.
 TEST_F(ServerProbingTest, AStalledStreamIsReplacedAndProbingRecovers) {
-  CountingEchoService service(/*stall_after=*/3);
-  RUN_OR_STOP(StartEchoServer(&service));
+  RUN_OR_STOP(StartEchoServer(/*stall_after=*/3));
+  const CountingEchoService& service = *echo_service_;
   RUN_OR_STOP(StartServer({StreamTarget()}));
   Collector collector(app_->store());
   // Recovered: a stream stalled, another was opened, some probes failed
