@@ -29,27 +29,28 @@ TargetSources::TargetSources(ConfigLoader load, OptionsBuilder build,
       dns_(dns),
       log_(Logger("server")) {}
 
-absl::StatusOr<ServerOptions> TargetSources::Load() {
-  absl::MutexLock lock(&mu_);
+absl::Status TargetSources::ReadAllLocked() {
   absl::StatusOr<v1::ServerConfig> config = load_();
   if (!config.ok()) return config.status();
   config_ = *std::move(config);
   RefreshFilesLocked();
   RefreshDnsLocked();
+  return absl::OkStatus();
+}
+
+absl::StatusOr<ServerOptions> TargetSources::Load() {
+  absl::MutexLock lock(&mu_);
+  if (absl::Status status = ReadAllLocked(); !status.ok()) return status;
   return BuildLocked();
 }
 
 void TargetSources::Reload(const Applier& apply) {
   absl::MutexLock lock(&mu_);
-  absl::StatusOr<v1::ServerConfig> config = load_();
-  if (!config.ok()) {
+  if (absl::Status status = ReadAllLocked(); !status.ok()) {
     log_->error("configuration reload failed, keeping the running one: {}",
-                config.status().message());
+                status.message());
     return;
   }
-  config_ = *std::move(config);
-  RefreshFilesLocked();
-  RefreshDnsLocked();
   ApplyLocked(apply);
 }
 

@@ -52,6 +52,8 @@ class TargetSources {
   void RefreshDns(const Applier& apply);
 
  private:
+  // The configuration, then every discovery it names (Load and Reload).
+  absl::Status ReadAllLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Each is true when its discovered targets changed. Errors are logged
   // when they change, not at every refresh.
   bool RefreshFilesLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
