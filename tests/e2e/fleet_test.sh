@@ -126,16 +126,19 @@ tb_prometheus "$(
 )" "$RULES_DIR/recording.rules.yml" "$TB_DIR/alerting.rules.yml"
 started=$SECONDS
 
-# promql EXPR: "source target kind value" lines.
+# promql EXPR [LABEL...]: a line per series, its LABELs (default source,
+# target, kind; "-" when absent) and its value.
 promql() {
-  ip netns exec "$MON_NS" curl -sS --max-time 5 -G --data-urlencode "query=$1" \
+  local expr=$1
+  shift
+  ip netns exec "$MON_NS" curl -sS --max-time 5 -G --data-urlencode "query=$expr" \
     http://127.0.0.1:9090/api/v1/query | python3 -c '
 import json, sys
+labels = sys.argv[1:] or ["source", "target", "kind"]
 reply = json.load(sys.stdin)
 assert reply["status"] == "success", reply
 for s in reply["data"]["result"]:
-    m = s["metric"]
-    print(m.get("source", "-"), m.get("target", "-"), m.get("kind", "-"), s["value"][1])'
+    print(*[s["metric"].get(l, "-") for l in labels], s["value"][1])' "$@"
 }
 
 # All 3 x 20 links of both kinds in Prometheus, then 30 s more of scrapes.
@@ -205,14 +208,9 @@ expected=$(for ((s = 1; s <= PROBERS; s++)); do
   echo "LatencyHighLoss $(host_name "$s") $victim grpc"
   echo "LatencyTargetDown $(host_name "$s") $victim grpc"
 done | sort)
+# alerts: "alertname source target kind" of every firing alert, sorted.
 alerts() {
-  ip netns exec "$MON_NS" curl -sS --max-time 5 -G \
-    --data-urlencode 'query=ALERTS{alertstate="firing"}' http://127.0.0.1:9090/api/v1/query |
-    python3 -c '
-import json, sys
-for s in json.load(sys.stdin)["data"]["result"]:
-    m = s["metric"]
-    print(m["alertname"], m.get("source", "-"), m.get("target", "-"), m.get("kind", "-"))' | sort
+  promql 'ALERTS{alertstate="firing"}' alertname source target kind | awk '{NF--; print}' | sort
 }
 deadline=$((SECONDS + 90))
 until [ "$(alerts)" = "$expected" ]; do
