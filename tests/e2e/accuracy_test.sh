@@ -33,12 +33,12 @@ for delay in 0 2 10; do
   tb_ping "$out/ping-$delay.txt" "$TB_SAMPLES" 0.1
   wait "$icmp_watch" || true # exit 1 when a sample failed; the check counts them
   wait "$grpc_watch" || true
-  python3 "$TB_CHECK" icmp-vs-ping --label "ICMP at $delay ms" --ping "$out/ping-$delay.txt" \
+  tb_check icmp-vs-ping --label "ICMP at $delay ms" --ping "$out/ping-$delay.txt" \
     --watch "$out/icmp-$delay.json" --since "$since" --below_us 100 --floor_ms "$delay" || rc=1
-  python3 "$TB_CHECK" grpc-vs-icmp --label "gRPC at $delay ms" --watch_icmp "$out/icmp-$delay.json" \
+  tb_check grpc-vs-icmp --label "gRPC at $delay ms" --watch_icmp "$out/icmp-$delay.json" \
     --watch_grpc "$out/grpc-$delay.json" --since "$since" || rc=1
   if [ "$delay" != 0 ]; then
-    python3 "$TB_CHECK" ping-delay --label "injector at $delay ms" --ping "$out/ping-$delay.txt" \
+    tb_check ping-delay --label "injector at $delay ms" --ping "$out/ping-$delay.txt" \
       --base "$out/ping-0.txt" --delay_ms "$delay" --slack_ms 0.5 || rc=1
   fi
 done

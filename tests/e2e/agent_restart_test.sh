@@ -52,7 +52,7 @@ wait "$watch_pid" 2>/dev/null || true
 
 tb_alive "$server_pid" || tb_fail "latency-server exited"
 [ "$(grep -c "probing 1 targets" "$out/server.log")" = 1 ] || tb_fail "latency-server restarted"
-python3 "$TB_CHECK" restart --watch "$out/watch.json" --kill_ns "$kill_ns" \
+tb_check restart --watch "$out/watch.json" --kill_ns "$kill_ns" \
   --up_ns "$up_ns" --ok_ns "$ok_ns" --down_snapshot "$out/down.json" \
   --ok_snapshot "$out/ok.json" || tb_fail "agent restart bounds (figures above)"
 echo "PASS: agent loss and return seen within 3 probes, ICMP unaffected, same server (pid $server_pid)"

@@ -31,7 +31,7 @@ sleep 8
 kill "$watch_pid" 2>/dev/null || true
 wait "$watch_pid" 2>/dev/null || true
 
-python3 "$TB_CHECK" heal --label "1 s interval" --watch "$out/watch.json" \
+tb_check heal --label "1 s interval" --watch "$out/watch.json" \
   --cut_ns "$cut_ns" --heal_ns "$heal_ns" --interval_ms 1000 --min_samples 4 ||
   tb_fail "gRPC did not recover within 2 intervals of healing (figures above)"
 echo "PASS: after a ${HOLE_S} s blackhole, gRPC probes succeed within 2 intervals of healing"

@@ -44,7 +44,7 @@ for p in doc["probes"]:
     print(f"blackholed target {p['kind']}: status {p['status']}, sent {p.get('sent')}, "
           f"received {p.get('received')}, failures {p.get('failures')}")
 PY
-python3 "$TB_CHECK" shift --label "blackholed second target at 2 ms" --base "$out/alone.json" \
+tb_check shift --label "blackholed second target at 2 ms" --base "$out/alone.json" \
   --other "$out/with-hole.json" --ping "$out/ping.txt" --since "$since" --pct 5 \
   --slack_ms 0.15 --max_lag_ms 250 ||
   tb_fail "first target's median moved (figures above)"

@@ -75,13 +75,15 @@ server_bin=$(tb_user_binary "$TB_SERVER_BIN")
 cli_bin=$(tb_user_binary "$TB_CLI_BIN")
 
 # One injector per link, on the target host's ingress, for what that prober
-# sends (ICMP echo requests and the gRPC connection's segments).
+# sends (ICMP echo requests and the gRPC connection's segments). Realtime, as
+# tb_inject's: at normal priority a loaded machine wakes them late (a median
+# 0.7 ms above a 5 ms link beside two busy loops).
 for ((t = 1; t <= HOSTS; t++)); do
   for ((s = 1; s <= PROBERS; s++)); do
     ((s != t)) || continue
     q=$((s * 100 + t))
     tb_spawn "inject-$s-$t" "$(host_ns "$t")" root "$TB_INJECT_BIN" \
-      --queue_num="$q" --delay_ms="$(delay_ms "$s" "$t")"
+      --queue_num="$q" --delay_ms="$(delay_ms "$s" "$t")" --realtime_priority=20
   done
 done
 for ((t = 1; t <= HOSTS; t++)); do
@@ -119,7 +121,15 @@ done
 for ((s = 1; s <= PROBERS; s++)); do
   tb_wait_log "server-$s" "probing 20 targets" >/dev/null
 done
-sed -E 's/for: [0-9]+m/for: 5s/' "$RULES_DIR/alerting.rules.yml" >"$TB_DIR/alerting.rules.yml"
+# The alerts this test waits for fire after 5 s instead of minutes. The
+# others keep their shipped `for:` (2-15 m), which is what keeps a loaded
+# machine's stalls (a prober lag, a p99 over a short baseline) from paging,
+# and keeps them from firing here.
+awk '/- alert:/ { short = /LatencyTargetDown|LatencyHighLoss/ }
+     short && /for:/ { sub(/for: [0-9]+m/, "for: 5s") } { print }' \
+  "$RULES_DIR/alerting.rules.yml" >"$TB_DIR/alerting.rules.yml"
+grep -c 'for: 5s' "$TB_DIR/alerting.rules.yml" | grep -qx 2 ||
+  tb_fail "shortening the for: of LatencyTargetDown and LatencyHighLoss in $RULES_DIR/alerting.rules.yml"
 tb_prometheus "$(
   IFS=,
   echo "${scrape[*]}"
@@ -129,16 +139,17 @@ started=$SECONDS
 # promql EXPR [LABEL...]: a line per series, its LABELs (default source,
 # target, kind; "-" when absent) and its value.
 promql() {
-  local expr=$1
+  local expr=$1 reply
   shift
-  ip netns exec "$MON_NS" curl -sS --max-time 5 -G --data-urlencode "query=$expr" \
-    http://127.0.0.1:9090/api/v1/query | python3 -c '
+  reply=$(ip netns exec "$MON_NS" curl -s --max-time 5 -G --data-urlencode "query=$expr" \
+    http://127.0.0.1:9090/api/v1/query) || return 1
+  python3 -c '
 import json, sys
 labels = sys.argv[1:] or ["source", "target", "kind"]
 reply = json.load(sys.stdin)
 assert reply["status"] == "success", reply
 for s in reply["data"]["result"]:
-    print(*[s["metric"].get(l, "-") for l in labels], s["value"][1])' "$@"
+    print(*[s["metric"].get(l, "-") for l in labels], s["value"][1])' "$@" <<<"$reply"
 }
 
 # All 3 x 20 links of both kinds in Prometheus, then 30 s more of scrapes.
@@ -152,7 +163,7 @@ sleep 30
 
 promql 'quantile_over_time(0.5, latency_last_rtt_seconds[30s])' >"$TB_DIR/matrix.txt"
 rc=0
-python3 - "$TB_DIR/matrix.txt" "$PROBERS" <<'PY' || rc=1
+python3 - "$TB_DIR/matrix.txt" "$PROBERS" >"$TB_DIR/matrix-check.txt" <<'PY' || rc=1
 import sys
 path, probers = sys.argv[1], int(sys.argv[2])
 def delay(s, t): return 1 + (3 * s + 7 * t) % 10
@@ -180,6 +191,8 @@ for b in bad:
     print("FAIL:", b)
 sys.exit(1 if bad else 0)
 PY
+cat "$TB_DIR/matrix-check.txt"
+while read -r line; do tb_note_failure "matrix: $line"; done < <(sed -n 's/^FAIL: //p' "$TB_DIR/matrix-check.txt")
 
 # The same matrix from the servers themselves.
 matrix=$(ip netns exec "$MON_NS" setpriv --reuid="$TB_USER" --regid="$TB_GROUP" \
@@ -189,17 +202,22 @@ rows=$(grep -cE '^h0[1-3] ' <<<"$matrix" || true)
 cols=$(sed -n 2p <<<"$matrix" | wc -w)
 # Header: SOURCE \ TARGET h01 ... h21.
 if [ "$rows" != 3 ] || [ "$cols" != $((HOSTS + 3)) ]; then
-  tb_log "FAIL: latencyctl matrix: $rows rows, $cols header words (want 3, $((HOSTS + 3)))"
+  tb_note_failure "latencyctl matrix: $rows rows, $cols header words (want 3, $((HOSTS + 3)))"
   rc=1
 else
   tb_log "ok: latencyctl matrix shows 3 sources x $HOSTS targets"
 fi
 
-firing=$(promql 'ALERTS{alertstate="firing"}')
+# Nothing fires on the healthy fleet. What is pending is shown, not judged:
+# on a loaded machine a gRPC p99 can pass twice its one-minute "baseline",
+# or a prober lag 100 ms, which their shipped `for:` keeps from firing.
+firing=$(promql 'ALERTS{alertstate="firing"}' alertname source target kind)
 if [ -n "$firing" ]; then
-  tb_log "FAIL: alerts firing on the healthy fleet: $firing"
+  tb_note_failure "alerts firing on the healthy fleet: $(tr '\n' ';' <<<"$firing")"
   rc=1
 fi
+pending=$(promql 'ALERTS{alertstate="pending"}' alertname source target kind)
+[ -z "$pending" ] || tb_log "pending on the healthy fleet (not judged): $(tr '\n' ';' <<<"$pending")"
 
 victim=$(host_name "$VICTIM")
 tb_stop "agent-$VICTIM" KILL
@@ -215,10 +233,8 @@ alerts() {
 deadline=$((SECONDS + 90))
 until [ "$(alerts)" = "$expected" ]; do
   if ((SECONDS >= deadline)); then
-    tb_log "FAIL: firing alerts after $victim's agent died:"
-    alerts >&2
-    tb_log "expected exactly:"
-    echo "$expected" >&2
+    tb_note_failure "firing alerts after $victim's agent died: $(alerts | tr '\n' ';')" \
+      "expected exactly: $(tr '\n' ';' <<<"$expected")"
     rc=1
     break
   fi
@@ -228,11 +244,11 @@ done
 if [ "$rc" = 0 ]; then
   sleep 8
   if [ "$(alerts)" != "$expected" ]; then
-    tb_log "FAIL: the alerts changed: $(alerts | tr '\n' ';')"
+    tb_note_failure "the alerts changed: $(alerts | tr '\n' ';')"
     rc=1
   else
     tb_log "ok: exactly these alerts fire: $(tr '\n' ';' <<<"$expected")"
   fi
 fi
-[ "$rc" = 0 ] || tb_fail "simulated fleet (lines above)"
+[ "$rc" = 0 ] || exit 1
 echo "PASS: 21-host fleet, 3 probers: Prometheus' matrix matches the 60 injected delays; a dead agent fires exactly its 6 alerts"

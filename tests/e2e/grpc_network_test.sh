@@ -37,11 +37,11 @@ wait "$icmp_watch" || true
 wait "$unary_watch" || true
 wait "$stream_watch" || true
 
-python3 "$TB_CHECK" icmp-vs-ping --label "ICMP at 10 ms" --ping "$out/ping.txt" \
+tb_check icmp-vs-ping --label "ICMP at 10 ms" --ping "$out/ping.txt" \
   --watch "$out/icmp.json" --since "$since" || true # bounded in e2e_accuracy
-python3 "$TB_CHECK" grpc-vs-icmp --label "gRPC stream at 10 ms" --watch_icmp "$out/icmp.json" \
+tb_check grpc-vs-icmp --label "gRPC stream at 10 ms" --watch_icmp "$out/icmp.json" \
   --watch_grpc "$out/stream.json" --since "$since"
-python3 "$TB_CHECK" grpc-vs-icmp --label "gRPC unary at 10 ms" --watch_icmp "$out/icmp.json" \
+tb_check grpc-vs-icmp --label "gRPC unary at 10 ms" --watch_icmp "$out/icmp.json" \
   --watch_grpc "$out/unary.json" --since "$since" --pct 5 ||
   tb_fail "gRPC network RTT too far from ICMP (figures above)"
 echo "PASS: gRPC network RTT within 5% of ICMP at 10 ms"

@@ -33,6 +33,6 @@ done
 tb_http server "/v1/targets/agent/stats?window=1m" >"$out/stats.json"
 wait "$ping_pid" || true # exits 1 when replies are lost
 grep -h "packets transmitted" "$out/ping.txt" | sed 's/^/ping beside it: /'
-python3 "$TB_CHECK" loss --label "10% injected loss" --stats "$out/stats.json" \
+tb_check loss --label "10% injected loss" --stats "$out/stats.json" \
   --expect 10 --tolerance 4 --min_sent 300 || tb_fail "loss figure out of bounds"
 echo "PASS: server reports the injected loss"

@@ -44,9 +44,28 @@ TB_SAMPLES=${E2E_SAMPLES:-100}
 
 tb_log() { echo "[$(date +%H:%M:%S.%3N)] $*" >&2; }
 
-tb_fail() {
+# Every failure a test names is also printed again as the last lines of its
+# output, after the logs tb_cleanup dumps: a CI excerpt shows the tail.
+TB_FAILURES=()
+tb_note_failure() {
   echo "FAIL: $*" >&2
+  TB_FAILURES+=("$*")
+}
+tb_fail() {
+  tb_note_failure "$@"
   exit 1
+}
+
+# tb_check ARGS...: e2e_check.py ARGS, its verdict printed and, when it
+# fails, its FAIL lines kept for the summary.
+tb_check() {
+  local out rc=0
+  out=$(python3 "$TB_CHECK" "$@") || rc=$?
+  [ -z "$out" ] || printf '%s\n' "$out"
+  if [ "$rc" -ne 0 ]; then
+    TB_FAILURES+=("$(grep -E 'FAIL' <<<"$out" || tail -n 3 <<<"$out")")
+  fi
+  return "$rc"
 }
 
 # Prints why this machine cannot run the testbed; nothing when it can.
@@ -191,6 +210,10 @@ tb_cleanup() {
       echo "---- last lines of $(basename "$log") ----" >&2
       tail -n 15 "$log" >&2
     done
+    echo "==== $(basename "$0") failed (exit $rc) ====" >&2
+    local failure
+    for failure in "${TB_FAILURES[@]}"; do echo "FAIL: $failure" >&2; done
+    [ "${#TB_FAILURES[@]}" -gt 0 ] || echo "(no check named the failure: see the lines above the logs)" >&2
   fi
   if [ -n "${E2E_KEEP:-}" ]; then
     echo "kept $TB_DIR" >&2

@@ -27,7 +27,7 @@ tb_cli_bg "$out/icmp.json" server watch agent --kind=icmp --output=json --count=
 watch=$TB_BG_PID
 tb_ping "$out/ping.txt" "$TB_SAMPLES" 0.1
 wait "$watch" || true # exit 1 when a sample failed; the check counts them
-if ! python3 "$TB_CHECK" icmp-vs-ping --label "ICMP beside a rejected target" \
+if ! tb_check icmp-vs-ping --label "ICMP beside a rejected target" \
   --ping "$out/ping.txt" --watch "$out/icmp.json" --since "$since"; then
   # Which samples were not ok or not kernel-stamped, to tell a stamp
   # mismatch from a lost probe.

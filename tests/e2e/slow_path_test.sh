@@ -36,7 +36,7 @@ for pid in "${watches[@]}"; do wait "$pid" || true; done
 
 rc=0
 for name in plain tls; do
-  python3 "$TB_CHECK" grpc-vs-icmp --label "gRPC ($name) at 150 ms, 100 ms interval" \
+  tb_check grpc-vs-icmp --label "gRPC ($name) at 150 ms, 100 ms interval" \
     --watch_icmp "$out/$name.json" --watch_grpc "$out/$name.json" --since "$since" \
     --min_samples 40 --pct 5 || rc=1
 done
