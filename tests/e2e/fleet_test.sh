@@ -192,7 +192,7 @@ for b in bad:
 sys.exit(1 if bad else 0)
 PY
 cat "$TB_DIR/matrix-check.txt"
-while read -r line; do tb_note_failure "matrix: $line"; done < <(sed -n 's/^FAIL: //p' "$TB_DIR/matrix-check.txt")
+while read -r line; do TB_FAILURES+=("matrix: $line"); done < <(sed -n 's/^FAIL: //p' "$TB_DIR/matrix-check.txt")
 
 # The same matrix from the servers themselves.
 matrix=$(ip netns exec "$MON_NS" setpriv --reuid="$TB_USER" --regid="$TB_GROUP" \

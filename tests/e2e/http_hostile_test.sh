@@ -11,7 +11,11 @@
 # Prometheus missed no scrape (`up` 1 at every one of them), every /healthz
 # answered 200 within 100 ms, the gateway cut the slow-loris off at its
 # request timeout and refused the over-cap ones, and afterwards `wrk` reads
-# /metrics at >= 20k req/s (best of three 3 s runs; the figure is printed).
+# /metrics at >= 70% of the req/s it read before the attack (best of three
+# 3 s runs each, both printed): whatever the attack left behind (connections,
+# threads) must not slow the gateway. The absolute figure (>= 20k req/s on
+# an idle machine) is a benchmark's (BENCHMARKS.md), not this test's: beside
+# two busy loops it read 5k.
 set -euo pipefail
 # shellcheck source=SCRIPTDIR/netns.sh
 source "$(dirname "$0")/netns.sh"
@@ -33,6 +37,18 @@ until [ "$(query 'up{job="latency-pair"}' 2>/dev/null)" = 1 ]; do
   ((SECONDS < deadline)) || tb_fail "Prometheus never scraped the server"
   sleep 1
 done
+# metrics_rps: /metrics JSON requests a second, best of three wrk runs.
+metrics_rps() {
+  local best=0 rps
+  for _ in 1 2 3; do
+    rps=$(ip netns exec "$TB_SERVER_NS" wrk -t2 -c16 -d3s "http://127.0.0.1:$port/metrics" |
+      awk '/^Requests\/sec/ {printf "%d", $2}')
+    ((rps > best)) && best=$rps
+  done
+  echo "$best"
+}
+before=$(metrics_rps)
+tb_log "before the attack: /metrics JSON at $before req/s (wrk -t2 -c16, best of 3)"
 tb_log "Prometheus scrapes 127.0.0.1:$port every second; hostile load for $LOAD_S s"
 
 # The attackers, in the server's namespace.
@@ -145,7 +161,7 @@ PY
 if [ "$slow" = 0 ] && [ "$n" -ge $((LOAD_S * 3)) ]; then
   tb_log "ok: $n /healthz answers during the attack, all 200 within 100 ms (slowest ${worst}s)"
 else
-  tb_log "FAIL: $slow of $n /healthz answers not 200 within 100 ms (slowest ${worst}s)"
+  tb_note_failure "$slow of $n /healthz answers not 200 within 100 ms (slowest ${worst}s)"
   rc=1
 fi
 
@@ -156,11 +172,11 @@ slowest=$(query "max_over_time(scrape_duration_seconds{job=\"latency-pair\"}[${w
 if [ "${scrapes:-0}" -ge $((window - 1)) ] && [ -z "$failed" ]; then
   tb_log "ok: Prometheus scraped $scrapes times in the ${window} s attack, none failed (slowest ${slowest}s)"
 else
-  tb_log "FAIL: Prometheus scraped ${scrapes:-0} times in ${window} s, failed: ${failed:-0}"
+  tb_note_failure "Prometheus scraped ${scrapes:-0} times in ${window} s, failed: ${failed:-0}"
   rc=1
 fi
 
-python3 - "$TB_DIR/hostile.out" <<'PY' || rc=1
+python3 - "$TB_DIR/hostile.out" >"$TB_DIR/hostile-check.txt" <<'PY' || rc=1
 import sys
 stats = dict(kv.split("=") for kv in open(sys.argv[1]).read().split())
 stats = {k: int(v) for k, v in stats.items()}
@@ -178,18 +194,15 @@ if stats["garbage"] < 10000 or stats["garbage_answered"] < 9000:
     ok = False
 sys.exit(0 if ok else 1)
 PY
+cat "$TB_DIR/hostile-check.txt"
+while read -r line; do TB_FAILURES+=("$line"); done < <(sed -n 's/^FAIL: //p' "$TB_DIR/hostile-check.txt")
 
-best=0
-for _ in 1 2 3; do
-  rps=$(ip netns exec "$TB_SERVER_NS" wrk -t2 -c16 -d3s "http://127.0.0.1:$port/metrics" |
-    awk '/^Requests\/sec/ {printf "%d", $2}')
-  ((rps > best)) && best=$rps
-done
-if ((best >= 20000)); then
-  tb_log "ok: /metrics JSON at $best req/s afterwards (wrk -t2 -c16, best of 3)"
+best=$(metrics_rps)
+if ((best * 10 >= before * 7)); then
+  tb_log "ok: /metrics JSON at $best req/s afterwards, $before before (wrk -t2 -c16, best of 3)"
 else
-  tb_log "FAIL: /metrics JSON at $best req/s afterwards, want >= 20000"
+  tb_note_failure "/metrics JSON at $best req/s afterwards, want >= 70% of the $before before"
   rc=1
 fi
-[ "$rc" = 0 ] || tb_fail "HTTP gateway under hostile clients (lines above)"
+[ "$rc" = 0 ] || exit 1
 echo "PASS: no missed scrape, /healthz < 100 ms, slow-loris cut off, garbage answered, /metrics $best req/s"
