@@ -10,7 +10,8 @@
 # Targets (one --config textproto per run):
 #   ref          127.0.0.1, ICMP only, every 100 ms (10 Hz, so the window
 #                holds enough samples for a median); always present
-#   i-N          127.1.x.y, ICMP only, 1 Hz (ICMP targets - 1 of them)
+#   i-N          127.1.x.y (then 127.3.x.y, ... past 62,500), ICMP only,
+#                1 Hz (ICMP targets - 1 of them)
 #   g-N          127.2.x.y, gRPC only (unary), 1 Hz
 # After WARMUP seconds, over a WINDOW-second window: the server's CPU
 # (utime + stime from /proc/PID/stat, % of one core, and each part), RSS
@@ -86,9 +87,12 @@ config() {
     print "defaults { interval_ms: 1000 timeout_ms: 1000 }"
     print "targets { name: \"ref\" host: \"127.0.0.1\"" \
           " probe { interval_ms: 100 grpc_enabled: false } }"
-    for (i = 1; i < icmp; i++)
-      printf "targets { name: \"i-%d\" host: \"127.1.%d.%d\" probe { grpc_enabled: false } }\n",
-             i, int(i / 250), i % 250 + 1
+    # 62,500 per /16: 127.1, then 127.3, 127.4, ... (127.2 is for gRPC).
+    for (i = 1; i < icmp; i++) {
+      block = int(i / 62500)
+      printf "targets { name: \"i-%d\" host: \"127.%d.%d.%d\" probe { grpc_enabled: false } }\n",
+             i, block == 0 ? 1 : block + 2, int(i % 62500 / 250), i % 250 + 1
+    }
     for (i = 0; i < grpc; i++)
       printf "targets { name: \"g-%d\" host: \"127.2.%d.%d\" grpc_port: %d" \
              " probe { icmp_enabled: false } }\n", i, int(i / 250), i % 250 + 1, port

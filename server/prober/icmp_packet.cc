@@ -1,5 +1,6 @@
 #include "server/prober/icmp_packet.h"
 
+#include <algorithm>
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
@@ -246,6 +247,23 @@ uint16_t InternetChecksum(absl::string_view data) {
   return static_cast<uint16_t>(~sum);
 }
 
+void BuildEchoRequestInto(bool ipv6, uint16_t id, uint16_t sequence,
+                          uint64_t nonce, uint64_t token, int payload_bytes,
+                          std::string* packet) {
+  packet->assign(kIcmpHeaderBytes, '\0');
+  (*packet)[0] = static_cast<char>(ipv6 ? kIcmp6EchoRequest : kIcmpEchoRequest);
+  (*packet)[4] = static_cast<char>(id >> 8);
+  (*packet)[5] = static_cast<char>(id & 0xff);
+  (*packet)[6] = static_cast<char>(sequence >> 8);
+  (*packet)[7] = static_cast<char>(sequence & 0xff);
+  AppendProbePayload(nonce, token, payload_bytes, packet);
+  if (!ipv6) {
+    uint16_t checksum = InternetChecksum(*packet);
+    (*packet)[2] = static_cast<char>(checksum >> 8);
+    (*packet)[3] = static_cast<char>(checksum & 0xff);
+  }
+}
+
 std::string BuildEchoRequest(bool ipv6, uint16_t id, uint16_t sequence,
                              absl::string_view payload) {
   std::string packet(kIcmpHeaderBytes, '\0');
@@ -263,19 +281,37 @@ std::string BuildEchoRequest(bool ipv6, uint16_t id, uint16_t sequence,
   return packet;
 }
 
-std::string BuildProbePayload(uint64_t nonce, uint64_t token, int size) {
-  std::string payload(16, '\0');
-  for (int i = 0; i < 8; ++i) {
-    payload[i] = static_cast<char>(nonce >> (56 - 8 * i));
-    payload[8 + i] = static_cast<char>(token >> (56 - 8 * i));
-  }
-  if (size < 16) {
-    payload.resize(size < 0 ? 0 : size);
-    return payload;
-  }
+namespace {
+
+// Byte i of the probe payload (see BuildProbePayload).
+char ProbePayloadByte(uint64_t nonce, uint64_t token, int i) {
+  if (i < 8) return static_cast<char>(nonce >> (56 - 8 * i));
+  if (i < 16) return static_cast<char>(token >> (56 - 8 * (i - 8)));
   // Filler like ping's: a repeating byte pattern.
-  for (int i = 16; i < size; ++i) payload.push_back(static_cast<char>(i));
+  return static_cast<char>(i);
+}
+
+}  // namespace
+
+void AppendProbePayload(uint64_t nonce, uint64_t token, int size,
+                        std::string* out) {
+  for (int i = 0; i < size; ++i)
+    out->push_back(ProbePayloadByte(nonce, token, i));
+}
+
+std::string BuildProbePayload(uint64_t nonce, uint64_t token, int size) {
+  std::string payload;
+  AppendProbePayload(nonce, token, size, &payload);
   return payload;
+}
+
+bool ProbePayloadMatches(absl::string_view payload, uint64_t nonce,
+                         uint64_t token, int size) {
+  if (payload.size() != static_cast<size_t>(std::max(size, 0))) return false;
+  for (int i = 0; i < size; ++i) {
+    if (payload[i] != ProbePayloadByte(nonce, token, i)) return false;
+  }
+  return true;
 }
 
 absl::StatusOr<ParsedIcmp> ParseIcmp(absl::string_view data, bool ipv6,
@@ -304,7 +340,7 @@ absl::StatusOr<ParsedIcmp> ParseIcmp(absl::string_view data, bool ipv6,
                                             : ParsedIcmp::Kind::kEchoRequest;
     parsed.id = ReadU16(data, 4);
     parsed.sequence = ReadU16(data, 6);
-    parsed.payload = std::string(data.substr(kIcmpHeaderBytes));
+    parsed.payload = data.substr(kIcmpHeaderBytes);
   } else if (parsed.type == unreachable || parsed.type == time_exceeded) {
     parsed.kind = parsed.type == unreachable ? ParsedIcmp::Kind::kUnreachable
                                              : ParsedIcmp::Kind::kTimeExceeded;

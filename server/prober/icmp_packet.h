@@ -25,11 +25,21 @@ uint16_t InternetChecksum(absl::string_view data);
 // identifier with their own.
 std::string BuildEchoRequest(bool ipv6, uint16_t id, uint16_t sequence,
                              absl::string_view payload);
+// The same request with the probe payload (BuildProbePayload), built in
+// `packet`, whose buffer is reused: no allocation once it is large enough.
+void BuildEchoRequestInto(bool ipv6, uint16_t id, uint16_t sequence,
+                          uint64_t nonce, uint64_t token, int payload_bytes,
+                          std::string* packet);
 
 // The prober's payload: an 8-byte per-process nonce, an 8-byte probe token,
 // then filler up to `size` bytes (truncated when size < 16). Replies must
 // echo it byte for byte to count.
 std::string BuildProbePayload(uint64_t nonce, uint64_t token, int size);
+void AppendProbePayload(uint64_t nonce, uint64_t token, int size,
+                        std::string* out);
+// payload == BuildProbePayload(nonce, token, size), without building it.
+bool ProbePayloadMatches(absl::string_view payload, uint64_t nonce,
+                         uint64_t token, int size);
 
 // What an ICMP message (or an IPv4 packet holding one) says.
 struct ParsedIcmp {
@@ -50,8 +60,9 @@ struct ParsedIcmp {
   // quoted echo request that caused them (when quoted).
   std::optional<uint16_t> id;
   std::optional<uint16_t> sequence;
-  // Echo data (replies only).
-  std::string payload;
+  // Echo data (replies only): a view into the parsed message, valid while
+  // that is.
+  absl::string_view payload;
   // For errors: the quoted request's destination (IPv4 quotes carry it).
   std::optional<IpAddress> quoted_destination;
 };

@@ -6,6 +6,7 @@
 #include <random>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "common/logging.h"
 #include "server/prober/icmp_packet.h"
 
@@ -142,11 +143,13 @@ void IcmpProber::SendDue(int64_t now_ns) {
     if (due.skipped > 0) {
       slots_[due.series].counters->skipped_probes += due.skipped;
     }
-    SendOne(due.series, due.scheduled_ns);
+    QueueProbe(due.series, due.scheduled_ns);
   }
+  if (v4_) Flush(*v4_, batches_[0]);
+  if (v6_) Flush(*v6_, batches_[1]);
 }
 
-void IcmpProber::SendOne(int slot_index, int64_t scheduled_ns) {
+void IcmpProber::QueueProbe(int slot_index, int64_t scheduled_ns) {
   Slot& slot = slots_[slot_index];
   const IcmpTarget& target = slot.target;
   if (target.address ? no_permission_[target.address->is_v6() ? 1 : 0]
@@ -154,77 +157,119 @@ void IcmpProber::SendOne(int slot_index, int64_t scheduled_ns) {
     return;
   }
   uint64_t sequence = slot.next_sequence++;
-  Sample failed;
-  failed.target_index = target.target_index;
-  failed.kind = ProbeKind::kIcmp;
-  failed.sequence = sequence;
-  failed.scheduled_ns = scheduled_ns;
-  failed.result = SampleResult::kSendFailed;
-  if (!target.address) {
+  auto fail = [&](std::string error) {
+    Sample failed;
+    failed.target_index = target.target_index;
+    failed.kind = ProbeKind::kIcmp;
+    failed.sequence = sequence;
+    failed.scheduled_ns = scheduled_ns;
+    failed.result = SampleResult::kSendFailed;
     failed.sent_ns = failed.completed_ns = clock_.MonotonicNanos();
-    failed.error = "address not resolved";
+    failed.error = std::move(error);
     Emit(failed);
-    return;
-  }
+  };
+  if (!target.address) return fail("address not resolved");
   bool v6 = target.address->is_v6();
   IcmpSocket* socket = v6 ? v6_.get() : v4_.get();
-  if (socket == nullptr) {
-    failed.sent_ns = failed.completed_ns = clock_.MonotonicNanos();
-    failed.error = v6 ? "no ICMPv6 socket" : "no ICMP socket";
-    Emit(failed);
-    return;
-  }
+  if (socket == nullptr)
+    return fail(v6 ? "no ICMPv6 socket" : "no ICMP socket");
   // Wire sequence numbers count per destination address, not per target:
   // two targets on one host (or an address that DNS moved) never share an
   // (address, sequence) key while probes are pending.
-  Key key{*target.address, next_wire_sequence_[*target.address]++};
-  uint64_t token = next_token_++;
-  std::string message =
-      BuildEchoRequest(v6, socket->id(), key.sequence,
-                       BuildProbePayload(nonce_, token, target.payload_bytes));
-  int64_t sent_ns = clock_.MonotonicNanos();
-  absl::Status sent = socket->Send(*target.address, message);
-  lag_.Note(sent_ns - scheduled_ns, sent_ns);
-  if (!sent.ok()) {
-    failed.sent_ns = failed.completed_ns = sent_ns;
-    failed.error = std::string(sent.message());
-    Emit(failed);
-    return;
-  }
-  // A leftover entry under this key (sequence wrapped) is simply replaced.
-  Pending pending;
-  pending.slot = slot_index;
-  pending.sequence = sequence;
-  pending.token = token;
-  pending.scheduled_ns = scheduled_ns;
-  pending.sent_ns = sent_ns;
-  pending.deadline_ns = sent_ns + target.timeout_ns;
-  pending_[key] = pending;
-  ended_.erase(key);
-  deadlines_.Push(pending.deadline_ns, key);
+  SendBatch& batch = batches_[v6 ? 1 : 0];
+  Outgoing& probe = batch.probes.emplace_back();
+  probe.slot = slot_index;
+  probe.sequence = sequence;
+  probe.token = next_token_++;
+  probe.scheduled_ns = scheduled_ns;
+  probe.key = Key{*target.address, next_wire_sequence_[*target.address]++};
+  if (batch.messages.size() < batch.probes.size())
+    batch.messages.emplace_back();
+  BuildEchoRequestInto(v6, socket->id(), probe.key.sequence, nonce_,
+                       probe.token, target.payload_bytes,
+                       &batch.messages[batch.probes.size() - 1]);
+  // Without kernel stamps the userspace send time is the RTT's: each probe
+  // leaves alone, right after it is read.
+  if (!socket->kernel_timestamps()) Flush(*socket, batch);
 }
 
-void IcmpProber::DrainSocket(IcmpSocket& socket) {
-  while (std::optional<IcmpReceived> item = socket.Receive()) {
-    switch (item->kind) {
-      case IcmpReceived::Kind::kTxTimestamp:
-        HandleTxStamp(socket, *item);
-        break;
-      case IcmpReceived::Kind::kMessage:
-        HandleMessage(socket, *item);
-        break;
-      case IcmpReceived::Kind::kError: {
-        if (!item->peer) break;
-        absl::StatusOr<ParsedIcmp> quoted =
-            ParseIcmp(item->data, socket.ipv6(), /*ip_header_included=*/false);
-        if (!quoted.ok() || !quoted->sequence) break;
-        std::optional<IcmpErrorVerdict> verdict = ClassifyIcmpError(
-            socket.ipv6(), item->error_type, item->error_code);
-        if (!verdict) break;  // redirect, source quench: a reply may come
-        HandleError(Key{*item->peer, *quoted->sequence}, verdict->result,
-                    verdict->text);
-        break;
-      }
+void IcmpProber::Flush(IcmpSocket& socket, SendBatch& batch) {
+  if (batch.probes.empty()) return;
+  batch.wire.clear();
+  for (size_t i = 0; i < batch.probes.size(); ++i) {
+    batch.wire.push_back(
+        IcmpOutgoing{batch.probes[i].key.address, batch.messages[i], {}});
+  }
+  int64_t sent_ns = clock_.MonotonicNanos();
+  socket.SendBatch(absl::MakeSpan(batch.wire));
+  for (size_t i = 0; i < batch.probes.size(); ++i) {
+    const Outgoing& probe = batch.probes[i];
+    const Slot& slot = slots_[probe.slot];
+    lag_.Note(sent_ns - probe.scheduled_ns, sent_ns);
+    if (!batch.wire[i].result.ok()) {
+      Sample failed;
+      failed.target_index = slot.target.target_index;
+      failed.kind = ProbeKind::kIcmp;
+      failed.sequence = probe.sequence;
+      failed.scheduled_ns = probe.scheduled_ns;
+      failed.result = SampleResult::kSendFailed;
+      failed.sent_ns = failed.completed_ns = sent_ns;
+      failed.error = std::string(batch.wire[i].result.message());
+      Emit(failed);
+      continue;
+    }
+    // A leftover entry under this key (sequence wrapped) is simply replaced.
+    Pending pending;
+    pending.slot = probe.slot;
+    pending.sequence = probe.sequence;
+    pending.token = probe.token;
+    pending.scheduled_ns = probe.scheduled_ns;
+    pending.sent_ns = sent_ns;
+    pending.deadline_ns = sent_ns + slot.target.timeout_ns;
+    pending_[probe.key] = pending;
+    ended_.erase(probe.key);
+    deadlines_.Push(pending.deadline_ns, probe.key);
+  }
+  batch.probes.clear();
+}
+
+void IcmpProber::DrainSocket(IcmpSocket& socket, bool error_queue_pending) {
+  error_queue_read_ = false;
+  if (error_queue_pending) DrainQueue(socket, /*error_queue=*/true);
+  DrainQueue(socket, /*error_queue=*/false);
+}
+
+void IcmpProber::DrainQueue(IcmpSocket& socket, bool error_queue) {
+  constexpr size_t kItems = 64;
+  std::vector<IcmpReceived>& items =
+      error_queue ? error_items_ : message_items_;
+  if (items.size() < kItems) items.resize(kItems);
+  for (;;) {
+    IcmpReceiveResult read = socket.Receive(error_queue, absl::MakeSpan(items));
+    for (size_t i = 0; i < read.items; ++i) Handle(socket, items[i]);
+    if (read.drained || read.items == 0) return;
+  }
+}
+
+void IcmpProber::Handle(IcmpSocket& socket, const IcmpReceived& item) {
+  switch (item.kind) {
+    case IcmpReceived::Kind::kTxTimestamp:
+      HandleTxStamp(socket, item);
+      break;
+    case IcmpReceived::Kind::kMessage:
+      HandleMessage(socket, item);
+      break;
+    case IcmpReceived::Kind::kError: {
+      if (!item.peer) break;
+      absl::StatusOr<ParsedIcmp> quoted =
+          ParseIcmp(item.data, socket.ipv6(), /*ip_header_included=*/false);
+      if (!quoted.ok() || !quoted->sequence) break;
+      std::optional<IcmpErrorVerdict> verdict =
+          ClassifyIcmpError(socket.ipv6(), item.error_type, item.error_code);
+      if (!verdict) break;  // redirect, source quench: a reply may come
+      HandleError(Key{*item.peer, *quoted->sequence}, verdict->result,
+                  verdict->text);
+      break;
     }
   }
 }
@@ -280,10 +325,19 @@ void IcmpProber::HandleMessage(IcmpSocket& socket, const IcmpReceived& item) {
     }
     return;
   }
+  if (!it->second.tx_kernel_realtime_ns && socket.kernel_timestamps() &&
+      !error_queue_read_) {
+    // Its TX stamp came after the poller looked (EPOLLERR unset then): read
+    // the error queue once now rather than lose the kernel send time.
+    error_queue_read_ = true;
+    DrainQueue(socket, /*error_queue=*/true);
+    it = pending_.find(key);
+    if (it == pending_.end()) return;  // an ICMP error there ended it
+  }
   const Pending& pending = it->second;
   const IcmpTarget& target = slots_[pending.slot].target;
-  if (parsed->payload !=
-      BuildProbePayload(nonce_, pending.token, target.payload_bytes)) {
+  if (!ProbePayloadMatches(parsed->payload, nonce_, pending.token,
+                           target.payload_bytes)) {
     ++slots_[pending.slot].counters->mismatched_replies;
     return;
   }
@@ -460,18 +514,32 @@ void IcmpProber::RunLoop() {
             v6_ ? v6_->mode() + (v6_->kernel_timestamps() ? ", kernel stamps"
                                                           : ", user stamps")
                 : "none");
+  // With kernel stamps on every socket, when a reply is read or a probe
+  // sent does not change its RTT: the loop then wakes at most once per
+  // millisecond, so at thousands of probes a second each wake sends and
+  // reads a batch (one sendmmsg, one recvmmsg) instead of one probe.
+  const bool batch_wakes =
+      (!v4_ || v4_->kernel_timestamps()) && (!v6_ || v6_->kernel_timestamps());
+  constexpr int64_t kMinWakeGapNs = 1'000'000;
+  int64_t last_wake_ns = 0;
   epoll_event events[4];
   while (!stop_) {
     int64_t now = clock_.MonotonicNanos();
+    if (batch_wakes && now - last_wake_ns < kMinWakeGapNs) {
+      absl::SleepFor(absl::Nanoseconds(kMinWakeGapNs - (now - last_wake_ns)));
+      now = clock_.MonotonicNanos();
+    }
     std::optional<int64_t> wake = NextWakeNs();
     // Nothing scheduled: still wake up now and then for address updates.
     int64_t timeout_ns =
         wake ? std::max<int64_t>(0, *wake - now) : 1'000'000'000;
     int n = poller_->Wait(events, 4, timeout_ns);
+    last_wake_ns = clock_.MonotonicNanos();
     for (int i = 0; i < n; ++i) {
       uint32_t which = events[i].data.u32;
-      if (which == 0 && v4_) DrainSocket(*v4_);
-      if (which == 1 && v6_) DrainSocket(*v6_);
+      bool error_queue = (events[i].events & EPOLLERR) != 0;
+      if (which == 0 && v4_) DrainSocket(*v4_, error_queue);
+      if (which == 1 && v6_) DrainSocket(*v6_, error_queue);
       if (which == 2) {
         uint64_t count = 0;
         int wake_fd = -1;

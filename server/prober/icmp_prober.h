@@ -96,9 +96,13 @@ class IcmpProber {
 
   // --- Steps of the event loop (public for tests). ---
   void PlanSchedule(int64_t start_ns) ABSL_LOCKS_EXCLUDED(updates_mu_);
-  // Applies added and removed targets and address updates first.
+  // Applies added and removed targets and address updates first. Sends
+  // what is due in one batch per socket when its kernel stamps each send
+  // (the userspace send time, shared by the batch, is then not the RTT's).
   void SendDue(int64_t now_ns);
-  void DrainSocket(IcmpSocket& socket);
+  // Reads the socket's error queue (TX stamps, ICMP errors) when
+  // `error_queue_pending` (the poller's EPOLLERR), then its messages.
+  void DrainSocket(IcmpSocket& socket, bool error_queue_pending = true);
   void ExpireTimeouts(int64_t now_ns);
   // When the loop must next wake up: next send or next timeout.
   std::optional<int64_t> NextWakeNs() const;
@@ -142,9 +146,26 @@ class IcmpProber {
     bool removed = false;
   };
 
+  // A probe built and waiting for its socket's batch send.
+  struct Outgoing {
+    int slot = 0;
+    uint64_t sequence = 0;
+    uint64_t token = 0;
+    int64_t scheduled_ns = 0;
+    Key key;
+  };
+  struct SendBatch {
+    std::vector<Outgoing> probes;
+    std::vector<IcmpOutgoing> wire;
+    std::vector<std::string> messages;  // buffers reused across batches
+  };
+
   void ApplyChanges(int64_t now_ns) ABSL_LOCKS_EXCLUDED(updates_mu_);
   void WakeLoop() ABSL_EXCLUSIVE_LOCKS_REQUIRED(updates_mu_);
-  void SendOne(int slot, int64_t scheduled_ns);
+  void QueueProbe(int slot, int64_t scheduled_ns);
+  void Flush(IcmpSocket& socket, SendBatch& batch);
+  void DrainQueue(IcmpSocket& socket, bool error_queue);
+  void Handle(IcmpSocket& socket, const IcmpReceived& item);
   void HandleTxStamp(IcmpSocket& socket, const IcmpReceived& item);
   void HandleMessage(IcmpSocket& socket, const IcmpReceived& item);
   void HandleError(const Key& key, SampleResult result,
@@ -174,6 +195,14 @@ class IcmpProber {
   absl::flat_hash_map<Key, Ended> ended_;
   TimedQueue<Key> forget_order_;
   std::vector<ProbeSchedule::Due> due_scratch_;
+  SendBatch batches_[2];  // IPv4, IPv6
+  // Receive batches, reused: messages, and the error queue (which a reply
+  // can make the prober read while it holds messages).
+  std::vector<IcmpReceived> message_items_;
+  std::vector<IcmpReceived> error_items_;
+  // During one DrainSocket: its error queue was read for a reply whose TX
+  // stamp had not been read yet.
+  bool error_queue_read_ = false;
   LagTracker lag_;
   uint64_t rejected_kernel_rtts_ = 0;
   bool no_permission_[2] = {false, false};

@@ -11,8 +11,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <fstream>
 #include <random>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 
@@ -20,7 +22,16 @@ namespace latency {
 namespace {
 
 constexpr int kReceiveBufferBytes = 4 << 20;
+// Messages one recvmmsg/sendmmsg call moves at most.
+constexpr size_t kBatch = 64;
+// Room per received message while every message sent fits it with its
+// headers (a TX stamp brings the link and IP headers back): batches of
+// ping-sized probes. After a larger send (payloads go up to 65,000 bytes)
+// messages are read one at a time into kMaxMessageBytes, never truncated.
+constexpr size_t kSmallMessageBytes = 2048;
+constexpr size_t kHeaderRoom = 128;
 constexpr size_t kMaxMessageBytes = 65536;
+constexpr size_t kControlBytes = 512;
 
 int64_t RealtimeNanos() {
   timespec ts;
@@ -107,6 +118,7 @@ class LinuxIcmpSocket final : public IcmpSocket {
   std::string mode() const override { return raw_ ? "raw" : "datagram"; }
 
   absl::Status Send(const IpAddress& to, absl::string_view message) override {
+    largest_sent_ = std::max(largest_sent_, message.size());
     sockaddr_storage destination;
     socklen_t length = to.ToSockaddr(0, &destination);
     ssize_t sent = sendto(fd_, message.data(), message.size(), 0,
@@ -118,43 +130,103 @@ class LinuxIcmpSocket final : public IcmpSocket {
     return absl::OkStatus();
   }
 
-  std::optional<IcmpReceived> Receive() override {
-    IcmpReceived item;
-    for (;;) {
-      ReadResult result = Read(MSG_ERRQUEUE, item);
-      if (result == ReadResult::kItem) return item;
-      if (result == ReadResult::kNone) break;
+  void SendBatch(absl::Span<IcmpOutgoing> batch) override {
+    size_t next = 0;
+    while (next < batch.size()) {
+      size_t count = std::min(kBatch, batch.size() - next);
+      for (size_t i = 0; i < count; ++i) {
+        IcmpOutgoing& out = batch[next + i];
+        largest_sent_ = std::max(largest_sent_, out.message.size());
+        send_iov_[i] =
+            iovec{const_cast<char*>(out.message.data()), out.message.size()};
+        mmsghdr& m = send_msgs_[i];
+        m = mmsghdr{};
+        m.msg_hdr.msg_name = &send_names_[i];
+        m.msg_hdr.msg_namelen = out.to.ToSockaddr(0, &send_names_[i]);
+        m.msg_hdr.msg_iov = &send_iov_[i];
+        m.msg_hdr.msg_iovlen = 1;
+      }
+      int sent = sendmmsg(fd_, send_msgs_, static_cast<unsigned>(count), 0);
+      if (sent < 0) {
+        // The first of these failed (sendmmsg reports an error only for
+        // the first message): it alone is lost; go on with the next.
+        IcmpOutgoing& out = batch[next];
+        out.result = absl::UnavailableError(
+            absl::StrCat("sendto ", out.to.ToString(), ": ", strerror(errno)));
+        ++next;
+        continue;
+      }
+      for (int i = 0; i < sent; ++i) batch[next + i].result = absl::OkStatus();
+      next += static_cast<size_t>(sent);
     }
-    if (Read(0, item) == ReadResult::kItem) return item;
-    return std::nullopt;
+  }
+
+  IcmpReceiveResult Receive(bool error_queue,
+                            absl::Span<IcmpReceived> items) override {
+    IcmpReceiveResult result;
+    const int flags = (error_queue ? MSG_ERRQUEUE : 0) | MSG_DONTWAIT;
+    while (result.items < items.size() && !result.drained) {
+      const bool large = largest_sent_ + kHeaderRoom > kSmallMessageBytes;
+      if (large && large_buffer_.empty())
+        large_buffer_.resize(kMaxMessageBytes);
+      size_t want = large ? 1 : std::min(kBatch, items.size() - result.items);
+      for (size_t i = 0; i < want; ++i) {
+        recv_iov_[i] = large ? iovec{large_buffer_.data(), kMaxMessageBytes}
+                             : iovec{&small_buffers_[i * kSmallMessageBytes],
+                                     kSmallMessageBytes};
+        PrepareHeader(recv_msgs_[i].msg_hdr, &recv_names_[i], &recv_iov_[i],
+                      &recv_control_[i * kControlBytes]);
+      }
+      int n = recvmmsg(fd_, recv_msgs_, static_cast<unsigned>(want), flags,
+                       nullptr);
+      if (n <= 0) {
+        result.drained = true;
+        break;
+      }
+      if (static_cast<size_t>(n) < want) result.drained = true;
+      int64_t userspace_ns = clock_.MonotonicNanos();
+      int64_t realtime_now = RealtimeNanos();
+      for (int i = 0; i < n; ++i) {
+        msghdr& msg = recv_msgs_[i].msg_hdr;
+        // Larger than any probe of ours (a stranger's, on a raw socket).
+        if ((msg.msg_flags & MSG_TRUNC) != 0) continue;
+        if (Parse(msg, recv_msgs_[i].msg_len, error_queue, userspace_ns,
+                  realtime_now, items[result.items])) {
+          ++result.items;
+        }
+      }
+    }
+    return result;
   }
 
  private:
-  enum class ReadResult { kItem, kSkipped, kNone };
-
-  ReadResult Read(int flags, IcmpReceived& item) {
-    sockaddr_storage peer{};
-    iovec iov{buffer_, sizeof(buffer_)};
-    alignas(cmsghdr) char control[512];
-    msghdr msg{};
-    msg.msg_name = &peer;
-    msg.msg_namelen = sizeof(peer);
-    msg.msg_iov = &iov;
+  static void PrepareHeader(msghdr& msg, sockaddr_storage* name, iovec* iov,
+                            char* control) {
+    msg = msghdr{};
+    msg.msg_name = name;
+    msg.msg_namelen = sizeof(*name);
+    msg.msg_iov = iov;
     msg.msg_iovlen = 1;
     msg.msg_control = control;
-    msg.msg_controllen = sizeof(control);
-    ssize_t n = recvmsg(fd_, &msg, flags | MSG_DONTWAIT);
-    if (n < 0) return ReadResult::kNone;
+    msg.msg_controllen = kControlBytes;
+  }
 
-    item = IcmpReceived();
-    item.userspace_ns = clock_.MonotonicNanos();
-    int64_t realtime_now = RealtimeNanos();
-    item.peer = IpAddress::FromSockaddr(reinterpret_cast<sockaddr*>(&peer),
-                                        msg.msg_namelen);
-    item.data.assign(buffer_, static_cast<size_t>(n));
+  // Fills `item` from one received message; false when it is nothing the
+  // prober uses (an error-queue entry that is neither a stamp nor an ICMP
+  // error).
+  bool Parse(const msghdr& msg, size_t length, bool error_queue,
+             int64_t userspace_ns, int64_t realtime_now, IcmpReceived& item) {
+    item.kind = IcmpReceived::Kind::kMessage;
+    item.userspace_ns = userspace_ns;
+    item.peer = IpAddress::FromSockaddr(
+        static_cast<const sockaddr*>(msg.msg_name), msg.msg_namelen);
+    item.data.assign(static_cast<const char*>(msg.msg_iov->iov_base), length);
+    item.kernel_realtime_ns.reset();
+    item.kernel_monotonic_ns.reset();
+    item.error_type = item.error_code = 0;
     const sock_extended_err* error = nullptr;
     for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr;
-         c = CMSG_NXTHDR(&msg, c)) {
+         c = CMSG_NXTHDR(const_cast<msghdr*>(&msg), c)) {
       if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_TIMESTAMPING) {
         scm_timestamping stamps;
         memcpy(&stamps, CMSG_DATA(c), sizeof(stamps));
@@ -163,32 +235,31 @@ class LinuxIcmpSocket final : public IcmpSocket {
           int64_t realtime =
               int64_t{software.tv_sec} * 1'000'000'000 + software.tv_nsec;
           item.kernel_realtime_ns = realtime;
-          item.kernel_monotonic_ns =
-              item.userspace_ns - (realtime_now - realtime);
+          item.kernel_monotonic_ns = userspace_ns - (realtime_now - realtime);
         }
       } else if ((c->cmsg_level == SOL_IP && c->cmsg_type == IP_RECVERR) ||
                  (c->cmsg_level == SOL_IPV6 && c->cmsg_type == IPV6_RECVERR)) {
         error = reinterpret_cast<const sock_extended_err*>(CMSG_DATA(c));
       }
     }
-    if ((flags & MSG_ERRQUEUE) == 0) return ReadResult::kItem;
-    if (error == nullptr) return ReadResult::kSkipped;
+    if (!error_queue) return true;
+    if (error == nullptr) return false;
     if (error->ee_origin == SO_EE_ORIGIN_TIMESTAMPING) {
       item.kind = IcmpReceived::Kind::kTxTimestamp;
       item.peer.reset();
-      return ReadResult::kItem;
+      return true;
     }
     // Only what an ICMP message said; local errors (EMSGSIZE and the like)
     // were already returned by sendto.
     if (error->ee_origin != (ipv6_ ? SO_EE_ORIGIN_ICMP6 : SO_EE_ORIGIN_ICMP)) {
-      return ReadResult::kSkipped;
+      return false;
     }
     item.kind = IcmpReceived::Kind::kError;
     item.error_type = error->ee_type;
     item.error_code = error->ee_code;
     item.kernel_realtime_ns.reset();
     item.kernel_monotonic_ns.reset();
-    return ReadResult::kItem;
+    return true;
   }
 
   const int fd_;
@@ -197,7 +268,18 @@ class LinuxIcmpSocket final : public IcmpSocket {
   Clock& clock_;
   uint16_t id_ = 0;
   bool kernel_timestamps_ = false;
-  char buffer_[kMaxMessageBytes];
+  size_t largest_sent_ = 0;
+  std::vector<char> large_buffer_;
+  // Batch state, reused by every call (one event loop owns the socket).
+  mmsghdr send_msgs_[kBatch];
+  iovec send_iov_[kBatch];
+  sockaddr_storage send_names_[kBatch];
+  mmsghdr recv_msgs_[kBatch];
+  iovec recv_iov_[kBatch];
+  sockaddr_storage recv_names_[kBatch];
+  std::vector<char> small_buffers_ =
+      std::vector<char>(kBatch * kSmallMessageBytes);
+  std::vector<char> recv_control_ = std::vector<char>(kBatch * kControlBytes);
 };
 
 }  // namespace

@@ -8,6 +8,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/types/span.h"
 #include "common/clock.h"
 #include "server/prober/ip_address.h"
 
@@ -39,6 +40,19 @@ struct IcmpReceived {
   uint8_t error_code = 0;
 };
 
+// One message of a batch send, and how its send went.
+struct IcmpOutgoing {
+  IpAddress to;
+  absl::string_view message;
+  absl::Status result;
+};
+
+// What one Receive call read.
+struct IcmpReceiveResult {
+  size_t items = 0;      // filled, from the front of the span
+  bool drained = false;  // that queue was empty when the call returned
+};
+
 // IcmpSocket is the prober's only way to the network for ICMP (cloudprober's
 // icmpConn), so tests can use a fake. Not thread-safe: one event loop owns it.
 class IcmpSocket {
@@ -61,9 +75,19 @@ class IcmpSocket {
   // Sends one ICMP message to `to`. An error (a lost probe, not a fatal
   // condition) means no kTxTimestamp will come for it.
   virtual absl::Status Send(const IpAddress& to, absl::string_view message) = 0;
+  // Sends every message of `batch` (with sendmmsg where the socket can: one
+  // system call for many probes), each with its own result.
+  virtual void SendBatch(absl::Span<IcmpOutgoing> batch) {
+    for (IcmpOutgoing& out : batch) out.result = Send(out.to, out.message);
+  }
 
-  // Reads one pending item without blocking; nullopt when none is left.
-  virtual std::optional<IcmpReceived> Receive() = 0;
+  // Reads what is pending, without blocking, into `items` (reused: their
+  // buffers keep their capacity, so a steady loop allocates nothing): from
+  // the error queue (kTxTimestamp, kError) when `error_queue`, else from the
+  // receive queue (kMessage). Errors and stamps arrive only on the error
+  // queue, which the poller reports as EPOLLERR.
+  virtual IcmpReceiveResult Receive(bool error_queue,
+                                    absl::Span<IcmpReceived> items) = 0;
 };
 
 // Opens the best ICMP socket this process may have for the family: an

@@ -103,16 +103,37 @@ class LagTracker {
 
 // TimedQueue pops keys in time order (deadlines, expiries). Entries are
 // never removed early: a consumer checks whether a popped key still matters
-// (lazy deletion), which keeps push and pop O(log n).
+// (lazy deletion). Times pushed in order (a prober whose targets share one
+// timeout pushes nothing else) go to a ring, O(1) and allocation-free once
+// it has grown; the others to a heap, O(log n).
 template <typename Key>
 class TimedQueue {
  public:
-  void Push(int64_t time_ns, const Key& key) { heap_.push({time_ns, key}); }
-  bool empty() const { return heap_.empty(); }
-  int64_t next_ns() const { return heap_.top().first; }
+  void Push(int64_t time_ns, const Key& key) {
+    if (ring_size_ > 0 && time_ns < RingBack().first) {
+      heap_.push({time_ns, key});
+      return;
+    }
+    if (ring_size_ == ring_.size()) GrowRing();
+    ring_[(ring_head_ + ring_size_++) % ring_.size()] = {time_ns, key};
+  }
+  bool empty() const { return ring_size_ == 0 && heap_.empty(); }
+  int64_t next_ns() const {
+    if (heap_.empty()) return ring_[ring_head_].first;
+    if (ring_size_ == 0) return heap_.top().first;
+    return std::min(ring_[ring_head_].first, heap_.top().first);
+  }
   // Pops the earliest entry due at `now_ns`; false when none is.
   bool PopDue(int64_t now_ns, int64_t* time_ns, Key* key) {
-    if (heap_.empty() || heap_.top().first > now_ns) return false;
+    if (empty() || next_ns() > now_ns) return false;
+    if (ring_size_ > 0 &&
+        (heap_.empty() || ring_[ring_head_].first <= heap_.top().first)) {
+      *time_ns = ring_[ring_head_].first;
+      *key = ring_[ring_head_].second;
+      ring_head_ = (ring_head_ + 1) % ring_.size();
+      --ring_size_;
+      return true;
+    }
     *time_ns = heap_.top().first;
     *key = heap_.top().second;
     heap_.pop();
@@ -126,6 +147,20 @@ class TimedQueue {
       return a.first > b.first;
     }
   };
+  const Entry& RingBack() const {
+    return ring_[(ring_head_ + ring_size_ - 1) % ring_.size()];
+  }
+  void GrowRing() {
+    std::vector<Entry> bigger(std::max<size_t>(16, 2 * ring_.size()));
+    for (size_t i = 0; i < ring_size_; ++i) {
+      bigger[i] = ring_[(ring_head_ + i) % ring_.size()];
+    }
+    ring_ = std::move(bigger);
+    ring_head_ = 0;
+  }
+
+  std::vector<Entry> ring_;
+  size_t ring_head_ = 0, ring_size_ = 0;
   std::priority_queue<Entry, std::vector<Entry>, LaterFirst> heap_;
 };
 

@@ -34,7 +34,7 @@ class FakeIcmpSocket final : public IcmpSocket {
   bool ipv6() const override { return ipv6_; }
   bool ip_header_included() const override { return false; }
   uint16_t id() const override { return id_; }
-  bool kernel_timestamps() const override { return true; }
+  bool kernel_timestamps() const override { return stamps; }
   std::string mode() const override { return "fake"; }
 
   absl::Status Send(const IpAddress& to, absl::string_view message) override {
@@ -47,11 +47,31 @@ class FakeIcmpSocket final : public IcmpSocket {
     return absl::OkStatus();
   }
 
-  std::optional<IcmpReceived> Receive() override {
-    if (inbox.empty()) return std::nullopt;
-    IcmpReceived item = inbox.front();
-    inbox.pop_front();
-    return item;
+  void SendBatch(absl::Span<IcmpOutgoing> batch) override {
+    batch_sizes.push_back(batch.size());
+    IcmpSocket::SendBatch(batch);
+  }
+
+  // Hands out the inbox's items of the queue asked for, in inbox order.
+  IcmpReceiveResult Receive(bool error_queue,
+                            absl::Span<IcmpReceived> items) override {
+    ++receive_calls;
+    IcmpReceiveResult result;
+    for (auto it = inbox.begin(); it != inbox.end();) {
+      if (OnErrorQueue(*it) != error_queue) {
+        ++it;
+        continue;
+      }
+      if (result.items == items.size()) return result;
+      items[result.items++] = std::move(*it);
+      it = inbox.erase(it);
+    }
+    result.drained = true;
+    return result;
+  }
+
+  static bool OnErrorQueue(const IcmpReceived& item) {
+    return item.kind != IcmpReceived::Kind::kMessage;
   }
 
   // sent[i] as the kernel loops it back: an Ethernet header, the IP header
@@ -113,6 +133,11 @@ class FakeIcmpSocket final : public IcmpSocket {
 
   std::vector<Sent> sent;
   std::deque<IcmpReceived> inbox;
+  // Whether the "kernel" stamps sends and receives (the prober batches).
+  bool stamps = true;
+  // Messages per SendBatch call, and Receive calls.
+  std::vector<size_t> batch_sizes;
+  int receive_calls = 0;
   absl::Status send_error;
   // Destinations a local firewall rejects (sendto fails with EPERM).
   absl::flat_hash_set<std::string> rejected;

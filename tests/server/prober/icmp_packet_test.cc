@@ -258,5 +258,34 @@ TEST(IpAddressTest, ParsePrintCompare) {
   EXPECT_NE(*IpAddress::Parse("10.0.0.1"), *IpAddress::Parse("10.0.0.2"));
 }
 
+// The prober builds requests into reused buffers and checks payloads
+// without building them: both agree with the allocating builders.
+TEST(IcmpPacketTest, BuildIntoAndPayloadMatchAgreeWithTheBuilders) {
+  std::string buffer = "left over from a longer packet, to be replaced";
+  for (bool ipv6 : {false, true}) {
+    for (int size : {0, 5, 16, 56, 1400}) {
+      std::string payload = BuildProbePayload(0x0102030405060708, 42, size);
+      ASSERT_EQ(payload.size(), static_cast<size_t>(size));
+      BuildEchoRequestInto(ipv6, 0x1234, 7, 0x0102030405060708, 42, size,
+                           &buffer);
+      EXPECT_EQ(buffer, BuildEchoRequest(ipv6, 0x1234, 7, payload));
+      EXPECT_TRUE(ProbePayloadMatches(payload, 0x0102030405060708, 42, size));
+      // Another probe's token (when the payload is long enough to hold it).
+      if (size >= 16) {
+        EXPECT_FALSE(
+            ProbePayloadMatches(payload, 0x0102030405060708, 43, size));
+      }
+      EXPECT_FALSE(
+          ProbePayloadMatches(payload + "x", 0x0102030405060708, 42, size));
+      if (size > 0) {
+        std::string corrupted = payload;
+        corrupted.back() ^= 1;
+        EXPECT_FALSE(
+            ProbePayloadMatches(corrupted, 0x0102030405060708, 42, size));
+      }
+    }
+  }
+}
+
 }  // namespace
 }  // namespace latency

@@ -1,7 +1,9 @@
 #include "server/prober/icmp_prober.h"
 
+#include <algorithm>
 #include <cstring>
 #include <string>
+#include <vector>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -334,7 +336,13 @@ TEST_F(IcmpProberTest, IcmpErrorsMapTheSameForRawAndDatagramSockets) {
     v4_->inbox.push_back(RawError(*v4_, i++, c.type, c.code));
   }
   Step();
+  // By target: the datagram errors (error queue) are read before the raw
+  // ones (receive queue).
   auto samples = sink_.samples();
+  std::sort(samples.begin(), samples.end(),
+            [](const Sample& a, const Sample& b) {
+              return a.target_index < b.target_index;
+            });
   ASSERT_THAT(samples, SizeIs(2 * std::size(cases)));
   for (size_t k = 0; k < samples.size(); ++k) {
     const Case& c = cases[k / 2];
@@ -342,6 +350,67 @@ TEST_F(IcmpProberTest, IcmpErrorsMapTheSameForRawAndDatagramSockets) {
     EXPECT_EQ(samples[k].error,
               k % 2 == 0 ? c.text : c.text + " from 198.51.100.1");
   }
+}
+
+// Probes due together leave in one batch (one sendmmsg) when the kernel
+// stamps each send; without kernel stamps each leaves alone, right after
+// its userspace send time is read.
+TEST_F(IcmpProberTest, DueProbesLeaveInOneBatchWhenTheKernelStamps) {
+  for (int k = 0; k < 5; ++k) AddTarget(k, "192.0.2." + std::to_string(k + 1));
+  AddTarget(5, "2001:db8::1");
+  prober_->PlanSchedule(clock_.MonotonicNanos());
+  clock_.Advance(absl::Milliseconds(999));  // every target due
+  Step();
+  EXPECT_THAT(v4_->sent, SizeIs(5));
+  EXPECT_EQ(v4_->batch_sizes, std::vector<size_t>({5}));
+  EXPECT_EQ(v6_->batch_sizes, std::vector<size_t>({1}));
+
+  v4_->stamps = false;
+  v4_->batch_sizes.clear();
+  clock_.Advance(absl::Seconds(1));
+  Step();
+  EXPECT_THAT(v4_->sent, SizeIs(10));
+  EXPECT_EQ(v4_->batch_sizes, std::vector<size_t>({1, 1, 1, 1, 1}));
+}
+
+// The error queue (TX stamps, ICMP errors) is read when the poller says it
+// holds something (EPOLLERR), not before every read; a reply whose TX stamp
+// was queued after the poller looked still gets it (the queue is read then).
+TEST_F(IcmpProberTest, ErrorQueueIsReadOnEpollErrOrForAMissingStamp) {
+  AddTarget(0, "192.0.2.1");
+  AddTarget(1, "192.0.2.2");
+  prober_->PlanSchedule(clock_.MonotonicNanos());
+  clock_.Advance(absl::Milliseconds(999));
+  Step();
+  ASSERT_THAT(v4_->sent, SizeIs(2));
+  int64_t sent_at = clock_.MonotonicNanos();
+  // Probe 0's stamp arrives with EPOLLERR and is read.
+  v4_->inbox.push_back(TxStampFor(*v4_, 0, sent_at + 5 * kUs));
+  prober_->DrainSocket(*v4_, /*error_queue_pending=*/true);
+  EXPECT_TRUE(v4_->inbox.empty());
+
+  // Its reply alone (EPOLLIN): one read of the receive queue, none of the
+  // error queue, where probe 1's stamp now waits untouched.
+  v4_->inbox.push_back(TxStampFor(*v4_, 1, sent_at + 6 * kUs));
+  clock_.Advance(absl::Microseconds(300));
+  v4_->inbox.push_back(ReplyTo(*v4_, 0, sent_at + 205 * kUs));
+  v4_->receive_calls = 0;
+  prober_->DrainSocket(*v4_, /*error_queue_pending=*/false);
+  EXPECT_EQ(v4_->receive_calls, 1);
+  ASSERT_THAT(v4_->inbox, SizeIs(1));
+  EXPECT_EQ(v4_->inbox.front().kind, IcmpReceived::Kind::kTxTimestamp);
+
+  // Probe 1's reply without EPOLLERR: its stamp is read on demand.
+  v4_->inbox.push_back(ReplyTo(*v4_, 1, sent_at + 256 * kUs));
+  prober_->DrainSocket(*v4_, /*error_queue_pending=*/false);
+  EXPECT_TRUE(v4_->inbox.empty());
+
+  auto samples = sink_.samples();
+  ASSERT_THAT(samples, SizeIs(2));
+  EXPECT_EQ(samples[0].timestamp_source, TimestampSource::kKernel);
+  EXPECT_THAT(samples[0].rtt_ns, Optional(200 * kUs));
+  EXPECT_EQ(samples[1].timestamp_source, TimestampSource::kKernel);
+  EXPECT_THAT(samples[1].rtt_ns, Optional(250 * kUs));
 }
 
 TEST_F(IcmpProberTest, Icmp6ErrorsNameTypeAndCode) {
@@ -481,7 +550,12 @@ TEST_F(IcmpProberTest, SendFailuresAndUnresolvedTargetsAreSamples) {
   prober_->PlanSchedule(clock_.MonotonicNanos());
   clock_.Advance(absl::Milliseconds(600));
   Step();
+  // By target: the unresolved one fails before the batch is sent.
   auto samples = sink_.samples();
+  std::sort(samples.begin(), samples.end(),
+            [](const Sample& a, const Sample& b) {
+              return a.target_index < b.target_index;
+            });
   ASSERT_THAT(samples, SizeIs(2));
   EXPECT_EQ(samples[0].result, SampleResult::kSendFailed);
   EXPECT_EQ(samples[0].error, "sendto 192.0.2.1: Network is unreachable");

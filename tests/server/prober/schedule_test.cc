@@ -1,5 +1,8 @@
 #include "server/prober/schedule.h"
 
+#include <map>
+#include <random>
+
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -83,6 +86,35 @@ TEST(TimedQueueTest, PopsInTimeOrderOnlyWhenDue) {
   EXPECT_EQ(time, 20);
   EXPECT_FALSE(queue.PopDue(25, &time, &key));
   EXPECT_FALSE(queue.empty());
+}
+
+// In-order pushes (one shared timeout) take the ring, others the heap; the
+// pops are in time order either way, across the ring's growth and wrap,
+// checked against a sorted reference.
+TEST(TimedQueueTest, RingAndHeapTogetherPopInTimeOrder) {
+  TimedQueue<int> queue;
+  std::multimap<int64_t, int> reference;
+  std::mt19937 random(7);
+  int64_t clock = 0;
+  int next_key = 0;
+  for (int round = 0; round < 2000; ++round) {
+    clock += 10;
+    // Mostly "now + 1000" (in order), sometimes a shorter timeout.
+    int64_t time = clock + (random() % 8 == 0 ? 300 : 1000);
+    queue.Push(time, next_key);
+    reference.emplace(time, next_key++);
+    int64_t popped_time = 0;
+    int key = 0;
+    while (queue.PopDue(clock, &popped_time, &key)) {
+      ASSERT_FALSE(reference.empty());
+      EXPECT_EQ(popped_time, reference.begin()->first);
+      reference.erase(reference.begin());
+    }
+    ASSERT_EQ(queue.empty(), reference.empty());
+    if (!reference.empty()) {
+      EXPECT_EQ(queue.next_ns(), reference.begin()->first);
+    }
+  }
 }
 
 // Reading takes nothing away: two Prometheus servers scraping the same

@@ -1,0 +1,116 @@
+// The Linux ICMP socket against the real loopback: batches out with
+// sendmmsg and back with recvmmsg, TX stamps on the error queue, and a
+// payload too large for the batch buffers read whole. Runs with whichever
+// socket this process may open (datagram with ping_group_range, raw as
+// root); a machine that allows neither fails, as the server would.
+#include "server/prober/icmp_socket.h"
+
+#include <poll.h>
+
+#include <set>
+#include <string>
+#include <vector>
+
+#include "common/clock.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "server/prober/icmp_packet.h"
+
+namespace latency {
+namespace {
+
+constexpr uint64_t kNonce = 0x0102030405060708;
+
+class IcmpSocketTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    absl::StatusOr<std::unique_ptr<IcmpSocket>> opened =
+        OpenIcmpSocket(/*ipv6=*/false, RealClockInstance());
+    ASSERT_TRUE(opened.ok()) << opened.status();
+    socket_ = std::move(*opened);
+  }
+
+  // Reads `queue` until `want` items came or 5 s passed.
+  std::vector<IcmpReceived> ReadAll(bool error_queue, size_t want) {
+    std::vector<IcmpReceived> all, batch(16);
+    int64_t deadline = RealClockInstance().MonotonicNanos() + 5'000'000'000;
+    while (all.size() < want &&
+           RealClockInstance().MonotonicNanos() < deadline) {
+      IcmpReceiveResult read =
+          socket_->Receive(error_queue, absl::MakeSpan(batch));
+      for (size_t i = 0; i < read.items; ++i) all.push_back(batch[i]);
+      if (read.items == 0) {
+        pollfd p{socket_->fd(), static_cast<short>(POLLIN | POLLERR), 0};
+        poll(&p, 1, 10);
+      }
+    }
+    return all;
+  }
+
+  // The replies among `items` to our id, by sequence.
+  std::set<uint16_t> RepliedSequences(const std::vector<IcmpReceived>& items) {
+    std::set<uint16_t> sequences;
+    for (const IcmpReceived& item : items) {
+      absl::StatusOr<ParsedIcmp> parsed =
+          ParseIcmp(item.data, false, socket_->ip_header_included());
+      if (parsed.ok() && parsed->kind == ParsedIcmp::Kind::kEchoReply &&
+          parsed->id == socket_->id() && parsed->sequence) {
+        sequences.insert(*parsed->sequence);
+      }
+    }
+    return sequences;
+  }
+
+  std::unique_ptr<IcmpSocket> socket_;
+};
+
+TEST_F(IcmpSocketTest, ABatchGoesOutInOneCallAndComesBackWhole) {
+  constexpr int kProbes = 150;  // over two sendmmsg and recvmmsg batches
+  IpAddress loopback = *IpAddress::Parse("127.0.0.1");
+  std::vector<std::string> messages(kProbes);
+  std::vector<IcmpOutgoing> batch;
+  for (int i = 0; i < kProbes; ++i) {
+    BuildEchoRequestInto(false, socket_->id(), static_cast<uint16_t>(i), kNonce,
+                         i, 56, &messages[i]);
+    batch.push_back(IcmpOutgoing{loopback, messages[i], {}});
+  }
+  socket_->SendBatch(absl::MakeSpan(batch));
+  for (const IcmpOutgoing& out : batch)
+    EXPECT_TRUE(out.result.ok()) << out.result;
+
+  std::set<uint16_t> sequences =
+      RepliedSequences(ReadAll(/*error_queue=*/false, kProbes));
+  EXPECT_EQ(sequences.size(), static_cast<size_t>(kProbes));
+  if (socket_->kernel_timestamps()) {
+    std::vector<IcmpReceived> stamps = ReadAll(/*error_queue=*/true, kProbes);
+    ASSERT_THAT(stamps, ::testing::SizeIs(kProbes));
+    std::set<uint16_t> stamped;
+    for (const IcmpReceived& stamp : stamps) {
+      EXPECT_EQ(stamp.kind, IcmpReceived::Kind::kTxTimestamp);
+      EXPECT_TRUE(stamp.kernel_realtime_ns.has_value());
+      std::optional<LoopedEcho> echo = ParseLoopedEcho(stamp.data, false);
+      ASSERT_TRUE(echo.has_value());
+      stamped.insert(echo->sequence);
+    }
+    EXPECT_EQ(stamped, sequences);
+  }
+}
+
+TEST_F(IcmpSocketTest, AReplyLargerThanTheBatchBuffersIsReadWhole) {
+  constexpr int kPayload = 60'000;
+  std::string message;
+  BuildEchoRequestInto(false, socket_->id(), 9, kNonce, 1, kPayload, &message);
+  ASSERT_TRUE(socket_->Send(*IpAddress::Parse("127.0.0.1"), message).ok());
+  std::vector<IcmpReceived> items = ReadAll(/*error_queue=*/false, 1);
+  ASSERT_THAT(RepliedSequences(items), ::testing::ElementsAre(9));
+  for (const IcmpReceived& item : items) {
+    absl::StatusOr<ParsedIcmp> parsed =
+        ParseIcmp(item.data, false, socket_->ip_header_included());
+    if (parsed.ok() && parsed->sequence == 9) {
+      EXPECT_TRUE(ProbePayloadMatches(parsed->payload, kNonce, 1, kPayload));
+    }
+  }
+}
+
+}  // namespace
+}  // namespace latency
