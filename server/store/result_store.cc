@@ -83,6 +83,13 @@ bool ResultStore::Enabled(int target, ProbeKind kind) const {
                                   : targets_[target].grpc_enabled;
 }
 
+ProbeStatus ResultStore::Status(int target, ProbeKind kind) const {
+  int64_t now = clock_.MonotonicNanos();
+  const Series& series = SeriesFor(target, kind);
+  absl::MutexLock lock(&series.mu);
+  return StatusLocked(series, target, now);
+}
+
 ProbeView ResultStore::Probe(int target, ProbeKind kind) const {
   ProbeView view;
   view.kind = kind;

@@ -70,6 +70,11 @@ class ResultStore final : public SampleSink {
 
   // The probe's state now. `target` must be a valid index.
   ProbeView Probe(int target, ProbeKind kind) const;
+  // Its status alone (what Probe().status says), without copying samples:
+  // for a pass over every target several times a second.
+  ProbeStatus Status(int target, ProbeKind kind) const;
+  // Whether the target's configuration probes that kind.
+  bool Enabled(int target, ProbeKind kind) const;
   // Statistics over `window` (one of kWindows), ending now.
   WindowSnapshot Snapshot(int target, ProbeKind kind,
                           absl::Duration window) const;
@@ -138,7 +143,6 @@ class ResultStore final : public SampleSink {
   Series& SeriesFor(int target, ProbeKind kind) {
     return *series_[2 * target + (kind == ProbeKind::kGrpc ? 1 : 0)];
   }
-  bool Enabled(int target, ProbeKind kind) const;
   ProbeStatus StatusLocked(const Series& series, int target,
                            int64_t now_ns) const
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(series.mu);
