@@ -158,21 +158,15 @@ void IcmpProber::QueueProbe(int slot_index, int64_t scheduled_ns) {
   }
   uint64_t sequence = slot.next_sequence++;
   auto fail = [&](std::string error) {
-    Sample failed;
-    failed.target_index = target.target_index;
-    failed.kind = ProbeKind::kIcmp;
-    failed.sequence = sequence;
-    failed.scheduled_ns = scheduled_ns;
-    failed.result = SampleResult::kSendFailed;
-    failed.sent_ns = failed.completed_ns = clock_.MonotonicNanos();
-    failed.error = std::move(error);
-    Emit(failed);
+    EmitSendFailed(target.target_index, sequence, scheduled_ns,
+                   clock_.MonotonicNanos(), std::move(error));
   };
   if (!target.address) return fail("address not resolved");
   bool v6 = target.address->is_v6();
   IcmpSocket* socket = v6 ? v6_.get() : v4_.get();
-  if (socket == nullptr)
+  if (socket == nullptr) {
     return fail(v6 ? "no ICMPv6 socket" : "no ICMP socket");
+  }
   // Wire sequence numbers count per destination address, not per target:
   // two targets on one host (or an address that DNS moved) never share an
   // (address, sequence) key while probes are pending.
@@ -207,15 +201,9 @@ void IcmpProber::Flush(IcmpSocket& socket, SendBatch& batch) {
     const Slot& slot = slots_[probe.slot];
     lag_.Note(sent_ns - probe.scheduled_ns, sent_ns);
     if (!batch.wire[i].result.ok()) {
-      Sample failed;
-      failed.target_index = slot.target.target_index;
-      failed.kind = ProbeKind::kIcmp;
-      failed.sequence = probe.sequence;
-      failed.scheduled_ns = probe.scheduled_ns;
-      failed.result = SampleResult::kSendFailed;
-      failed.sent_ns = failed.completed_ns = sent_ns;
-      failed.error = std::string(batch.wire[i].result.message());
-      Emit(failed);
+      EmitSendFailed(slot.target.target_index, probe.sequence,
+                     probe.scheduled_ns, sent_ns,
+                     std::string(batch.wire[i].result.message()));
       continue;
     }
     // A leftover entry under this key (sequence wrapped) is simply replaced.
@@ -231,6 +219,20 @@ void IcmpProber::Flush(IcmpSocket& socket, SendBatch& batch) {
     deadlines_.Push(pending.deadline_ns, probe.key);
   }
   batch.probes.clear();
+}
+
+void IcmpProber::EmitSendFailed(int target_index, uint64_t sequence,
+                                int64_t scheduled_ns, int64_t failed_ns,
+                                std::string error) {
+  Sample failed;
+  failed.target_index = target_index;
+  failed.kind = ProbeKind::kIcmp;
+  failed.sequence = sequence;
+  failed.scheduled_ns = scheduled_ns;
+  failed.result = SampleResult::kSendFailed;
+  failed.sent_ns = failed.completed_ns = failed_ns;
+  failed.error = std::move(error);
+  Emit(failed);
 }
 
 void IcmpProber::DrainSocket(IcmpSocket& socket, bool error_queue_pending) {

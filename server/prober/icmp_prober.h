@@ -164,6 +164,8 @@ class IcmpProber {
   void WakeLoop() ABSL_EXCLUSIVE_LOCKS_REQUIRED(updates_mu_);
   void QueueProbe(int slot, int64_t scheduled_ns);
   void Flush(IcmpSocket& socket, SendBatch& batch);
+  void EmitSendFailed(int target_index, uint64_t sequence, int64_t scheduled_ns,
+                      int64_t failed_ns, std::string error);
   void DrainQueue(IcmpSocket& socket, bool error_queue);
   void Handle(IcmpSocket& socket, const IcmpReceived& item);
   void HandleTxStamp(IcmpSocket& socket, const IcmpReceived& item);
