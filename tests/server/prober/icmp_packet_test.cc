@@ -57,8 +57,10 @@ std::string AsReply(std::string request, bool ipv6) {
 
 TEST(ParseIcmpTest, EchoReplyV4AndV6) {
   for (bool ipv6 : {false, true}) {
-    auto parsed = ParseIcmp(AsReply(BuildEchoRequest(ipv6, 5, 6, "pay"), ipv6),
-                            ipv6, false);
+    // The parsed payload is a view into the message, which must outlive it.
+    const std::string reply =
+        AsReply(BuildEchoRequest(ipv6, 5, 6, "pay"), ipv6);
+    auto parsed = ParseIcmp(reply, ipv6, false);
     ASSERT_TRUE(parsed.ok()) << parsed.status();
     EXPECT_EQ(parsed->kind, ParsedIcmp::Kind::kEchoReply);
     EXPECT_THAT(parsed->id, Optional(5));
