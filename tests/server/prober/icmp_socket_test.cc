@@ -81,16 +81,16 @@ TEST_F(IcmpSocketTest, ABatchGoesOutInOneCallAndComesBackWhole) {
     EXPECT_TRUE(out.result.ok()) << out.result;
   }
 
-  std::set<uint16_t> sequences =
-      RepliedSequences(ReadUntil(/*error_queue=*/false, [&](const auto& items) {
-        return RepliedSequences(items).size() == kProbes;
+  std::set<uint16_t> sequences = RepliedSequences(
+      ReadUntil(/*error_queue=*/false, [&](const auto& so_far) {
+        return RepliedSequences(so_far).size() == kProbes;
       }));
   EXPECT_EQ(sequences.size(), kProbes);
   if (socket_->kernel_timestamps()) {
     // Only this socket's own sends are stamped on its error queue.
     std::vector<IcmpReceived> stamps = ReadUntil(
         /*error_queue=*/true,
-        [&](const auto& items) { return items.size() >= kProbes; });
+        [&](const auto& so_far) { return so_far.size() >= kProbes; });
     ASSERT_THAT(stamps, ::testing::SizeIs(kProbes));
     std::set<uint16_t> stamped;
     for (const IcmpReceived& stamp : stamps) {
@@ -111,7 +111,7 @@ TEST_F(IcmpSocketTest, AReplyLargerThanTheBatchBuffersIsReadWhole) {
   ASSERT_TRUE(socket_->Send(*IpAddress::Parse("127.0.0.1"), message).ok());
   std::vector<IcmpReceived> items = ReadUntil(
       /*error_queue=*/false,
-      [&](const auto& items) { return !RepliedSequences(items).empty(); });
+      [&](const auto& so_far) { return !RepliedSequences(so_far).empty(); });
   ASSERT_THAT(RepliedSequences(items), ::testing::ElementsAre(9));
   for (const IcmpReceived& item : items) {
     absl::StatusOr<ParsedIcmp> parsed =
