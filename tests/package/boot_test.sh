@@ -242,9 +242,23 @@ start_stub member "$member_init"
 
 # user_data ROLE INIT_PID: the root's user data, run as cloud-init runs it
 # (cloud-final.service): a oneshot service of its systemd, clean environment.
+# When systemctl fails before the script wrote a line (a CI run: no request
+# reached the stub, nothing logged), the harness failed, not the boot:
+# systemctl's words and the unit's journal are shown and it starts again.
 user_data() {
-  in_pid "$2" systemctl start user-data.service 2>"$work/$1-boot.log" ||
-    { in_pid "$2" tail -n 20 /var/log/latency-pair-bootstrap.log >>"$work/$1-boot.log" 2>&1; return 1; }
+  local before attempt
+  for attempt in 1 2; do
+    before=$(in_pid "$2" sh -c 'wc -l </var/log/latency-pair-bootstrap.log 2>/dev/null || echo 0')
+    in_pid "$2" systemctl start user-data.service 2>"$work/$1-boot.log" && return 0
+    if [ "$attempt" = 1 ] && [ "$(in_pid "$2" sh -c 'wc -l </var/log/latency-pair-bootstrap.log 2>/dev/null || echo 0')" = "$before" ]; then
+      log "$1: systemctl start failed before the user data ran ($(tr '\n' ' ' <"$work/$1-boot.log")); its journal:"
+      in_pid "$2" journalctl -u user-data.service -n 10 --no-pager >&2 || true
+      sleep 1
+      continue
+    fi
+    in_pid "$2" tail -n 20 /var/log/latency-pair-bootstrap.log >>"$work/$1-boot.log" 2>&1
+    return 1
+  done
 }
 # statuses ROLE PARAMETER: the values the root wrote to PARAMETER, oldest first.
 statuses() {
