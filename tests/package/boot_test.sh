@@ -277,6 +277,17 @@ metrics() { # PATH [curl args]: the server's HTTPS gateway, with the token
   in_pid "${metrics_init:-$server_init}" curl -sS --max-time 3 --cacert /etc/latency-pair/tls/ca.crt \
     -H "Authorization: Bearer $token" "$@" "https://127.0.0.1:5000$path"
 }
+# metrics_when_ok INIT: that root's /metrics once its gRPC and ICMP probes
+# both read ok (30 s at most); the last answer either way.
+metrics_when_ok() {
+  local out=""
+  for _ in $(seq 60); do
+    out=$(metrics_init=$1 metrics /metrics || true)
+    grep -q '"grpc_status":"ok"' <<<"$out" && grep -q '"icmp_status":"ok"' <<<"$out" && break
+    sleep 0.5
+  done
+  printf '%s\n' "$out"
+}
 server_main_pid() { in_pid "$server_init" systemctl show -p MainPID --value latency-server; }
 
 # The member boots alongside the agent (its probes of us-east-1b start
@@ -312,12 +323,7 @@ log "server booted in $((SECONDS - start)) s: $status"
 [[ "$status" == *"ok: latency-server active, latency-pair $(dpkg-deb -f "$deb" Version)" ]] ||
   fail "server status: '$status'"
 in_pid "$server_init" systemctl is-enabled --quiet latency-pair-sync.timer || fail "server: sync timer not enabled"
-out=""
-for _ in $(seq 60); do
-  out=$(metrics /metrics || true)
-  grep -q '"grpc_status":"ok"' <<<"$out" && grep -q '"icmp_status":"ok"' <<<"$out" && break
-  sleep 0.5
-done
+out=$(metrics_when_ok "$server_init")
 grep -q '"grpc_status":"ok"' <<<"$out" || fail "the server never read the agent over mTLS: $out"
 grep -q '"icmp_status":"ok"' <<<"$out" || fail "ICMP to the agent not ok: $out"
 grep -q '"status":"ok"' <<<"$out" || fail "/metrics status not ok: $out"
@@ -340,12 +346,7 @@ done
 in_pid "$member_init" systemctl is-enabled --quiet latency-pair-sync.timer || fail "member: sync timer not enabled"
 cmp -s "$aws/s3/config/member-us-east-1a.textproto" "$work/root-member/etc/latency-pair/server.textproto" ||
   fail "the member's /etc/latency-pair/server.textproto is not its config object"
-out=""
-for _ in $(seq 60); do
-  out=$(metrics_init=$member_init metrics /metrics || true)
-  grep -q '"grpc_status":"ok"' <<<"$out" && grep -q '"icmp_status":"ok"' <<<"$out" && break
-  sleep 0.5
-done
+out=$(metrics_when_ok "$member_init")
 grep -q '"grpc_status":"ok"' <<<"$out" || fail "the member never read us-east-1b over mTLS: $out"
 grep -q '"icmp_status":"ok"' <<<"$out" || fail "the member's ICMP to us-east-1b not ok: $out"
 grep -q 'us-east-1b' <<<"$out" || fail "the member's /metrics does not name us-east-1b: $out"
