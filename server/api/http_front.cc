@@ -187,6 +187,7 @@ struct HttpFront::Connection {
   std::string local_ip;
   int local_port = 0;
   std::shared_ptr<HttpStream> stream;  // a streaming reply in progress
+  std::shared_ptr<HttpBody> body;      // a pulled body's parts still to come
   int64_t last_write_ns = 0;
 };
 
@@ -622,7 +623,7 @@ void HttpFront::TryDispatch(Connection& conn, int64_t now_ns) {
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (static_cast<int>(queue_.size()) < options_.max_queued) {
-      queue_.push_back(Task{conn.id, std::move(exchange)});
+      queue_.push_back(Task{conn.id, std::move(exchange), nullptr});
       work_ready_.notify_one();
       return;
     }
@@ -644,6 +645,7 @@ void HttpFront::Reject(Connection& conn, int http_status,
 void HttpFront::StartReply(Connection& conn, HttpReply reply, int64_t now_ns) {
   conn.out = std::move(reply.bytes);
   conn.out_more = std::move(reply.more);
+  conn.body = std::move(reply.body);
   conn.out_done = 0;
   conn.close_after = conn.close_after || reply.close;
   conn.state = Connection::State::kWriting;
@@ -666,6 +668,10 @@ void HttpFront::WriteReply(Connection& conn, int64_t now_ns) {
         conn.last_write_ns = now_ns;
         conn.deadline_ns = kNever;
         SetInterest(conn, EPOLLRDHUP);
+        return;
+      }
+      if (conn.out_more.empty() && conn.body != nullptr) {
+        RequestBodyPart(conn);
         return;
       }
       if (conn.out_more.empty()) break;
@@ -731,6 +737,19 @@ void HttpFront::WriteReply(Connection& conn, int64_t now_ns) {
   if (!conn.in.empty() || (conn.ssl != nullptr && SSL_pending(conn.ssl) > 0)) {
     ReadRequest(conn, now_ns);
   }
+}
+
+void HttpFront::RequestBodyPart(Connection& conn) {
+  // As while a request is answered: nothing to write, nothing polled, and
+  // the worker's time is not the client's.
+  conn.state = Connection::State::kProcessing;
+  conn.deadline_ns = kNever;
+  SetInterest(conn, 0);
+  std::lock_guard<std::mutex> lock(mu_);
+  // Never refused for a full queue: the reply is under way, and there is
+  // at most one such task per connection.
+  queue_.push_back(Task{conn.id, HttpExchange(), std::move(conn.body)});
+  work_ready_.notify_one();
 }
 
 void HttpFront::DeliverCompletions(int64_t now_ns) {
@@ -843,7 +862,12 @@ void HttpFront::WorkerLoop() {
       task = std::move(queue_.front());
       queue_.pop_front();
     }
-    HttpReply reply = handler_(task.exchange);
+    HttpReply reply;
+    if (task.body != nullptr) {
+      if (task.body->Next(reply.bytes)) reply.body = std::move(task.body);
+    } else {
+      reply = handler_(task.exchange);
+    }
     {
       std::lock_guard<std::mutex> lock(mu_);
       completions_.push_back(Completion{task.connection, std::move(reply)});

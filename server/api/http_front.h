@@ -101,6 +101,20 @@ class HttpStream {
   std::function<void()> on_close_;
 };
 
+// HttpBody is a reply's body made in parts as the client reads it: the front
+// asks a worker for the next part only once everything before it is written.
+// A large body (the Prometheus text of 100k targets is hundreds of MB) is then
+// never held whole, and a client that reads slowly or not at all costs a
+// socket and one part, never a worker thread. Next runs on a worker, one call
+// at a time per body.
+class HttpBody {
+ public:
+  virtual ~HttpBody() = default;
+  // Appends the next part (already framed for the wire: chunked, say) to
+  // `out`; false when that was the last.
+  virtual bool Next(std::string& out) = 0;
+};
+
 struct HttpReply {
   HttpReply() = default;
   explicit HttpReply(std::string response, bool close_after = false)
@@ -116,6 +130,10 @@ struct HttpReply {
   // Set for a streaming reply: after `bytes` (its headers), the stream's
   // pieces until it ends; the connection closes after it.
   std::shared_ptr<HttpStream> stream;
+  // Set for a pulled body: after `bytes` and `more`, its parts, each made
+  // once the one before is written; the connection stays open after it
+  // (unless `close`).
+  std::shared_ptr<HttpBody> body;
 };
 
 // HttpFront owns a listening socket and every connection on it, in one
@@ -164,6 +182,8 @@ class HttpFront {
   struct Task {
     uint64_t connection;
     HttpExchange exchange;
+    // Set when the task is the next part of this reply body, not a request.
+    std::shared_ptr<HttpBody> body;
   };
 
   HttpFront(const HttpFrontOptions& options, Handler handler,
@@ -179,6 +199,8 @@ class HttpFront {
   void Reject(Connection& conn, int http_status, absl::string_view message,
               int64_t now_ns);
   void WriteReply(Connection& conn, int64_t now_ns);
+  // Hands the connection's body to a worker for its next part.
+  void RequestBodyPart(Connection& conn);
   void DeliverCompletions(int64_t now_ns);
   // Writes what the open streams have queued; keeps idle ones alive.
   void PumpStreams(int64_t now_ns, bool heartbeat);

@@ -6,6 +6,8 @@
 // and every wait is bounded generously (a loaded 2-core machine).
 #include "server/api/http_front.h"
 
+#include <sys/socket.h>
+
 #include <atomic>
 #include <condition_variable>
 #include <memory>
@@ -43,6 +45,23 @@ std::string Ok(absl::string_view body) {
                       "\r\n\r\n", body);
 }
 
+// A body of `parts` parts of 256 KB ('a', 'b', ...), counting what it made.
+class PartsBody final : public HttpBody {
+ public:
+  static constexpr size_t kPartBytes = 256 * 1024;
+  PartsBody(int parts, std::atomic<int>* made) : parts_(parts), made_(made) {}
+  bool Next(std::string& out) override {
+    out.append(kPartBytes, static_cast<char>('a' + next_ % 26));
+    ++*made_;
+    return ++next_ < parts_;
+  }
+
+ private:
+  const int parts_;
+  std::atomic<int>* made_;
+  int next_ = 0;
+};
+
 class HttpFrontTest : public ::testing::Test {
  protected:
   void Start() {
@@ -63,6 +82,20 @@ class HttpFrontTest : public ::testing::Test {
             for (int i = 0; i < 300; ++i) {
               reply.more.emplace_back(10240, static_cast<char>('a' + i % 26));
             }
+            return reply;
+          }
+          if (path == "/parts") {
+            // 400 parts, 100 MB: made as the client reads.
+            constexpr int kParts = 400;
+            HttpReply reply(absl::StrCat("HTTP/1.1 200 OK\r\nContent-Length: ",
+                                         kParts * PartsBody::kPartBytes,
+                                         "\r\n\r\n"));
+            auto body = std::make_shared<PartsBody>(kParts, &parts_made_);
+            {
+              std::lock_guard<std::mutex> lock(mu_);
+              body_ = body;
+            }
+            reply.body = std::move(body);
             return reply;
           }
           if (path == "/stream") {
@@ -131,6 +164,8 @@ class HttpFrontTest : public ::testing::Test {
   std::atomic<bool> last_close_after_{false};
   std::shared_ptr<HttpStream> stream_;  // the latest /stream
   int streams_closed_ = 0;
+  std::atomic<int> parts_made_{0};
+  std::weak_ptr<HttpBody> body_;  // the latest /parts
 
   std::shared_ptr<HttpStream> LatestStream() {
     std::lock_guard<std::mutex> lock(mu_);
@@ -346,6 +381,59 @@ TEST_F(HttpFrontTest, ReplyInPiecesArrivesWholeAndInOrder) {
         << "piece " << i;
   }
   EXPECT_EQ(answer.substr(body + 3072000, 17), "HTTP/1.1 200 OK\r\n");
+}
+
+// A pulled body is made as the client reads it: while the client reads
+// nothing only what the sockets' buffers hold is made (a few MB of 100), and
+// once it reads, the whole body arrives in order and the connection goes on
+// to the next request.
+TEST_F(HttpFrontTest, APulledBodyIsMadeOnlyAsTheClientReads) {
+  Start();
+  RawTcp client(front_->port());
+  int small = 64 * 1024;
+  setsockopt(client.fd(), SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+  client.Send("GET /parts HTTP/1.1\r\n\r\nGET /next HTTP/1.1\r\n\r\n");
+  ASSERT_TRUE(WaitUntil([&] { return parts_made_ >= 2; }, kPatience));
+  absl::SleepFor(absl::Milliseconds(500));
+  // Loopback send buffers grow to a few MB (tcp_wmem); 40 parts are 10 MB.
+  EXPECT_LT(parts_made_.load(), 40);
+  std::string answer = client.ReadUntil("\r\n\r\n/next", 1, kPatience);
+  const size_t body = answer.find("\r\n\r\n") + 4;
+  const size_t length = 400 * PartsBody::kPartBytes;
+  ASSERT_GE(answer.size(), body + length) << answer.substr(0, 200);
+  for (size_t i = 0; i < 400; ++i) {
+    ASSERT_EQ(answer[body + i * PartsBody::kPartBytes],
+              static_cast<char>('a' + i % 26))
+        << "part " << i;
+    ASSERT_EQ(answer[body + (i + 1) * PartsBody::kPartBytes - 1],
+              static_cast<char>('a' + i % 26))
+        << "part " << i;
+  }
+  EXPECT_EQ(answer.substr(body + length), Ok("/next"));
+  EXPECT_EQ(parts_made_.load(), 400);
+}
+
+// A client that stops reading a pulled body holds no worker (the only one
+// answers others meanwhile), is dropped at the write timeout, and the body
+// is released with it.
+TEST_F(HttpFrontTest, AStalledPulledBodyHoldsNoWorkerAndIsReleased) {
+  options_.workers = 1;
+  options_.write_timeout = absl::Seconds(1);
+  Start();
+  std::weak_ptr<HttpBody> body;
+  {
+    RawTcp stalled(front_->port());
+    stalled.Send("GET /parts HTTP/1.1\r\n\r\n");
+    ASSERT_TRUE(WaitUntil([&] { return parts_made_ >= 2; }, kPatience));
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      body = body_;
+    }
+    EXPECT_THAT(Get("/meanwhile"), HasSubstr("\r\n\r\n/meanwhile"));
+    EXPECT_TRUE(WaitUntil([&] { return front_->timed_out() == 1; }, kPatience));
+  }
+  EXPECT_TRUE(WaitUntil([&] { return body.expired(); }, kPatience));
+  EXPECT_LT(parts_made_.load(), 400);
 }
 
 TEST_F(HttpFrontTest, HalfClosedClientStillGetsItsReply) {
