@@ -16,8 +16,10 @@
 # After WARMUP seconds, over a WINDOW-second window: the server's CPU
 # (utime + stime from /proc/PID/stat, % of one core, and each part), RSS
 # (VmRSS after warm-up, before any scrape; at the end; VmHWM at the end,
-# i.e. with the two Prometheus scrapes the run makes, the second one's size
-# and time shown), the warm RSS per target (KB: for a run of N ICMP targets,
+# i.e. with the run's three Prometheus scrapes; and what the first scrape
+# alone adds: VmRSS before it, VmHWM after it with the peak reset just
+# before; the last plain scrape's size and time and a gzip one's wire size
+# and time, as Prometheus asks), the warm RSS per target (KB: for a run of N ICMP targets,
 # or of 1 ICMP + G gRPC, its warm RSS less that of the latest 1:0 run
 # before it, divided by the N - 1 or G targets it adds; "-" for mixed runs
 # and without a 1:0 run before), open fds and threads, the largest prober lag
@@ -109,6 +111,19 @@ prom() { # FILE QUERY...: see bench_stats.py prom
   python3 "$STATS" prom --file "$@"
 }
 
+# scrape SERVER [gzip]: the Prometheus text on stdout; with gzip, as
+# Prometheus asks for it, "WIRE_BYTES SECONDS" instead.
+scrape() {
+  local url
+  url="http://127.0.0.1:$(tb_server_port "$1" http)/metrics?format=prometheus"
+  if [ "${2:-}" = gzip ]; then
+    ip netns exec "$ns" curl -sS --max-time 300 -H 'Accept-Encoding: gzip' \
+      -o /dev/null -w '%{size_download} %{time_total}\n' "$url"
+  else
+    ip netns exec "$ns" curl -sS --max-time 300 "$url"
+  fi
+}
+
 rows=()
 lag_rows=()
 rc=0
@@ -143,7 +158,13 @@ for run in $RUNS; do
     else printf "%.1f", (r - b) / (g > 0 ? g : i - 1)
   }')
 
-  tb_http "$name" "/metrics?format=prometheus" >"$out/prom-$i-start.txt"
+  # The first scrape's own peak: VmHWM reset to the RSS of now (clear_refs
+  # 5), so it rises only for the scrape, into a process that has not
+  # rendered before (no freed render memory to reuse).
+  echo 5 >"/proc/$pid/clear_refs"
+  rss_quiet=$(status_kb "$pid" VmRSS)
+  scrape "$name" >"$out/prom-$i-start.txt"
+  hwm_first=$(status_kb "$pid" VmHWM)
   since=$(tb_now_ns)
   scrape0=$since
   t0=$since
@@ -168,9 +189,12 @@ for run in $RUNS; do
   wait "$watch_pid" || true
   wait "$ping_pid" || true
   scrape1=$(tb_now_ns)
-  tb_http "$name" "/metrics?format=prometheus" >"$out/prom-$i-end.txt"
+  scrape "$name" >"$out/prom-$i-end.txt"
   scrape_ms=$((($(tb_now_ns) - scrape1) / 1000000))
   scrape_mb=$(awk -v b="$(stat -c %s "$out/prom-$i-end.txt")" 'BEGIN {printf "%.1f", b / 1048576}')
+  # As Prometheus asks: gzip; its size on the wire and time.
+  read -r gzip_bytes gzip_secs < <(scrape "$name" gzip)
+  gzip_scrape=$(awk -v b="$gzip_bytes" -v s="$gzip_secs" 'BEGIN {printf "%.1f MB, %d ms", b / 1048576, s * 1000}')
   hwm=$(status_kb "$pid" VmHWM)
   tb_stop "$name"
 
@@ -207,7 +231,7 @@ for run in $RUNS; do
     -v hwm="$hwm" -v rpt="$rss_per_target" -v fds="$fds" -v th="$threads" -v li="$lag_icmp" -v lg="$lag_grpc" \
     -v done="$completed" -v lost="$lost" -v sk="$skipped" -v ss="$scrape_secs" -v n="$n" \
     -v m="$median" -v p="$p99" -v r="$ratio" -v acpu="$agent_cpu" -v pm="$ping_median" \
-    -v smb="$scrape_mb" -v sms="$scrape_ms" 'BEGIN {
+    -v smb="$scrape_mb" -v sms="$scrape_ms" -v rq="$rss_quiet" -v hf="$hwm_first" -v gz="$gzip_scrape" 'BEGIN {
       lag = sprintf("%.2f", li * 1000) " / " (grpc > 0 ? sprintf("%.2f", lg * 1000) : "-")
       lossp = (done > 0 ? lost / done * 100 : 0)
       ms = (m == "-" ? "-" : sprintf("%.1f", m * 1000))
@@ -215,14 +239,14 @@ for run in $RUNS; do
       ac = (grpc > 0 ? acpu : "-")
       pms = (pm == "-" ? "-" : sprintf("%.1f", pm * 1000))
       dp = ((pm == "-" || m == "-") ? "-" : sprintf("%+.1f", (m - pm) * 1000))
-      printf "| %d | %d | %s | %.1f / %.1f / %.1f | %s | %s MB, %d ms | %d / %d | %s | %.0f (%.2f%%) / %d | %s | %s / %s | %s | %s (%s) | %s |\n",
-        icmp, grpc, cpu, rw / 1024, re / 1024, hwm / 1024, rpt, smb, sms, fds, th, lag,
+      printf "| %d | %d | %s | %.1f / %.1f / %.1f | %.1f → %.1f (%+.1f%%) | %s | %s MB, %d ms; gzip %s | %d / %d | %s | %.0f (%.2f%%) / %d | %s | %s / %s | %s | %s (%s) | %s |\n",
+        icmp, grpc, cpu, rw / 1024, re / 1024, hwm / 1024, rq / 1024, hf / 1024, (hf - rq) / rq * 100, rpt, smb, sms, gz, fds, th, lag,
         done / ss, lossp, sk, n, ms, ps, r, pms, dp, ac
     }')")
 done
 
-echo "| ICMP targets | gRPC targets | server CPU, % of one core (user / sys) | RSS MB: warm / end / peak | warm RSS KB per target | Prometheus scrape | fds / threads | max prober lag ms: ICMP / gRPC | probes/s (lost) / skipped | ref n | ref ICMP median / p99 (µs) | ref median ÷ 1 target | ping 127.0.0.1 median µs (ref − ping) | agent CPU (%) |"
-echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+echo "| ICMP targets | gRPC targets | server CPU, % of one core (user / sys) | RSS MB: warm / end / peak | RSS MB before the first scrape → its peak | warm RSS KB per target | Prometheus scrape: text, time; gzip wire, time | fds / threads | max prober lag ms: ICMP / gRPC | probes/s (lost) / skipped | ref n | ref ICMP median / p99 (µs) | ref median ÷ 1 target | ping 127.0.0.1 median µs (ref − ping) | agent CPU (%) |"
+echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
 printf '%s\n' "${rows[@]}"
 echo
 echo "| ICMP targets | gRPC targets | history | ref send lag ms, max at s 2–4 of a minute | max elsewhere | p99 elsewhere | samples at / elsewhere |"

@@ -1,9 +1,12 @@
 #ifndef LATENCY_SERVER_API_PROMETHEUS_H_
 #define LATENCY_SERVER_API_PROMETHEUS_H_
 
+#include <array>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include "absl/strings/string_view.h"
 #include "server/store/result_store.h"
@@ -59,13 +62,54 @@ std::string RenderPrometheus(
     const std::function<TargetCounters(int)>& counters_of,
     ExpositionFormat format = ExpositionFormat::kPrometheusText,
     const std::string& source = "");
-// The same text, handed to `sink` in pieces of about 64 KB as it is
-// rendered, so that a large exposition (29 MB at 11k targets) is never
-// held twice: the HTTP gateway streams it into the response.
-void RenderPrometheusTo(const ResultStore& store, const ProberGauges& gauges,
-                        const std::function<TargetCounters(int)>& counters_of,
-                        ExpositionFormat format, const std::string& source,
-                        const std::function<void(absl::string_view)>& sink);
+
+// The same text in parts, for a large exposition (hundreds of MB at 100k
+// targets) that must never be held whole: the HTTP gateway asks for each
+// part once the one before is on the wire. Construction copies what the
+// lines need of every probe (totals, last samples, status: about 150 bytes a
+// probe; the histograms are read as their family is rendered), so the parts
+// describe one moment however slowly they are asked for. `store` must
+// outlive the renderer.
+class ExpositionRenderer {
+ public:
+  ExpositionRenderer(const ResultStore& store, const ProberGauges& gauges,
+                     const std::function<TargetCounters(int)>& counters_of,
+                     ExpositionFormat format, const std::string& source);
+
+  // Appends the next lines to `out`, stopping at the first target past
+  // `budget` bytes; false once the text is complete.
+  bool Next(std::string& out, size_t budget);
+
+ private:
+  // One enabled probe: what its lines show.
+  struct Row {
+    int target;
+    ProbeKind kind;
+    ProbeStatus status;
+    std::array<uint64_t, kNumSampleResults> results;
+    std::optional<int64_t> last_rtt_ns;
+    std::optional<int64_t> network_rtt_ns;
+    std::optional<int64_t> age_ns;
+    std::optional<double> loss_ratio;
+    uint64_t consecutive_failures;
+  };
+  std::string TargetLabels(int target) const;
+  std::string RowLabels(const Row& row) const;
+  // How many steps family `family_` has (rows, targets, or one).
+  size_t Steps() const;
+  void Header(std::string& out) const;
+  void Step(size_t index, std::string& out) const;
+
+  const ResultStore& store_;
+  const ProberGauges gauges_;
+  const bool openmetrics_;
+  const std::string source_label_;  // source="..", or empty
+  std::vector<Row> rows_;           // in target order, ICMP before gRPC
+  std::vector<TargetCounters> counters_;
+  int family_ = 0;  // where the next part starts
+  size_t step_ = 0;
+  bool header_written_ = false;
+};
 
 // Label value escaping per the exposition format (\\, \", \n).
 std::string EscapeLabelValue(const std::string& value);

@@ -397,40 +397,92 @@ TEST_F(HttpGatewayTest, TricklingClientsDoNotStallHealthOrMetrics) {
   EXPECT_EQ(metrics->status, 200);
 }
 
-// Past a few hundred targets the Prometheus text streams in chunks (it is
-// tens of MB at 10k targets); what arrives is exactly the rendered text.
-TEST(HttpGatewayLargeTest, ManyTargetsStreamTheSameExpositionInChunks) {
-  std::vector<TargetSpec> targets;
-  for (int i = 0; i < 400; ++i) {
-    targets.push_back(ApiTarget(absl::StrCat("t", i), "10.0.0.1"));
+// Past a few hundred targets the Prometheus text is made in parts as the
+// client reads (it is hundreds of MB at 100k targets) and sent in chunks,
+// gzipped for a client that accepts it as Prometheus does; what arrives is
+// exactly the rendered text, and the connection serves the next request.
+class HttpGatewayLargeTest : public ::testing::Test {
+ protected:
+  HttpGatewayLargeTest() : data_(Targets()) {
+    for (int i = 0; i < 400; ++i) {
+      data_.Ok(i, ProbeKind::kIcmp, (i + 1) * kApiMs);
+    }
   }
-  ApiTestStore data(targets);
-  for (int i = 0; i < 400; ++i) data.Ok(i, ProbeKind::kIcmp, (i + 1) * kApiMs);
-  QueryHandler query([&data] { return data.View(); });
-  HttpGatewayOptions options;
-  options.listen = "127.0.0.1:0";
-  HttpGatewayHooks hooks;
-  hooks.gauges = [] { return ProberGauges(); };
-  hooks.counters_of = [](int) { return TargetCounters(); };
-  hooks.ready = [] { return true; };
-  auto gateway = HttpGateway::Start(options, query, hooks);
-  ASSERT_THAT(gateway, IsOk());
-  httplib::Client client("127.0.0.1", (*gateway)->port());
+  static std::vector<TargetSpec> Targets() {
+    std::vector<TargetSpec> targets;
+    for (int i = 0; i < 400; ++i) {
+      targets.push_back(ApiTarget(absl::StrCat("t", i), "10.0.0.1"));
+    }
+    return targets;
+  }
+  void SetUp() override {
+    HttpGatewayOptions options;
+    options.listen = "127.0.0.1:0";
+    hooks_.gauges = [] { return ProberGauges(); };
+    hooks_.counters_of = [](int) { return TargetCounters(); };
+    hooks_.ready = [] { return true; };
+    auto gateway = HttpGateway::Start(options, query_, hooks_);
+    ASSERT_THAT(gateway, IsOk());
+    gateway_ = std::move(*gateway);
+  }
+  std::string Expected(const std::string& format) {
+    return RenderPrometheus(data_.store(), ProberGauges(), hooks_.counters_of,
+                            format == "openmetrics"
+                                ? ExpositionFormat::kOpenMetrics
+                                : ExpositionFormat::kPrometheusText);
+  }
+
+  ApiTestStore data_;
+  QueryHandler query_{[this] { return data_.View(); }};
+  HttpGatewayHooks hooks_;
+  std::unique_ptr<HttpGateway> gateway_;
+};
+
+TEST_F(HttpGatewayLargeTest, ExpositionArrivesWholeInChunksPlainOrGzipped) {
+  httplib::Client client("127.0.0.1", gateway_->port());
   client.set_read_timeout(30, 0);
   for (const char* format : {"prometheus", "openmetrics"}) {
-    httplib::Result res = client.Get(absl::StrCat("/metrics?format=", format));
-    ASSERT_TRUE(res);
-    EXPECT_EQ(res->status, 200);
-    EXPECT_EQ(res->get_header_value("Transfer-Encoding"), "chunked");
-    EXPECT_FALSE(res->has_header("Content-Length"));
-    const std::string expected =
-        RenderPrometheus(data.store(), ProberGauges(), hooks.counters_of,
-                         std::string(format) == "openmetrics"
-                             ? ExpositionFormat::kOpenMetrics
-                             : ExpositionFormat::kPrometheusText);
-    EXPECT_GT(expected.size(), 500'000u);
-    EXPECT_EQ(res->body, expected) << format;
+    for (const char* encoding : {"gzip", "identity"}) {
+      // httplib's client inflates a gzip body itself.
+      httplib::Result res = client.Get(absl::StrCat("/metrics?format=", format),
+                                       {{"Accept-Encoding", encoding}});
+      ASSERT_TRUE(res) << format << " " << encoding;
+      EXPECT_EQ(res->status, 200);
+      EXPECT_EQ(res->get_header_value("Transfer-Encoding"), "chunked");
+      EXPECT_FALSE(res->has_header("Content-Length"));
+      EXPECT_EQ(res->get_header_value("Content-Encoding"),
+                std::string(encoding) == "gzip" ? "gzip" : "");
+      const std::string expected = Expected(format);
+      EXPECT_GT(expected.size(), 500'000u);
+      EXPECT_EQ(res->body, expected) << format << " " << encoding;
+    }
   }
+  EXPECT_EQ(client.Get("/healthz")->status, 200) << "connection not reusable";
+}
+
+// HEAD gets the head alone; HTTP/1.0, which has no chunks, the whole text
+// with its length.
+TEST_F(HttpGatewayLargeTest, HeadAndHttp10GetWhatTheyCanRead) {
+  {
+    RawTcp client(gateway_->port());
+    client.Send(
+        "HEAD /metrics?format=prometheus HTTP/1.1\r\nHost: t\r\n\r\n"
+        "GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n");
+    const std::string answer =
+        client.ReadUntil("HTTP/1.1 200", 2, absl::Seconds(10));
+    EXPECT_THAT(answer, HasSubstr("Transfer-Encoding: chunked\r\n"));
+    const size_t second = answer.find("HTTP/1.1 200", 1);
+    ASSERT_NE(second, std::string::npos) << answer;
+    EXPECT_TRUE(absl::EndsWith(answer.substr(0, second), "\r\n\r\n"))
+        << "HEAD got a body: " << answer.substr(0, 300);
+  }
+  RawTcp client(gateway_->port());
+  client.Send("GET /metrics?format=prometheus HTTP/1.0\r\nHost: t\r\n\r\n");
+  const std::string answer = client.ReadUntilClose(absl::Seconds(30));
+  const std::string expected = Expected("prometheus");
+  EXPECT_THAT(answer, HasSubstr(absl::StrCat(
+                          "Content-Length: ", expected.size(), "\r\n")));
+  EXPECT_NE(answer.find(expected), std::string::npos);
 }
 
 TEST(HttpGatewayStartTest, BadListenAddressNamesTheFlag) {

@@ -539,6 +539,67 @@ TEST(PrometheusLabelsTest, SourceOnEverySeriesAndTargetLabelsOnTargets) {
   }
 }
 
+// In parts of any budget the renderer gives exactly the whole text; each
+// part ends at a line's end and stops within one target's lines past its
+// budget (a histogram's 22 lines are the most one step writes).
+TEST_F(PrometheusTest, PartsJoinToTheWholeTextAndEndAtLineEnds) {
+  const auto counters = [](int) { return TargetCounters(); };
+  for (ExpositionFormat format :
+       {ExpositionFormat::kPrometheusText, ExpositionFormat::kOpenMetrics}) {
+    const std::string whole =
+        RenderPrometheus(data_.store(), gauges_, counters, format, "here");
+    for (size_t budget : {size_t{1}, size_t{100}, size_t{5000}}) {
+      ExpositionRenderer renderer(data_.store(), gauges_, counters, format,
+                                  "here");
+      std::string joined;
+      int parts = 0;
+      bool more = true;
+      while (more) {
+        std::string part;
+        more = renderer.Next(part, budget);
+        ++parts;
+        ASSERT_LT(parts, 10'000) << "no end";
+        if (!part.empty()) {
+          EXPECT_EQ(part.back(), '\n') << budget;
+        }
+        EXPECT_LT(part.size(), budget + 4096) << budget;
+        joined += part;
+      }
+      EXPECT_EQ(joined, whole) << "budget " << budget;
+      if (budget == 1) {
+        EXPECT_GT(parts, 30);
+      }
+    }
+  }
+}
+
+// What the lines say is copied when the renderer is made: probes completed
+// while a slow client reads the parts do not mix two moments in one scrape.
+TEST_F(PrometheusTest, PartsDescribeTheMomentTheRendererWasMade) {
+  const auto counters = [](int) { return TargetCounters(); };
+  const std::string before = RenderPrometheus(data_.store(), gauges_, counters);
+  ExpositionRenderer renderer(data_.store(), gauges_, counters,
+                              ExpositionFormat::kPrometheusText, "");
+  for (int i = 0; i < 5; ++i) {
+    data_.Fail(1, ProbeKind::kIcmp, SampleResult::kTimeout);
+  }
+  std::string text;
+  while (renderer.Next(text, 1)) {
+  }
+  const Exposition then = Parse(text);
+  const Labels beta_timeouts =
+      L({{"target", "beta"}, {"kind", "icmp"}, {"result", "timeout"}});
+  EXPECT_EQ(then.Value("latency_probes_total", beta_timeouts),
+            Parse(before).Value("latency_probes_total", beta_timeouts));
+  EXPECT_EQ(then.Value("latency_consecutive_failures",
+                       L({{"target", "beta"}, {"kind", "icmp"}})),
+            4);
+  EXPECT_EQ(Parse(RenderPrometheus(data_.store(), gauges_, counters))
+                .Value("latency_consecutive_failures",
+                       L({{"target", "beta"}, {"kind", "icmp"}})),
+            9);
+}
+
 TEST(EscapeLabelValueTest, EscapesBackslashQuoteAndNewline) {
   EXPECT_EQ(EscapeLabelValue("a\\b\"c\nd"), "a\\\\b\\\"c\\nd");
   EXPECT_EQ(EscapeLabelValue("plain-name.v6:x_y"), "plain-name.v6:x_y");
