@@ -10,11 +10,13 @@ tests/e2e/e2e_check.py (exact from its tap when the file PATH.tap exists).
   bench_stats.py blackbox --url URL --count N --interval_s S >OUT
   bench_stats.py summary --ping|--fping|--blackbox|--watch FILE [...]
   bench_stats.py prom --file FILE METRIC[,LABEL=VALUE...][:max] ...
+  bench_stats.py compare --kind K --base FILE:SINCE... --load FILE:SINCE...
 """
 
 import argparse
 import math
 import os
+import random
 import re
 import sys
 import time
@@ -119,6 +121,37 @@ def cmd_summary(a):
     return 0
 
 
+def pooled_rtts(specs, kind):
+    """OK RTTs of several watch files, each FILE:SINCE (its own window)."""
+    rtts = []
+    for spec in specs:
+        path, since = spec.rsplit(":", 1)
+        rtts += [s["rtt_ms"] for s in e2e_check.read_watch(path, kind, int(since))
+                 if e2e_check.ok(s)]
+    return rtts
+
+
+def cmd_compare(a):
+    """Prints 'n_base median_base n_load median_load change_pct lo_pct hi_pct':
+    the load windows' pooled median against the base windows', as a change in
+    percent, with a 95% bootstrap interval (each pool resampled on its own,
+    2,000 times, fixed seed). '-' for what cannot be computed."""
+    base = pooled_rtts(a.base, a.kind)
+    load = pooled_rtts(a.load, a.kind)
+    if not base or not load:
+        print(f"{len(base)} - {len(load)} - - - -")
+        return 1
+    mb, ml = e2e_check.median(base), e2e_check.median(load)
+    rng = random.Random(1)
+    changes = sorted(
+        (e2e_check.median(rng.choices(load, k=len(load))) /
+         e2e_check.median(rng.choices(base, k=len(base))) - 1) * 100
+        for _ in range(2000))
+    print(f"{len(base)} {mb:.4f} {len(load)} {ml:.4f} {(ml / mb - 1) * 100:.1f} "
+          f"{percentile(changes, 0.025):.1f} {percentile(changes, 0.975):.1f}")
+    return 0
+
+
 def cmd_prom(a):
     """Aggregates metrics from a Prometheus text file, parsed once. Each
     QUERY is METRIC[,LABEL=VALUE...][:max] (default: the sum over matching
@@ -188,6 +221,11 @@ def main():
     s.add_argument("--since", type=int, default=0)
     s.add_argument("--from_s", type=int, required=True)
     s.add_argument("--to_s", type=int, required=True)
+
+    s = sub.add_parser("compare")
+    s.add_argument("--kind", choices=["icmp", "grpc"], required=True)
+    s.add_argument("--base", nargs="+", required=True, metavar="FILE:SINCE")
+    s.add_argument("--load", nargs="+", required=True, metavar="FILE:SINCE")
 
     s = sub.add_parser("prom")
     s.add_argument("--file", required=True)
