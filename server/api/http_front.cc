@@ -7,7 +7,6 @@
 #include <openssl/err.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -24,6 +23,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "common/logging.h"
+#include "server/api/query_workers.h"
 
 namespace latency {
 namespace {
@@ -36,10 +36,6 @@ constexpr int64_t kSweepNs = 100'000'000;
 // An idle event stream gets an SSE comment this often, so proxies and
 // clients see it alive.
 constexpr int64_t kStreamHeartbeatNs = 15'000'000'000;
-// Workers' nice value, above the probers' 0: a gRPC probe's RTT includes
-// its threads' wake-ups, which otherwise queue behind busy HTTP workers
-// under query load (BENCHMARKS.md, "Probe medians under query load").
-constexpr int kWorkerNice = 10;
 
 int64_t MonotonicNs() {
   timespec ts;
@@ -345,9 +341,7 @@ void HttpFront::Loop() {
   // Below the probers, like the workers: under a query flood the loop is
   // busy too, and a probe's thread wake-ups must not queue behind it.
   // Health checks still answer at once: nothing on the loop blocks.
-  int lowered =
-      setpriority(PRIO_PROCESS, static_cast<id_t>(gettid()), kWorkerNice);
-  (void)lowered;
+  LowerToQueryPriority();
   std::vector<epoll_event> events(256);
   while (!stopping_) {
     int n = epoll_wait(epoll_fd_, events.data(),
@@ -848,10 +842,7 @@ std::string HttpFront::ErrorResponse(int http_status,
 }
 
 void HttpFront::WorkerLoop() {
-  // Linux nice values are per thread; failing only costs the priority.
-  int lowered =
-      setpriority(PRIO_PROCESS, static_cast<id_t>(gettid()), kWorkerNice);
-  (void)lowered;
+  LowerToQueryPriority();
   for (;;) {
     Task task;
     {

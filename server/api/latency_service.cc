@@ -12,14 +12,25 @@
 namespace latency {
 namespace {
 
-// Finishes a unary call with a handler's StatusOr result.
-template <typename Response>
-grpc::ServerUnaryReactor* Reply(grpc::CallbackServerContext* context,
-                                absl::StatusOr<Response> result,
-                                Response* response) {
+// Answers a unary call on the query workers, or with RESOURCE_EXHAUSTED at
+// once when they are max_queued calls behind. `response` lives until the
+// reactor finishes.
+template <typename Response, typename Query>
+grpc::ServerUnaryReactor* Answer(grpc::CallbackServerContext* context,
+                                 QueryWorkers& workers, Query query,
+                                 Response* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  if (result.ok()) *response = std::move(*result);
-  reactor->Finish(ToGrpcStatus(result.status()));
+  const bool queued = workers.Post([reactor, query, response] {
+    absl::StatusOr<Response> result = query();
+    if (result.ok()) *response = std::move(*result);
+    reactor->Finish(ToGrpcStatus(result.status()));
+  });
+  if (!queued) {
+    reactor->Finish(
+        grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                     absl::StrCat("server busy: ", workers.max_queued(),
+                                  " queries already waiting; retry shortly")));
+  }
   return reactor;
 }
 
@@ -122,33 +133,43 @@ class LatencyServiceImpl::WatchReactor final
 
 LatencyServiceImpl::LatencyServiceImpl(const QueryHandler& query,
                                        int max_watchers,
-                                       int max_watchers_per_client)
+                                       int max_watchers_per_client,
+                                       int query_threads, int max_queued)
     : query_(query),
-      slots_(max_watchers, max_watchers_per_client, "Watch streams") {}
+      slots_(max_watchers, max_watchers_per_client, "Watch streams"),
+      workers_(query_threads, max_queued) {}
 
 grpc::ServerUnaryReactor* LatencyServiceImpl::GetLatency(
     grpc::CallbackServerContext* context, const v1::GetLatencyRequest* request,
     v1::GetLatencyResponse* response) {
-  return Reply(context, query_.GetLatency(*request), response);
+  return Answer(
+      context, workers_,
+      [this, request] { return query_.GetLatency(*request); }, response);
 }
 
 grpc::ServerUnaryReactor* LatencyServiceImpl::ListTargets(
     grpc::CallbackServerContext* context, const v1::ListTargetsRequest* request,
     v1::ListTargetsResponse* response) {
-  return Reply(context, query_.ListTargets(*request), response);
+  return Answer(
+      context, workers_,
+      [this, request] { return query_.ListTargets(*request); }, response);
 }
 
 grpc::ServerUnaryReactor* LatencyServiceImpl::GetTargetStats(
     grpc::CallbackServerContext* context,
     const v1::GetTargetStatsRequest* request,
     v1::GetTargetStatsResponse* response) {
-  return Reply(context, query_.GetTargetStats(*request), response);
+  return Answer(
+      context, workers_,
+      [this, request] { return query_.GetTargetStats(*request); }, response);
 }
 
 grpc::ServerUnaryReactor* LatencyServiceImpl::GetHistory(
     grpc::CallbackServerContext* context, const v1::GetHistoryRequest* request,
     v1::GetHistoryResponse* response) {
-  return Reply(context, query_.GetHistory(*request), response);
+  return Answer(
+      context, workers_,
+      [this, request] { return query_.GetHistory(*request); }, response);
 }
 
 grpc::ServerWriteReactor<v1::WatchResponse>* LatencyServiceImpl::Watch(

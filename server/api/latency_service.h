@@ -7,12 +7,14 @@
 #include "absl/synchronization/mutex.h"
 #include "latency/v1/latency.grpc.pb.h"
 #include "server/api/query.h"
+#include "server/api/query_workers.h"
 #include "server/api/watch_slots.h"
 
 namespace latency {
 
 // LatencyServiceImpl serves latency.v1.LatencyService with the callback API.
-// Unary methods delegate to QueryHandler; Watch subscribes to the store and
+// Unary methods delegate to QueryHandler on the service's own low-priority
+// threads; Watch subscribes to the store and
 // streams matching samples until the client leaves or the store closes (a
 // config reload: the stream ends with UNAVAILABLE and the client watches
 // again). A slow Watch client never slows the probers: each
@@ -25,8 +27,12 @@ class LatencyServiceImpl final : public v1::LatencyService::CallbackService {
   // At most `max_watchers` Watch streams in all, and at most
   // `max_watchers_per_client` from one client address (IP, any port): one
   // client cannot take every slot. 0 per client: the total limit only.
+  // Unary calls run on `query_threads` threads of their own, below the
+  // probers (QueryWorkers); past `max_queued` waiting calls the next gets
+  // RESOURCE_EXHAUSTED.
   LatencyServiceImpl(const QueryHandler& query, int max_watchers,
-                     int max_watchers_per_client = 0);
+                     int max_watchers_per_client = 0, int query_threads = 4,
+                     int max_queued = 256);
 
   grpc::ServerUnaryReactor* GetLatency(
       grpc::CallbackServerContext* context,
@@ -57,6 +63,9 @@ class LatencyServiceImpl final : public v1::LatencyService::CallbackService {
   const QueryHandler& query_;
   WatchSlots slots_;
   std::atomic<uint64_t> dropped_{0};
+  // Last: destroyed first, after the server's shutdown has waited for the
+  // calls they finish.
+  QueryWorkers workers_;
 };
 
 }  // namespace latency

@@ -5,9 +5,15 @@
 // RESOURCE_EXHAUSTED.
 #include "server/api/latency_service.h"
 
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <atomic>
 #include <memory>
 #include <string>
+#include <vector>
 
+#include "absl/synchronization/notification.h"
 #include "gmock/gmock.h"
 #include "google/protobuf/util/message_differencer.h"
 #include "grpcpp/create_channel.h"
@@ -43,7 +49,11 @@ class LatencyServiceTest : public ::testing::Test {
   LatencyServiceTest()
       : data_(
             {ApiTarget("first", "10.0.0.1"), ApiTarget("second", "10.0.0.2")}),
-        query_([this] { return data_.View(); }),
+        query_([this] {
+          view_thread_nice_ =
+              getpriority(PRIO_PROCESS, static_cast<id_t>(gettid()));
+          return data_.View();
+        }),
         service_(query_, kMaxWatchers) {
     data_.Ok(0, ProbeKind::kIcmp, 3 * kApiMs);
     data_.Ok(1, ProbeKind::kGrpc, 5 * kApiMs, kApiMs);
@@ -60,6 +70,8 @@ class LatencyServiceTest : public ::testing::Test {
   }
 
   ApiTestStore data_;
+  // The nice value of the thread that last asked for the store.
+  std::atomic<int> view_thread_nice_{-100};
   QueryHandler query_;
   LatencyServiceImpl service_;
   std::unique_ptr<grpc::Server> server_;
@@ -93,6 +105,26 @@ TEST_F(LatencyServiceTest, UnaryAnswersAreTheQueryHandlers) {
   EXPECT_EQ(stats.window(), "15m");
   ASSERT_EQ(stats.probes_size(), 2);
   EXPECT_NEAR(stats.probes(1).network_p50_ms(), 4, 0.04);  // histogram: 1%
+}
+
+// Unary queries are answered on the query workers, below the probers'
+// priority (nice 10), not on gRPC's threads, which complete the gRPC probes:
+// a query's work never runs ahead of a probe's wake-up.
+TEST_F(LatencyServiceTest, UnaryQueriesRunBelowTheProbers) {
+  for (int i = 0; i < 3; ++i) {
+    view_thread_nice_ = -100;
+    v1::GetLatencyResponse latency;
+    ASSERT_TRUE(
+        stub_->GetLatency(Context().get(), v1::GetLatencyRequest(), &latency)
+            .ok());
+    EXPECT_EQ(view_thread_nice_.load(), kQueryThreadNice);
+    v1::ListTargetsResponse targets;
+    view_thread_nice_ = -100;
+    ASSERT_TRUE(
+        stub_->ListTargets(Context().get(), v1::ListTargetsRequest(), &targets)
+            .ok());
+    EXPECT_EQ(view_thread_nice_.load(), kQueryThreadNice);
+  }
 }
 
 TEST_F(LatencyServiceTest, ErrorsKeepTheirCodeAndMessage) {
@@ -206,6 +238,67 @@ TEST_F(LatencyServiceTest, WatchersBeyondTheLimitGetResourceExhausted) {
 // One client address cannot take every Watch slot: beyond its own cap it
 // gets RESOURCE_EXHAUSTED while another client still gets in. Clients are
 // told apart by IP (IPv4 vs IPv6 loopback here), over real TCP.
+// A flood of unary queries costs refusals, not memory: with its one worker
+// busy and max_queued calls waiting, the next call is told
+// RESOURCE_EXHAUSTED at once, and the waiting one is answered later.
+TEST(LatencyServiceQueueTest, FullQueueGetsResourceExhausted) {
+  ApiTestStore data({ApiTarget("first", "10.0.0.1")});
+  absl::Notification release;
+  std::atomic<int> views{0};
+  QueryHandler query([&] {
+    if (views++ == 0) release.WaitForNotification();
+    return data.View();
+  });
+  LatencyServiceImpl service(query, 1, 0, /*query_threads=*/1,
+                             /*max_queued=*/1);
+  grpc::ServerBuilder builder;
+  builder.RegisterService(&service);
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  auto stub = v1::LatencyService::NewStub(
+      server->InProcessChannel(grpc::ChannelArguments()));
+
+  struct Call {
+    std::unique_ptr<grpc::ClientContext> context = WatchTestContext();
+    v1::GetLatencyRequest request;
+    v1::GetLatencyResponse response;
+    absl::Notification done;
+    grpc::Status status;
+  };
+  std::vector<std::unique_ptr<Call>> calls;
+  auto start = [&] {
+    auto call = std::make_unique<Call>();
+    Call* raw = call.get();
+    stub->async()->GetLatency(raw->context.get(), &raw->request, &raw->response,
+                              [raw](grpc::Status status) {
+                                raw->status = std::move(status);
+                                raw->done.Notify();
+                              });
+    calls.push_back(std::move(call));
+  };
+  start();  // takes the worker and blocks it
+  ASSERT_TRUE(WaitUntil([&] { return views >= 1; }, absl::Seconds(10)));
+  start();
+  start();  // one of these two waits, the other is refused
+  int refused = 0;
+  for (int i = 1; i <= 2; ++i) {
+    if (calls[i]->done.WaitForNotificationWithTimeout(absl::Seconds(2))) {
+      EXPECT_EQ(calls[i]->status.error_code(),
+                grpc::StatusCode::RESOURCE_EXHAUSTED);
+      EXPECT_THAT(calls[i]->status.error_message(), HasSubstr("server busy"));
+      ++refused;
+    }
+  }
+  EXPECT_EQ(refused, 1);
+  release.Notify();
+  for (const auto& call : calls) {
+    ASSERT_TRUE(call->done.WaitForNotificationWithTimeout(absl::Seconds(10)));
+  }
+  int answered = 0;
+  for (const auto& call : calls) answered += call->status.ok() ? 1 : 0;
+  EXPECT_EQ(answered, 2);
+  server->Shutdown();
+}
+
 TEST(LatencyServiceWatchCapTest, OneClientCannotTakeEverySlot) {
   ApiTestStore data({ApiTarget("first", "10.0.0.1")});
   QueryHandler query([&data] { return data.View(); });
