@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 
 #include "absl/time/clock.h"
@@ -55,12 +56,19 @@ std::string RawTcp::ReadUntil(absl::string_view marker, int count,
                               absl::Duration timeout) {
   std::string bytes;
   const absl::Time deadline = absl::Now() + timeout;
+  // Counts markers in what arrived since the last look (plus a marker's
+  // length before it), so reading a long reply stays linear.
+  int seen = 0;
+  size_t from = 0;
   auto found = [&] {
-    int seen = 0;
-    for (size_t at = bytes.find(marker.data(), 0, marker.size());
+    for (size_t at = bytes.find(marker.data(), from, marker.size());
          at != std::string::npos;
          at = bytes.find(marker.data(), at + marker.size(), marker.size())) {
       ++seen;
+      from = at + marker.size();
+    }
+    if (bytes.size() >= marker.size()) {
+      from = std::max(from, bytes.size() - marker.size() + 1);
     }
     return seen >= count;
   };
