@@ -12,7 +12,7 @@
 #                holds enough samples for a median); always present
 #   i-N          127.1.x.y (then 127.3.x.y, ... past 62,500), ICMP only,
 #                1 Hz (ICMP targets - 1 of them)
-#   g-N          127.2.x.y, gRPC only (unary), 1 Hz
+#   g-N          127.2.x.y, gRPC only (unary, or GRPC_MODE), 1 Hz
 # After WARMUP seconds, over a WINDOW-second window: the server's CPU
 # (utime + stime from /proc/PID/stat, % of one core, and each part), RSS
 # (VmRSS after warm-up, before any scrape; at the end; VmHWM at the end,
@@ -40,6 +40,7 @@
 #   SMOKE=1 bench/run_scale.sh      RUNS="1:0 100:0 100:100", 3 s + 5 s (~35 s)
 #   RUNS="ICMP:GRPC ..." WARMUP=S WINDOW=S bench/run_scale.sh
 #   HISTORY=1 ...                  with --history_db (a file per run), else off
+#   GRPC_MODE=stream ...           gRPC targets probe on a stream (default unary)
 #   RSS_OUT=FILE ...               also writes "ICMP GRPC WARM_RSS_KB" per run
 #                                   (tests/e2e/memory_claim_test.sh reads it)
 # Needs root and the build (build/ or LATENCY_BUILD_DIR). Runs under
@@ -85,7 +86,7 @@ fi
 
 # config ICMP GRPC: the textproto for one run.
 config() {
-  awk -v icmp="$1" -v grpc="$2" -v port="${agent_port:-0}" 'BEGIN {
+  awk -v icmp="$1" -v grpc="$2" -v port="${agent_port:-0}" -v mode="${GRPC_MODE:-unary}" 'BEGIN {
     print "defaults { interval_ms: 1000 timeout_ms: 1000 }"
     print "targets { name: \"ref\" host: \"127.0.0.1\"" \
           " probe { interval_ms: 100 grpc_enabled: false } }"
@@ -97,7 +98,8 @@ config() {
     }
     for (i = 0; i < grpc; i++)
       printf "targets { name: \"g-%d\" host: \"127.2.%d.%d\" grpc_port: %d" \
-             " probe { icmp_enabled: false } }\n", i, int(i / 250), i % 250 + 1, port
+             " probe { icmp_enabled: false grpc_mode: GRPC_MODE_%s } }\n",
+             i, int(i / 250), i % 250 + 1, port, toupper(mode)
   }'
 }
 
