@@ -452,8 +452,10 @@ void HttpGateway::InstallRoutes() {
                                             : ExpositionFormat::kPrometheusText;
     res.status = 200;
     StoreView view = query_.Current();
-    if (view.store->targets().size() <= kStreamedExpositionTargets) {
-      // Small: one string with a Content-Length, the cheapest answer.
+    // Small: one string with a Content-Length, the cheapest answer; HTTP/1.0
+    // has no chunks, so its clients get the text whole too.
+    if (view.store->targets().size() <= kStreamedExpositionTargets ||
+        req.version == "HTTP/1.0") {
       res.set_content(
           RenderPrometheus(*view.store, hooks_.gauges(), hooks_.counters_of,
                            exposition, view.source),
@@ -463,15 +465,7 @@ void HttpGateway::InstallRoutes() {
     // Large: rendered in parts as the client reads them (HttpBody),
     // chunked and gzipped when the client accepts it. At 100k targets
     // the text is 300 MB; whole, it more than doubled the server's
-    // memory for the time of a scrape. HTTP/1.0 has no chunks: its
-    // clients get the text whole.
-    if (req.version == "HTTP/1.0") {
-      res.set_content(
-          RenderPrometheus(*view.store, hooks_.gauges(), hooks_.counters_of,
-                           exposition, view.source),
-          openmetrics ? kOpenMetrics : kPrometheusText);
-      return;
-    }
+    // memory for the time of a scrape.
     auto renderer = std::make_shared<ExpositionRenderer>(
         *view.store, hooks_.gauges(), hooks_.counters_of, exposition,
         view.source);
