@@ -74,6 +74,16 @@ absl::StatusOr<std::unique_ptr<AgentServer>> AgentServer::Start(
     agent->certificates_ = std::move(*certificates);
   }
 
+  if (options.wire_stamps) {
+    absl::StatusOr<std::unique_ptr<WireTap>> tap = WireTap::Open({});
+    if (!tap.ok()) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("--wire_stamps: ", tap.status().message()));
+    }
+    agent->wire_holds_ = std::make_unique<WireHolds>(std::move(*tap), clock);
+    agent->echo_service_.UseWireHolds(agent->wire_holds_.get());
+  }
+
   if (absl::Status status = CheckListenAddress("--listen", options.listen);
       !status.ok()) {
     return status;
@@ -109,6 +119,10 @@ absl::StatusOr<std::unique_ptr<AgentServer>> AgentServer::Start(
         absl::StrCat("--listen: cannot listen on ", options.listen,
                      " (address in use, or not an address of this host?)"));
   }
+  if (agent->wire_holds_ != nullptr) {
+    agent->wire_holds_->tap().AddServicePort(
+        static_cast<uint16_t>(agent->port_));
+  }
   agent->health_service_.SetStatus(
       "", HealthService::ServingStatus(
               grpc::health::v1::HealthCheckResponse::SERVING));
@@ -123,6 +137,13 @@ absl::StatusOr<std::unique_ptr<AgentServer>> AgentServer::Start(
             agent->certificates_ == nullptr   ? "plaintext"
             : options.tls.require_client_cert ? "mTLS"
                                               : "TLS");
+  if (agent->wire_holds_ != nullptr) {
+    log->info("wire stamps on: replies carry each echo's wire hold{}",
+              agent->certificates_ != nullptr
+                  ? " (not under TLS: segments are encrypted, so callers "
+                    "fall back to handler stamps)"
+                  : "");
+  }
   if (icmp.enabled) {
     log->info("host answers ICMP echo ({})", icmp.state);
   } else if (absl::StartsWith(icmp.state, "net.ipv4.")) {

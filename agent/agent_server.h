@@ -33,6 +33,9 @@ struct AgentOptions {
   TlsFiles tls = ServerTlsFiles("--tls_", "", "", "");
   // How often the TLS files are checked for changes (0: only on SIGHUP).
   absl::Duration tls_poll_interval = absl::Seconds(10);
+  // Stamp the echo traffic on the wire (--wire_stamps; needs CAP_NET_RAW)
+  // and report each echo's wire hold on the connection's later replies.
+  bool wire_stamps = false;
 };
 
 // Checks options a user can get wrong; the message names the flag.
@@ -69,6 +72,7 @@ class AgentServer {
               const std::string& hostname);
 
   const AgentOptions options_;
+  std::unique_ptr<WireHolds> wire_holds_;  // null without --wire_stamps
   EchoServiceImpl echo_service_;
   HealthService health_service_;
   std::shared_ptr<ServerCertificates> certificates_;  // null: plaintext

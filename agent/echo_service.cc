@@ -29,7 +29,8 @@ IcmpEchoSetting ReadIcmpEchoSetting(const std::string& path) {
 class EchoServiceImpl::StreamReactor final
     : public grpc::ServerBidiReactor<v1::EchoRequest, v1::EchoResponse> {
  public:
-  explicit StreamReactor(const EchoServiceImpl* service) : service_(service) {
+  StreamReactor(const EchoServiceImpl* service, std::string peer)
+      : service_(service), peer_(std::move(peer)) {
     StartRead(&request_);
   }
 
@@ -42,6 +43,7 @@ class EchoServiceImpl::StreamReactor final
     int64_t receive_time_ns = service_->clock_.MonotonicNanos();
     response_.Clear();
     service_->FillReply(request_, receive_time_ns, &response_);
+    service_->AttachWireHolds(peer_, request_, &response_);
     response_.set_agent_send_time_ns(service_->clock_.MonotonicNanos());
     StartWrite(&response_);
   }
@@ -58,6 +60,7 @@ class EchoServiceImpl::StreamReactor final
 
  private:
   const EchoServiceImpl* const service_;
+  const std::string peer_;
   v1::EchoRequest request_;
   v1::EchoResponse response_;
 };
@@ -78,11 +81,19 @@ void EchoServiceImpl::FillReply(const v1::EchoRequest& request,
   response->set_agent_version(identity_.version);
 }
 
+void EchoServiceImpl::AttachWireHolds(const std::string& peer,
+                                      const v1::EchoRequest& request,
+                                      v1::EchoResponse* response) const {
+  if (wire_holds_ == nullptr) return;
+  wire_holds_->Attach(peer, request.client_send_time_ns(), response);
+}
+
 grpc::ServerUnaryReactor* EchoServiceImpl::Echo(
     grpc::CallbackServerContext* context, const v1::EchoRequest* request,
     v1::EchoResponse* response) {
   int64_t receive_time_ns = clock_.MonotonicNanos();
   FillReply(*request, receive_time_ns, response);
+  AttachWireHolds(context->peer(), *request, response);
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   response->set_agent_send_time_ns(clock_.MonotonicNanos());
   reactor->Finish(grpc::Status::OK);
@@ -90,8 +101,8 @@ grpc::ServerUnaryReactor* EchoServiceImpl::Echo(
 }
 
 grpc::ServerBidiReactor<v1::EchoRequest, v1::EchoResponse>*
-EchoServiceImpl::EchoStream(grpc::CallbackServerContext* /*context*/) {
-  return new StreamReactor(this);
+EchoServiceImpl::EchoStream(grpc::CallbackServerContext* context) {
+  return new StreamReactor(this, context->peer());
 }
 
 grpc::ServerUnaryReactor* EchoServiceImpl::GetAgentInfo(

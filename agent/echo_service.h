@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <string>
 
+#include "agent/wire_holds.h"
 #include "common/clock.h"
 #include "latency/v1/echo.grpc.pb.h"
 
@@ -53,6 +54,10 @@ class EchoServiceImpl final : public v1::EchoService::CallbackService {
       const v1::GetAgentInfoRequest* request,
       v1::GetAgentInfoResponse* response) override;
 
+  // With wire stamps (--wire_stamps) replies also carry wire holds. Set
+  // before the service is registered; `holds` outlives the service.
+  void UseWireHolds(WireHolds* holds) { wire_holds_ = holds; }
+
  private:
   class StreamReactor;
 
@@ -60,8 +65,13 @@ class EchoServiceImpl final : public v1::EchoService::CallbackService {
   void FillReply(const v1::EchoRequest& request, int64_t receive_time_ns,
                  v1::EchoResponse* response) const;
 
+  // Adds the wire holds for `peer` when wire stamps are on.
+  void AttachWireHolds(const std::string& peer, const v1::EchoRequest& request,
+                       v1::EchoResponse* response) const;
+
   Clock& clock_;
   const AgentIdentity identity_;
+  WireHolds* wire_holds_ = nullptr;
   const int64_t start_time_ns_;
 };
 

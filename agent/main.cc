@@ -26,6 +26,9 @@ ABSL_FLAG(std::string, tls_key, "", "PEM private key of --tls_cert");
 ABSL_FLAG(std::string, tls_client_ca, "",
           "PEM CA bundle; when set, clients must present a certificate it "
           "signed (mTLS)");
+ABSL_FLAG(bool, wire_stamps, false,
+          "stamp echo segments on the wire (needs CAP_NET_RAW; plaintext "
+          "only) so the server's network RTT leaves out both hosts' stacks");
 ABSL_FLAG(std::string, log_level, "info",
           "trace, debug, info, warn, error, critical or off");
 ABSL_FLAG(std::string, log_format, "text", "text or json (one object a line)");
@@ -53,6 +56,7 @@ int main(int argc, char** argv) {
   options.max_message_bytes = absl::GetFlag(FLAGS_max_message_bytes);
   options.drain_timeout = absl::GetFlag(FLAGS_drain_timeout);
   options.max_concurrent_streams = absl::GetFlag(FLAGS_max_concurrent_streams);
+  options.wire_stamps = absl::GetFlag(FLAGS_wire_stamps);
   options.tls = latency::ServerTlsFiles("--tls_", absl::GetFlag(FLAGS_tls_cert),
                                         absl::GetFlag(FLAGS_tls_key),
                                         absl::GetFlag(FLAGS_tls_client_ca));

@@ -89,6 +89,11 @@ ABSL_FLAG(absl::Duration, report_interval, absl::Seconds(60),
           "log a one-line 1-minute summary per target this often; 0 = never");
 ABSL_FLAG(absl::Duration, dns_refresh, absl::Seconds(60),
           "re-resolve target host names this often");
+ABSL_FLAG(bool, wire_stamps, false,
+          "stamp gRPC echo segments on the wire (needs CAP_NET_RAW; agents "
+          "with --wire_stamps, plaintext) so network RTT leaves out both "
+          "hosts' gRPC and TCP stacks; such samples are recorded one probe "
+          "interval late");
 constexpr char kDefaultHistoryDb[] = "/var/lib/latency-pair/history.db";
 ABSL_FLAG(std::string, history_db, kDefaultHistoryDb,
           "SQLite file of the stored history (a row per target, probe kind "
@@ -341,6 +346,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   options->history = *std::move(history);
+  options->wire_stamps = absl::GetFlag(FLAGS_wire_stamps);
   auto app = latency::ServerApp::Start(*options, latency::RealClockInstance());
   if (!app.ok()) {
     log->critical("{}", app.status().message());

@@ -24,10 +24,12 @@ std::string Ms(std::optional<int64_t> ns) {
 absl::StatusOr<std::shared_ptr<ProbingSession>> ProbingSession::Start(
     const std::vector<TargetSpec>& targets, const StatusThresholds& thresholds,
     Clock& clock, std::shared_ptr<grpc::ChannelCredentials> probe_credentials,
-    bool keep_history_minutes) {
+    bool keep_history_minutes, std::unique_ptr<WireTap> wire_tap) {
   std::shared_ptr<ProbingSession> session(
       new ProbingSession(clock, probe_credentials, keep_history_minutes));
-  session->grpc_ = std::make_unique<GrpcProber>(clock, session->router_);
+  session->wire_tap_ = std::move(wire_tap);
+  session->grpc_ = std::make_unique<GrpcProber>(clock, session->router_,
+                                                session->wire_tap_.get());
   {
     absl::MutexLock lock(&session->mu_);
     session->resolver_ = std::make_shared<ResolverPool>(kResolverThreads);
@@ -193,6 +195,7 @@ void ProbingSession::AddToProbers(int id) {
     grpc.interval_ns = absl::ToInt64Nanoseconds(target.interval);
     grpc.timeout_ns = absl::ToInt64Nanoseconds(target.timeout);
     grpc.payload_bytes = target.grpc_payload_bytes;
+    grpc.port = static_cast<uint16_t>(target.grpc_port);
     grpc_->AddTarget(grpc, MakeGrpcClient(target, unit.resolved));
   }
 }

@@ -14,6 +14,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "common/clock.h"
+#include "common/wire_tap.h"
 #include "grpcpp/security/credentials.h"
 #include "server/api/prometheus.h"
 #include "server/prober/grpc_prober.h"
@@ -54,7 +55,8 @@ class ProbingSession {
       const std::vector<TargetSpec>& targets,
       const StatusThresholds& thresholds, Clock& clock,
       std::shared_ptr<grpc::ChannelCredentials> probe_credentials,
-      bool keep_history_minutes = false);
+      bool keep_history_minutes = false,
+      std::unique_ptr<WireTap> wire_tap = nullptr);
   ~ProbingSession();
 
   // Probes `targets` with `thresholds` from now on (see the class comment).
@@ -157,6 +159,7 @@ class ProbingSession {
   // Set once each (the ICMP prober when the first ICMP target comes); their
   // own methods are thread-safe.
   std::unique_ptr<IcmpProber> icmp_ ABSL_GUARDED_BY(mu_);
+  std::unique_ptr<WireTap> wire_tap_;  // before grpc_, which uses it
   std::unique_ptr<GrpcProber> grpc_;
   bool icmp_opened_ ABSL_GUARDED_BY(mu_) = false;
   // Whether each family (IPv4, IPv6) may not send ICMP, and why.

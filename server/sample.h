@@ -45,15 +45,19 @@ struct Sample {
   SampleResult result = SampleResult::kTimeout;
   // Round-trip time; set iff result == kOk.
   std::optional<int64_t> rtt_ns;
-  // Time the request spent inside the agent (gRPC only); network RTT is
-  // rtt_ns - agent_time_ns.
+  // Time the request spent inside the agent's handler (gRPC only).
   std::optional<int64_t> agent_time_ns;
+  // With wire stamps on both hosts (gRPC only): the server's wire round trip
+  // minus the agent host's wire hold. Preferred to rtt_ns - agent_time_ns,
+  // which still holds both ends' gRPC and TCP stacks.
+  std::optional<int64_t> wire_network_rtt_ns;
   TimestampSource timestamp_source = TimestampSource::kNone;
   // Failure detail, empty on success.
   std::string error;
 
   bool ok() const { return result == SampleResult::kOk; }
   std::optional<int64_t> network_rtt_ns() const {
+    if (wire_network_rtt_ns) return wire_network_rtt_ns;
     if (!rtt_ns || !agent_time_ns) return std::nullopt;
     return *rtt_ns - *agent_time_ns;
   }

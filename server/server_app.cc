@@ -6,6 +6,7 @@
 #include "absl/strings/strip.h"
 #include "common/listen.h"
 #include "common/logging.h"
+#include "common/wire_tap.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 
 namespace latency {
@@ -44,10 +45,22 @@ absl::StatusOr<std::unique_ptr<ServerApp>> ServerApp::Start(
   if (absl::Status status = app->LoadCredentials(); !status.ok()) {
     return status;
   }
+  std::unique_ptr<WireTap> wire_tap;
+  if (options.wire_stamps) {
+    absl::StatusOr<std::unique_ptr<WireTap>> tap = WireTap::Open({});
+    if (!tap.ok()) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("--wire_stamps: ", tap.status().message()));
+    }
+    wire_tap = std::move(*tap);
+    Logger("server")->info(
+        "wire stamps on: gRPC network RTT from kernel stamps where the agent "
+        "stamps too (its samples are recorded one interval late)");
+  }
   absl::StatusOr<std::shared_ptr<ProbingSession>> session =
       ProbingSession::Start(options.targets, options.thresholds, clock,
                             app->probe_credentials_,
-                            !options.history.path.empty());
+                            !options.history.path.empty(), std::move(wire_tap));
   if (!session.ok()) return session.status();
   {
     absl::MutexLock lock(&app->mu_);

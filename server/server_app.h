@@ -66,6 +66,8 @@ struct ServerOptions {
   absl::Duration tls_poll_interval = absl::Seconds(10);
   // Stored history (--history_db; an empty path turns it off).
   HistoryOptions history;
+  // Stamp gRPC echoes on the wire (--wire_stamps; read once at start).
+  bool wire_stamps = false;
 };
 
 // ServerApp wires latency-server: a ProbingSession (targets resolved, ICMP

@@ -403,6 +403,9 @@ v1::Sample QueryHandler::SampleToProto(const ResultStore& store,
   if (sample.rtt_ns) out.set_rtt_ms(Ms(*sample.rtt_ns));
   if (std::optional<int64_t> network = sample.network_rtt_ns()) {
     out.set_network_rtt_ms(Ms(*network));
+    out.set_network_rtt_source(sample.wire_network_rtt_ns
+                                   ? v1::NETWORK_RTT_SOURCE_WIRE
+                                   : v1::NETWORK_RTT_SOURCE_HANDLER);
   }
   if (sample.agent_time_ns) out.set_agent_time_ms(Ms(*sample.agent_time_ns));
   out.set_send_lag_ms(Ms(sample.sent_ns - sample.scheduled_ns));

@@ -36,13 +36,16 @@ SampleResult ResultOf(const grpc::Status& status) {
 
 }  // namespace
 
-GrpcProber::GrpcProber(Clock& clock, SampleSink& sink)
-    : clock_(clock), sink_(sink) {}
+GrpcProber::GrpcProber(Clock& clock, SampleSink& sink, WireRoundTrips* wire_tap)
+    : clock_(clock), sink_(sink), wire_tap_(wire_tap) {}
 
 GrpcProber::~GrpcProber() { Stop(); }
 
 void GrpcProber::AddTarget(const GrpcTarget& target,
                            std::unique_ptr<EchoClient> client) {
+  if (wire_tap_ != nullptr && target.port != 0) {
+    wire_tap_->AddServicePort(target.port);
+  }
   Slot slot;
   slot.target = target;
   slot.client = std::move(client);
@@ -120,6 +123,7 @@ void GrpcProber::ApplyChanges() {
     for (int slot : removals) {
       if (slots_[slot].removed) continue;
       ForgetPending(slot);
+      awaiting_.erase(slot);  // the target is gone: so are its samples
       schedule_.Remove(slot);
       slots_[slot].removed = true;
       retired.push_back(std::move(slots_[slot].client));
@@ -188,7 +192,7 @@ void GrpcProber::SendOne(int slot_index, int64_t scheduled_ns) {
   {
     absl::MutexLock lock(&mu_);
     Pending pending{scheduled_ns, sent_ns, sent_ns + slot.target.timeout_ns,
-                    ready};
+                    ready, slot.target.interval_ns + slot.target.timeout_ns};
     pending_[PendingKey{slot_index, sequence}] = pending;
     deadlines_.Push(pending.deadline_ns, PendingKey{slot_index, sequence});
   }
@@ -252,13 +256,64 @@ void GrpcProber::OnReply(int slot_index, int target_index,
   } else {
     sample.error = GrpcStatusText(status);
   }
+  EmitAwaiting(slot_index, status.ok() ? &response : nullptr);
+  if (std::optional<int64_t> round_trip = WireRoundTrip(sample, response)) {
+    absl::MutexLock lock(&mu_);
+    AwaitingHold& awaiting = awaiting_[slot_index];
+    awaiting.wire_round_trip_ns = *round_trip;
+    // By then the next probe has had its reply, or its timeout.
+    awaiting.give_up_ns = completed_ns + pending.hold_wait_ns;
+    awaiting.sample = std::move(sample);
+    return;
+  }
   Emit(std::move(sample));
+}
+
+std::optional<int64_t> GrpcProber::WireRoundTrip(
+    const Sample& sample, const v1::EchoResponse& response) {
+  if (wire_tap_ == nullptr || !sample.ok() || !response.wire_stamps()) {
+    return std::nullopt;
+  }
+  // The request's client_send_time_ns is the echo's key.
+  std::optional<int64_t> round_trip =
+      wire_tap_->TakeRoundTripNs(sample.sent_ns);
+  // Inside the call's own time, or a clock step: not a wire round trip.
+  if (!round_trip || *round_trip <= 0 || *round_trip > *sample.rtt_ns) {
+    return std::nullopt;
+  }
+  return round_trip;
+}
+
+void GrpcProber::EmitAwaiting(int slot_index,
+                              const v1::EchoResponse* response) {
+  AwaitingHold awaiting;
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = awaiting_.find(slot_index);
+    if (it == awaiting_.end()) return;
+    awaiting = std::move(it->second);
+    awaiting_.erase(it);
+  }
+  if (response != nullptr) {
+    for (const v1::WireHold& hold : response->wire_holds()) {
+      if (hold.client_send_time_ns() != awaiting.sample.sent_ns) continue;
+      const int64_t network = awaiting.wire_round_trip_ns - hold.hold_ns();
+      if (hold.hold_ns() >= 0 && network >= 0) {
+        awaiting.sample.wire_network_rtt_ns = network;
+      }
+    }
+  }
+  Emit(std::move(awaiting.sample));
 }
 
 void GrpcProber::ExpireTimeouts(int64_t now_ns) {
   std::vector<std::pair<PendingKey, Pending>> expired;
+  std::vector<int> given_up;  // slots whose awaited hold did not come
   {
     absl::MutexLock lock(&mu_);
+    for (const auto& [slot, awaiting] : awaiting_) {
+      if (awaiting.give_up_ns <= now_ns) given_up.push_back(slot);
+    }
     int64_t deadline = 0;
     PendingKey key{0, 0};
     while (deadlines_.PopDue(now_ns, &deadline, &key)) {
@@ -268,7 +323,10 @@ void GrpcProber::ExpireTimeouts(int64_t now_ns) {
       pending_.erase(it);
     }
   }
+  for (int slot : given_up) EmitAwaiting(slot, nullptr);
   for (const auto& [key, pending] : expired) {
+    // The earlier probe's sample goes first.
+    EmitAwaiting(key.slot, nullptr);
     Sample sample;
     sample.target_index = slots_[key.slot].target.target_index;
     sample.kind = ProbeKind::kGrpc;
@@ -325,6 +383,7 @@ void GrpcProber::Stop() {
   {
     absl::MutexLock lock(&mu_);
     cancelling_ = true;
+    awaiting_.clear();
     replacements_.clear();
     additions_.clear();
   }

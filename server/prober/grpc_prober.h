@@ -12,6 +12,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/synchronization/mutex.h"
 #include "common/clock.h"
+#include "common/wire_tap.h"
 #include "server/prober/echo_client.h"
 #include "server/prober/schedule.h"
 #include "server/sample.h"
@@ -25,6 +26,8 @@ struct GrpcTarget {
   int64_t interval_ns = 1'000'000'000;
   int64_t timeout_ns = 1'000'000'000;
   int payload_bytes = 0;
+  // The agent's TCP port, for the wire tap's filter (0: not known).
+  uint16_t port = 0;
 };
 
 // Per-target channel events.
@@ -45,6 +48,13 @@ struct GrpcTargetCounters {
 // with the client-side RTT and the agent's own handling time
 // (agent_send - agent_receive), so network RTT = rtt - agent_time.
 //
+// With a wire tap (--wire_stamps) and an agent that stamps its side too,
+// network RTT is the wire round trip seen here minus the agent host's wire
+// hold. The agent can report an echo's hold only on a later reply, so such a
+// sample waits for the target's next reply (one interval) before it is
+// recorded; when no hold comes (the next probe failed, the agent lost its
+// stamps) it is recorded with the handler's time after interval + timeout.
+//
 // Channel connectivity is sampled at every probe; changes are logged and
 // counted. A probe sent while the channel was not READY that succeeds timed
 // the connection set-up, not the network: it is counted (connect_replies),
@@ -55,7 +65,9 @@ struct GrpcTargetCounters {
 // the others' clients, sequences, timetable and counters are untouched.
 class GrpcProber {
  public:
-  GrpcProber(Clock& clock, SampleSink& sink);
+  // `wire_tap` may be null (no wire stamps); it must outlive the prober.
+  GrpcProber(Clock& clock, SampleSink& sink,
+             WireRoundTrips* wire_tap = nullptr);
   ~GrpcProber();
 
   // Probes `target` through `client`. Before PlanSchedule/Start it joins the
@@ -122,6 +134,15 @@ class GrpcProber {
     int64_t sent_ns = 0;
     int64_t deadline_ns = 0;
     bool channel_ready = true;  // at send
+    // How long an answered probe may wait for its wire hold.
+    int64_t hold_wait_ns = 0;
+  };
+  // A sample waiting for the agent's wire hold, which comes with the
+  // target's next reply.
+  struct AwaitingHold {
+    Sample sample;
+    int64_t wire_round_trip_ns = 0;
+    int64_t give_up_ns = 0;  // then recorded with the handler's time
   };
 
   void SendOne(int slot, int64_t scheduled_ns);
@@ -133,6 +154,14 @@ class GrpcProber {
   // Returns the channel's state, logging and counting a change.
   grpc_connectivity_state NoteChannelState(Slot& slot);
   void Emit(Sample sample);
+  // The server's wire round trip of a successful echo, when both hosts
+  // stamp on the wire; nullopt otherwise.
+  std::optional<int64_t> WireRoundTrip(const Sample& sample,
+                                       const v1::EchoResponse& response);
+  // Records the slot's sample that waited for this reply, with the hold the
+  // reply carries for it, if any.
+  void EmitAwaiting(int slot_index, const v1::EchoResponse* response)
+      ABSL_LOCKS_EXCLUDED(mu_);
   void RunLoop();
   // The loop has something to do before its next probe: stop or changes.
   bool HasWork() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
@@ -142,6 +171,7 @@ class GrpcProber {
 
   Clock& clock_;
   SampleSink& sink_;
+  WireRoundTrips* const wire_tap_;
   // Loop thread only (and the thread that sets up before PlanSchedule).
   std::vector<Slot> slots_;
   ProbeSchedule schedule_;
@@ -160,6 +190,8 @@ class GrpcProber {
   std::vector<int> removals_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<PendingKey, Pending> pending_ ABSL_GUARDED_BY(mu_);
   TimedQueue<PendingKey> deadlines_ ABSL_GUARDED_BY(mu_);
+  // By slot.
+  absl::flat_hash_map<int, AwaitingHold> awaiting_ ABSL_GUARDED_BY(mu_);
   bool stop_ ABSL_GUARDED_BY(mu_) = false;
   std::vector<std::pair<int, std::unique_ptr<EchoClient>>> replacements_
       ABSL_GUARDED_BY(mu_);

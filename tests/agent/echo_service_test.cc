@@ -283,5 +283,114 @@ TEST(AgentServerTest, ReportsAPortInUse) {
               StatusIs(absl::StatusCode::kUnavailable, "cannot listen"));
 }
 
+// An echo keyed by its client_send_time_ns.
+v1::EchoRequest Request(int64_t key) {
+  v1::EchoRequest request;
+  request.set_sequence(static_cast<uint64_t>(key));
+  request.set_payload("pppp");
+  request.set_client_send_time_ns(key);
+  return request;
+}
+
+// With --wire_stamps (CAP_NET_RAW; CI runs as root) each reply on a TCP
+// connection carries the wire holds of that connection's earlier echoes.
+class WireHoldsTest : public EchoServiceTest {
+ protected:
+  void SetUp() override {
+    AgentOptions options;
+    options.wire_stamps = true;
+    options.listen = "127.0.0.1:0";
+    auto agent = AgentServer::Start(options, RealClockInstance());
+    if (!agent.ok() && geteuid() != 0) {
+      GTEST_SKIP() << "no CAP_NET_RAW: " << agent.status();
+    }
+    ASSERT_THAT(agent, IsOk());
+    agent_ = std::move(*agent);
+    tcp_channel_ =
+        grpc::CreateChannel("127.0.0.1:" + std::to_string(agent_->port()),
+                            grpc::InsecureChannelCredentials());
+  }
+};
+
+TEST_F(WireHoldsTest, UnaryRepliesCarryTheEarlierEchoesHolds) {
+  auto stub = v1::EchoService::NewStub(tcp_channel_);
+  const int64_t first = RealClockInstance().MonotonicNanos();
+  std::vector<v1::EchoResponse> responses;
+  for (int64_t key = first; key < first + 3; ++key) {
+    grpc::ClientContext context;
+    v1::EchoResponse response;
+    ASSERT_TRUE(stub->Echo(&context, Request(key), &response).ok());
+    EXPECT_TRUE(response.wire_stamps());
+    if (key > first) {
+      // The previous echo's hold, shorter than this whole call.
+      ASSERT_EQ(response.wire_holds_size(), 1);
+      EXPECT_EQ(response.wire_holds(0).client_send_time_ns(), key - 1);
+      EXPECT_GT(response.wire_holds(0).hold_ns(), 0);
+      EXPECT_LT(response.wire_holds(0).hold_ns(), 1'000'000'000);
+    } else {
+      EXPECT_EQ(response.wire_holds_size(), 0);
+    }
+  }
+}
+
+TEST_F(WireHoldsTest, StreamRepliesCarryTheEarlierEchoesHolds) {
+  auto stub = v1::EchoService::NewStub(tcp_channel_);
+  grpc::ClientContext context;
+  auto stream = stub->EchoStream(&context);
+  const int64_t first = RealClockInstance().MonotonicNanos();
+  for (int64_t key = first; key < first + 3; ++key) {
+    ASSERT_TRUE(stream->Write(Request(key)));
+    v1::EchoResponse response;
+    ASSERT_TRUE(stream->Read(&response));
+    EXPECT_TRUE(response.wire_stamps());
+    if (key > first) {
+      ASSERT_EQ(response.wire_holds_size(), 1);
+      EXPECT_EQ(response.wire_holds(0).client_send_time_ns(), key - 1);
+      EXPECT_GT(response.wire_holds(0).hold_ns(), 0);
+    }
+  }
+  stream->WritesDone();
+  EXPECT_TRUE(stream->Finish().ok());
+}
+
+TEST_F(WireHoldsTest, AnotherConnectionGetsOnlyItsOwnHolds) {
+  auto stub = v1::EchoService::NewStub(tcp_channel_);
+  grpc::ChannelArguments args;
+  args.SetInt("latency.test.unique", 1);  // a channel of its own
+  auto other = v1::EchoService::NewStub(
+      grpc::CreateCustomChannel("127.0.0.1:" + std::to_string(agent_->port()),
+                                grpc::InsecureChannelCredentials(), args));
+  const int64_t key = RealClockInstance().MonotonicNanos();
+  v1::EchoResponse response;
+  {
+    grpc::ClientContext context;
+    ASSERT_TRUE(stub->Echo(&context, Request(key), &response).ok());
+  }
+  {
+    grpc::ClientContext context;
+    ASSERT_TRUE(other->Echo(&context, Request(key + 1), &response).ok());
+    EXPECT_EQ(response.wire_holds_size(), 0);
+  }
+  {
+    grpc::ClientContext context;
+    ASSERT_TRUE(stub->Echo(&context, Request(key + 2), &response).ok());
+    ASSERT_EQ(response.wire_holds_size(), 1);
+    EXPECT_EQ(response.wire_holds(0).client_send_time_ns(), key);
+  }
+}
+
+TEST_F(EchoServiceTest, WithoutWireStampsRepliesSayNothingOfThem) {
+  StartAgent(RealClockInstance());
+  auto stub = v1::EchoService::NewStub(tcp_channel_);
+  for (int i = 0; i < 2; ++i) {
+    grpc::ClientContext context;
+    v1::EchoResponse response;
+    ASSERT_TRUE(
+        stub->Echo(&context, Request(1'000'000'000 + i), &response).ok());
+    EXPECT_FALSE(response.wire_stamps());
+    EXPECT_EQ(response.wire_holds_size(), 0);
+  }
+}
+
 }  // namespace
 }  // namespace latency

@@ -1,6 +1,7 @@
 #ifndef LATENCY_TESTS_TESTING_FAKE_ECHO_CLIENT_H_
 #define LATENCY_TESTS_TESTING_FAKE_ECHO_CLIENT_H_
 
+#include <functional>
 #include <vector>
 
 #include "absl/synchronization/mutex.h"
@@ -51,9 +52,13 @@ class FakeEchoClient final : public EchoClient {
     return calls_.at(i);
   }
   // Answers call i like an agent whose handler took `agent_time_ns`.
-  void Reply(size_t i, int64_t agent_time_ns) {
+  // `edit` may add to the response (wire stamps, holds).
+  void Reply(size_t i, int64_t agent_time_ns,
+             const std::function<void(v1::EchoResponse&)>& edit = nullptr) {
     Call call = Answer(i);
     v1::EchoResponse response;
+    response.set_client_send_time_ns(call.request.client_send_time_ns());
+    if (edit) edit(response);
     response.set_sequence(call.request.sequence());
     response.set_payload(call.request.payload());
     response.set_agent_receive_time_ns(5'000);

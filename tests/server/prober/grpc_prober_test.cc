@@ -307,5 +307,145 @@ TEST_F(GrpcProberTest, TargetsAddedAndRemovedWhileRunningLeaveTheOthersAlone) {
   prober_.Stop();
 }
 
+// A tap that saw every echo take the same wire round trip.
+class FakeWireTap final : public WireRoundTrips {
+ public:
+  void AddServicePort(uint16_t port) override { ports.push_back(port); }
+  std::optional<int64_t> TakeRoundTripNs(int64_t key) override {
+    keys.push_back(key);
+    return round_trip_ns;
+  }
+  std::optional<int64_t> round_trip_ns = 300 * kUs;
+  std::vector<uint16_t> ports;
+  std::vector<int64_t> keys;
+};
+
+class GrpcProberWireTest : public ::testing::Test {
+ protected:
+  FakeEchoClient* AddTarget() {
+    auto client = std::make_unique<FakeEchoClient>();
+    FakeEchoClient* raw = client.get();
+    GrpcTarget target;
+    target.name = "t0";
+    target.interval_ns = 1000 * kMs;
+    target.timeout_ns = 500 * kMs;
+    target.port = 50051;
+    prober_.AddTarget(target, std::move(client));
+    prober_.PlanSchedule(clock_.MonotonicNanos());
+    return raw;
+  }
+  void Step() {
+    prober_.SendDue(clock_.MonotonicNanos());
+    prober_.ExpireTimeouts(clock_.MonotonicNanos());
+  }
+  // Answers call i 400 us after it left, as an agent that stamps its wire
+  // and reports the earlier echoes' holds.
+  void Reply(FakeEchoClient* client, size_t i,
+             std::vector<std::pair<int64_t, int64_t>> holds = {},
+             bool agent_stamps = true) {
+    clock_.Advance(absl::Microseconds(400));
+    client->Reply(i, 30 * kUs, [&](v1::EchoResponse& response) {
+      response.set_wire_stamps(agent_stamps);
+      for (auto [key, hold_ns] : holds) {
+        v1::WireHold* hold = response.add_wire_holds();
+        hold->set_client_send_time_ns(key);
+        hold->set_hold_ns(hold_ns);
+      }
+    });
+  }
+  int64_t KeyOf(FakeEchoClient* client, size_t i) {
+    return client->TakeCall(i).request.client_send_time_ns();
+  }
+
+  FakeClock clock_;
+  RecordingSink sink_;
+  FakeWireTap tap_;
+  GrpcProber prober_{clock_, sink_, &tap_};
+};
+
+TEST_F(GrpcProberWireTest, ASampleWaitsForItsHoldOnTheNextReply) {
+  FakeEchoClient* client = AddTarget();
+  EXPECT_THAT(tap_.ports, ::testing::ElementsAre(50051));
+  Step();
+  Reply(client, 0);
+  // The tap was asked about this echo; its hold comes later.
+  EXPECT_THAT(tap_.keys, ::testing::ElementsAre(KeyOf(client, 0)));
+  EXPECT_THAT(sink_.samples(), SizeIs(0));
+
+  clock_.Advance(absl::Milliseconds(1000));
+  Step();
+  Reply(client, 1, {{KeyOf(client, 0), 50 * kUs}});
+  auto samples = sink_.samples();
+  ASSERT_THAT(samples, SizeIs(1));
+  EXPECT_EQ(samples[0].sequence, 0u);
+  EXPECT_THAT(samples[0].rtt_ns, Optional(400 * kUs));
+  EXPECT_THAT(samples[0].agent_time_ns, Optional(30 * kUs));
+  // Wire round trip 300 us - the agent host's 50 us, not 400 - 30.
+  EXPECT_THAT(samples[0].wire_network_rtt_ns, Optional(250 * kUs));
+  EXPECT_THAT(samples[0].network_rtt_ns(), Optional(250 * kUs));
+}
+
+TEST_F(GrpcProberWireTest, WithoutTheAgentsStampsASampleIsRecordedAtOnce) {
+  FakeEchoClient* client = AddTarget();
+  Step();
+  Reply(client, 0, {}, /*agent_stamps=*/false);
+  auto samples = sink_.samples();
+  ASSERT_THAT(samples, SizeIs(1));
+  EXPECT_EQ(samples[0].wire_network_rtt_ns, std::nullopt);
+  EXPECT_THAT(samples[0].network_rtt_ns(), Optional(370 * kUs));
+}
+
+TEST_F(GrpcProberWireTest, WithoutAWireRoundTripASampleIsRecordedAtOnce) {
+  FakeEchoClient* client = AddTarget();
+  // TLS hides the keys; or the tap reads a stepped clock: longer than the
+  // call itself.
+  for (std::optional<int64_t> seen :
+       {std::optional<int64_t>(), std::optional<int64_t>(401 * kUs)}) {
+    tap_.round_trip_ns = seen;
+    Step();
+    Reply(client, client->call_count() - 1);
+    clock_.Advance(absl::Milliseconds(1000));
+  }
+  auto samples = sink_.samples();
+  ASSERT_THAT(samples, SizeIs(2));
+  for (const Sample& sample : samples) {
+    EXPECT_EQ(sample.wire_network_rtt_ns, std::nullopt);
+    EXPECT_THAT(sample.network_rtt_ns(), Optional(370 * kUs));
+  }
+}
+
+TEST_F(GrpcProberWireTest, AHoldThatNeverComesFallsBackInOrder) {
+  FakeEchoClient* client = AddTarget();
+  Step();
+  Reply(client, 0);
+  clock_.Advance(absl::Milliseconds(1000));
+  Step();  // probe 1 leaves and is never answered
+  EXPECT_THAT(sink_.samples(), SizeIs(0));
+  clock_.Advance(absl::Milliseconds(500));
+  Step();
+  auto samples = sink_.samples();
+  ASSERT_THAT(samples, SizeIs(2));
+  EXPECT_EQ(samples[0].sequence, 0u);
+  EXPECT_EQ(samples[0].result, SampleResult::kOk);
+  EXPECT_EQ(samples[0].wire_network_rtt_ns, std::nullopt);
+  EXPECT_THAT(samples[0].network_rtt_ns(), Optional(370 * kUs));
+  EXPECT_EQ(samples[1].sequence, 1u);
+  EXPECT_EQ(samples[1].result, SampleResult::kTimeout);
+}
+
+TEST_F(GrpcProberWireTest, AnImplausibleHoldIsNotUsed) {
+  FakeEchoClient* client = AddTarget();
+  Step();
+  Reply(client, 0);
+  clock_.Advance(absl::Milliseconds(1000));
+  Step();
+  // Longer than the server's wire round trip: a stepped clock on the agent.
+  Reply(client, 1, {{KeyOf(client, 0), 301 * kUs}});
+  auto samples = sink_.samples();
+  ASSERT_THAT(samples, SizeIs(1));
+  EXPECT_EQ(samples[0].wire_network_rtt_ns, std::nullopt);
+  EXPECT_THAT(samples[0].network_rtt_ns(), Optional(370 * kUs));
+}
+
 }  // namespace
 }  // namespace latency
