@@ -41,6 +41,8 @@
 #   RUNS="ICMP:GRPC ..." WARMUP=S WINDOW=S bench/run_scale.sh
 #   HISTORY=1 ...                  with --history_db (a file per run), else off
 #   GRPC_MODE=stream ...           gRPC targets probe on a stream (default unary)
+#   WIRE_STAMPS=1 ...              agent and server with --wire_stamps (and
+#                                   CAP_NET_RAW)
 #   RSS_OUT=FILE ...               also writes "ICMP GRPC WARM_RSS_KB" per run
 #                                   (tests/e2e/memory_claim_test.sh reads it)
 # Needs root and the build (build/ or LATENCY_BUILD_DIR). Runs under
@@ -75,11 +77,18 @@ if [ "$(ulimit -n)" != unlimited ] && (("$(ulimit -n)" < need_fds)); then
   ulimit -n "$need_fds" || tb_fail "ulimit -n is $(ulimit -n), need $need_fds for $max_grpc gRPC targets"
 fi
 
+wire=()
+if [ "${WIRE_STAMPS:-}" = 1 ]; then
+  wire=(--wire_stamps)
+  # shellcheck disable=SC2034 # read by netns.sh: the packet taps need it
+  TB_USER_CAPS=net_raw
+fi
+
 tb_testbed bare
 ns=$TB_SERVER_NS
 out=$TB_DIR
 if ((max_grpc > 0)); then
-  tb_spawn agent "$ns" user "$(tb_user_binary "$TB_AGENT_BIN")" --listen=0.0.0.0:0
+  tb_spawn agent "$ns" user "$(tb_user_binary "$TB_AGENT_BIN")" --listen=0.0.0.0:0 "${wire[@]}"
   agent_port=$(tb_wait_log agent "serving on port [0-9]+" | grep -o "port [0-9]*" | cut -d' ' -f2)
   tb_log "latency-agent (pid $(tb_pid agent)) on 0.0.0.0:$agent_port in $ns"
 fi
@@ -148,7 +157,7 @@ for run in $RUNS; do
     history=(--history_db="$out/history-$i/history.db")
   fi
   tb_start_server "$name" --config="$out/targets-$i.textproto" --max_watchers=4 \
-    "${history[@]}"
+    "${history[@]}" "${wire[@]}"
   pid=$(tb_pid "$name")
   tb_wait_status "$name" ref icmp ok 30 >/dev/null
   sleep "$WARMUP"

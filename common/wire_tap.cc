@@ -162,7 +162,16 @@ WireTimes EchoSegmentIndex::Find(int64_t key) const {
 
 std::vector<sock_filter> EchoPortFilter(absl::Span<const uint16_t> ports) {
   // Jumps name their targets; offsets are filled in once all are placed.
-  enum Label { kNext = -1, kV4 = 0, kV6, kReject, kAccept, kLabels };
+  enum Label {
+    kNext = -1,
+    kV4 = 0,
+    kV4Data,
+    kV6,
+    kV6Data,
+    kReject,
+    kAccept,
+    kLabels
+  };
   struct Op {
     sock_filter insn;
     int jt = kNext;
@@ -174,13 +183,14 @@ std::vector<sock_filter> EchoPortFilter(absl::Span<const uint16_t> ports) {
     ops.push_back({{code, 0, 0, k}, jt, jf});
   };
   const bool all_tcp = ports.size() > kMaxFilterPorts;
-  auto port_checks = [&](uint32_t load_code, uint32_t offset) {
+  // A matching port goes on to `data`, the check for a payload.
+  auto port_checks = [&](uint32_t load_code, uint32_t offset, int data) {
     op(static_cast<uint16_t>(load_code), offset);
     if (all_tcp) {
-      op(BPF_JMP | BPF_JA, 0, kAccept);
+      op(BPF_JMP | BPF_JA, 0, data);
       return;
     }
-    for (uint16_t port : ports) op(BPF_JMP | BPF_JEQ | BPF_K, port, kAccept);
+    for (uint16_t port : ports) op(BPF_JMP | BPF_JEQ | BPF_K, port, data);
   };
 
   op(BPF_LD | BPF_H | BPF_ABS,
@@ -192,15 +202,34 @@ std::vector<sock_filter> EchoPortFilter(absl::Span<const uint16_t> ports) {
   op(BPF_JMP | BPF_JEQ | BPF_K, IPPROTO_TCP, kNext, kReject);
   op(BPF_LD | BPF_H | BPF_ABS, 6);
   op(BPF_JMP | BPF_JSET | BPF_K, 0x3fff, kReject);
-  op(BPF_LDX | BPF_B | BPF_MSH, 0);
-  port_checks(BPF_LD | BPF_H | BPF_IND, 0);
-  port_checks(BPF_LD | BPF_H | BPF_IND, 2);
+  op(BPF_LDX | BPF_B | BPF_MSH, 0);  // X = IP header length
+  port_checks(BPF_LD | BPF_H | BPF_IND, 0, kV4Data);
+  port_checks(BPF_LD | BPF_H | BPF_IND, 2, kV4Data);
   op(BPF_JMP | BPF_JA, 0, kReject);
+  // Pure ACKs, SYNs and FINs carry no echo: IP total length must exceed the
+  // IP and TCP headers (a TCP data offset of N words is (byte 12 >> 2) & 0x3c).
+  at[kV4Data] = static_cast<int>(ops.size());
+  op(BPF_LD | BPF_B | BPF_IND, 12);
+  op(BPF_ALU | BPF_RSH | BPF_K, 2);
+  op(BPF_ALU | BPF_AND | BPF_K, 0x3c);
+  op(BPF_ALU | BPF_ADD | BPF_X, 0);
+  op(BPF_MISC | BPF_TAX, 0);
+  op(BPF_LD | BPF_H | BPF_ABS, 2);
+  op(BPF_JMP | BPF_JGT | BPF_X, 0, kAccept, kReject);
   at[kV6] = static_cast<int>(ops.size());
   op(BPF_LD | BPF_B | BPF_ABS, 6);
   op(BPF_JMP | BPF_JEQ | BPF_K, IPPROTO_TCP, kNext, kReject);
-  port_checks(BPF_LD | BPF_H | BPF_ABS, 40);
-  port_checks(BPF_LD | BPF_H | BPF_ABS, 42);
+  port_checks(BPF_LD | BPF_H | BPF_ABS, 40, kV6Data);
+  port_checks(BPF_LD | BPF_H | BPF_ABS, 42, kV6Data);
+  op(BPF_JMP | BPF_JA, 0, kReject);
+  // The IPv6 payload length counts the TCP header and the data.
+  at[kV6Data] = static_cast<int>(ops.size());
+  op(BPF_LD | BPF_B | BPF_ABS, 40 + 12);
+  op(BPF_ALU | BPF_RSH | BPF_K, 2);
+  op(BPF_ALU | BPF_AND | BPF_K, 0x3c);
+  op(BPF_MISC | BPF_TAX, 0);
+  op(BPF_LD | BPF_H | BPF_ABS, 4);
+  op(BPF_JMP | BPF_JGT | BPF_X, 0, kAccept, kReject);
   at[kReject] = static_cast<int>(ops.size());
   op(BPF_RET | BPF_K, 0);
   at[kAccept] = static_cast<int>(ops.size());

@@ -156,8 +156,9 @@ class WireTap final : public WireRoundTrips {
 };
 
 // The classic BPF program WireTap attaches: IPv4 (unfragmented) or IPv6
-// (no extension headers) TCP with either port in `ports`, at most 64 of
-// them; more accept all TCP and leave the ports to EchoSegmentIndex.
+// (no extension headers) TCP segments that carry data, with either port in
+// `ports`, at most 32 of them; more accept all such TCP and leave the ports
+// to EchoSegmentIndex.
 // Exposed for tests.
 std::vector<sock_filter> EchoPortFilter(absl::Span<const uint16_t> ports);
 

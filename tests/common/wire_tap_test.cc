@@ -217,7 +217,7 @@ TEST_F(EchoSegmentIndexTest, KeysExpireAndForget) {
   EXPECT_EQ(index_.size(), 1u);
 }
 
-TEST(EchoPortFilterTest, EveryJumpLandsInsideTheProgram) {
+TEST(EchoPortFilterTest, TheKernelTakesItForAnyNumberOfPorts) {
   std::vector<uint16_t> ports;
   for (uint16_t p = 1; p <= 40; ++p) {
     ports.push_back(p);
@@ -234,6 +234,14 @@ TEST(EchoPortFilterTest, EveryJumpLandsInsideTheProgram) {
       }
     }
     EXPECT_EQ(BPF_CLASS(program.back().code), BPF_RET);
+    // The kernel checks a program when it is attached (any socket will do).
+    int fd = socket(AF_INET, SOCK_DGRAM, 0);
+    sock_fprog fprog{static_cast<unsigned short>(program.size()),
+                     program.data()};
+    EXPECT_EQ(
+        setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &fprog, sizeof fprog), 0)
+        << ports.size() << " ports: " << strerror(errno);
+    close(fd);
   }
 }
 
@@ -324,6 +332,20 @@ TEST_F(WireTapTest, OtherPortsStayOutOfTheKernelFilter) {
   EXPECT_EQ((*tap)->dropped(), 0u);
   close(client);
   close(server);
+}
+
+TEST_F(WireTapTest, SegmentsWithoutDataStayOutOfTheKernelFilter) {
+  absl::StatusOr<std::unique_ptr<WireTap>> tap = WireTap::Open({});
+  if (!tap.ok() && geteuid() != 0) {
+    GTEST_SKIP() << "no CAP_NET_RAW: " << tap.status();
+  }
+  ASSERT_TRUE(tap.ok()) << tap.status();
+  (*tap)->AddServicePort(port_);
+  // The handshake and the close: SYN, SYN-ACK, ACK, FIN, ACK, nothing else.
+  auto [client, server] = Connect(port_);
+  close(client);
+  close(server);
+  EXPECT_EQ((*tap)->packets_read(), 0u);
 }
 
 }  // namespace

@@ -219,12 +219,22 @@ def cmd_grpc_vs_icmp(a):
         return verdict(f"{a.label}: too few samples (icmp {len(icmp)}, grpc {len(net)})", False)
     im, nm = median(icmp), median(net)
     rel = (nm - im) / im * 100
-    line = (f"{a.label}: gRPC network median {nm:.3f} ms (n={len(net)}; rtt {median(full):.3f}, "
-            f"agent {median(agent) * 1000:.1f} us) vs ICMP median {im:.3f} ms: {rel:+.2f}%")
+    sources = [s.get("network_rtt_source", "") for s in grpc if ok(s)]
+    wire = sum(1 for s in sources if s == "NETWORK_RTT_SOURCE_WIRE") / len(sources) * 100
+    handler = median([r - t for r, t in zip(full, agent)])
+    line = (f"{a.label}: gRPC network median {nm:.3f} ms (n={len(net)}, {wire:.0f}% wire-stamped; "
+            f"rtt {median(full):.3f}, agent {median(agent) * 1000:.1f} us, rtt - agent "
+            f"{handler:.3f} = {(handler - im) / im * 100:+.2f}%) vs ICMP median {im:.3f} ms: "
+            f"{rel:+.2f}%")
     if a.pct is None:
         print(line, flush=True)
         return 0
-    return verdict(f"{line}, allowed +-{a.pct}%", abs(rel) <= a.pct)
+    passed = abs(rel) <= a.pct
+    line += f", allowed +-{a.pct}%"
+    if a.min_wire_pct is not None:
+        passed = passed and wire >= a.min_wire_pct
+        line += f", at least {a.min_wire_pct:.0f}% wire-stamped"
+    return verdict(line, passed)
 
 
 def cmd_ping_delay(a):
@@ -399,6 +409,8 @@ def main():
 
     s = command("grpc-vs-icmp", "--watch_icmp:str", "--watch_grpc:str")
     s.add_argument("--pct", type=float)
+    s.add_argument("--min_wire_pct", type=float, default=None,
+                   help="at least this share of ok gRPC samples must be wire-stamped")
 
     s = command("ping-delay", "--ping:str", "--base:str", "--delay_ms:float")
     s.add_argument("--slack_ms", type=float, default=0.3, help="how far above")

@@ -14,6 +14,14 @@
 # echo replies and the agent's TCP segments. The server's sends, and so its
 # kernel send stamps, are untouched.
 #
+# With TB_TOPOLOGY=routed (set before tb_testbed) a router namespace sits
+# between the two, and latency-inject works there, on what it forwards
+# toward the server: the delay is on the path, outside both hosts, where
+# neither host's packet tap (--wire_stamps) nor its stack can see it:
+#
+#   server ns  veth0 10.77.0.1/24 <-> 10.77.0.254 router 10.77.1.254
+#                                          <-> veth0 10.77.1.2/24 agent ns
+#
 # Sourced by the e2e tests (tests/e2e/*_test.sh) and by testbed.sh. Needs
 # root, iproute2, iptables, ping, setpriv and curl. Every function reads:
 #   TB_SERVER_NS, TB_AGENT_NS  namespace names
@@ -41,6 +49,13 @@ TB_CHECK="$TB_SOURCE_DIR/e2e_check.py"
 TB_EPHEMERAL_PREFIX=lpe2e
 # Samples per comparison (100 ms apart in the tests: about 10 s).
 TB_SAMPLES=${E2E_SAMPLES:-100}
+
+TB_ROUTER_SERVER_ADDR=10.77.0.254
+TB_ROUTER_AGENT_ADDR=10.77.1.254
+TB_ROUTED_AGENT_ADDR=10.77.1.2
+# Capabilities (e.g. net_raw) that processes started as TB_USER keep, as
+# ambient capabilities; empty: none.
+TB_USER_CAPS=${TB_USER_CAPS:-}
 
 tb_log() { echo "[$(date +%H:%M:%S.%3N)] $*" >&2; }
 
@@ -173,6 +188,7 @@ tb_testbed() {
   tb_reap_stale
   TB_SERVER_NS="$TB_EPHEMERAL_PREFIX-$$-server"
   TB_AGENT_NS="$TB_EPHEMERAL_PREFIX-$$-agent"
+  TB_ROUTER_NS="$TB_EPHEMERAL_PREFIX-$$-router"
   TB_DIR=$(mktemp -d "/tmp/$TB_EPHEMERAL_PREFIX-$$.XXXXXX")
   chmod 755 "$TB_DIR"
   trap tb_cleanup EXIT
@@ -246,18 +262,37 @@ tb_up() {
   gid=$(getent group "$TB_GROUP" | cut -d: -f3)
   ip netns add "$TB_SERVER_NS"
   ip netns add "$TB_AGENT_NS"
-  ip link add "$TB_DEV" netns "$TB_SERVER_NS" type veth \
-    peer name "$TB_DEV" netns "$TB_AGENT_NS"
+  local ns
+  if [ "${TB_TOPOLOGY:-}" = routed ]; then
+    TB_AGENT_ADDR=$TB_ROUTED_AGENT_ADDR
+    ip netns add "$TB_ROUTER_NS"
+    ip link add "$TB_DEV" netns "$TB_SERVER_NS" type veth \
+      peer name to-server netns "$TB_ROUTER_NS"
+    ip link add "$TB_DEV" netns "$TB_AGENT_NS" type veth \
+      peer name to-agent netns "$TB_ROUTER_NS"
+    ip -n "$TB_ROUTER_NS" addr add "$TB_ROUTER_SERVER_ADDR/$TB_PREFIX_LEN" dev to-server
+    ip -n "$TB_ROUTER_NS" addr add "$TB_ROUTER_AGENT_ADDR/$TB_PREFIX_LEN" dev to-agent
+    ip -n "$TB_ROUTER_NS" link set lo up
+    ip -n "$TB_ROUTER_NS" link set to-server up
+    ip -n "$TB_ROUTER_NS" link set to-agent up
+    ip netns exec "$TB_ROUTER_NS" sysctl -qw net.ipv4.ip_forward=1
+  else
+    ip link add "$TB_DEV" netns "$TB_SERVER_NS" type veth \
+      peer name "$TB_DEV" netns "$TB_AGENT_NS"
+  fi
   ip -n "$TB_SERVER_NS" addr add "$TB_SERVER_ADDR/$TB_PREFIX_LEN" dev "$TB_DEV"
   ip -n "$TB_AGENT_NS" addr add "$TB_AGENT_ADDR/$TB_PREFIX_LEN" dev "$TB_DEV"
-  local ns
   for ns in "$TB_SERVER_NS" "$TB_AGENT_NS"; do
     ip -n "$ns" link set lo up
     ip -n "$ns" link set "$TB_DEV" up
   done
+  if [ "${TB_TOPOLOGY:-}" = routed ]; then
+    ip -n "$TB_SERVER_NS" route add default via "$TB_ROUTER_SERVER_ADDR"
+    ip -n "$TB_AGENT_NS" route add default via "$TB_ROUTER_AGENT_ADDR"
+  fi
   ip netns exec "$TB_SERVER_NS" sysctl -qw "net.ipv4.ping_group_range=$gid $gid"
-  tb_log "testbed: $TB_SERVER_NS ($TB_SERVER_ADDR) <-> $TB_AGENT_NS ($TB_AGENT_ADDR)," \
-    "ping_group_range '$gid $gid' ($TB_GROUP) in $TB_SERVER_NS"
+  tb_log "testbed: $TB_SERVER_NS ($TB_SERVER_ADDR) <-> ${TB_TOPOLOGY:+$TB_ROUTER_NS <-> }" \
+    "$TB_AGENT_NS ($TB_AGENT_ADDR), ping_group_range '$gid $gid' ($TB_GROUP) in $TB_SERVER_NS"
 }
 
 # tb_spawn NAME NS root|user CMD...: runs CMD in the background inside NS,
@@ -271,6 +306,9 @@ tb_spawn() {
   if [ "${TB_DETACH:-}" = 1 ]; then cmd=(setsid "${cmd[@]}"); fi
   if [ "$who" = user ]; then
     cmd+=(setpriv --reuid="$TB_USER" --regid="$TB_GROUP" --clear-groups --no-new-privs)
+    if [ -n "$TB_USER_CAPS" ]; then
+      cmd+=(--inh-caps="+$TB_USER_CAPS" --ambient-caps="+$TB_USER_CAPS")
+    fi
   fi
   "${cmd[@]}" "$@" </dev/null >"$TB_DIR/$name.log" 2>&1 &
   echo "$!" >"$TB_DIR/$name.pid"
@@ -442,30 +480,44 @@ tb_ping() {
   return "$rc"
 }
 
+# Where tb_inject's rule goes: TB_INJECT_NS, and TB_INJECT_HOOK (chain and
+# match): the agent's egress, or the router's forwarding toward the server.
+tb_inject_where() {
+  if [ "${TB_TOPOLOGY:-}" = routed ]; then
+    TB_INJECT_NS=$TB_ROUTER_NS
+    TB_INJECT_HOOK=(FORWARD -o to-server)
+  else
+    TB_INJECT_NS=$TB_AGENT_NS
+    TB_INJECT_HOOK=(OUTPUT -o "$TB_DEV")
+  fi
+}
+
 tb_queue_num() { cat "$TB_DIR/inject.queue" 2>/dev/null || echo 0; }
 
 # tb_inject FLAGS...: (re)starts latency-inject with FLAGS (--delay_ms,
 # --jitter_ms, --jitter_distribution, --loss_percent, --reorder, --seed) on
-# everything the agent namespace sends out of veth0. A change is gapless: the
+# everything the agent namespace sends out of veth0 (routed: everything the
+# router forwards toward the server). A change is gapless: the
 # new injector binds the other of two queues, the iptables rule is switched
 # to it, then the old one drains (held packets still get their delay).
 tb_inject() {
   local old new
+  tb_inject_where
   old=$(tb_queue_num)
   new=$((old == 1 ? 2 : 1))
-  tb_spawn "inject-q$new" "$TB_AGENT_NS" root "$TB_INJECT_BIN" \
+  tb_spawn "inject-q$new" "$TB_INJECT_NS" root "$TB_INJECT_BIN" \
     --queue_num="$new" --realtime_priority=20 "$@"
   tb_wait_log "inject-q$new" "queue $new: delay" >/dev/null
-  local rule=(OUTPUT -o "$TB_DEV" -j NFQUEUE --queue-num "$new")
-  if ip netns exec "$TB_AGENT_NS" iptables -C OUTPUT -o "$TB_DEV" -j NFQUEUE \
+  local rule=("${TB_INJECT_HOOK[@]}" -j NFQUEUE --queue-num "$new")
+  if ip netns exec "$TB_INJECT_NS" iptables -C "${TB_INJECT_HOOK[@]}" -j NFQUEUE \
     --queue-num "$old" 2>/dev/null; then
-    ip netns exec "$TB_AGENT_NS" iptables -R "${rule[0]}" 1 "${rule[@]:1}"
+    ip netns exec "$TB_INJECT_NS" iptables -R "${rule[0]}" 1 "${rule[@]:1}"
   else
-    ip netns exec "$TB_AGENT_NS" iptables -I "${rule[0]}" 1 "${rule[@]:1}"
+    ip netns exec "$TB_INJECT_NS" iptables -I "${rule[0]}" 1 "${rule[@]:1}"
   fi
   echo "$new" >"$TB_DIR/inject.queue"
   if [ "$old" != 0 ]; then tb_inject_stop "$old"; fi
-  tb_log "injecting on $TB_AGENT_NS $TB_DEV egress: $*"
+  tb_log "injecting on $TB_INJECT_NS ${TB_INJECT_HOOK[*]}: $*"
 }
 
 tb_inject_stop() { # QUEUE: drain and stop that injector, log its summary
@@ -477,9 +529,10 @@ tb_inject_stop() { # QUEUE: drain and stop that injector, log its summary
 # stops the injector.
 tb_inject_off() {
   local q
+  tb_inject_where
   q=$(tb_queue_num)
   [ "$q" != 0 ] || return 0
-  ip netns exec "$TB_AGENT_NS" iptables -D OUTPUT -o "$TB_DEV" -j NFQUEUE --queue-num "$q"
+  ip netns exec "$TB_INJECT_NS" iptables -D "${TB_INJECT_HOOK[@]}" -j NFQUEUE --queue-num "$q"
   echo 0 >"$TB_DIR/inject.queue"
   tb_inject_stop "$q"
   tb_log "injection off"
