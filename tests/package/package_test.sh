@@ -6,6 +6,8 @@
 #             127.0.0.1 and /metrics reads "status":"ok", "history":"ok"
 #             (the history file in the unit's StateDirectory);
 #   verify    systemd-analyze verify and security (exposure score bounded);
+#   wire      README's drop-in (CAP_NET_RAW, AF_PACKET, PrivateUsers=no) and
+#             --wire_stamps on both: samples are wire-stamped; then removed;
 #   reload    a target added to server.textproto + `systemctl reload`: the
 #             same process now probes two targets;
 #   upgrade   a higher version: edited config kept, running services
@@ -108,6 +110,41 @@ for unit in latency-server latency-agent; do
   awk -v e="$exposure" 'BEGIN { exit !(e <= 2.0) }' || fail "$unit exposure $exposure above 2.0"
 done
 
+log "wire"
+# README's drop-in for --wire_stamps (Troubleshooting), on both units.
+for unit in latency-agent latency-server; do
+  in_root mkdir -p "/etc/systemd/system/$unit.service.d"
+  in_root sh -c "cat >/etc/systemd/system/$unit.service.d/wire-stamps.conf" <<'UNIT'
+[Service]
+AmbientCapabilities=CAP_NET_RAW
+CapabilityBoundingSet=CAP_NET_RAW
+PrivateUsers=no
+RestrictAddressFamilies=AF_INET AF_INET6 AF_UNIX AF_NETLINK AF_PACKET
+UNIT
+done
+in_root cp /etc/default/latency-agent /etc/default/latency-server /root/
+in_root sed -i 's/^LATENCY_AGENT_ARGS="/&--wire_stamps /' /etc/default/latency-agent
+in_root sed -i 's/^LATENCY_SERVER_ARGS="/&--wire_stamps /' /etc/default/latency-server
+in_root systemctl daemon-reload
+in_root systemctl restart latency-agent latency-server || fail "restart with --wire_stamps"
+wire=""
+for _ in $(seq 60); do
+  wire=$(in_root timeout 5 latencyctl watch localhost --kind=grpc --output=json --count=3 2>/dev/null || true)
+  grep -q NETWORK_RTT_SOURCE_WIRE <<<"$wire" && break
+  sleep 0.5
+done
+grep -q NETWORK_RTT_SOURCE_WIRE <<<"$wire" ||
+  fail "no wire-stamped sample under the drop-in: $(tail -n 1 <<<"$wire")"
+log "ok: the drop-in lets both units stamp on the wire"
+for unit in latency-agent latency-server; do
+  in_root rm -r "/etc/systemd/system/$unit.service.d"
+done
+in_root cp /root/latency-agent /etc/default/latency-agent
+in_root cp /root/latency-server /etc/default/latency-server
+in_root systemctl daemon-reload
+in_root systemctl restart latency-agent latency-server || fail "restart without --wire_stamps"
+wait_metrics '"status":"ok"' 30 >/dev/null || fail "/metrics not ok after the wire step"
+
 log "reload"
 pid_before=$(in_root systemctl show -p MainPID --value latency-server)
 in_root sh -c 'echo "targets { name: \"again\" host: \"127.0.0.1\" grpc_port: 50051 }" >>/etc/latency-pair/server.textproto'
@@ -143,4 +180,4 @@ for path in /etc/latency-pair /var/lib/latency-pair /lib/systemd/system/latency-
 done
 if in_root getent passwd latency-pair >/dev/null; then fail "user left after purge"; fi
 if in_root pgrep -x latency-server >/dev/null; then fail "server still running after purge"; fi
-echo "PASS: install, start (status ok), verify, reload, upgrade and purge in a systemd-booted Debian 12"
+echo "PASS: install, start (status ok), verify, wire stamps, reload, upgrade and purge in a systemd-booted Debian 12"
