@@ -193,6 +193,21 @@ std::vector<sock_filter> EchoPortFilter(absl::Span<const uint16_t> ports) {
     for (uint16_t port : ports) op(BPF_JMP | BPF_JEQ | BPF_K, port, data);
   };
 
+  // Pure ACKs, SYNs and FINs carry no echo: the IP length field (at
+  // `length_at`) must exceed the headers it counts. TCP's data offset byte
+  // (loaded by `code` from `offset_at`) holds N words: (byte >> 2) & 0x3c.
+  // X holds the IPv4 header length.
+  auto data_check = [&](uint16_t code, uint32_t offset_at, bool plus_ip_header,
+                        uint32_t length_at) {
+    op(code, offset_at);
+    op(BPF_ALU | BPF_RSH | BPF_K, 2);
+    op(BPF_ALU | BPF_AND | BPF_K, 0x3c);
+    if (plus_ip_header) op(BPF_ALU | BPF_ADD | BPF_X, 0);
+    op(BPF_MISC | BPF_TAX, 0);
+    op(BPF_LD | BPF_H | BPF_ABS, length_at);
+    op(BPF_JMP | BPF_JGT | BPF_X, 0, kAccept, kReject);
+  };
+
   op(BPF_LD | BPF_H | BPF_ABS,
      static_cast<uint32_t>(SKF_AD_OFF + SKF_AD_PROTOCOL));
   op(BPF_JMP | BPF_JEQ | BPF_K, ETH_P_IP, kV4);
@@ -206,30 +221,17 @@ std::vector<sock_filter> EchoPortFilter(absl::Span<const uint16_t> ports) {
   port_checks(BPF_LD | BPF_H | BPF_IND, 0, kV4Data);
   port_checks(BPF_LD | BPF_H | BPF_IND, 2, kV4Data);
   op(BPF_JMP | BPF_JA, 0, kReject);
-  // Pure ACKs, SYNs and FINs carry no echo: IP total length must exceed the
-  // IP and TCP headers (a TCP data offset of N words is (byte 12 >> 2) & 0x3c).
   at[kV4Data] = static_cast<int>(ops.size());
-  op(BPF_LD | BPF_B | BPF_IND, 12);
-  op(BPF_ALU | BPF_RSH | BPF_K, 2);
-  op(BPF_ALU | BPF_AND | BPF_K, 0x3c);
-  op(BPF_ALU | BPF_ADD | BPF_X, 0);
-  op(BPF_MISC | BPF_TAX, 0);
-  op(BPF_LD | BPF_H | BPF_ABS, 2);
-  op(BPF_JMP | BPF_JGT | BPF_X, 0, kAccept, kReject);
+  data_check(BPF_LD | BPF_B | BPF_IND, 12, /*plus_ip_header=*/true, 2);
   at[kV6] = static_cast<int>(ops.size());
   op(BPF_LD | BPF_B | BPF_ABS, 6);
   op(BPF_JMP | BPF_JEQ | BPF_K, IPPROTO_TCP, kNext, kReject);
   port_checks(BPF_LD | BPF_H | BPF_ABS, 40, kV6Data);
   port_checks(BPF_LD | BPF_H | BPF_ABS, 42, kV6Data);
   op(BPF_JMP | BPF_JA, 0, kReject);
-  // The IPv6 payload length counts the TCP header and the data.
+  // IPv6's payload length counts the TCP header and the data only.
   at[kV6Data] = static_cast<int>(ops.size());
-  op(BPF_LD | BPF_B | BPF_ABS, 40 + 12);
-  op(BPF_ALU | BPF_RSH | BPF_K, 2);
-  op(BPF_ALU | BPF_AND | BPF_K, 0x3c);
-  op(BPF_MISC | BPF_TAX, 0);
-  op(BPF_LD | BPF_H | BPF_ABS, 4);
-  op(BPF_JMP | BPF_JGT | BPF_X, 0, kAccept, kReject);
+  data_check(BPF_LD | BPF_B | BPF_ABS, 40 + 12, /*plus_ip_header=*/false, 4);
   at[kReject] = static_cast<int>(ops.size());
   op(BPF_RET | BPF_K, 0);
   at[kAccept] = static_cast<int>(ops.size());

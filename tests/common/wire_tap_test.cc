@@ -260,6 +260,12 @@ class WireTapTest : public ::testing::Test {
     socklen_t size = sizeof address;
     getsockname(listener_, reinterpret_cast<sockaddr*>(&address), &size);
     port_ = ntohs(address.sin_port);
+    absl::StatusOr<std::unique_ptr<WireTap>> tap = WireTap::Open({});
+    if (!tap.ok() && geteuid() != 0) {
+      GTEST_SKIP() << "no CAP_NET_RAW: " << tap.status();
+    }
+    ASSERT_TRUE(tap.ok()) << tap.status();
+    tap_ = std::move(*tap);
   }
   void TearDown() override { close(listener_); }
 
@@ -289,19 +295,15 @@ class WireTapTest : public ::testing::Test {
 
   int listener_ = -1;
   uint16_t port_ = 0;
+  std::unique_ptr<WireTap> tap_;
 };
 
 TEST_F(WireTapTest, StampsAnEchoOnLoopback) {
-  absl::StatusOr<std::unique_ptr<WireTap>> tap = WireTap::Open({});
-  if (!tap.ok() && geteuid() != 0) {
-    GTEST_SKIP() << "no CAP_NET_RAW: " << tap.status();
-  }
-  ASSERT_TRUE(tap.ok()) << tap.status();
-  (*tap)->AddServicePort(port_);
+  tap_->AddServicePort(port_);
   auto [client, server] = Connect(port_);
   Pass(client, server, RequestFrame(kKey));
   Pass(server, client, ReplyFrame(kKey));
-  WireTimes times = (*tap)->Lookup(kKey);
+  WireTimes times = tap_->Lookup(kKey);
   // Loopback: this host sees each segment leave and arrive.
   std::optional<int64_t> round_trip = times.RoundTripNs();
   std::optional<int64_t> hold = times.HoldNs();
@@ -309,43 +311,33 @@ TEST_F(WireTapTest, StampsAnEchoOnLoopback) {
   EXPECT_GT(*round_trip, *hold);
   EXPECT_GT(*hold, 0);
   EXPECT_LT(*round_trip, 1'000'000'000);
-  EXPECT_THAT((*tap)->TakeRoundTripNs(kKey), Optional(*round_trip));
-  EXPECT_EQ((*tap)->Lookup(kKey).request_out_ns, 0);  // taken
+  EXPECT_THAT(tap_->TakeRoundTripNs(kKey), Optional(*round_trip));
+  EXPECT_EQ(tap_->Lookup(kKey).request_out_ns, 0);  // taken
   close(client);
   close(server);
 }
 
 TEST_F(WireTapTest, OtherPortsStayOutOfTheKernelFilter) {
-  absl::StatusOr<std::unique_ptr<WireTap>> tap = WireTap::Open({});
-  if (!tap.ok() && geteuid() != 0) {
-    GTEST_SKIP() << "no CAP_NET_RAW: " << tap.status();
-  }
-  ASSERT_TRUE(tap.ok()) << tap.status();
-  (*tap)->AddServicePort(static_cast<uint16_t>(port_ == 9 ? 10 : 9));
+  tap_->AddServicePort(static_cast<uint16_t>(port_ == 9 ? 10 : 9));
   auto [client, server] = Connect(port_);
   Pass(client, server, RequestFrame(kKey));
-  EXPECT_EQ((*tap)->packets_read(), 0u);
+  EXPECT_EQ(tap_->packets_read(), 0u);
   // Once its port is added, the next echo is seen.
-  (*tap)->AddServicePort(port_);
+  tap_->AddServicePort(port_);
   Pass(client, server, RequestFrame(kKey + 1));
-  EXPECT_GT((*tap)->Lookup(kKey + 1).request_out_ns, 0);
-  EXPECT_EQ((*tap)->dropped(), 0u);
+  EXPECT_GT(tap_->Lookup(kKey + 1).request_out_ns, 0);
+  EXPECT_EQ(tap_->dropped(), 0u);
   close(client);
   close(server);
 }
 
 TEST_F(WireTapTest, SegmentsWithoutDataStayOutOfTheKernelFilter) {
-  absl::StatusOr<std::unique_ptr<WireTap>> tap = WireTap::Open({});
-  if (!tap.ok() && geteuid() != 0) {
-    GTEST_SKIP() << "no CAP_NET_RAW: " << tap.status();
-  }
-  ASSERT_TRUE(tap.ok()) << tap.status();
-  (*tap)->AddServicePort(port_);
+  tap_->AddServicePort(port_);
   // The handshake and the close: SYN, SYN-ACK, ACK, FIN, ACK, nothing else.
   auto [client, server] = Connect(port_);
   close(client);
   close(server);
-  EXPECT_EQ((*tap)->packets_read(), 0u);
+  EXPECT_EQ(tap_->packets_read(), 0u);
 }
 
 }  // namespace
