@@ -24,9 +24,11 @@ class WireHolds {
  public:
   // Echoes whose hold is not known after this long are given up.
   static constexpr int64_t kGiveUpNs = 10'000'000'000;
-  // Unreported echoes kept per peer, and peers kept.
+  // Unreported echoes kept per peer, and peers kept: a server probing
+  // thousands of targets on one agent holds a connection for each; gone
+  // peers are forgotten all at once when the table is full.
   static constexpr size_t kMaxPerPeer = 64;
-  static constexpr size_t kMaxPeers = 4096;
+  static constexpr size_t kMaxPeers = 65536;
 
   WireHolds(std::unique_ptr<WireTap> tap, Clock& clock)
       : tap_(std::move(tap)), clock_(clock) {}

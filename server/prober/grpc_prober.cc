@@ -264,6 +264,7 @@ void GrpcProber::OnReply(int slot_index, int target_index,
     // By then the next probe has had its reply, or its timeout.
     awaiting.give_up_ns = completed_ns + pending.hold_wait_ns;
     awaiting.sample = std::move(sample);
+    give_ups_.Push(awaiting.give_up_ns, slot_index);
     return;
   }
   Emit(std::move(sample));
@@ -311,8 +312,14 @@ void GrpcProber::ExpireTimeouts(int64_t now_ns) {
   std::vector<int> given_up;  // slots whose awaited hold did not come
   {
     absl::MutexLock lock(&mu_);
-    for (const auto& [slot, awaiting] : awaiting_) {
-      if (awaiting.give_up_ns <= now_ns) given_up.push_back(slot);
+    int64_t give_up = 0;
+    int slot = 0;
+    while (give_ups_.PopDue(now_ns, &give_up, &slot)) {
+      // Still waiting, and for this reply (not one that came since).
+      auto it = awaiting_.find(slot);
+      if (it != awaiting_.end() && it->second.give_up_ns == give_up) {
+        given_up.push_back(slot);
+      }
     }
     int64_t deadline = 0;
     PendingKey key{0, 0};

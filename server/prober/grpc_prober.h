@@ -190,8 +190,9 @@ class GrpcProber {
   std::vector<int> removals_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<PendingKey, Pending> pending_ ABSL_GUARDED_BY(mu_);
   TimedQueue<PendingKey> deadlines_ ABSL_GUARDED_BY(mu_);
-  // By slot.
+  // By slot; give_ups_ holds (give_up_ns, slot), never removed early.
   absl::flat_hash_map<int, AwaitingHold> awaiting_ ABSL_GUARDED_BY(mu_);
+  TimedQueue<int> give_ups_ ABSL_GUARDED_BY(mu_);
   bool stop_ ABSL_GUARDED_BY(mu_) = false;
   std::vector<std::pair<int, std::unique_ptr<EchoClient>>> replacements_
       ABSL_GUARDED_BY(mu_);
