@@ -11,9 +11,8 @@ void WireHolds::Attach(const std::string& peer, int64_t key,
     unreported_.clear();  // peers come and go; a flood forgets them all
   }
   std::vector<Unreported>& echoes = unreported_[peer];
-  // Looking this echo up first reads what the tap holds, the earlier
-  // replies' segments included.
-  tap_->Lookup(key);
+  // Each lookup first reads what the tap holds (this echo's request and the
+  // earlier replies included), so nothing needs reading ahead of them.
   size_t kept = 0;
   for (const Unreported& echo : echoes) {
     std::optional<int64_t> hold = tap_->Lookup(echo.key).HoldNs();
