@@ -44,6 +44,10 @@
 #   WIRE_STAMPS=1 ...              agent and server with --wire_stamps (and
 #                                   CAP_NET_RAW)
 #   RSS_OUT=FILE ...               also writes "ICMP GRPC WARM_RSS_KB" per run
+#   PERF_OUT=PREFIX ...            also `perf record` (DWARF stacks) the server (and the
+#                                   agent) over each window into
+#                                   PREFIX-RUN-server.data (-agent.data); the
+#                                   CPU figures then include perf's own cost
 #                                   (tests/e2e/memory_claim_test.sh reads it)
 # Needs root and the build (build/ or LATENCY_BUILD_DIR). Runs under
 # `flock /tmp/e2e.lock` (tb_serialize), like the e2e tests that take it.
@@ -189,6 +193,15 @@ for run in $RUNS; do
   # server's own inflation from the machine's (busy vCPUs answer faster).
   ip netns exec "$ns" ping -n -i 0.1 -c $((WINDOW * 10)) 127.0.0.1 >"$out/ping-$i.txt" &
   ping_pid=$!
+  perf_pids=()
+  if [ -n "${PERF_OUT:-}" ]; then
+    perf record -q --call-graph dwarf,16384 -F 499 -p "$pid" -o "$PERF_OUT-$i-server.data" -- sleep "$WINDOW" 2>/dev/null &
+    perf_pids+=($!)
+    if ((grpc > 0)); then
+      perf record -q --call-graph dwarf,16384 -F 499 -p "$(tb_pid agent)" -o "$PERF_OUT-$i-agent.data" -- sleep "$WINDOW" 2>/dev/null &
+      perf_pids+=($!)
+    fi
+  fi
   sleep "$WINDOW"
   read -r cpu1 user1 < <(ticks "$pid")
   agent1=0
@@ -199,6 +212,7 @@ for run in $RUNS; do
   threads=$(status_kb "$pid" Threads)
   wait "$watch_pid" || true
   wait "$ping_pid" || true
+  for perf_pid in "${perf_pids[@]}"; do wait "$perf_pid" || true; done
   scrape1=$(tb_now_ns)
   scrape "$name" >"$out/prom-$i-end.txt"
   scrape_ms=$((($(tb_now_ns) - scrape1) / 1000000))

@@ -89,9 +89,14 @@ absl::Duration StaleLimit(const SeriesFacts& facts,
 //      see SeriesStats). After a down spell the failures keep the series
 //      degraded until they leave that window.
 //   5. ok.
+// When `holds_until_ns` is given it is set to a time after now_ns before
+// which the status stays the same unless a sample is recorded (the next
+// stale deadline, or the next 1-minute window slot leaving it while the
+// window holds loss): callers may keep the status that long.
 ProbeStatus ComputeStatus(const SeriesStats& stats, int64_t now_ns,
                           const SeriesFacts& facts,
-                          const StatusThresholds& thresholds);
+                          const StatusThresholds& thresholds,
+                          int64_t* holds_until_ns = nullptr);
 
 }  // namespace latency
 

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
+#include <limits>
 #include <utility>
 
 #include "absl/status/status.h"
@@ -250,9 +251,17 @@ size_t SeriesStats::FirstSlotInWindow(absl::Duration window,
                              slots_.begin());
 }
 
-WindowCounts SeriesStats::Counts(absl::Duration window, int64_t now_ns) const {
+WindowCounts SeriesStats::Counts(absl::Duration window, int64_t now_ns,
+                                 int64_t* next_change_ns) const {
   WindowCounts counts;
-  for (size_t i = FirstSlotInWindow(window, now_ns); i < slots_.size(); ++i) {
+  const size_t first = FirstSlotInWindow(window, now_ns);
+  if (next_change_ns != nullptr) {
+    // A slot is in the window while end_ns > now - window.
+    *next_change_ns = first < slots_.size()
+                          ? slots_[first].end_ns + ClampedWindowNs(window)
+                          : std::numeric_limits<int64_t>::max();
+  }
+  for (size_t i = first; i < slots_.size(); ++i) {
     counts.received += slots_[i].received;
     counts.lost += slots_[i].lost();
   }

@@ -169,8 +169,11 @@ class SeriesStats {
 
   // Statistics over the window ending at now_ns.
   WindowSnapshot Snapshot(absl::Duration window, int64_t now_ns) const;
-  // Only the counts (cheap: no histogram merging).
-  WindowCounts Counts(absl::Duration window, int64_t now_ns) const;
+  // Only the counts (cheap: no histogram merging). With `next_change_ns`,
+  // also when the window's oldest slot leaves it (the counts change then
+  // without a Record; INT64_MAX when the window is empty).
+  WindowCounts Counts(absl::Duration window, int64_t now_ns,
+                      int64_t* next_change_ns = nullptr) const;
 
   int64_t created_ns() const { return created_ns_; }
   // The most recently recorded sample; nullopt before the first.

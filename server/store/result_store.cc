@@ -1,9 +1,18 @@
 #include "server/store/result_store.h"
 
 #include <algorithm>
+#include <atomic>
 #include <iterator>
 
 namespace latency {
+namespace {
+
+uint64_t NextStoreId() {
+  static std::atomic<uint64_t> next{1};
+  return next.fetch_add(1, std::memory_order_relaxed);
+}
+
+}  // namespace
 
 ResultStore::ResultStore(Clock& clock, std::vector<TargetSpec> targets,
                          StatusThresholds thresholds,
@@ -11,7 +20,8 @@ ResultStore::ResultStore(Clock& clock, std::vector<TargetSpec> targets,
     : clock_(clock),
       targets_(std::move(targets)),
       thresholds_(thresholds),
-      keep_minutes_(keep_minutes) {
+      keep_minutes_(keep_minutes),
+      id_(NextStoreId()) {
   int64_t now = clock_.MonotonicNanos();
   for (size_t i = 0; i < targets_.size(); ++i) {
     index_by_name_[targets_[i].name] = static_cast<int>(i);
@@ -47,6 +57,7 @@ void ResultStore::Record(const Sample& sample) {
     Series& series = SeriesFor(sample.target_index, sample.kind);
     absl::MutexLock lock(&series.mu);
     series.stats.Record(sample);
+    series.status_until_ns = series.status_from_ns;  // changed: recompute
     if (!series.first_ok_ns) {
       if (sample.ok()) {
         series.first_ok_ns = sample.completed_ns;
@@ -113,12 +124,20 @@ ProbeView ResultStore::Probe(int target, ProbeKind kind) const {
 ProbeStatus ResultStore::StatusLocked(const Series& series, int target,
                                       int64_t now_ns) const {
   if (series.no_permission) return ProbeStatus::kNoPermission;
+  if (series.status_store == id_ && now_ns >= series.status_from_ns &&
+      now_ns < series.status_until_ns) {
+    return series.status;
+  }
   SeriesFacts facts;
   facts.interval = targets_[target].interval;
   facts.timeout = targets_[target].timeout;
   facts.failures_before_first_ok = series.failures_before_first_ok;
   facts.first_ok_ns = series.first_ok_ns;
-  return ComputeStatus(series.stats, now_ns, facts, thresholds_);
+  series.status = ComputeStatus(series.stats, now_ns, facts, thresholds_,
+                                &series.status_until_ns);
+  series.status_from_ns = now_ns;
+  series.status_store = id_;
+  return series.status;
 }
 
 void ResultStore::AddToMinute(Series& series, const Sample& sample,

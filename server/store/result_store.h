@@ -135,6 +135,13 @@ class ResultStore final : public SampleSink {
     std::optional<int64_t> first_ok_ns ABSL_GUARDED_BY(mu);
     // Minutes not yet taken for history, oldest first (keep_minutes only).
     std::vector<HistoryRow> minutes ABSL_GUARDED_BY(mu);
+    // The status last computed (by the store `status_store`) and the times
+    // between which it holds (see ComputeStatus): the status log asks four
+    // times a second for every series. Record clears it.
+    mutable ProbeStatus status ABSL_GUARDED_BY(mu) = ProbeStatus::kUnknown;
+    mutable int64_t status_from_ns ABSL_GUARDED_BY(mu) = 0;
+    mutable int64_t status_until_ns ABSL_GUARDED_BY(mu) = 0;
+    mutable uint64_t status_store ABSL_GUARDED_BY(mu) = 0;
     explicit Series(int64_t created_ns) : stats(created_ns) {}
   };
   const Series& SeriesFor(int target, ProbeKind kind) const {
@@ -156,6 +163,9 @@ class ResultStore final : public SampleSink {
   const std::vector<TargetSpec> targets_;
   const StatusThresholds thresholds_;
   const bool keep_minutes_;
+  // Names this store in the series' kept status (series outlive a store
+  // when a reload carries them on, perhaps with other thresholds).
+  const uint64_t id_;
   absl::flat_hash_map<std::string, int> index_by_name_;
   std::vector<std::shared_ptr<Series>> series_;  // 2 per target
 

@@ -84,6 +84,77 @@ TEST(ResultStoreTest, ReloadKeepsTheSeriesOfUnchangedTargetsOnly) {
   EXPECT_EQ(store.Snapshot(2, ProbeKind::kIcmp, absl::Minutes(1)).sent, 2u);
 }
 
+// The store keeps each series' status until ComputeStatus says it may
+// change: queried four times a second, as the status log does, it must read
+// exactly what a fresh computation reads, through samples, losses leaving
+// the minute, silences (stale) and resumption.
+TEST(ResultStoreTest, KeptStatusIsAlwaysTheComputedOne) {
+  FakeClock clock(kT0);
+  ResultStore store(clock, {Target("a", "10.0.0.1")}, StatusThresholds());
+  SeriesStats mirror(kT0);
+  SeriesFacts facts;
+  int64_t t = kT0;
+  std::vector<ProbeStatus> seen;
+  auto record = [&](const Sample& sample) {
+    store.Record(sample);
+    mirror.Record(sample);
+    if (!facts.first_ok_ns) {
+      if (sample.ok()) {
+        facts.first_ok_ns = sample.completed_ns;
+      } else {
+        ++facts.failures_before_first_ok;
+      }
+    }
+  };
+  // One second: a sample (unless silent), then four status queries.
+  auto second = [&](std::optional<bool> ok) {
+    t += 1000 * kMs;
+    if (ok) {
+      record(*ok ? IcmpSample(0, t, kMs) : ::latency::testing::FailedSample(t));
+    }
+    for (int q = 0; q < 4; ++q) {
+      clock.SetMonotonicNanos(t + q * 250 * kMs);
+      const ProbeStatus expected = ComputeStatus(mirror, clock.MonotonicNanos(),
+                                                 facts, StatusThresholds());
+      ASSERT_EQ(store.Status(0, ProbeKind::kIcmp), expected)
+          << "at " << (clock.MonotonicNanos() - kT0) / kMs << " ms";
+      if (seen.empty() || seen.back() != expected) seen.push_back(expected);
+    }
+  };
+  for (int i = 0; i < 2; ++i) second(false);  // set-up
+  for (int i = 0; i < 30; ++i) second(true);
+  for (int i = 0; i < 4; ++i) second(false);   // down, then degraded
+  for (int i = 0; i < 100; ++i) second(true);  // the losses leave the minute
+  for (int i = 0; i < 10; ++i) second(std::nullopt);  // stale
+  for (int i = 0; i < 5; ++i) second(true);
+  EXPECT_THAT(seen,
+              ::testing::ElementsAre(ProbeStatus::kUnknown, ProbeStatus::kOk,
+                                     ProbeStatus::kDegraded, ProbeStatus::kDown,
+                                     ProbeStatus::kDegraded, ProbeStatus::kOk,
+                                     ProbeStatus::kStale, ProbeStatus::kOk));
+}
+
+// A reload that changes only the thresholds carries every series on; their
+// status follows the new thresholds at once.
+TEST(ResultStoreTest, ReloadedThresholdsApplyToCarriedSeries) {
+  FakeClock clock(kT0);
+  ResultStore old_store(clock, {Target("a", "10.0.0.1")}, StatusThresholds());
+  int64_t t = kT0;
+  for (int i = 0; i < 30; ++i)
+    old_store.Record(IcmpSample(0, t += 1000 * kMs, kMs));
+  for (int i = 0; i < 2; ++i) {
+    old_store.Record(::latency::testing::FailedSample(t += 1000 * kMs));
+  }
+  clock.SetMonotonicNanos(t);
+  EXPECT_EQ(old_store.Status(0, ProbeKind::kIcmp), ProbeStatus::kDegraded);
+  StatusThresholds lenient;
+  lenient.degraded_loss_percent = 50;
+  ResultStore store(clock, {Target("a", "10.0.0.1")}, lenient, &old_store);
+  EXPECT_EQ(store.Probe(0, ProbeKind::kIcmp).totals.sent, 32u);  // carried
+  EXPECT_EQ(store.Status(0, ProbeKind::kIcmp), ProbeStatus::kOk);
+  EXPECT_EQ(old_store.Status(0, ProbeKind::kIcmp), ProbeStatus::kDegraded);
+}
+
 // No ICMP permission is its own state: whatever the series holds (here
 // nothing, which would turn stale, then send failures), it reads
 // no_permission with the fix, and clearing the mark restores the computed
