@@ -43,6 +43,15 @@
 #   GRPC_MODE=stream ...           gRPC targets probe on a stream (default unary)
 #   WIRE_STAMPS=1 ...              agent and server with --wire_stamps (and
 #                                   CAP_NET_RAW)
+#   TARGETS=veth ...               ICMP targets in another namespace instead of
+#                                   on loopback: 10.128.0.0/14, a local route
+#                                   in the testbed's agent namespace behind the
+#                                   veth pair, whose receive work (the echo, and
+#                                   the replies' way in) RPS steers to CPU 1
+#                                   while the server is pinned to CPU 0, as a
+#                                   real network answers elsewhere (the last
+#                                   column, the machine's softirq time, shows
+#                                   what moved there)
 #   RSS_OUT=FILE ...               also writes "ICMP GRPC WARM_RSS_KB" per run
 #   PERF_OUT=PREFIX ...            also `perf record` (DWARF stacks) the server (and the
 #                                   agent) over each window into
@@ -89,6 +98,16 @@ if [ "${WIRE_STAMPS:-}" = 1 ]; then
 fi
 
 tb_testbed bare
+targets_net=127
+if [ "${TARGETS:-loopback}" = veth ]; then
+  targets_net=10
+  ip -n "$TB_AGENT_NS" route add local 10.128.0.0/14 dev lo
+  ip -n "$TB_SERVER_NS" route add 10.128.0.0/14 via "$TB_AGENT_ADDR"
+  for rps_ns in "$TB_SERVER_NS" "$TB_AGENT_NS"; do
+    ip netns exec "$rps_ns" sh -c "echo 2 >/sys/class/net/$TB_DEV/queues/rx-0/rps_cpus"
+  done
+  tb_log "ICMP targets: 10.128.0.0/14 in $TB_AGENT_NS, receive work on CPU 1, server on CPU 0"
+fi
 ns=$TB_SERVER_NS
 out=$TB_DIR
 if ((max_grpc > 0)); then
@@ -99,15 +118,18 @@ fi
 
 # config ICMP GRPC: the textproto for one run.
 config() {
-  awk -v icmp="$1" -v grpc="$2" -v port="${agent_port:-0}" -v mode="${GRPC_MODE:-unary}" 'BEGIN {
+  awk -v icmp="$1" -v grpc="$2" -v port="${agent_port:-0}" -v mode="${GRPC_MODE:-unary}" \
+    -v net="$targets_net" 'BEGIN {
     print "defaults { interval_ms: 1000 timeout_ms: 1000 }"
     print "targets { name: \"ref\" host: \"127.0.0.1\"" \
           " probe { interval_ms: 100 grpc_enabled: false } }"
-    # 62,500 per /16: 127.1, then 127.3, 127.4, ... (127.2 is for gRPC).
+    # 62,500 per /16: 127.1, then 127.3, 127.4, ... (127.2 is for gRPC);
+    # TARGETS=veth: 10.128, 10.129, ...
     for (i = 1; i < icmp; i++) {
       block = int(i / 62500)
-      printf "targets { name: \"i-%d\" host: \"127.%d.%d.%d\" probe { grpc_enabled: false } }\n",
-             i, block == 0 ? 1 : block + 2, int(i % 62500 / 250), i % 250 + 1
+      printf "targets { name: \"i-%d\" host: \"%d.%d.%d.%d\" probe { grpc_enabled: false } }\n",
+             i, net, net == 10 ? 128 + block : (block == 0 ? 1 : block + 2),
+             int(i % 62500 / 250), i % 250 + 1
     }
     for (i = 0; i < grpc; i++)
       printf "targets { name: \"g-%d\" host: \"127.2.%d.%d\" grpc_port: %d" \
@@ -116,6 +138,9 @@ config() {
   }'
 }
 
+softirq_ticks() { # the machine's softirq time, clock ticks over all CPUs
+  awk '$1 == "cpu" {print $8}' /proc/stat
+}
 ticks() { # PID: "utime+stime utime" in clock ticks
   sed 's/.*) //' "/proc/$1/stat" | awk '{print $12 + $13, $12}'
 }
@@ -163,6 +188,7 @@ for run in $RUNS; do
   tb_start_server "$name" --config="$out/targets-$i.textproto" --max_watchers=4 \
     "${history[@]}" "${wire[@]}"
   pid=$(tb_pid "$name")
+  if [ "${TARGETS:-loopback}" = veth ]; then taskset -a -p -c 0 "$pid" >/dev/null; fi
   tb_wait_status "$name" ref icmp ok 30 >/dev/null
   sleep "$WARMUP"
   rss_warm=$(status_kb "$pid" VmRSS)
@@ -184,6 +210,7 @@ for run in $RUNS; do
   scrape0=$since
   t0=$since
   read -r cpu0 user0 < <(ticks "$pid")
+  softirq0=$(softirq_ticks)
   agent0=0
   if ((grpc > 0)); then read -r agent0 _ < <(ticks "$(tb_pid agent)"); fi
   tb_cli_bg "$out/ref-$i.json" "$name" watch ref --kind=icmp --output=json \
@@ -204,6 +231,7 @@ for run in $RUNS; do
   fi
   sleep "$WINDOW"
   read -r cpu1 user1 < <(ticks "$pid")
+  softirq1=$(softirq_ticks)
   agent1=0
   if ((grpc > 0)); then read -r agent1 _ < <(ticks "$(tb_pid agent)"); fi
   t1=$(tb_now_ns)
@@ -227,6 +255,7 @@ for run in $RUNS; do
   cpu=$(awk -v d=$((cpu1 - cpu0)) -v u=$((user1 - user0)) -v s="$secs" -v hz="$HZ" \
     'BEGIN {printf "%.1f (%.1f / %.1f)", d / hz / s * 100, u / hz / s * 100, (d - u) / hz / s * 100}')
   agent_cpu=$(awk -v d=$((agent1 - agent0)) -v s="$secs" -v hz="$HZ" 'BEGIN {printf "%.1f", d / hz / s * 100}')
+  softirq=$(awk -v d=$((softirq1 - softirq0)) -v s="$secs" -v hz="$HZ" 'BEGIN {printf "%.1f", d / hz / s * 100}')
   # Probes completed and lost, skipped probes: the counters' difference
   # between the two scrapes.
   q=(latency_probes_total "latency_probes_total,result=ok" latency_skipped_probes_total)
@@ -255,7 +284,7 @@ for run in $RUNS; do
   rows+=("$(awk -v icmp="$icmp" -v grpc="$grpc" -v cpu="$cpu" -v rw="$rss_warm" -v re="$rss_end" \
     -v hwm="$hwm" -v rpt="$rss_per_target" -v fds="$fds" -v th="$threads" -v li="$lag_icmp" -v lg="$lag_grpc" \
     -v done="$completed" -v lost="$lost" -v sk="$skipped" -v ss="$scrape_secs" -v n="$n" \
-    -v m="$median" -v p="$p99" -v r="$ratio" -v acpu="$agent_cpu" -v pm="$ping_median" \
+    -v m="$median" -v p="$p99" -v r="$ratio" -v acpu="$agent_cpu" -v si="$softirq" -v pm="$ping_median" \
     -v smb="$scrape_mb" -v sms="$scrape_ms" -v rq="$rss_quiet" -v hf="$hwm_first" -v gz="$gzip_scrape" 'BEGIN {
       lag = sprintf("%.2f", li * 1000) " / " (grpc > 0 ? sprintf("%.2f", lg * 1000) : "-")
       lossp = (done > 0 ? lost / done * 100 : 0)
@@ -264,14 +293,14 @@ for run in $RUNS; do
       ac = (grpc > 0 ? acpu : "-")
       pms = (pm == "-" ? "-" : sprintf("%.1f", pm * 1000))
       dp = ((pm == "-" || m == "-") ? "-" : sprintf("%+.1f", (m - pm) * 1000))
-      printf "| %d | %d | %s | %.1f / %.1f / %.1f | %.1f → %.1f (%+.1f%%) | %s | %s MB, %d ms; gzip %s | %d / %d | %s | %.0f (%.2f%%) / %d | %s | %s / %s | %s | %s (%s) | %s |\n",
+      printf "| %d | %d | %s | %.1f / %.1f / %.1f | %.1f → %.1f (%+.1f%%) | %s | %s MB, %d ms; gzip %s | %d / %d | %s | %.0f (%.2f%%) / %d | %s | %s / %s | %s | %s (%s) | %s | %s |\n",
         icmp, grpc, cpu, rw / 1024, re / 1024, hwm / 1024, rq / 1024, hf / 1024, (hf - rq) / rq * 100, rpt, smb, sms, gz, fds, th, lag,
-        done / ss, lossp, sk, n, ms, ps, r, pms, dp, ac
+        done / ss, lossp, sk, n, ms, ps, r, pms, dp, ac, si
     }')")
 done
 
-echo "| ICMP targets | gRPC targets | server CPU, % of one core (user / sys) | RSS MB: warm / end / peak | RSS MB before the first scrape → its peak | warm RSS KB per target | Prometheus scrape: text, time; gzip wire, time | fds / threads | max prober lag ms: ICMP / gRPC | probes/s (lost) / skipped | ref n | ref ICMP median / p99 (µs) | ref median ÷ 1 target | ping 127.0.0.1 median µs (ref − ping) | agent CPU (%) |"
-echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+echo "| ICMP targets | gRPC targets | server CPU, % of one core (user / sys) | RSS MB: warm / end / peak | RSS MB before the first scrape → its peak | warm RSS KB per target | Prometheus scrape: text, time; gzip wire, time | fds / threads | max prober lag ms: ICMP / gRPC | probes/s (lost) / skipped | ref n | ref ICMP median / p99 (µs) | ref median ÷ 1 target | ping 127.0.0.1 median µs (ref − ping) | agent CPU (%) | machine softirq (% of a core) |"
+echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
 printf '%s\n' "${rows[@]}"
 echo
 echo "| ICMP targets | gRPC targets | history | ref send lag ms, max at s 2–4 of a minute | max elsewhere | p99 elsewhere | samples at / elsewhere |"

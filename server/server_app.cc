@@ -316,6 +316,10 @@ void ServerApp::Housekeeping() {
                         absl::ToInt64Nanoseconds(options_.report_interval);
   int64_t next_resolve =
       clock_.MonotonicNanos() + absl::ToInt64Nanoseconds(options_.dns_refresh);
+  // Status changes are logged within a second: each pass visits every
+  // series (at 100k targets, four passes a second took 7% of a core).
+  constexpr int64_t kTransitionPassNs = 1'000'000'000;
+  int64_t next_transitions = 0;
   while (true) {
     {
       absl::MutexLock lock(&mu_);
@@ -323,8 +327,11 @@ void ServerApp::Housekeeping() {
       if (stop_) return;
     }
     std::shared_ptr<ProbingSession> session = Session();
-    session->LogTransitions();
     int64_t now = clock_.MonotonicNanos();
+    if (now >= next_transitions) {
+      session->LogTransitions();
+      next_transitions = now + kTransitionPassNs;
+    }
     if (options_.report_interval > absl::ZeroDuration() && now >= next_report) {
       session->LogReport();
       next_report = now + absl::ToInt64Nanoseconds(options_.report_interval);

@@ -136,8 +136,8 @@ class ResultStore final : public SampleSink {
     // Minutes not yet taken for history, oldest first (keep_minutes only).
     std::vector<HistoryRow> minutes ABSL_GUARDED_BY(mu);
     // The status last computed (by the store `status_store`) and the times
-    // between which it holds (see ComputeStatus): the status log asks four
-    // times a second for every series. Record clears it.
+    // between which it holds (see ComputeStatus): the status log asks for
+    // every series each second, readers on every request. Record clears it.
     mutable ProbeStatus status ABSL_GUARDED_BY(mu) = ProbeStatus::kUnknown;
     mutable int64_t status_from_ns ABSL_GUARDED_BY(mu) = 0;
     mutable int64_t status_until_ns ABSL_GUARDED_BY(mu) = 0;

@@ -85,7 +85,7 @@ TEST(ResultStoreTest, ReloadKeepsTheSeriesOfUnchangedTargetsOnly) {
 }
 
 // The store keeps each series' status until ComputeStatus says it may
-// change: queried four times a second, as the status log does, it must read
+// change: queried four times a second, it must read
 // exactly what a fresh computation reads, through samples, losses leaving
 // the minute, silences (stale) and resumption.
 TEST(ResultStoreTest, KeptStatusIsAlwaysTheComputedOne) {
