@@ -74,12 +74,11 @@ absl::StatusOr<std::unique_ptr<AgentServer>> AgentServer::Start(
     agent->certificates_ = std::move(*certificates);
   }
 
-  if (options.wire_stamps) {
-    absl::StatusOr<std::unique_ptr<WireTap>> tap = WireTap::Open({});
-    if (!tap.ok()) {
-      return absl::FailedPreconditionError(
-          absl::StrCat("--wire_stamps: ", tap.status().message()));
-    }
+  // Under TLS the tap would see only encrypted records: no tap, and replies
+  // do not claim stamps, so servers take handler stamps at once.
+  if (options.wire_stamps && agent->certificates_ == nullptr) {
+    absl::StatusOr<std::unique_ptr<WireTap>> tap = OpenWireStampsTap();
+    if (!tap.ok()) return tap.status();
     agent->wire_holds_ = std::make_unique<WireHolds>(std::move(*tap), clock);
     agent->echo_service_.UseWireHolds(agent->wire_holds_.get());
   }
@@ -138,11 +137,11 @@ absl::StatusOr<std::unique_ptr<AgentServer>> AgentServer::Start(
             : options.tls.require_client_cert ? "mTLS"
                                               : "TLS");
   if (agent->wire_holds_ != nullptr) {
-    log->info("wire stamps on: replies carry each echo's wire hold{}",
-              agent->certificates_ != nullptr
-                  ? " (not under TLS: segments are encrypted, so callers "
-                    "fall back to handler stamps)"
-                  : "");
+    log->info("wire stamps on: replies carry each echo's wire hold");
+  } else if (options.wire_stamps) {
+    log->warn(
+        "--wire_stamps is off under TLS (a tap sees only encrypted records): "
+        "servers use handler stamps for this agent's network RTT");
   }
   if (icmp.enabled) {
     log->info("host answers ICMP echo ({})", icmp.state);

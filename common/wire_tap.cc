@@ -384,4 +384,13 @@ uint64_t WireTap::dropped() {
   return dropped_;
 }
 
+absl::StatusOr<std::unique_ptr<WireTap>> OpenWireStampsTap() {
+  absl::StatusOr<std::unique_ptr<WireTap>> tap = WireTap::Open({});
+  if (!tap.ok()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("--wire_stamps: ", tap.status().message()));
+  }
+  return tap;
+}
+
 }  // namespace latency

@@ -162,6 +162,11 @@ class WireTap final : public WireRoundTrips {
 // Exposed for tests.
 std::vector<sock_filter> EchoPortFilter(absl::Span<const uint16_t> ports);
 
+// Opens the tap --wire_stamps asks for (all TCP echo ports added later);
+// FailedPrecondition naming the flag when it cannot (no CAP_NET_RAW, no
+// AF_PACKET).
+absl::StatusOr<std::unique_ptr<WireTap>> OpenWireStampsTap();
+
 }  // namespace latency
 
 #endif  // LATENCY_COMMON_WIRE_TAP_H_

@@ -46,12 +46,13 @@ absl::StatusOr<std::unique_ptr<ServerApp>> ServerApp::Start(
     return status;
   }
   std::unique_ptr<WireTap> wire_tap;
-  if (options.wire_stamps) {
-    absl::StatusOr<std::unique_ptr<WireTap>> tap = WireTap::Open({});
-    if (!tap.ok()) {
-      return absl::FailedPreconditionError(
-          absl::StrCat("--wire_stamps: ", tap.status().message()));
-    }
+  if (options.wire_stamps && options.probe_tls.enabled()) {
+    Logger("server")->warn(
+        "--wire_stamps is off with --probe_tls_* (a tap sees only encrypted "
+        "records): gRPC network RTT from handler stamps");
+  } else if (options.wire_stamps) {
+    absl::StatusOr<std::unique_ptr<WireTap>> tap = OpenWireStampsTap();
+    if (!tap.ok()) return tap.status();
     wire_tap = std::move(*tap);
     Logger("server")->info(
         "wire stamps on: gRPC network RTT from kernel stamps where the agent "

@@ -1,4 +1,6 @@
 #include <fstream>
+#include <iterator>
+#include <optional>
 #include <string>
 #include <thread>
 
@@ -9,6 +11,7 @@
 #include "latency/v1/echo.grpc.pb.h"
 #include "tests/testing/fake_clock.h"
 #include "tests/testing/status_matchers.h"
+#include "tests/testing/test_pki.h"
 
 namespace latency {
 namespace {
@@ -376,6 +379,34 @@ TEST_F(WireHoldsTest, AnotherConnectionGetsOnlyItsOwnHolds) {
     ASSERT_TRUE(stub->Echo(&context, Request(key + 2), &response).ok());
     ASSERT_EQ(response.wire_holds_size(), 1);
     EXPECT_EQ(response.wire_holds(0).client_send_time_ns(), key);
+  }
+}
+
+// Under TLS a tap sees only encrypted records: --wire_stamps then opens none
+// (it starts without CAP_NET_RAW too) and replies do not claim stamps, so
+// the server takes handler stamps at once instead of waiting for holds.
+TEST_F(EchoServiceTest, WireStampsAreOffUnderTls) {
+  std::string error;
+  std::optional<testing::TestPki> pki = testing::TestPki::Create(&error);
+  ASSERT_TRUE(pki.has_value()) << error;
+  AgentOptions options;
+  options.wire_stamps = true;
+  options.tls.cert = pki->Cert("server");
+  options.tls.key = pki->Key("server");
+  StartAgent(RealClockInstance(), options);
+  std::ifstream ca_file(pki->Cert("ca"));
+  grpc::SslCredentialsOptions ssl;
+  ssl.pem_root_certs.assign(std::istreambuf_iterator<char>(ca_file), {});
+  auto stub = v1::EchoService::NewStub(
+      grpc::CreateChannel("127.0.0.1:" + std::to_string(agent_->port()),
+                          grpc::SslCredentials(ssl)));
+  for (int i = 0; i < 2; ++i) {
+    grpc::ClientContext context;
+    v1::EchoResponse response;
+    ASSERT_TRUE(
+        stub->Echo(&context, Request(2'000'000'000 + i), &response).ok());
+    EXPECT_FALSE(response.wire_stamps());
+    EXPECT_EQ(response.wire_holds_size(), 0);
   }
 }
 
