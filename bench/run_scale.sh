@@ -204,10 +204,12 @@ for run in $RUNS; do
   # rendered before (no freed render memory to reuse).
   echo 5 >"/proc/$pid/clear_refs"
   rss_quiet=$(status_kb "$pid" VmRSS)
+  # The exposition copies its counters when the scrape starts: the rate's
+  # time runs from there (a 100k-target scrape takes seconds).
+  scrape0=$(tb_now_ns)
   scrape "$name" >"$out/prom-$i-start.txt"
   hwm_first=$(status_kb "$pid" VmHWM)
   since=$(tb_now_ns)
-  scrape0=$since
   t0=$since
   read -r cpu0 user0 < <(ticks "$pid")
   softirq0=$(softirq_ticks)
