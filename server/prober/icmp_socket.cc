@@ -22,6 +22,7 @@ namespace latency {
 namespace {
 
 constexpr int kReceiveBufferBytes = 4 << 20;
+constexpr int kSendBufferBytes = 4 << 20;
 // Messages one recvmmsg/sendmmsg call moves at most.
 constexpr size_t kBatch = 64;
 // Room per received message while every message sent fits it with its
@@ -58,6 +59,13 @@ class LinuxIcmpSocket final : public IcmpSocket {
     // Root may exceed rmem_max; failure just leaves the default.
     setsockopt(fd_, SOL_SOCKET, SO_RCVBUFFORCE, &kReceiveBufferBytes,
                sizeof(kReceiveBufferBytes));
+    // A batch's packets count against the send buffer until the device has
+    // sent them; the default (about 200 KB, some 250 probes) refuses sends
+    // (EAGAIN) when a few hundred leave at once and wait in a queue.
+    setsockopt(fd_, SOL_SOCKET, SO_SNDBUF, &kSendBufferBytes,
+               sizeof(kSendBufferBytes));
+    setsockopt(fd_, SOL_SOCKET, SO_SNDBUFFORCE, &kSendBufferBytes,
+               sizeof(kSendBufferBytes));
     // No OPT_ID/OPT_TSONLY: TX stamps come back with the packet itself, whose
     // ICMP sequence names the probe. OPT_ID keys cannot: a send that fails
     // after the kernel numbered it (a firewall REJECT, a full qdisc) shifts
