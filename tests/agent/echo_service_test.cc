@@ -382,6 +382,18 @@ TEST_F(WireHoldsTest, AnotherConnectionGetsOnlyItsOwnHolds) {
   }
 }
 
+// Two echoes: neither reply claims wire stamps or carries holds.
+void ExpectRepliesWithoutWireStamps(v1::EchoService::Stub& stub,
+                                    int64_t first_key) {
+  for (int64_t key = first_key; key < first_key + 2; ++key) {
+    grpc::ClientContext context;
+    v1::EchoResponse response;
+    ASSERT_TRUE(stub.Echo(&context, Request(key), &response).ok());
+    EXPECT_FALSE(response.wire_stamps());
+    EXPECT_EQ(response.wire_holds_size(), 0);
+  }
+}
+
 // Under TLS a tap sees only encrypted records: --wire_stamps then opens none
 // (it starts without CAP_NET_RAW too) and replies do not claim stamps, so
 // the server takes handler stamps at once instead of waiting for holds.
@@ -400,27 +412,13 @@ TEST_F(EchoServiceTest, WireStampsAreOffUnderTls) {
   auto stub = v1::EchoService::NewStub(
       grpc::CreateChannel("127.0.0.1:" + std::to_string(agent_->port()),
                           grpc::SslCredentials(ssl)));
-  for (int i = 0; i < 2; ++i) {
-    grpc::ClientContext context;
-    v1::EchoResponse response;
-    ASSERT_TRUE(
-        stub->Echo(&context, Request(2'000'000'000 + i), &response).ok());
-    EXPECT_FALSE(response.wire_stamps());
-    EXPECT_EQ(response.wire_holds_size(), 0);
-  }
+  ExpectRepliesWithoutWireStamps(*stub, 2'000'000'000);
 }
 
 TEST_F(EchoServiceTest, WithoutWireStampsRepliesSayNothingOfThem) {
   StartAgent(RealClockInstance());
   auto stub = v1::EchoService::NewStub(tcp_channel_);
-  for (int i = 0; i < 2; ++i) {
-    grpc::ClientContext context;
-    v1::EchoResponse response;
-    ASSERT_TRUE(
-        stub->Echo(&context, Request(1'000'000'000 + i), &response).ok());
-    EXPECT_FALSE(response.wire_stamps());
-    EXPECT_EQ(response.wire_holds_size(), 0);
-  }
+  ExpectRepliesWithoutWireStamps(*stub, 1'000'000'000);
 }
 
 }  // namespace
