@@ -53,11 +53,11 @@
 #                                   column, the machine's softirq time, shows
 #                                   what moved there)
 #   RSS_OUT=FILE ...               also writes "ICMP GRPC WARM_RSS_KB" per run
-#   PERF_OUT=PREFIX ...            also `perf record` (DWARF stacks) the server (and the
-#                                   agent) over each window into
+#                                   (tests/e2e/memory_claim_test.sh reads it)
+#   PERF_OUT=PREFIX ...            also `perf record` (DWARF stacks) the server
+#                                   (and the agent) over each window into
 #                                   PREFIX-RUN-server.data (-agent.data); the
 #                                   CPU figures then include perf's own cost
-#                                   (tests/e2e/memory_claim_test.sh reads it)
 # Needs root and the build (build/ or LATENCY_BUILD_DIR). Runs under
 # `flock /tmp/e2e.lock` (tb_serialize), like the e2e tests that take it.
 set -euo pipefail

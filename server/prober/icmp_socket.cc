@@ -54,18 +54,11 @@ class LinuxIcmpSocket final : public IcmpSocket {
   ~LinuxIcmpSocket() override { close(fd_); }
 
   absl::Status Init() {
-    setsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &kReceiveBufferBytes,
-               sizeof(kReceiveBufferBytes));
-    // Root may exceed rmem_max; failure just leaves the default.
-    setsockopt(fd_, SOL_SOCKET, SO_RCVBUFFORCE, &kReceiveBufferBytes,
-               sizeof(kReceiveBufferBytes));
+    SetBufferBytes(SO_RCVBUF, SO_RCVBUFFORCE, kReceiveBufferBytes);
     // A batch's packets count against the send buffer until the device has
     // sent them; the default (about 200 KB, some 250 probes) refuses sends
     // (EAGAIN) when a few hundred leave at once and wait in a queue.
-    setsockopt(fd_, SOL_SOCKET, SO_SNDBUF, &kSendBufferBytes,
-               sizeof(kSendBufferBytes));
-    setsockopt(fd_, SOL_SOCKET, SO_SNDBUFFORCE, &kSendBufferBytes,
-               sizeof(kSendBufferBytes));
+    SetBufferBytes(SO_SNDBUF, SO_SNDBUFFORCE, kSendBufferBytes);
     // No OPT_ID/OPT_TSONLY: TX stamps come back with the packet itself, whose
     // ICMP sequence names the probe. OPT_ID keys cannot: a send that fails
     // after the kernel numbered it (a firewall REJECT, a full qdisc) shifts
@@ -208,6 +201,13 @@ class LinuxIcmpSocket final : public IcmpSocket {
   }
 
  private:
+  // As much as wmem_max / rmem_max allow, then, for root, beyond them;
+  // failure just leaves the smaller size.
+  void SetBufferBytes(int option, int force_option, int bytes) {
+    setsockopt(fd_, SOL_SOCKET, option, &bytes, sizeof(bytes));
+    setsockopt(fd_, SOL_SOCKET, force_option, &bytes, sizeof(bytes));
+  }
+
   static void PrepareHeader(msghdr& msg, sockaddr_storage* name, iovec* iov,
                             char* control) {
     msg = msghdr{};

@@ -85,9 +85,9 @@ TEST(ResultStoreTest, ReloadKeepsTheSeriesOfUnchangedTargetsOnly) {
 }
 
 // The store keeps each series' status until ComputeStatus says it may
-// change: queried four times a second, it must read
-// exactly what a fresh computation reads, through samples, losses leaving
-// the minute, silences (stale) and resumption.
+// change: queried four times a second, it must read exactly what a fresh
+// computation reads, through samples, losses leaving the minute, silences
+// (stale) and resumption.
 TEST(ResultStoreTest, KeptStatusIsAlwaysTheComputedOne) {
   FakeClock clock(kT0);
   ResultStore store(clock, {Target("a", "10.0.0.1")}, StatusThresholds());
