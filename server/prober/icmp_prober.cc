@@ -345,6 +345,7 @@ void IcmpProber::HandleMessage(IcmpSocket& socket, const IcmpReceived& item) {
   }
   bool kernel_tx = pending.tx_kernel_realtime_ns.has_value();
   bool kernel_rx = item.kernel_realtime_ns.has_value();
+  replies_kernel_stamped_ = kernel_rx;
   // Received after its deadline: late, as a gRPC deadline makes it, even
   // when the loop drains the socket before it expires the probe.
   int64_t received_ns =
@@ -506,6 +507,22 @@ void IcmpProber::Stop() {
   close(wake_fd);
 }
 
+int64_t IcmpProber::MinWakeGapNs() const {
+  // With kernel stamps on every socket, when a reply is read or a probe is
+  // sent does not change its RTT: the loop then wakes at most every 4 ms,
+  // so at thousands of probes a second each wake sends and reads a batch
+  // (one sendmmsg, one recvmmsg) instead of one probe. The price: samples
+  // reach the store up to 4 ms after their reply, and send lag reads up to
+  // 4 ms (10k targets: 1 ms wakes cost 1.7 times the CPU of these).
+  // Replies must show it too: the kernel switches receive stamping on a
+  // moment after the first socket in the machine asks, and the replies
+  // before that have only the time they were read.
+  constexpr int64_t kGatheredWakeGapNs = 4'000'000;
+  bool sockets_stamp =
+      (!v4_ || v4_->kernel_timestamps()) && (!v6_ || v6_->kernel_timestamps());
+  return sockets_stamp && replies_kernel_stamped_ ? kGatheredWakeGapNs : 0;
+}
+
 void IcmpProber::RunLoop() {
   auto log = Logger("prober");
   log->info("ICMP prober: {} targets (IPv4 socket: {}, IPv6 socket: {})",
@@ -516,21 +533,13 @@ void IcmpProber::RunLoop() {
             v6_ ? v6_->mode() + (v6_->kernel_timestamps() ? ", kernel stamps"
                                                           : ", user stamps")
                 : "none");
-  // With kernel stamps on every socket, when a reply is read or a probe
-  // sent does not change its RTT: the loop then wakes at most every 4 ms,
-  // so at thousands of probes a second each wake sends and reads a batch
-  // (one sendmmsg, one recvmmsg) instead of one probe. The price: samples
-  // reach the store up to 4 ms after their reply, and send lag reads up to
-  // 4 ms (10k targets: 1 ms wakes cost 1.7 times the CPU of these).
-  const bool batch_wakes =
-      (!v4_ || v4_->kernel_timestamps()) && (!v6_ || v6_->kernel_timestamps());
-  constexpr int64_t kMinWakeGapNs = 4'000'000;
   int64_t last_wake_ns = 0;
   epoll_event events[4];
   while (!stop_) {
     int64_t now = clock_.MonotonicNanos();
-    if (batch_wakes && now - last_wake_ns < kMinWakeGapNs) {
-      absl::SleepFor(absl::Nanoseconds(kMinWakeGapNs - (now - last_wake_ns)));
+    int64_t min_gap_ns = MinWakeGapNs();
+    if (now - last_wake_ns < min_gap_ns) {
+      absl::SleepFor(absl::Nanoseconds(min_gap_ns - (now - last_wake_ns)));
       now = clock_.MonotonicNanos();
     }
     std::optional<int64_t> wake = NextWakeNs();

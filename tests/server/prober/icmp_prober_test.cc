@@ -373,6 +373,39 @@ TEST_F(IcmpProberTest, DueProbesLeaveInOneBatchWhenTheKernelStamps) {
   EXPECT_EQ(v4_->batch_sizes, std::vector<size_t>({1, 1, 1, 1, 1}));
 }
 
+// The loop may gather wakes (read replies late) only while replies carry
+// kernel RX stamps. They do not until the kernel has switched its receive
+// stamping on, which it does a moment after the first socket in the machine
+// asks for it: a reply read then has only its userspace time, and a gathered
+// wake would have added up to the gap to its RTT (a 4 ms first sample on
+// loopback).
+TEST_F(IcmpProberTest, WakesAreGatheredOnlyWhileRepliesCarryKernelStamps) {
+  AddTarget(0, "192.0.2.1");
+  EXPECT_EQ(prober_->MinWakeGapNs(), 0) << "before any reply";
+
+  prober_->PlanSchedule(clock_.MonotonicNanos());
+  Step();
+  int64_t sent_at = clock_.MonotonicNanos();
+  v4_->inbox.push_back(TxStampFor(*v4_, 0, sent_at + 5 * kUs));
+  clock_.Advance(absl::Microseconds(100));
+  v4_->inbox.push_back(ReplyTo(*v4_, 0));  // no RX stamp yet
+  Step();
+  EXPECT_EQ(prober_->MinWakeGapNs(), 0) << "after an unstamped reply";
+
+  clock_.Advance(absl::Seconds(1));
+  Step();
+  sent_at = clock_.MonotonicNanos();
+  v4_->inbox.push_back(TxStampFor(*v4_, 1, sent_at + 5 * kUs));
+  clock_.Advance(absl::Microseconds(100));
+  v4_->inbox.push_back(ReplyTo(*v4_, 1, sent_at + 90 * kUs));
+  Step();
+  EXPECT_GT(prober_->MinWakeGapNs(), 0) << "after a stamped reply";
+
+  v4_->stamps = false;  // a socket that never stamps: no gathering at all
+  EXPECT_EQ(prober_->MinWakeGapNs(), 0) << "without kernel stamps";
+  ASSERT_THAT(sink_.samples(), SizeIs(2));
+}
+
 // The error queue (TX stamps, ICMP errors) is read when the poller says it
 // holds something (EPOLLERR), not before every read; a reply whose TX stamp
 // was queued after the poller looked still gets it (the queue is read then).
