@@ -35,6 +35,11 @@ std::string NormalizeFlagFile(absl::string_view file) {
   if (!root.empty() && absl::StartsWith(file, root)) {
     return std::string(file.substr(root.size()));
   }
+  // ccache's base_dir compiles files below it by relative paths
+  // (../../server/main.cc from build/server), whatever this file's was.
+  while (absl::ConsumePrefix(&file, "../") ||
+         absl::ConsumePrefix(&file, "./")) {
+  }
   return std::string(absl::StripPrefix(file, "/"));
 }
 
