@@ -130,6 +130,7 @@ void IcmpProber::PlanSchedule(int64_t start_ns) {
     absl::MutexLock lock(&updates_mu_);
     planned_ = true;
   }
+  planned_ns_ = start_ns;
   std::vector<int64_t> intervals;
   for (const Slot& slot : slots_) intervals.push_back(slot.target.interval_ns);
   schedule_.AddSpread(start_ns, intervals);
@@ -345,7 +346,7 @@ void IcmpProber::HandleMessage(IcmpSocket& socket, const IcmpReceived& item) {
   }
   bool kernel_tx = pending.tx_kernel_realtime_ns.has_value();
   bool kernel_rx = item.kernel_realtime_ns.has_value();
-  replies_kernel_stamped_ = kernel_rx;
+  last_reply_kernel_stamped_ = kernel_rx;
   // Received after its deadline: late, as a gRPC deadline makes it, even
   // when the loop drains the socket before it expires the probe.
   int64_t received_ns =
@@ -507,20 +508,25 @@ void IcmpProber::Stop() {
   close(wake_fd);
 }
 
-int64_t IcmpProber::MinWakeGapNs() const {
+int64_t IcmpProber::MinWakeGapNs(int64_t now_ns) const {
   // With kernel stamps on every socket, when a reply is read or a probe is
   // sent does not change its RTT: the loop then wakes at most every 4 ms,
   // so at thousands of probes a second each wake sends and reads a batch
   // (one sendmmsg, one recvmmsg) instead of one probe. The price: samples
   // reach the store up to 4 ms after their reply, and send lag reads up to
   // 4 ms (10k targets: 1 ms wakes cost 1.7 times the CPU of these).
-  // Replies must show it too: the kernel switches receive stamping on a
-  // moment after the first socket in the machine asks, and the replies
-  // before that have only the time they were read.
+  // Replies must carry their stamps too: the kernel switches receive
+  // stamping on a moment (a work item) after the first socket in the
+  // machine asks, and a reply before that has only the time it was read.
+  // So: not before a stamped reply, or for targets that never answer, not
+  // before a second has surely let the kernel catch up.
   constexpr int64_t kGatheredWakeGapNs = 4'000'000;
+  constexpr int64_t kStampsSurelyOnNs = 1'000'000'000;
   bool sockets_stamp =
       (!v4_ || v4_->kernel_timestamps()) && (!v6_ || v6_->kernel_timestamps());
-  return sockets_stamp && replies_kernel_stamped_ ? kGatheredWakeGapNs : 0;
+  bool replies_stamped = last_reply_kernel_stamped_.value_or(
+      planned_ns_ && now_ns - *planned_ns_ >= kStampsSurelyOnNs);
+  return sockets_stamp && replies_stamped ? kGatheredWakeGapNs : 0;
 }
 
 void IcmpProber::RunLoop() {
@@ -537,7 +543,7 @@ void IcmpProber::RunLoop() {
   epoll_event events[4];
   while (!stop_) {
     int64_t now = clock_.MonotonicNanos();
-    int64_t min_gap_ns = MinWakeGapNs();
+    int64_t min_gap_ns = MinWakeGapNs(now);
     if (now - last_wake_ns < min_gap_ns) {
       absl::SleepFor(absl::Nanoseconds(min_gap_ns - (now - last_wake_ns)));
       now = clock_.MonotonicNanos();

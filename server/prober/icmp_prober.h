@@ -108,7 +108,7 @@ class IcmpProber {
   std::optional<int64_t> NextWakeNs() const;
   // How long the loop waits at least between wakes (it then sends and reads
   // in batches); 0 while a late read would change RTTs.
-  int64_t MinWakeGapNs() const;
+  int64_t MinWakeGapNs(int64_t now_ns) const;
   size_t pending_count() const { return pending_.size(); }
 
  private:
@@ -208,8 +208,9 @@ class IcmpProber {
   // During one DrainSocket: its error queue was read for a reply whose TX
   // stamp had not been read yet.
   bool error_queue_read_ = false;
-  // The last reply to a probe came with a kernel receive stamp.
-  bool replies_kernel_stamped_ = false;
+  // Whether the last reply to a probe came with a kernel receive stamp.
+  std::optional<bool> last_reply_kernel_stamped_;
+  std::optional<int64_t> planned_ns_;  // PlanSchedule's start
   LagTracker lag_;
   uint64_t rejected_kernel_rtts_ = 0;
   bool no_permission_[2] = {false, false};

@@ -378,32 +378,49 @@ TEST_F(IcmpProberTest, DueProbesLeaveInOneBatchWhenTheKernelStamps) {
 // stamping on, which it does a moment after the first socket in the machine
 // asks for it: a reply read then has only its userspace time, and a gathered
 // wake would have added up to the gap to its RTT (a 4 ms first sample on
-// loopback).
+// loopback). Targets that never answer still have their wakes gathered
+// once that moment is surely past.
 TEST_F(IcmpProberTest, WakesAreGatheredOnlyWhileRepliesCarryKernelStamps) {
   AddTarget(0, "192.0.2.1");
-  EXPECT_EQ(prober_->MinWakeGapNs(), 0) << "before any reply";
-
+  AddTarget(1, "192.0.2.2");
   prober_->PlanSchedule(clock_.MonotonicNanos());
+  EXPECT_EQ(prober_->MinWakeGapNs(clock_.MonotonicNanos()), 0)
+      << "at start, before any reply";
+
+  clock_.Advance(absl::Milliseconds(999));  // both due
   Step();
+  ASSERT_THAT(v4_->sent, SizeIs(2));
   int64_t sent_at = clock_.MonotonicNanos();
   v4_->inbox.push_back(TxStampFor(*v4_, 0, sent_at + 5 * kUs));
   clock_.Advance(absl::Microseconds(100));
   v4_->inbox.push_back(ReplyTo(*v4_, 0));  // no RX stamp yet
   Step();
-  EXPECT_EQ(prober_->MinWakeGapNs(), 0) << "after an unstamped reply";
+  EXPECT_EQ(prober_->MinWakeGapNs(clock_.MonotonicNanos()), 0)
+      << "after an unstamped reply";
 
-  clock_.Advance(absl::Seconds(1));
-  Step();
-  sent_at = clock_.MonotonicNanos();
-  v4_->inbox.push_back(TxStampFor(*v4_, 1, sent_at + 5 * kUs));
+  v4_->inbox.push_back(TxStampFor(*v4_, 1, sent_at + 6 * kUs));
   clock_.Advance(absl::Microseconds(100));
-  v4_->inbox.push_back(ReplyTo(*v4_, 1, sent_at + 90 * kUs));
+  v4_->inbox.push_back(ReplyTo(*v4_, 1, sent_at + 150 * kUs));
   Step();
-  EXPECT_GT(prober_->MinWakeGapNs(), 0) << "after a stamped reply";
+  EXPECT_GT(prober_->MinWakeGapNs(clock_.MonotonicNanos()), 0)
+      << "after a stamped reply";
 
   v4_->stamps = false;  // a socket that never stamps: no gathering at all
-  EXPECT_EQ(prober_->MinWakeGapNs(), 0) << "without kernel stamps";
+  EXPECT_EQ(prober_->MinWakeGapNs(clock_.MonotonicNanos()), 0)
+      << "without kernel stamps";
   ASSERT_THAT(sink_.samples(), SizeIs(2));
+}
+
+TEST_F(IcmpProberTest, WakesForTargetsThatNeverAnswerAreGatheredAfterStart) {
+  for (int k = 0; k < 3; ++k) AddTarget(k, "192.0.2." + std::to_string(k + 1));
+  prober_->PlanSchedule(clock_.MonotonicNanos());
+  EXPECT_EQ(prober_->MinWakeGapNs(clock_.MonotonicNanos()), 0);
+  for (int i = 0; i < 30; ++i) {
+    clock_.Advance(absl::Milliseconds(100));
+    Step();
+  }
+  EXPECT_GE(v4_->sent.size(), 9u);  // three seconds of unanswered probes
+  EXPECT_GT(prober_->MinWakeGapNs(clock_.MonotonicNanos()), 0);
 }
 
 // The error queue (TX stamps, ICMP errors) is read when the poller says it
