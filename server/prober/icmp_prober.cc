@@ -108,6 +108,7 @@ void IcmpProber::ApplyChanges(int64_t now_ns) {
   }
   for (const auto& [slot, address] : updates) {
     slots_[slot].target.address = address;
+    slots_[slot].wire_sequence = nullptr;
   }
   if (removals.empty()) return;
   for (int slot : removals) {
@@ -177,7 +178,10 @@ void IcmpProber::QueueProbe(int slot_index, int64_t scheduled_ns) {
   probe.sequence = sequence;
   probe.token = next_token_++;
   probe.scheduled_ns = scheduled_ns;
-  probe.key = Key{*target.address, next_wire_sequence_[*target.address]++};
+  if (slot.wire_sequence == nullptr) {
+    slot.wire_sequence = &next_wire_sequence_[*target.address];
+  }
+  probe.key = Key{*target.address, (*slot.wire_sequence)++};
   if (batch.messages.size() < batch.probes.size())
     batch.messages.emplace_back();
   BuildEchoRequestInto(v6, socket->id(), probe.key.sequence, nonce_,

@@ -11,6 +11,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/node_hash_map.h"
 #include "absl/synchronization/mutex.h"
 #include "common/clock.h"
 #include "server/prober/event_poller.h"
@@ -146,6 +147,8 @@ class IcmpProber {
     IcmpTarget target;
     IcmpTargetCounters* counters = nullptr;
     uint64_t next_sequence = 0;
+    // Its address's entry in next_wire_sequence_ (null: look it up).
+    uint16_t* wire_sequence = nullptr;
     bool removed = false;
   };
 
@@ -192,7 +195,8 @@ class IcmpProber {
 
   // Loop thread only (and the thread that sets up before PlanSchedule).
   std::vector<Slot> slots_;
-  absl::flat_hash_map<IpAddress, uint16_t> next_wire_sequence_;
+  // Nodes, so that slots may point at their entries.
+  absl::node_hash_map<IpAddress, uint16_t> next_wire_sequence_;
   ProbeSchedule schedule_;
   absl::flat_hash_map<Key, Pending> pending_;
   // Probe deadlines, in time order (lazy deletion: see TimedQueue).

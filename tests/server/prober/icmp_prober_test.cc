@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -702,6 +703,33 @@ TEST_F(IcmpProberTest, NextWakeIsTheEarlierOfSendAndTimeout) {
 
 namespace latency {
 namespace {
+
+// A target that DNS moves onto another target's address counts on in that
+// address's sequence numbers: their probes never share a key.
+TEST_F(IcmpProberTest, AMovedTargetTakesUpItsNewAddresssSequence) {
+  AddTarget(0, "192.0.2.5", 1000 * kMs, 500 * kMs);
+  AddTarget(1, "192.0.2.6", 1000 * kMs, 500 * kMs);
+  prober_->PlanSchedule(clock_.MonotonicNanos());
+  for (int i = 0; i < 3; ++i) {
+    clock_.Advance(absl::Milliseconds(600));
+    Step();
+  }
+  prober_->UpdateAddress(1, *IpAddress::Parse("192.0.2.5"));
+  size_t before = v4_->sent.size();
+  for (int i = 0; i < 4; ++i) {
+    clock_.Advance(absl::Milliseconds(600));
+    Step();
+  }
+  std::set<std::string> sequences;
+  size_t to_five = 0;
+  for (size_t i = before; i < v4_->sent.size(); ++i) {
+    ASSERT_EQ(v4_->sent[i].to.ToString(), "192.0.2.5");
+    sequences.insert(v4_->sent[i].message.substr(6, 2));
+    ++to_five;
+  }
+  EXPECT_GE(to_five, 4u);
+  EXPECT_EQ(sequences.size(), to_five);
+}
 
 // Two targets on one host (two agents on different ports) share an address:
 // each probe must still get its own sample.
