@@ -237,6 +237,28 @@ def cmd_grpc_vs_icmp(a):
     return verdict(line, passed)
 
 
+def cmd_injector_hold(a):
+    """The injector holds each packet for the delay from when it reached the
+    queue (the kernel's stamp), not from when the injector got round to
+    reading it: its summary says how much longer than asked it held them."""
+    found = None
+    with open(a.log) as f:
+        for line in f:
+            m = re.search(r"held past the delay since arrival by mean (-?[0-9.]+) us, "
+                          r"max (-?[0-9.]+) us \(([0-9]+) of ([0-9]+) arrivals stamped", line)
+            if m:
+                found = m
+    if found is None:
+        return verdict(f"{a.label}: no injector summary in {a.log}", False)
+    mean, most = float(found.group(1)), float(found.group(2))
+    stamped, seen = int(found.group(3)), int(found.group(4))
+    share = 100 * stamped / seen if seen else 0
+    return verdict(f"{a.label}: injector held packets past the delay by mean {mean:.1f} us "
+                   f"(max {most:.1f}), {share:.0f}% of arrivals stamped by the kernel; allowed "
+                   f"{a.max_mean_us:.0f} us on mean, at least {a.min_stamped_pct:.0f}% stamped",
+                   mean <= a.max_mean_us and share >= a.min_stamped_pct)
+
+
 def cmd_ping_delay(a):
     """The injector checked against ping: median shift, spread, loss."""
     rtts, sent, received = read_ping(a.ping)
@@ -420,6 +442,8 @@ def main():
     s.add_argument("--loss", type=float)
     s.add_argument("--loss_tolerance", type=float, default=3)
     s.add_argument("--injector_dropped", type=int)
+
+    command("injector-hold", "--log:str", "--max_mean_us:float", "--min_stamped_pct:float")
 
     s = command("loss", "--stats:str", "--expect:float", "--tolerance:float",
                 "--min_sent:int")

@@ -33,6 +33,7 @@
 #include <cstdio>
 #include <cstring>
 #include <ctime>
+#include <optional>
 #include <queue>
 #include <random>
 #include <string>
@@ -85,6 +86,7 @@ struct HeldPacket {
   int64_t due_ns;
   uint64_t order;  // arrival order, breaks ties
   uint32_t id;
+  int64_t asked_ns;  // arrival + this packet's hold: what it was promised
   bool operator>(const HeldPacket& o) const {
     return due_ns != o.due_ns ? due_ns > o.due_ns : order > o.order;
   }
@@ -97,9 +99,12 @@ class Shaper {
   Shaper(const Options& options, uint64_t seed)
       : options_(options), rng_(seed) {}
 
-  // Returns false when the packet is to be dropped; otherwise holds it.
-  bool Admit(uint32_t id, int64_t now_ns) {
+  // Returns false when the packet is to be dropped; otherwise holds it for
+  // the delay from its arrival in the queue, or from now when that is not
+  // known.
+  bool Admit(uint32_t id, std::optional<int64_t> arrival_ns, int64_t now_ns) {
     ++seen_;
+    if (arrival_ns) ++stamped_;
     if (options_.loss > 0 && unit_(rng_) < options_.loss) {
       ++dropped_;
       return false;
@@ -115,7 +120,7 @@ class Shaper {
     int64_t due = now_ns + hold;
     if (!options_.reorder) due = std::max(due, last_due_ns_);
     last_due_ns_ = due;
-    held_.push({due, seen_, id});
+    held_.push({due, seen_, id, arrival_ns.value_or(now_ns) + hold});
     max_held_ = std::max<uint64_t>(max_held_, held_.size());
     return true;
   }
@@ -123,7 +128,8 @@ class Shaper {
   bool empty() const { return held_.empty(); }
   size_t held() const { return held_.size(); }
   int64_t next_due_ns() const { return held_.top().due_ns; }
-  // Removes and returns the earliest packet; records how late it leaves.
+  // Removes and returns the earliest packet; records how late it leaves,
+  // and how much longer than asked it was held since it arrived.
   HeldPacket Pop(int64_t now_ns) {
     HeldPacket p = held_.top();
     held_.pop();
@@ -131,10 +137,13 @@ class Shaper {
     ++released_;
     late_sum_ns_ += late;
     late_max_ns_ = std::max(late_max_ns_, late);
+    over_sum_ns_ += now_ns - p.asked_ns;
+    over_max_ns_ = std::max(over_max_ns_, now_ns - p.asked_ns);
     return p;
   }
 
   uint64_t seen() const { return seen_; }
+  uint64_t stamped() const { return stamped_; }
   uint64_t dropped() const { return dropped_; }
   uint64_t released() const { return released_; }
   uint64_t max_held() const { return max_held_; }
@@ -142,6 +151,10 @@ class Shaper {
     return released_ ? static_cast<double>(late_sum_ns_) / released_ / 1e3 : 0;
   }
   double late_max_us() const { return static_cast<double>(late_max_ns_) / 1e3; }
+  double over_mean_us() const {
+    return released_ ? static_cast<double>(over_sum_ns_) / released_ / 1e3 : 0;
+  }
+  double over_max_us() const { return static_cast<double>(over_max_ns_) / 1e3; }
 
  private:
   Options options_;
@@ -150,8 +163,9 @@ class Shaper {
   std::priority_queue<HeldPacket, std::vector<HeldPacket>, std::greater<>>
       held_;
   int64_t last_due_ns_ = 0;
-  uint64_t seen_ = 0, dropped_ = 0, released_ = 0, max_held_ = 0;
+  uint64_t seen_ = 0, stamped_ = 0, dropped_ = 0, released_ = 0, max_held_ = 0;
   int64_t late_sum_ns_ = 0, late_max_ns_ = 0;
+  int64_t over_sum_ns_ = 0, over_max_ns_ = 0;
 };
 
 struct Context {
@@ -161,6 +175,22 @@ struct Context {
   uint64_t passed_while_draining = 0;
 };
 
+// When the packet reached the queue, on NowNs's clock, from the kernel's
+// stamp (a forwarded packet's receive time): our own wake-up is not the
+// network's (a VM's idle vCPU takes tens of microseconds to wake). None when
+// the packet has no stamp (locally made ones, when no socket on the machine
+// asks for stamps) or the wall clock stepped between the two readings.
+std::optional<int64_t> ArrivalNs(nfq_data* data, int64_t now_ns) {
+  timeval stamp;
+  if (nfq_get_timestamp(data, &stamp) != 0) return std::nullopt;
+  timespec real;
+  clock_gettime(CLOCK_REALTIME, &real);
+  int64_t age = (int64_t{real.tv_sec} - stamp.tv_sec) * 1'000'000'000 +
+                real.tv_nsec - int64_t{stamp.tv_usec} * 1000;
+  if (age < 0 || age > 1'000'000'000) return std::nullopt;
+  return now_ns - age;
+}
+
 int OnPacket(nfq_q_handle* queue, nfgenmsg*, nfq_data* data, void* arg) {
   auto* ctx = static_cast<Context*>(arg);
   nfqnl_msg_packet_hdr* header = nfq_get_msg_packet_hdr(data);
@@ -169,7 +199,8 @@ int OnPacket(nfq_q_handle* queue, nfgenmsg*, nfq_data* data, void* arg) {
   if (ctx->draining) {
     ++ctx->passed_while_draining;
     nfq_set_verdict(queue, id, NF_ACCEPT, 0, nullptr);
-  } else if (!ctx->shaper->Admit(id, NowNs())) {
+  } else if (int64_t now = NowNs();
+             !ctx->shaper->Admit(id, ArrivalNs(data, now), now)) {
     nfq_set_verdict(queue, id, NF_DROP, 0, nullptr);
   }
   return 0;
@@ -325,11 +356,14 @@ int main(int argc, char** argv) {
   log->info(
       "queue {}: {} packets, {} dropped ({:.2f}%), {} released ({} early at "
       "exit), {} passed unshaped while draining, most held {}, release late "
-      "by mean {:.1f} us, max {:.1f} us{}",
+      "by mean {:.1f} us, max {:.1f} us, held past the delay since arrival by "
+      "mean {:.1f} us, max {:.1f} us ({} of {} arrivals stamped by the "
+      "kernel){}",
       queue_num, shaper.seen(), shaper.dropped(),
       shaper.seen() ? 100.0 * shaper.dropped() / shaper.seen() : 0.0,
       shaper.released(), flushed, ctx.passed_while_draining, shaper.max_held(),
-      shaper.late_mean_us(), shaper.late_max_us(),
+      shaper.late_mean_us(), shaper.late_max_us(), shaper.over_mean_us(),
+      shaper.over_max_us(), shaper.stamped(), shaper.seen(),
       enobufs ? fmt::format(", {} netlink overruns (kernel dropped)", enobufs)
               : std::string());
   nfq_destroy_queue(ctx.queue);
