@@ -3,7 +3,10 @@
 // and drops a --loss_percent share of them, then re-injects the rest with an
 // NF_ACCEPT verdict when their time is due. One thread: ppoll() on the
 // netlink socket and a signalfd, with a timeout to shortly before the
-// earliest due packet, then polling without sleep until it is due.
+// earliest due packet, then polling without sleep until it is due. The hold
+// counts from the packet's arrival in the queue when the kernel stamped it
+// (forwarded packets, while any socket on the machine asks for stamps), else
+// from when it is read.
 //
 // Packets reach it through an iptables rule in the namespace whose traffic it
 // shapes, e.g.
@@ -117,10 +120,11 @@ class Shaper {
                           : std::uniform_real_distribution<double>(-j, j)(rng_);
       hold = std::max<int64_t>(0, hold + std::llround(offset));
     }
-    int64_t due = now_ns + hold;
+    const int64_t asked = arrival_ns.value_or(now_ns) + hold;
+    int64_t due = asked;
     if (!options_.reorder) due = std::max(due, last_due_ns_);
     last_due_ns_ = due;
-    held_.push({due, seen_, id, arrival_ns.value_or(now_ns) + hold});
+    held_.push({due, seen_, id, asked});
     max_held_ = std::max<uint64_t>(max_held_, held_.size());
     return true;
   }
