@@ -251,11 +251,21 @@ test('with a token: asked once, sent as a header, never in a URL; 1,000 targets 
   await page.click('#login-form button');
   await page.waitForFunction(() => document.getElementById('login-error').textContent.includes('rejected'));
   const t0 = Date.now();
+  const before = urls.length;
   await page.fill('#token', TOKEN);
   await page.click('#login-form button');
   await page.waitForSelector('body[data-overview-ready="1000"]');
   const elapsed = Date.now() - t0;
-  assert.ok(elapsed < 5000, `1,000 targets took ${elapsed} ms`);
+  // What keeps 1,000 targets fast is how much the page asks for, not this
+  // machine's speed (a loaded 2-vCPU box took 13 s): per refresh (every 5 s,
+  // so a slow first load may see two), one listing and stats for the 50 rows
+  // on screen only.
+  const loading = urls.slice(before).filter((u) => u.includes('/v1/'));
+  const listings = loading.filter((u) => u.includes('/v1/targets?')).length;
+  const stats = loading.filter((u) => /\/v1\/targets\/[^/]+\/stats/.test(u)).length;
+  assert.ok(listings >= 1, loading.join('\n'));
+  assert.ok(stats <= 50 * listings, `${stats} stats requests for ${listings} refreshes of 50 rows`);
+  assert.equal(loading.length, listings + stats, loading.join('\n'));
   assert.equal(await page.locator('#targets tbody tr').count(), 50);
   assert.equal(await page.textContent('#count'), '1000 of 1000 targets');
   await page.fill('#filter', 't099');
