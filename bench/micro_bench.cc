@@ -77,43 +77,27 @@ class NullSink final : public SampleSink {
 };
 
 // A socket that answers every echo request at once, like loopback, and
-// hands back its TX stamp first, as the kernel does, reusing its buffers so
-// that what the benchmark counts is the prober's allocations.
+// hands back its TX stamp first, as the kernel does (with the packet, or
+// by ID alone), reusing its buffers so that what the benchmark counts is
+// the prober's allocations.
 class EchoingSocket final : public IcmpSocket {
  public:
+  explicit EchoingSocket(bool by_id) : by_id_(by_id) {}
   int fd() const override { return -1; }
   bool ipv6() const override { return false; }
   bool ip_header_included() const override { return false; }
   uint16_t id() const override { return 0x1234; }
   bool kernel_timestamps() const override { return true; }
+  bool stamps_by_id() const override { return by_id_; }
   std::string mode() const override { return "echoing"; }
 
+  void SendBatch(absl::Span<IcmpOutgoing> batch) override {
+    for (IcmpOutgoing& out : batch) {
+      out.result = Echo(out.to, out.message, out.stamp_id);
+    }
+  }
   absl::Status Send(const IpAddress& to, absl::string_view message) override {
-    IcmpReceived& stamp = errors_.Push();
-    stamp.kind = IcmpReceived::Kind::kTxTimestamp;
-    stamp.peer.reset();
-    // Ethernet header, IPv4 header to `to`, the message.
-    stamp.data.assign(14, '\0');
-    stamp.data[12] = 0x08;
-    char ip[20] = {0x45, 0, 0, 0, 0, 0, 0, 0, 64, 1};
-    size_t total = 20 + message.size();
-    ip[2] = static_cast<char>(total >> 8);
-    ip[3] = static_cast<char>(total & 0xff);
-    sockaddr_storage destination;
-    to.ToSockaddr(0, &destination);
-    memcpy(&ip[16], &reinterpret_cast<sockaddr_in*>(&destination)->sin_addr, 4);
-    stamp.data.append(ip, sizeof(ip));
-    stamp.data.append(message.data(), message.size());
-    stamp.kernel_realtime_ns = stamp.kernel_monotonic_ns = now_ns;
-    stamp.userspace_ns = now_ns;
-    IcmpReceived& reply = messages_.Push();
-    reply.kind = IcmpReceived::Kind::kMessage;
-    reply.peer = to;
-    reply.data.assign(message.data(), message.size());
-    reply.data[0] = 0;  // echo reply
-    reply.kernel_realtime_ns = reply.kernel_monotonic_ns = now_ns + 20'000;
-    reply.userspace_ns = now_ns + 25'000;
-    return absl::OkStatus();
+    return Echo(to, message, 0);
   }
 
   IcmpReceiveResult Receive(bool error_queue,
@@ -130,6 +114,46 @@ class EchoingSocket final : public IcmpSocket {
   int64_t now_ns = 0;
 
  private:
+  absl::Status Echo(const IpAddress& to, absl::string_view message,
+                    uint32_t stamp_id) {
+    IcmpReceived& stamp = errors_.Push();
+    stamp.kind = IcmpReceived::Kind::kTxTimestamp;
+    stamp.peer.reset();
+    stamp.kernel_realtime_ns = stamp.kernel_monotonic_ns = now_ns;
+    stamp.userspace_ns = now_ns;
+    if (by_id_) {
+      stamp.stamp_id = stamp_id;
+      stamp.data.clear();
+    } else {
+      stamp.stamp_id.reset();
+      AppendLoopedPacket(to, message, &stamp.data);
+    }
+    IcmpReceived& reply = messages_.Push();
+    reply.kind = IcmpReceived::Kind::kMessage;
+    reply.peer = to;
+    reply.data.assign(message.data(), message.size());
+    reply.data[0] = 0;  // echo reply
+    reply.kernel_realtime_ns = reply.kernel_monotonic_ns = now_ns + 20'000;
+    reply.userspace_ns = now_ns + 25'000;
+    return absl::OkStatus();
+  }
+
+  static void AppendLoopedPacket(const IpAddress& to, absl::string_view message,
+                                 std::string* data) {
+    // Ethernet header, IPv4 header to `to`, the message.
+    data->assign(14, '\0');
+    (*data)[12] = 0x08;
+    char ip[20] = {0x45, 0, 0, 0, 0, 0, 0, 0, 64, 1};
+    size_t total = 20 + message.size();
+    ip[2] = static_cast<char>(total >> 8);
+    ip[3] = static_cast<char>(total & 0xff);
+    sockaddr_storage destination;
+    to.ToSockaddr(0, &destination);
+    memcpy(&ip[16], &reinterpret_cast<sockaddr_in*>(&destination)->sin_addr, 4);
+    data->append(ip, sizeof(ip));
+    data->append(message.data(), message.size());
+  }
+
   // A queue whose items keep their buffers when reused.
   class Ring {
    public:
@@ -155,15 +179,18 @@ class EchoingSocket final : public IcmpSocket {
     std::vector<IcmpReceived> items_;
     size_t head_ = 0, size_ = 0;
   };
+  const bool by_id_;
   Ring errors_, messages_;
 };
 
 // One probe: send, TX stamp, reply, match, emit; `allocs/probe` counts the
 // heap allocations per probe on this steady path (the sink does none).
+// Arguments: targets, and whether TX stamps come by ID (Linux 6.13+) or
+// with the packet.
 void BM_IcmpSendAndMatch(benchmark::State& state) {
   FakeClock clock;
   NullSink sink;
-  auto v4 = std::make_unique<EchoingSocket>();
+  auto v4 = std::make_unique<EchoingSocket>(state.range(1) != 0);
   EchoingSocket* socket = v4.get();
   IcmpProber prober(clock, sink, std::move(v4), nullptr);
   const int targets = static_cast<int>(state.range(0));
@@ -192,7 +219,9 @@ void BM_IcmpSendAndMatch(benchmark::State& state) {
       static_cast<double>(state.iterations());
   state.SetItemsProcessed(state.iterations());
 }
-BENCHMARK(BM_IcmpSendAndMatch)->Arg(1)->Arg(1000)->Arg(10000);
+BENCHMARK(BM_IcmpSendAndMatch)
+    ->ArgNames({"targets", "by_id"})
+    ->ArgsProduct({{1, 1000, 10000}, {0, 1}});
 
 // A store with `n` targets, each with an hour of 1 Hz samples.
 std::shared_ptr<ResultStore> FilledStore(FakeClock& clock, int n) {

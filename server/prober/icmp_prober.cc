@@ -117,11 +117,12 @@ void IcmpProber::ApplyChanges(int64_t now_ns) {
   }
   // Their open probes end here, unreported; a reply still on its way is
   // then a stranger. Queued deadlines find nothing (lazy deletion).
-  for (auto it = pending_.begin(); it != pending_.end();) {
-    if (slots_[it->second.slot].removed) {
-      pending_.erase(it++);
-    } else {
-      ++it;
+  for (uint32_t i = 0; i < records_.size(); ++i) {
+    ProbeRecord& probe = records_[i];
+    if (probe.state == ProbeRecord::State::kPending &&
+        slots_[probe.slot].removed) {
+      probe_of_key_.erase(probe.key);
+      FreeRecord(i);
     }
   }
 }
@@ -194,36 +195,78 @@ void IcmpProber::QueueProbe(int slot_index, int64_t scheduled_ns) {
 
 void IcmpProber::Flush(IcmpSocket& socket, SendBatch& batch) {
   if (batch.probes.empty()) return;
+  // Each probe's record first: its index names the probe's TX stamp.
   batch.wire.clear();
   for (size_t i = 0; i < batch.probes.size(); ++i) {
     batch.wire.push_back(
-        IcmpOutgoing{batch.probes[i].key.address, batch.messages[i], {}});
+        IcmpOutgoing{batch.probes[i].key.address, batch.messages[i],
+                     NewRecord(batch.probes[i].key), absl::OkStatus()});
   }
   int64_t sent_ns = clock_.MonotonicNanos();
   socket.SendBatch(absl::MakeSpan(batch.wire));
   for (size_t i = 0; i < batch.probes.size(); ++i) {
     const Outgoing& probe = batch.probes[i];
     const Slot& slot = slots_[probe.slot];
+    const uint32_t index = batch.wire[i].stamp_id;
     lag_.Note(sent_ns - probe.scheduled_ns, sent_ns);
     if (!batch.wire[i].result.ok()) {
+      probe_of_key_.erase(probe.key);
+      FreeRecord(index);
       EmitSendFailed(slot.target.target_index, probe.sequence,
                      probe.scheduled_ns, sent_ns,
                      std::string(batch.wire[i].result.message()));
       continue;
     }
-    // A leftover entry under this key (sequence wrapped) is simply replaced.
-    Pending pending;
-    pending.slot = probe.slot;
-    pending.sequence = probe.sequence;
-    pending.token = probe.token;
-    pending.scheduled_ns = probe.scheduled_ns;
-    pending.sent_ns = sent_ns;
-    pending.deadline_ns = sent_ns + slot.target.timeout_ns;
-    pending_[probe.key] = pending;
-    ended_.erase(probe.key);
-    deadlines_.Push(pending.deadline_ns, probe.key);
+    ProbeRecord& record = records_[index];
+    record.slot = probe.slot;
+    record.sequence = probe.sequence;
+    record.token = probe.token;
+    record.scheduled_ns = probe.scheduled_ns;
+    record.sent_ns = sent_ns;
+    record.deadline_ns = sent_ns + slot.target.timeout_ns;
+    deadlines_.Push(record.deadline_ns, RecordRef{index, record.generation});
   }
   batch.probes.clear();
+}
+
+uint32_t IcmpProber::NewRecord(const Key& key) {
+  auto [entry, inserted] = probe_of_key_.try_emplace(key, 0);
+  if (!inserted) {
+    // Sequence wrapped onto a probe still remembered: it is dropped (its
+    // queued deadline or forget time then finds the record moved on).
+    FreeRecord(entry->second);
+  }
+  uint32_t index;
+  if (free_records_.empty()) {
+    index = static_cast<uint32_t>(records_.size());
+    records_.emplace_back();
+  } else {
+    index = free_records_.back();
+    free_records_.pop_back();
+  }
+  entry->second = index;
+  ProbeRecord& record = records_[index];
+  uint32_t generation = record.generation + 1;
+  record = ProbeRecord{};
+  record.generation = generation;
+  record.state = ProbeRecord::State::kPending;
+  record.key = key;
+  ++pending_probes_;
+  return index;
+}
+
+void IcmpProber::FreeRecord(uint32_t index) {
+  ProbeRecord& record = records_[index];
+  if (record.state == ProbeRecord::State::kPending) --pending_probes_;
+  record.state = ProbeRecord::State::kFree;
+  free_records_.push_back(index);
+}
+
+IcmpProber::ProbeRecord* IcmpProber::FindPending(const Key& key) {
+  auto it = probe_of_key_.find(key);
+  if (it == probe_of_key_.end()) return nullptr;
+  ProbeRecord& record = records_[it->second];
+  return record.state == ProbeRecord::State::kPending ? &record : nullptr;
 }
 
 void IcmpProber::EmitSendFailed(int target_index, uint64_t sequence,
@@ -283,19 +326,27 @@ void IcmpProber::Handle(IcmpSocket& socket, const IcmpReceived& item) {
 
 void IcmpProber::HandleTxStamp(IcmpSocket& socket, const IcmpReceived& item) {
   if (!item.kernel_realtime_ns || !item.kernel_monotonic_ns) return;
-  // The packet itself names its probe: never a count of sends, which a
-  // failed send would shift.
-  std::optional<LoopedEcho> echo = ParseLoopedEcho(item.data, socket.ipv6());
-  if (!echo || echo->id != socket.id()) return;
-  auto pending = pending_.find(Key{echo->destination, echo->sequence});
+  // The probe's record index (its stamp ID), or the packet itself names
+  // the probe: never a count of sends, which a failed send would shift.
+  ProbeRecord* pending = nullptr;
+  if (item.stamp_id) {
+    if (*item.stamp_id < records_.size() &&
+        records_[*item.stamp_id].state == ProbeRecord::State::kPending) {
+      pending = &records_[*item.stamp_id];
+    }
+  } else {
+    std::optional<LoopedEcho> echo = ParseLoopedEcho(item.data, socket.ipv6());
+    if (!echo || echo->id != socket.id()) return;
+    pending = FindPending(Key{echo->destination, echo->sequence});
+  }
   // A stamp older than the send belongs to an earlier probe under the same
   // (wrapped) sequence.
-  if (pending == pending_.end() || pending->second.tx_kernel_realtime_ns ||
-      *item.kernel_monotonic_ns + kStampSlackNs < pending->second.sent_ns) {
+  if (pending == nullptr || pending->tx_kernel_realtime_ns ||
+      *item.kernel_monotonic_ns + kStampSlackNs < pending->sent_ns) {
     return;
   }
-  pending->second.tx_kernel_realtime_ns = item.kernel_realtime_ns;
-  pending->second.tx_kernel_monotonic_ns = item.kernel_monotonic_ns;
+  pending->tx_kernel_realtime_ns = item.kernel_realtime_ns;
+  pending->tx_kernel_monotonic_ns = item.kernel_monotonic_ns;
 }
 
 void IcmpProber::HandleMessage(IcmpSocket& socket, const IcmpReceived& item) {
@@ -319,29 +370,29 @@ void IcmpProber::HandleMessage(IcmpSocket& socket, const IcmpReceived& item) {
   if (parsed->kind != ParsedIcmp::Kind::kEchoReply || !item.peer) return;
   if (*parsed->id != socket.id()) return;  // another process's ping
   Key key{*item.peer, *parsed->sequence};
-  auto it = pending_.find(key);
-  if (it == pending_.end()) {
-    auto ended = ended_.find(key);
-    if (ended != ended_.end()) {
-      auto& counters = *slots_[ended->second.slot].counters;
-      if (ended->second.answered) {
-        ++counters.duplicate_replies;
-      } else {
-        ++counters.late_replies;
-      }
+  auto it = probe_of_key_.find(key);
+  if (it == probe_of_key_.end()) return;  // a stranger
+  uint32_t index = it->second;
+  if (records_[index].state == ProbeRecord::State::kEnded) {
+    auto& counters = *slots_[records_[index].slot].counters;
+    if (records_[index].answered) {
+      ++counters.duplicate_replies;
+    } else {
+      ++counters.late_replies;
     }
     return;
   }
-  if (!it->second.tx_kernel_realtime_ns && socket.kernel_timestamps() &&
+  if (!records_[index].tx_kernel_realtime_ns && socket.kernel_timestamps() &&
       !error_queue_read_) {
     // Its TX stamp came after the poller looked (EPOLLERR unset then): read
     // the error queue once now rather than lose the kernel send time.
+    // (The record stays where it is: only sends add records.)
     error_queue_read_ = true;
     DrainQueue(socket, /*error_queue=*/true);
-    it = pending_.find(key);
-    if (it == pending_.end()) return;  // an ICMP error there ended it
+    // An ICMP error there ended it.
+    if (records_[index].state != ProbeRecord::State::kPending) return;
   }
-  const Pending& pending = it->second;
+  ProbeRecord& pending = records_[index];
   const IcmpTarget& target = slots_[pending.slot].target;
   if (!ProbePayloadMatches(parsed->payload, nonce_, pending.token,
                            target.payload_bytes)) {
@@ -357,7 +408,7 @@ void IcmpProber::HandleMessage(IcmpSocket& socket, const IcmpReceived& item) {
       kernel_rx ? *item.kernel_monotonic_ns : item.userspace_ns;
   if (received_ns > pending.deadline_ns) {
     ++slots_[pending.slot].counters->late_replies;
-    Complete(key, SampleResult::kTimeout, pending.deadline_ns, std::nullopt,
+    Complete(pending, SampleResult::kTimeout, pending.deadline_ns, std::nullopt,
              TimestampSource::kNone, "no reply within timeout");
     return;
   }
@@ -390,7 +441,7 @@ void IcmpProber::HandleMessage(IcmpSocket& socket, const IcmpReceived& item) {
       source = TimestampSource::kMixed;
     }
   }
-  Complete(key, SampleResult::kOk, item.userspace_ns, rtt, source, "");
+  Complete(pending, SampleResult::kOk, item.userspace_ns, rtt, source, "");
 }
 
 void IcmpProber::NoteRejectedKernelRtt(int64_t kernel_rtt_ns,
@@ -406,24 +457,29 @@ void IcmpProber::NoteRejectedKernelRtt(int64_t kernel_rtt_ns,
 
 void IcmpProber::HandleError(const Key& key, SampleResult result,
                              const std::string& detail) {
-  if (pending_.find(key) == pending_.end()) return;
-  Complete(key, result, clock_.MonotonicNanos(), std::nullopt,
+  ProbeRecord* pending = FindPending(key);
+  if (pending == nullptr) return;
+  Complete(*pending, result, clock_.MonotonicNanos(), std::nullopt,
            TimestampSource::kNone, detail);
 }
 
-void IcmpProber::Complete(const Key& key, SampleResult result,
+void IcmpProber::Complete(ProbeRecord& probe, SampleResult result,
                           int64_t completed_ns, std::optional<int64_t> rtt_ns,
                           TimestampSource source, const std::string& error) {
-  auto it = pending_.find(key);
-  const Pending pending = it->second;
-  pending_.erase(it);
-  Remember(key, pending.slot, result == SampleResult::kOk, completed_ns);
+  // Remembered until its forget time, for late and duplicate replies.
+  probe.state = ProbeRecord::State::kEnded;
+  probe.answered = result == SampleResult::kOk;
+  --pending_probes_;
+  forget_order_.Push(
+      completed_ns + RetentionNs(slots_[probe.slot].target.timeout_ns),
+      RecordRef{static_cast<uint32_t>(&probe - records_.data()),
+                probe.generation});
   Sample sample;
-  sample.target_index = slots_[pending.slot].target.target_index;
+  sample.target_index = slots_[probe.slot].target.target_index;
   sample.kind = ProbeKind::kIcmp;
-  sample.sequence = pending.sequence;
-  sample.scheduled_ns = pending.scheduled_ns;
-  sample.sent_ns = pending.sent_ns;
+  sample.sequence = probe.sequence;
+  sample.scheduled_ns = probe.scheduled_ns;
+  sample.sent_ns = probe.sent_ns;
   sample.completed_ns = completed_ns;
   sample.result = result;
   sample.rtt_ns = rtt_ns;
@@ -432,26 +488,26 @@ void IcmpProber::Complete(const Key& key, SampleResult result,
   Emit(sample);
 }
 
-void IcmpProber::Remember(const Key& key, int slot, bool answered,
-                          int64_t now_ns) {
-  int64_t forget = now_ns + RetentionNs(slots_[slot].target.timeout_ns);
-  ended_[key] = Ended{slot, answered, forget};
-  forget_order_.Push(forget, key);
-}
-
 void IcmpProber::ExpireTimeouts(int64_t now_ns) {
-  int64_t deadline = 0;
-  Key key;
-  while (deadlines_.PopDue(now_ns, &deadline, &key)) {
-    auto it = pending_.find(key);
-    if (it == pending_.end() || it->second.deadline_ns != deadline) continue;
-    Complete(key, SampleResult::kTimeout, now_ns, std::nullopt,
+  int64_t time_ns = 0;
+  RecordRef ref;
+  while (deadlines_.PopDue(now_ns, &time_ns, &ref)) {
+    ProbeRecord& probe = records_[ref.index];
+    if (probe.generation != ref.generation ||
+        probe.state != ProbeRecord::State::kPending) {
+      continue;  // answered, or dropped
+    }
+    Complete(probe, SampleResult::kTimeout, now_ns, std::nullopt,
              TimestampSource::kNone, "no reply within timeout");
   }
-  int64_t forget = 0;
-  while (forget_order_.PopDue(now_ns, &forget, &key)) {
-    auto it = ended_.find(key);
-    if (it != ended_.end() && it->second.forget_ns == forget) ended_.erase(it);
+  while (forget_order_.PopDue(now_ns, &time_ns, &ref)) {
+    ProbeRecord& probe = records_[ref.index];
+    if (probe.generation != ref.generation ||
+        probe.state != ProbeRecord::State::kEnded) {
+      continue;  // dropped already
+    }
+    probe_of_key_.erase(probe.key);
+    FreeRecord(ref.index);
   }
 }
 
@@ -535,14 +591,14 @@ int64_t IcmpProber::MinWakeGapNs(int64_t now_ns) const {
 
 void IcmpProber::RunLoop() {
   auto log = Logger("prober");
+  auto describe = [](const IcmpSocket* socket) -> std::string {
+    if (socket == nullptr) return "none";
+    if (!socket->kernel_timestamps()) return socket->mode() + ", user stamps";
+    return socket->mode() + ", kernel stamps" +
+           (socket->stamps_by_id() ? " (TX stamps by ID)" : "");
+  };
   log->info("ICMP prober: {} targets (IPv4 socket: {}, IPv6 socket: {})",
-            slots_.size(),
-            v4_ ? v4_->mode() + (v4_->kernel_timestamps() ? ", kernel stamps"
-                                                          : ", user stamps")
-                : "none",
-            v6_ ? v6_->mode() + (v6_->kernel_timestamps() ? ", kernel stamps"
-                                                          : ", user stamps")
-                : "none");
+            slots_.size(), describe(v4_.get()), describe(v6_.get()));
   int64_t last_wake_ns = 0;
   epoll_event events[4];
   while (!stop_) {

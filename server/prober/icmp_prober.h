@@ -49,7 +49,9 @@ struct IcmpTargetCounters {
 //
 // RTT uses the kernel's software send and receive stamps when the socket has
 // them (Sample::timestamp_source says which were used), each TX stamp
-// matched to its probe by the packet it comes back with; a kernel RTT that
+// matched to its probe by the ID its send went out with (the probe's record
+// index; IcmpSocket::stamps_by_id) or else by the packet it comes back
+// with; a kernel RTT that
 // disagrees with the monotonic clock (a wall-clock step) is replaced by the
 // clock read around sendto()/recvmsg(), labelled userspace.
 //
@@ -110,7 +112,7 @@ class IcmpProber {
   // How long the loop waits at least between wakes (it then sends and reads
   // in batches); 0 while a late read would change RTTs.
   int64_t MinWakeGapNs(int64_t now_ns) const;
-  size_t pending_count() const { return pending_.size(); }
+  size_t pending_count() const { return pending_probes_; }
 
  private:
   struct Key {
@@ -124,8 +126,20 @@ class IcmpProber {
       return H::combine(std::move(h), key.address, key.sequence);
     }
   };
-  struct Pending {
-    int slot = 0;  // index into targets_
+  // A probe in flight, or ended and remembered for a while to tell late and
+  // duplicate replies from strangers. Records live in one table, reached
+  // by (address, wire sequence) through probe_of_key_ when a reply or stamp
+  // names them, and by index from the deadline and forget queues: one hash
+  // lookup per reply or stamp, none per deadline.
+  struct ProbeRecord {
+    enum class State : uint8_t { kFree, kPending, kEnded };
+    State state = State::kFree;
+    bool answered = false;  // kEnded: a reply (not a timeout or error) ended it
+    // Counts the record's reuses: a queued reference to an earlier probe
+    // in it finds a different generation.
+    uint32_t generation = 0;
+    int slot = 0;  // index into slots_
+    Key key;
     uint64_t sequence = 0;
     uint64_t token = 0;
     int64_t scheduled_ns = 0;
@@ -134,12 +148,9 @@ class IcmpProber {
     std::optional<int64_t> tx_kernel_realtime_ns;
     std::optional<int64_t> tx_kernel_monotonic_ns;
   };
-  // Probes that already ended, kept for a while to tell late and duplicate
-  // replies from strangers.
-  struct Ended {
-    int slot = 0;
-    bool answered = false;
-    int64_t forget_ns = 0;
+  struct RecordRef {
+    uint32_t index = 0;
+    uint32_t generation = 0;
   };
   // One target, by slot index (never reused: a removed target's slot stays,
   // idle, so remembered probes cannot reach another target).
@@ -178,11 +189,16 @@ class IcmpProber {
   void HandleMessage(IcmpSocket& socket, const IcmpReceived& item);
   void HandleError(const Key& key, SampleResult result,
                    const std::string& detail);
+  // The pending probe under `key`, or null.
+  ProbeRecord* FindPending(const Key& key);
   void NoteRejectedKernelRtt(int64_t kernel_rtt_ns, int64_t userspace_rtt_ns);
-  void Complete(const Key& key, SampleResult result, int64_t completed_ns,
+  void Complete(ProbeRecord& probe, SampleResult result, int64_t completed_ns,
                 std::optional<int64_t> rtt_ns, TimestampSource source,
                 const std::string& error);
-  void Remember(const Key& key, int slot, bool answered, int64_t now_ns);
+  // A record (its index) for a probe about to be sent under `key`; one
+  // still there under that key (its sequence wrapped) is dropped.
+  uint32_t NewRecord(const Key& key);
+  void FreeRecord(uint32_t index);
   void RunLoop();
   void Emit(const Sample& sample);
 
@@ -198,11 +214,14 @@ class IcmpProber {
   // Nodes, so that slots may point at their entries.
   absl::node_hash_map<IpAddress, uint16_t> next_wire_sequence_;
   ProbeSchedule schedule_;
-  absl::flat_hash_map<Key, Pending> pending_;
-  // Probe deadlines, in time order (lazy deletion: see TimedQueue).
-  TimedQueue<Key> deadlines_;
-  absl::flat_hash_map<Key, Ended> ended_;
-  TimedQueue<Key> forget_order_;
+  std::vector<ProbeRecord> records_;
+  std::vector<uint32_t> free_records_;
+  absl::flat_hash_map<Key, uint32_t> probe_of_key_;  // pending and ended
+  size_t pending_probes_ = 0;
+  // Probe deadlines and when ended probes are forgotten, in time order
+  // (lazy deletion: a reference whose record moved on is skipped).
+  TimedQueue<RecordRef> deadlines_;
+  TimedQueue<RecordRef> forget_order_;
   std::vector<ProbeSchedule::Due> due_scratch_;
   SendBatch batches_[2];  // IPv4, IPv6
   // Receive batches, reused: messages, and the error queue (which a reply

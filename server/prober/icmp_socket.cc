@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "common/logging.h"
 
 namespace latency {
 namespace {
@@ -49,8 +50,13 @@ std::string PingGroupRange() {
 
 class LinuxIcmpSocket final : public IcmpSocket {
  public:
-  LinuxIcmpSocket(int fd, bool ipv6, bool raw, Clock& clock)
-      : fd_(fd), ipv6_(ipv6), raw_(raw), clock_(clock) {}
+  LinuxIcmpSocket(int fd, bool ipv6, bool raw, Clock& clock,
+                  int stamp_id_cmsg_type)
+      : fd_(fd),
+        ipv6_(ipv6),
+        raw_(raw),
+        clock_(clock),
+        stamp_id_cmsg_type_(stamp_id_cmsg_type) {}
   ~LinuxIcmpSocket() override { close(fd_); }
 
   absl::Status Init() {
@@ -59,15 +65,16 @@ class LinuxIcmpSocket final : public IcmpSocket {
     // sent them; the default (about 200 KB, some 250 probes) refuses sends
     // (EAGAIN) when a few hundred leave at once and wait in a queue.
     SetBufferBytes(SO_SNDBUF, SO_SNDBUFFORCE, kSendBufferBytes);
-    // No OPT_ID/OPT_TSONLY: TX stamps come back with the packet itself, whose
-    // ICMP sequence names the probe. OPT_ID keys cannot: a send that fails
-    // after the kernel numbered it (a firewall REJECT, a full qdisc) shifts
-    // every later key (and SCM_TS_OPT_ID, which sets the key per send, is
-    // not in this system's headers).
-    unsigned flags = SOF_TIMESTAMPING_SOFTWARE | SOF_TIMESTAMPING_RX_SOFTWARE |
-                     SOF_TIMESTAMPING_TX_SOFTWARE;
-    kernel_timestamps_ = setsockopt(fd_, SOL_SOCKET, SO_TIMESTAMPING, &flags,
-                                    sizeof(flags)) == 0;
+    // TX stamps by ID where the kernel takes the ID with each send
+    // (SCM_TS_OPT_ID): the stamp then comes back alone (OPT_TSONLY), not
+    // with a copy of the packet to parse. Never the kernel's own count of
+    // sends: one that fails after the kernel numbered it (a firewall
+    // REJECT, a full qdisc) would shift every later key. Older kernels
+    // refuse the ID at the first send; SendBatch then falls back to stamps
+    // that carry the packet, whose ICMP sequence names the probe.
+    stamps_by_id_ = SetTimestamping(kStampFlags | SOF_TIMESTAMPING_OPT_ID |
+                                    SOF_TIMESTAMPING_OPT_TSONLY);
+    kernel_timestamps_ = stamps_by_id_ || SetTimestamping(kStampFlags);
     if (raw_) {
       // Only what the prober can use: replies and errors, not the echo
       // requests every raw socket also sees on loopback.
@@ -116,19 +123,13 @@ class LinuxIcmpSocket final : public IcmpSocket {
   bool ip_header_included() const override { return raw_ && !ipv6_; }
   uint16_t id() const override { return id_; }
   bool kernel_timestamps() const override { return kernel_timestamps_; }
+  bool stamps_by_id() const override { return stamps_by_id_; }
   std::string mode() const override { return raw_ ? "raw" : "datagram"; }
 
   absl::Status Send(const IpAddress& to, absl::string_view message) override {
-    largest_sent_ = std::max(largest_sent_, message.size());
-    sockaddr_storage destination;
-    socklen_t length = to.ToSockaddr(0, &destination);
-    ssize_t sent = sendto(fd_, message.data(), message.size(), 0,
-                          reinterpret_cast<sockaddr*>(&destination), length);
-    if (sent < 0) {
-      return absl::UnavailableError(
-          absl::StrCat("sendto ", to.ToString(), ": ", strerror(errno)));
-    }
-    return absl::OkStatus();
+    IcmpOutgoing out{to, message, 0, absl::OkStatus()};
+    SendBatch(absl::MakeSpan(&out, 1));
+    return out.result;
   }
 
   void SendBatch(absl::Span<IcmpOutgoing> batch) override {
@@ -146,8 +147,30 @@ class LinuxIcmpSocket final : public IcmpSocket {
         m.msg_hdr.msg_namelen = out.to.ToSockaddr(0, &send_names_[i]);
         m.msg_hdr.msg_iov = &send_iov_[i];
         m.msg_hdr.msg_iovlen = 1;
+        if (stamps_by_id_) {
+          char* control = &send_control_[i * kSendControlBytes];
+          m.msg_hdr.msg_control = control;
+          m.msg_hdr.msg_controllen = kSendControlBytes;
+          cmsghdr* c = CMSG_FIRSTHDR(&m.msg_hdr);
+          c->cmsg_level = SOL_SOCKET;
+          c->cmsg_type = stamp_id_cmsg_type_;
+          c->cmsg_len = CMSG_LEN(sizeof(uint32_t));
+          memcpy(CMSG_DATA(c), &out.stamp_id, sizeof(uint32_t));
+        }
       }
       int sent = sendmmsg(fd_, send_msgs_, static_cast<unsigned>(count), 0);
+      if (sent < 0 && errno == EINVAL && stamps_by_id_ && !ids_accepted_) {
+        // A kernel before 6.13 knows no per-send stamp ID: stamps carry the
+        // packet from now on, and this batch goes again without IDs.
+        Logger("prober")->info(
+            "ICMP{} socket: this kernel takes no per-send TX stamp ID "
+            "(SCM_TS_OPT_ID, Linux 6.13+); TX stamps carry the packet",
+            ipv6_ ? "v6" : "");
+        stamps_by_id_ = false;
+        SetTimestamping(kStampFlags);
+        continue;
+      }
+      if (sent > 0 && stamps_by_id_) ids_accepted_ = true;
       if (sent < 0) {
         // The first of these failed (sendmmsg reports an error only for
         // the first message): it alone is lost; go on with the next.
@@ -201,6 +224,16 @@ class LinuxIcmpSocket final : public IcmpSocket {
   }
 
  private:
+  static constexpr unsigned kStampFlags = SOF_TIMESTAMPING_SOFTWARE |
+                                          SOF_TIMESTAMPING_RX_SOFTWARE |
+                                          SOF_TIMESTAMPING_TX_SOFTWARE;
+  static constexpr size_t kSendControlBytes = CMSG_SPACE(sizeof(uint32_t));
+
+  bool SetTimestamping(unsigned flags) {
+    return setsockopt(fd_, SOL_SOCKET, SO_TIMESTAMPING, &flags,
+                      sizeof(flags)) == 0;
+  }
+
   // As much as wmem_max / rmem_max allow, then, for root, beyond them;
   // failure just leaves the smaller size.
   void SetBufferBytes(int option, int force_option, int bytes) {
@@ -232,6 +265,7 @@ class LinuxIcmpSocket final : public IcmpSocket {
     item.kernel_realtime_ns.reset();
     item.kernel_monotonic_ns.reset();
     item.error_type = item.error_code = 0;
+    item.stamp_id.reset();
     const sock_extended_err* error = nullptr;
     for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr;
          c = CMSG_NXTHDR(const_cast<msghdr*>(&msg), c)) {
@@ -255,6 +289,7 @@ class LinuxIcmpSocket final : public IcmpSocket {
     if (error->ee_origin == SO_EE_ORIGIN_TIMESTAMPING) {
       item.kind = IcmpReceived::Kind::kTxTimestamp;
       item.peer.reset();
+      if (stamps_by_id_) item.stamp_id = error->ee_data;
       return true;
     }
     // Only what an ICMP message said; local errors (EMSGSIZE and the like)
@@ -274,14 +309,18 @@ class LinuxIcmpSocket final : public IcmpSocket {
   const bool ipv6_;
   const bool raw_;
   Clock& clock_;
+  const int stamp_id_cmsg_type_;
   uint16_t id_ = 0;
   bool kernel_timestamps_ = false;
+  bool stamps_by_id_ = false;
+  bool ids_accepted_ = false;  // a send with an ID went out
   size_t largest_sent_ = 0;
   std::vector<char> large_buffer_;
   // Batch state, reused by every call (one event loop owns the socket).
   mmsghdr send_msgs_[kBatch];
   iovec send_iov_[kBatch];
   sockaddr_storage send_names_[kBatch];
+  alignas(cmsghdr) char send_control_[kBatch * kSendControlBytes];
   mmsghdr recv_msgs_[kBatch];
   iovec recv_iov_[kBatch];
   sockaddr_storage recv_names_[kBatch];
@@ -292,8 +331,8 @@ class LinuxIcmpSocket final : public IcmpSocket {
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<IcmpSocket>> OpenIcmpSocket(bool ipv6,
-                                                           Clock& clock) {
+absl::StatusOr<std::unique_ptr<IcmpSocket>> OpenIcmpSocket(
+    bool ipv6, Clock& clock, int stamp_id_cmsg_type) {
   int family = ipv6 ? AF_INET6 : AF_INET;
   int protocol =
       ipv6 ? static_cast<int>(IPPROTO_ICMPV6) : static_cast<int>(IPPROTO_ICMP);
@@ -321,7 +360,8 @@ absl::StatusOr<std::unique_ptr<IcmpSocket>> OpenIcmpSocket(bool ipv6,
       }
       continue;
     }
-    auto socket = std::make_unique<LinuxIcmpSocket>(fd, ipv6, raw, clock);
+    auto socket = std::make_unique<LinuxIcmpSocket>(fd, ipv6, raw, clock,
+                                                    stamp_id_cmsg_type);
     if (absl::Status status = socket->Init(); !status.ok()) return status;
     return socket;
   }

@@ -25,7 +25,8 @@ struct IcmpReceived {
   // kMessage: the sender. kError: the original packet's destination.
   std::optional<IpAddress> peer;
   // kMessage: as ParseIcmp expects (see IcmpSocket::ip_header_included).
-  // kTxTimestamp: the packet as it left (ParseLoopedEcho names the probe).
+  // kTxTimestamp: the packet as it left (ParseLoopedEcho names the probe),
+  // or empty when the socket stamps by ID (stamp_id names it).
   // kError: the offending original ICMP message when the kernel quotes it.
   std::string data;
   // Monotonic time right after the read (userspace receive stamp).
@@ -38,12 +39,17 @@ struct IcmpReceived {
   // only errors that an ICMP message reported reach the prober.
   uint8_t error_type = 0;
   uint8_t error_code = 0;
+  // kTxTimestamp from a socket that stamps by ID: the stamp_id its send
+  // went out with.
+  std::optional<uint32_t> stamp_id;
 };
 
 // One message of a batch send, and how its send went.
 struct IcmpOutgoing {
   IpAddress to;
   absl::string_view message;
+  // Names the send's TX stamp when the socket stamps by ID.
+  uint32_t stamp_id = 0;
   absl::Status result;
 };
 
@@ -69,11 +75,16 @@ class IcmpSocket {
   virtual uint16_t id() const = 0;
   // Whether the kernel stamps sends and receives (SO_TIMESTAMPING).
   virtual bool kernel_timestamps() const = 0;
+  // Whether TX stamps come back named by their send's stamp_id, without a
+  // copy of the packet (a per-send SCM_TS_OPT_ID, Linux 6.13+), rather than
+  // with the packet as it left. May turn false at the first send, when an
+  // older kernel refuses the per-send ID.
+  virtual bool stamps_by_id() const { return false; }
   // "datagram" or "raw", for logs.
   virtual std::string mode() const = 0;
 
-  // Sends one ICMP message to `to`. An error (a lost probe, not a fatal
-  // condition) means no kTxTimestamp will come for it.
+  // Sends one ICMP message to `to` (stamp_id 0). An error (a lost probe, not
+  // a fatal condition) means no kTxTimestamp will come for it.
   virtual absl::Status Send(const IpAddress& to, absl::string_view message) = 0;
   // Sends every message of `batch` (with sendmmsg where the socket can: one
   // system call for many probes), each with its own result.
@@ -95,8 +106,14 @@ class IcmpSocket {
 // group, a raw socket with CAP_NET_RAW otherwise. When neither is allowed
 // the error is PermissionDenied and explains both fixes; other failures
 // (e.g. no IPv6 in this kernel) have other codes.
-absl::StatusOr<std::unique_ptr<IcmpSocket>> OpenIcmpSocket(bool ipv6,
-                                                           Clock& clock);
+//
+// TX stamps are asked for by ID where the kernel takes one per send
+// (`stamp_id_cmsg_type`, SCM_TS_OPT_ID; tests pass a type no kernel knows to
+// see what an older kernel does: the first send is refused with EINVAL, and
+// the socket falls back to stamps that carry the packet).
+inline constexpr int kScmTsOptId = 81;  // <asm-generic/socket.h>, Linux 6.13
+absl::StatusOr<std::unique_ptr<IcmpSocket>> OpenIcmpSocket(
+    bool ipv6, Clock& clock, int stamp_id_cmsg_type = kScmTsOptId);
 
 }  // namespace latency
 

@@ -244,12 +244,25 @@ class Harness {
         const FakeIcmpSocket::Sent* sent = PickSent(socket);
         IcmpReceived stamp;
         stamp.kind = IcmpReceived::Kind::kTxTimestamp;
-        // The looped-back packet of an earlier send (the kernel's way of
-        // naming the probe), or garbage.
-        stamp.data = sent != nullptr && in_.Bool()
-                         ? socket.LoopedPacket(
-                               static_cast<size_t>(sent - socket.sent.data()))
-                         : std::string(in_.Bytes(96));
+        // Named as the kernel names it: by the looped-back packet of an
+        // earlier send, or by that send's stamp ID; or garbage, or an ID
+        // that names nothing (or a record that moved on).
+        switch (in_.Below(4)) {
+          case 0:
+            if (sent != nullptr) {
+              stamp.data = socket.LoopedPacket(
+                  static_cast<size_t>(sent - socket.sent.data()));
+            }
+            break;
+          case 1:
+            if (sent != nullptr) stamp.stamp_id = sent->stamp_id;
+            break;
+          case 2:
+            stamp.stamp_id = in_.Bool() ? in_.Below(64) : in_.U32();
+            break;
+          default:
+            stamp.data = std::string(in_.Bytes(96));
+        }
         if (in_.Byte() != 0) {
           int64_t at = clock_.MonotonicNanos() -
                        static_cast<int64_t>(in_.U16()) * 10'000;  // <= 655 ms

@@ -15,16 +15,18 @@ namespace latency::testing {
 
 // FakeIcmpSocket records what the prober sends and hands back whatever the
 // test queues (cloudprober's testICMPConn). It behaves like a datagram
-// socket: messages carry no IP header. Like the kernel (timestamping
-// without OPT_TSONLY), it hands each TX stamp back with the packet as it
-// left (TxStamp), never with a count of sends: a send that fails
-// (send_error, or a destination in `rejected`, as a firewall REJECT on
-// OUTPUT makes it) would have shifted such a count.
+// socket: messages carry no IP header. Like the kernel, it hands each TX
+// stamp back (TxStamp) with the packet as it left, or, when `stamps_by_id`
+// (a kernel that takes SCM_TS_OPT_ID), with the stamp_id of its send
+// alone; never with a count of sends: a send that fails (send_error, or a
+// destination in `rejected`, as a firewall REJECT on OUTPUT makes it)
+// would have shifted such a count.
 class FakeIcmpSocket final : public IcmpSocket {
  public:
   struct Sent {
     IpAddress to;
     std::string message;
+    uint32_t stamp_id = 0;
   };
 
   explicit FakeIcmpSocket(bool ipv6 = false, uint16_t id = 0x1234)
@@ -35,6 +37,7 @@ class FakeIcmpSocket final : public IcmpSocket {
   bool ip_header_included() const override { return false; }
   uint16_t id() const override { return id_; }
   bool kernel_timestamps() const override { return stamps; }
+  bool stamps_by_id() const override { return stamps && by_id; }
   std::string mode() const override { return "fake"; }
 
   absl::Status Send(const IpAddress& to, absl::string_view message) override {
@@ -49,7 +52,10 @@ class FakeIcmpSocket final : public IcmpSocket {
 
   void SendBatch(absl::Span<IcmpOutgoing> batch) override {
     batch_sizes.push_back(batch.size());
-    IcmpSocket::SendBatch(batch);
+    for (IcmpOutgoing& out : batch) {
+      out.result = Send(out.to, out.message);
+      if (out.result.ok()) sent.back().stamp_id = out.stamp_id;
+    }
   }
 
   // Hands out the inbox's items of the queue asked for, in inbox order.
@@ -124,7 +130,11 @@ class FakeIcmpSocket final : public IcmpSocket {
                        int64_t monotonic_ns) const {
     IcmpReceived stamp;
     stamp.kind = IcmpReceived::Kind::kTxTimestamp;
-    stamp.data = LoopedPacket(i);
+    if (stamps_by_id()) {
+      stamp.stamp_id = sent.at(i).stamp_id;
+    } else {
+      stamp.data = LoopedPacket(i);
+    }
     stamp.kernel_realtime_ns = realtime_ns;
     stamp.kernel_monotonic_ns = monotonic_ns;
     stamp.userspace_ns = monotonic_ns;
@@ -133,8 +143,10 @@ class FakeIcmpSocket final : public IcmpSocket {
 
   std::vector<Sent> sent;
   std::deque<IcmpReceived> inbox;
-  // Whether the "kernel" stamps sends and receives (the prober batches).
+  // Whether the "kernel" stamps sends and receives (the prober batches),
+  // and names TX stamps by ID.
   bool stamps = true;
+  bool by_id = false;
   // Messages per SendBatch call, and Receive calls.
   std::vector<size_t> batch_sizes;
   int receive_calls = 0;

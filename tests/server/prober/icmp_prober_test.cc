@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <map>
 #include <set>
 #include <string>
 #include <vector>
@@ -142,9 +143,89 @@ TEST_F(IcmpProberTest, KernelStampsGiveTheRtt) {
   EXPECT_EQ(prober_->pending_count(), 0u);
 }
 
-// A send the firewall rejects still used up a kernel OPT_ID key: the stamps
-// of the probes sent after it must still land on their own probes.
-TEST_F(IcmpProberTest, RejectedSendDoesNotShiftKernelStamps) {
+TEST_F(IcmpProberTest, UserspaceStampsWhenTheKernelGivesNone) {
+  AddTarget(0, "::1");
+  prober_->PlanSchedule(clock_.MonotonicNanos());
+  Step();
+  ASSERT_THAT(v6_->sent, SizeIs(1));
+  EXPECT_EQ(static_cast<uint8_t>(v6_->sent[0].message[0]), 128);
+  clock_.Advance(absl::Microseconds(450));
+  v6_->inbox.push_back(ReplyTo(*v6_, 0));
+  Step();
+  auto samples = sink_.samples();
+  ASSERT_THAT(samples, SizeIs(1));
+  EXPECT_THAT(samples[0].rtt_ns, Optional(450 * kUs));
+  EXPECT_EQ(samples[0].timestamp_source, TimestampSource::kUserspace);
+}
+
+TEST_F(IcmpProberTest, OneKernelStampIsMixed) {
+  AddTarget(0, "192.0.2.1");
+  prober_->PlanSchedule(clock_.MonotonicNanos());
+  Step();
+  int64_t sent_at = clock_.MonotonicNanos();
+  v4_->inbox.push_back(TxStampFor(*v4_, 0, sent_at + 20 * kUs));
+  clock_.Advance(absl::Microseconds(100));
+  v4_->inbox.push_back(ReplyTo(*v4_, 0));  // no RX stamp
+  Step();
+  auto samples = sink_.samples();
+  ASSERT_THAT(samples, SizeIs(1));
+  EXPECT_THAT(samples[0].rtt_ns, Optional(80 * kUs));
+  EXPECT_EQ(samples[0].timestamp_source, TimestampSource::kMixed);
+}
+
+// TX stamps as kernels name them: with the packet as it left, or (Linux
+// 6.13+, GetParam()) by the ID the prober gave the send, without the
+// packet.
+class IcmpProberStampModeTest : public IcmpProberTest,
+                                public ::testing::WithParamInterface<bool> {
+ protected:
+  IcmpProberStampModeTest() { v4_->by_id = v6_->by_id = GetParam(); }
+};
+std::string StampModeName(const ::testing::TestParamInfo<bool>& mode) {
+  return mode.param ? "ById" : "WithThePacket";
+}
+INSTANTIATE_TEST_SUITE_P(PacketOrId, IcmpProberStampModeTest, ::testing::Bool(),
+                         StampModeName);
+
+TEST_P(IcmpProberStampModeTest, StampsInAnyOrderGiveTheRtt) {
+  AddTarget(0, "192.0.2.1");
+  AddTarget(1, "2001:db8::1");
+  AddTarget(2, "192.0.2.2");
+  prober_->PlanSchedule(clock_.MonotonicNanos());
+  clock_.Advance(absl::Milliseconds(700));  // all three due in one step
+  Step();
+  ASSERT_THAT(v4_->sent, SizeIs(2));
+  ASSERT_THAT(v6_->sent, SizeIs(1));
+  std::set<uint32_t> ids = {v4_->sent[0].stamp_id, v4_->sent[1].stamp_id,
+                            v6_->sent[0].stamp_id};
+  EXPECT_THAT(ids, SizeIs(3));
+  int64_t sent_at = clock_.MonotonicNanos();
+  v4_->inbox.push_back(TxStampFor(*v4_, 1, sent_at + 9 * kUs));
+  v6_->inbox.push_back(TxStampFor(*v6_, 0, sent_at + 7 * kUs));
+  v4_->inbox.push_back(TxStampFor(*v4_, 0, sent_at + 5 * kUs));
+  EXPECT_EQ(v4_->inbox.front().stamp_id.has_value(), GetParam());
+  clock_.Advance(absl::Microseconds(400));
+  v4_->inbox.push_back(ReplyTo(*v4_, 0, sent_at + 205 * kUs));
+  v4_->inbox.push_back(ReplyTo(*v4_, 1, sent_at + 309 * kUs));
+  v6_->inbox.push_back(ReplyTo(*v6_, 0, sent_at + 107 * kUs));
+  Step();
+
+  std::map<int, int64_t> rtt_of_target;
+  for (const Sample& sample : sink_.samples()) {
+    EXPECT_EQ(sample.timestamp_source, TimestampSource::kKernel);
+    rtt_of_target[sample.target_index] = sample.rtt_ns.value_or(-1);
+  }
+  EXPECT_THAT(rtt_of_target,
+              ::testing::ElementsAre(::testing::Pair(0, 200 * kUs),
+                                     ::testing::Pair(1, 100 * kUs),
+                                     ::testing::Pair(2, 300 * kUs)));
+  EXPECT_EQ(prober_->pending_count(), 0u);
+}
+
+// A send the firewall rejects would have used up a key of the kernel's own
+// count of sends (OPT_ID without a per-send ID): the stamps of the probes
+// sent after it must still land on their own probes.
+TEST_P(IcmpProberStampModeTest, RejectedSendDoesNotShiftKernelStamps) {
   AddTarget(0, "192.0.2.1");
   AddTarget(1, "192.0.2.2");
   AddTarget(2, "192.0.2.3");
@@ -174,34 +255,47 @@ TEST_F(IcmpProberTest, RejectedSendDoesNotShiftKernelStamps) {
   EXPECT_EQ(samples[2].timestamp_source, TimestampSource::kKernel);
 }
 
-TEST_F(IcmpProberTest, UserspaceStampsWhenTheKernelGivesNone) {
-  AddTarget(0, "::1");
-  prober_->PlanSchedule(clock_.MonotonicNanos());
-  Step();
-  ASSERT_THAT(v6_->sent, SizeIs(1));
-  EXPECT_EQ(static_cast<uint8_t>(v6_->sent[0].message[0]), 128);
-  clock_.Advance(absl::Microseconds(450));
-  v6_->inbox.push_back(ReplyTo(*v6_, 0));
-  Step();
-  auto samples = sink_.samples();
-  ASSERT_THAT(samples, SizeIs(1));
-  EXPECT_THAT(samples[0].rtt_ns, Optional(450 * kUs));
-  EXPECT_EQ(samples[0].timestamp_source, TimestampSource::kUserspace);
-}
+// Sockets whose kernel takes a TX stamp ID with each send.
+class IcmpProberStampsByIdTest : public IcmpProberTest {
+ protected:
+  IcmpProberStampsByIdTest() { v4_->by_id = v6_->by_id = true; }
+};
 
-TEST_F(IcmpProberTest, OneKernelStampIsMixed) {
-  AddTarget(0, "192.0.2.1");
+// A stamp whose ID names no pending probe (an ended one, one never given,
+// a second stamp) or whose time is before its probe was sent changes
+// nothing: the reply then has only its receive stamp from the kernel.
+TEST_F(IcmpProberStampsByIdTest, StampsThatNameNoPendingProbeAreIgnored) {
+  AddTarget(0, "192.0.2.1", /*interval_ns=*/100 * kMs);
   prober_->PlanSchedule(clock_.MonotonicNanos());
-  Step();
-  int64_t sent_at = clock_.MonotonicNanos();
-  v4_->inbox.push_back(TxStampFor(*v4_, 0, sent_at + 20 * kUs));
+  Step();  // probe 0
+  int64_t first_sent = clock_.MonotonicNanos();
+  v4_->inbox.push_back(TxStampFor(*v4_, 0, first_sent + 5 * kUs));
   clock_.Advance(absl::Microseconds(100));
-  v4_->inbox.push_back(ReplyTo(*v4_, 0));  // no RX stamp
+  v4_->inbox.push_back(ReplyTo(*v4_, 0, first_sent + 95 * kUs));
   Step();
-  auto samples = sink_.samples();
-  ASSERT_THAT(samples, SizeIs(1));
-  EXPECT_THAT(samples[0].rtt_ns, Optional(80 * kUs));
-  EXPECT_EQ(samples[0].timestamp_source, TimestampSource::kMixed);
+  ASSERT_THAT(sink_.samples(), SizeIs(1));
+
+  clock_.Advance(absl::Milliseconds(100));
+  Step();  // probe 1, in a new record: probe 0 is remembered as ended
+  ASSERT_THAT(v4_->sent, SizeIs(2));
+  ASSERT_NE(v4_->sent[1].stamp_id, v4_->sent[0].stamp_id);
+  int64_t sent_at = clock_.MonotonicNanos();
+  v4_->inbox.push_back(TxStampFor(*v4_, 0, sent_at + 5 * kUs));  // ended
+  IcmpReceived unknown = TxStampFor(*v4_, 1, sent_at + 5 * kUs);
+  unknown.stamp_id = 1'000'000;
+  v4_->inbox.push_back(unknown);
+  // Probe 1's own ID, but stamped before it was sent.
+  v4_->inbox.push_back(TxStampFor(*v4_, 1, sent_at - kMs));
+  clock_.Advance(absl::Microseconds(300));
+  v4_->inbox.push_back(ReplyTo(*v4_, 1, sent_at + 250 * kUs));
+  Step();
+
+  ASSERT_THAT(sink_.samples(), SizeIs(2));
+  Sample second = sink_.samples().back();
+  EXPECT_EQ(second.sequence, 1u);
+  // From the send's userspace reading to the reply's kernel stamp.
+  EXPECT_THAT(second.rtt_ns, Optional(250 * kUs));
+  EXPECT_EQ(second.timestamp_source, TimestampSource::kMixed);
 }
 
 TEST_F(IcmpProberTest, TimeoutThenLateReplyIsCountedNotSampled) {

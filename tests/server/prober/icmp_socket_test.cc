@@ -7,8 +7,10 @@
 
 #include <poll.h>
 #include <sys/socket.h>
+#include <sys/utsname.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <fstream>
 #include <set>
 #include <string>
@@ -77,7 +79,10 @@ TEST_F(IcmpSocketTest, ABatchGoesOutInOneCallAndComesBackWhole) {
   for (size_t i = 0; i < kProbes; ++i) {
     BuildEchoRequestInto(false, socket_->id(), static_cast<uint16_t>(i), kNonce,
                          i, 56, &messages[i]);
-    batch.push_back(IcmpOutgoing{loopback, messages[i], {}});
+    // IDs far apart: the kernel must carry each one, not count sends.
+    batch.push_back(IcmpOutgoing{loopback, messages[i],
+                                 static_cast<uint32_t>(i * 25'000'000 + 7),
+                                 absl::OkStatus()});
   }
   socket_->SendBatch(absl::MakeSpan(batch));
   for (const IcmpOutgoing& out : batch) {
@@ -99,12 +104,81 @@ TEST_F(IcmpSocketTest, ABatchGoesOutInOneCallAndComesBackWhole) {
     for (const IcmpReceived& stamp : stamps) {
       EXPECT_EQ(stamp.kind, IcmpReceived::Kind::kTxTimestamp);
       EXPECT_TRUE(stamp.kernel_realtime_ns.has_value());
-      std::optional<LoopedEcho> echo = ParseLoopedEcho(stamp.data, false);
-      ASSERT_TRUE(echo.has_value());
-      stamped.insert(echo->sequence);
+      if (socket_->stamps_by_id()) {
+        // The stamp alone, named by its send's ID.
+        ASSERT_TRUE(stamp.stamp_id.has_value());
+        EXPECT_EQ(*stamp.stamp_id % 25'000'000, 7u);
+        EXPECT_EQ(stamp.data, "");
+        stamped.insert(static_cast<uint16_t>(*stamp.stamp_id / 25'000'000));
+      } else {
+        EXPECT_FALSE(stamp.stamp_id.has_value());
+        std::optional<LoopedEcho> echo = ParseLoopedEcho(stamp.data, false);
+        ASSERT_TRUE(echo.has_value());
+        stamped.insert(echo->sequence);
+      }
     }
     EXPECT_EQ(stamped, sequences);
   }
+}
+
+// Linux 6.13 takes a TX stamp's ID with each send (SCM_TS_OPT_ID): stamps
+// then come back without the packet for the prober to parse.
+TEST_F(IcmpSocketTest, StampsByIdWhereTheKernelTakesThem) {
+  ASSERT_TRUE(socket_->kernel_timestamps());
+  std::string message;
+  BuildEchoRequestInto(false, socket_->id(), 3, kNonce, 1, 56, &message);
+  ASSERT_TRUE(socket_->Send(*IpAddress::Parse("127.0.0.1"), message).ok());
+  utsname name;
+  ASSERT_EQ(uname(&name), 0);
+  int major = 0, minor = 0;
+  ASSERT_EQ(sscanf(name.release, "%d.%d", &major, &minor), 2);
+  EXPECT_EQ(socket_->stamps_by_id(), major > 6 || (major == 6 && minor >= 13))
+      << name.release;
+}
+
+// A kernel before 6.13 refuses the per-send ID (EINVAL, as it refuses any
+// control message it does not know, which is how this test plays one):
+// the batch still goes out whole, and its stamps carry the packets.
+TEST(IcmpSocketFallbackTest, AKernelWithoutPerSendIdsGetsStampsWithPackets) {
+  constexpr int kUnknownControlMessage = 0x7fff;
+  absl::StatusOr<std::unique_ptr<IcmpSocket>> opened = OpenIcmpSocket(
+      /*ipv6=*/false, RealClockInstance(), kUnknownControlMessage);
+  ASSERT_TRUE(opened.ok()) << opened.status();
+  IcmpSocket& socket = **opened;
+  ASSERT_TRUE(socket.kernel_timestamps());
+  IpAddress loopback = *IpAddress::Parse("127.0.0.1");
+  std::vector<std::string> messages(3);
+  std::vector<IcmpOutgoing> batch;
+  for (size_t i = 0; i < messages.size(); ++i) {
+    BuildEchoRequestInto(false, socket.id(), static_cast<uint16_t>(100 + i),
+                         kNonce, i, 56, &messages[i]);
+    batch.push_back(IcmpOutgoing{loopback, messages[i],
+                                 static_cast<uint32_t>(i), absl::OkStatus()});
+  }
+  socket.SendBatch(absl::MakeSpan(batch));
+  for (const IcmpOutgoing& out : batch)
+    EXPECT_TRUE(out.result.ok()) << out.result;
+  EXPECT_FALSE(socket.stamps_by_id());
+
+  std::set<uint16_t> stamped;
+  std::vector<IcmpReceived> items(8);
+  int64_t deadline = RealClockInstance().MonotonicNanos() + 5'000'000'000;
+  while (stamped.size() < messages.size() &&
+         RealClockInstance().MonotonicNanos() < deadline) {
+    IcmpReceiveResult read =
+        socket.Receive(/*error_queue=*/true, absl::MakeSpan(items));
+    for (size_t i = 0; i < read.items; ++i) {
+      EXPECT_FALSE(items[i].stamp_id.has_value());
+      std::optional<LoopedEcho> echo = ParseLoopedEcho(items[i].data, false);
+      ASSERT_TRUE(echo.has_value());
+      stamped.insert(echo->sequence);
+    }
+    if (read.items == 0) {
+      pollfd p{socket.fd(), POLLERR, 0};
+      poll(&p, 1, 10);
+    }
+  }
+  EXPECT_EQ(stamped, (std::set<uint16_t>{100, 101, 102}));
 }
 
 // A batch's packets count against the send buffer until the device has
