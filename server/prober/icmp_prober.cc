@@ -331,7 +331,8 @@ void IcmpProber::HandleTxStamp(IcmpSocket& socket, const IcmpReceived& item) {
   ProbeRecord* pending = nullptr;
   if (item.stamp_id) {
     if (*item.stamp_id < records_.size() &&
-        records_[*item.stamp_id].state == ProbeRecord::State::kPending) {
+        records_[*item.stamp_id].state == ProbeRecord::State::kPending &&
+        records_[*item.stamp_id].key.address.is_v6() == socket.ipv6()) {
       pending = &records_[*item.stamp_id];
     }
   } else {

@@ -262,8 +262,9 @@ class IcmpProberStampsByIdTest : public IcmpProberTest {
 };
 
 // A stamp whose ID names no pending probe (an ended one, one never given,
-// a second stamp) or whose time is before its probe was sent changes
-// nothing: the reply then has only its receive stamp from the kernel.
+// one of the other socket's family) or whose time is before its probe was
+// sent changes nothing: the reply then has only its receive stamp from the
+// kernel.
 TEST_F(IcmpProberStampsByIdTest, StampsThatNameNoPendingProbeAreIgnored) {
   AddTarget(0, "192.0.2.1", /*interval_ns=*/100 * kMs);
   prober_->PlanSchedule(clock_.MonotonicNanos());
@@ -286,6 +287,9 @@ TEST_F(IcmpProberStampsByIdTest, StampsThatNameNoPendingProbeAreIgnored) {
   v4_->inbox.push_back(unknown);
   // Probe 1's own ID, but stamped before it was sent.
   v4_->inbox.push_back(TxStampFor(*v4_, 1, sent_at - kMs));
+  // Probe 1's ID and time, but from the other family's socket.
+  v6_->inbox.push_back(TxStampFor(*v4_, 1, sent_at + 5 * kUs));
+  prober_->DrainSocket(*v6_);
   clock_.Advance(absl::Microseconds(300));
   v4_->inbox.push_back(ReplyTo(*v4_, 1, sent_at + 250 * kUs));
   Step();
