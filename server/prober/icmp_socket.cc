@@ -51,12 +51,12 @@ std::string PingGroupRange() {
 class LinuxIcmpSocket final : public IcmpSocket {
  public:
   LinuxIcmpSocket(int fd, bool ipv6, bool raw, Clock& clock,
-                  int stamp_id_cmsg_type)
+                  StampIdControl stamp_id_control)
       : fd_(fd),
         ipv6_(ipv6),
         raw_(raw),
         clock_(clock),
-        stamp_id_cmsg_type_(stamp_id_cmsg_type) {}
+        stamp_id_control_(stamp_id_control) {}
   ~LinuxIcmpSocket() override { close(fd_); }
 
   absl::Status Init() {
@@ -71,7 +71,9 @@ class LinuxIcmpSocket final : public IcmpSocket {
     // sends: one that fails after the kernel numbered it (a firewall
     // REJECT, a full qdisc) would shift every later key. Older kernels
     // refuse the ID at the first send; SendBatch then falls back to stamps
-    // that carry the packet, whose ICMP sequence names the probe.
+    // that carry the packet, whose ICMP sequence names the probe; so does
+    // Parse when a stamp comes back without our mark on its ID (a kernel
+    // that sent the ID's control message and ignored it).
     stamps_by_id_ = SetTimestamping(kStampFlags | SOF_TIMESTAMPING_OPT_ID |
                                     SOF_TIMESTAMPING_OPT_TSONLY);
     kernel_timestamps_ = stamps_by_id_ || SetTimestamping(kStampFlags);
@@ -152,22 +154,18 @@ class LinuxIcmpSocket final : public IcmpSocket {
           m.msg_hdr.msg_control = control;
           m.msg_hdr.msg_controllen = kSendControlBytes;
           cmsghdr* c = CMSG_FIRSTHDR(&m.msg_hdr);
-          c->cmsg_level = SOL_SOCKET;
-          c->cmsg_type = stamp_id_cmsg_type_;
+          c->cmsg_level = stamp_id_control_.level;
+          c->cmsg_type = stamp_id_control_.type;
           c->cmsg_len = CMSG_LEN(sizeof(uint32_t));
-          memcpy(CMSG_DATA(c), &out.stamp_id, sizeof(uint32_t));
+          uint32_t id = out.stamp_id | kStampIdMark;
+          memcpy(CMSG_DATA(c), &id, sizeof(id));
         }
       }
       int sent = sendmmsg(fd_, send_msgs_, static_cast<unsigned>(count), 0);
       if (sent < 0 && errno == EINVAL && stamps_by_id_ && !ids_accepted_) {
-        // A kernel before 6.13 knows no per-send stamp ID: stamps carry the
-        // packet from now on, and this batch goes again without IDs.
-        Logger("prober")->info(
-            "ICMP{} socket: this kernel takes no per-send TX stamp ID "
-            "(SCM_TS_OPT_ID, Linux 6.13+); TX stamps carry the packet",
-            ipv6_ ? "v6" : "");
-        stamps_by_id_ = false;
-        SetTimestamping(kStampFlags);
+        // A kernel before 6.13 refuses the ID's control message: this
+        // batch goes again without IDs.
+        StopStampingById("refused the first send that carried one (EINVAL)");
         continue;
       }
       if (sent > 0 && stamps_by_id_) ids_accepted_ = true;
@@ -229,6 +227,20 @@ class LinuxIcmpSocket final : public IcmpSocket {
                                           SOF_TIMESTAMPING_TX_SOFTWARE;
   static constexpr size_t kSendControlBytes = CMSG_SPACE(sizeof(uint32_t));
 
+  // Marks the IDs this socket gives the kernel: its own count of sends
+  // starts at 0 and would not reach this bit for two billion sends.
+  static constexpr uint32_t kStampIdMark = 0x8000'0000;
+
+  void StopStampingById(const char* why) {
+    Logger("prober")->info(
+        "ICMP{} socket: this kernel takes no TX stamp ID with a send (it {}; "
+        "SCM_TS_OPT_ID needs Linux 6.13, and 5.19 for IPv6 datagram "
+        "sockets): TX stamps carry the packet from now on",
+        ipv6_ ? "v6" : "", why);
+    stamps_by_id_ = false;
+    kernel_timestamps_ = SetTimestamping(kStampFlags);
+  }
+
   bool SetTimestamping(unsigned flags) {
     return setsockopt(fd_, SOL_SOCKET, SO_TIMESTAMPING, &flags,
                       sizeof(flags)) == 0;
@@ -289,7 +301,16 @@ class LinuxIcmpSocket final : public IcmpSocket {
     if (error->ee_origin == SO_EE_ORIGIN_TIMESTAMPING) {
       item.kind = IcmpReceived::Kind::kTxTimestamp;
       item.peer.reset();
-      if (stamps_by_id_) item.stamp_id = error->ee_data;
+      if (stamps_by_id_) {
+        if ((error->ee_data & kStampIdMark) != 0) {
+          item.stamp_id = error->ee_data & ~kStampIdMark;
+        } else {
+          // Numbered by the kernel's own count: it ignored our IDs. This
+          // stamp (and any others already queued without a packet) names
+          // nothing; the next sends' stamps carry their packets.
+          StopStampingById("sent it but stamped by its own count of sends");
+        }
+      }
       return true;
     }
     // Only what an ICMP message said; local errors (EMSGSIZE and the like)
@@ -309,7 +330,7 @@ class LinuxIcmpSocket final : public IcmpSocket {
   const bool ipv6_;
   const bool raw_;
   Clock& clock_;
-  const int stamp_id_cmsg_type_;
+  const StampIdControl stamp_id_control_;
   uint16_t id_ = 0;
   bool kernel_timestamps_ = false;
   bool stamps_by_id_ = false;
@@ -331,8 +352,13 @@ class LinuxIcmpSocket final : public IcmpSocket {
 
 }  // namespace
 
+absl::StatusOr<std::unique_ptr<IcmpSocket>> OpenIcmpSocket(bool ipv6,
+                                                           Clock& clock) {
+  return OpenIcmpSocket(ipv6, clock, StampIdControl{});
+}
+
 absl::StatusOr<std::unique_ptr<IcmpSocket>> OpenIcmpSocket(
-    bool ipv6, Clock& clock, int stamp_id_cmsg_type) {
+    bool ipv6, Clock& clock, StampIdControl stamp_id_control) {
   int family = ipv6 ? AF_INET6 : AF_INET;
   int protocol =
       ipv6 ? static_cast<int>(IPPROTO_ICMPV6) : static_cast<int>(IPPROTO_ICMP);
@@ -361,7 +387,7 @@ absl::StatusOr<std::unique_ptr<IcmpSocket>> OpenIcmpSocket(
       continue;
     }
     auto socket = std::make_unique<LinuxIcmpSocket>(fd, ipv6, raw, clock,
-                                                    stamp_id_cmsg_type);
+                                                    stamp_id_control);
     if (absl::Status status = socket->Init(); !status.ok()) return status;
     return socket;
   }

@@ -1,6 +1,8 @@
 #ifndef LATENCY_SERVER_PROBER_ICMP_SOCKET_H_
 #define LATENCY_SERVER_PROBER_ICMP_SOCKET_H_
 
+#include <sys/socket.h>
+
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -48,7 +50,8 @@ struct IcmpReceived {
 struct IcmpOutgoing {
   IpAddress to;
   absl::string_view message;
-  // Names the send's TX stamp when the socket stamps by ID.
+  // Names the send's TX stamp when the socket stamps by ID: 31 bits (the
+  // socket marks the top one to tell its IDs from a kernel's own count).
   uint32_t stamp_id = 0;
   absl::Status result;
 };
@@ -77,8 +80,9 @@ class IcmpSocket {
   virtual bool kernel_timestamps() const = 0;
   // Whether TX stamps come back named by their send's stamp_id, without a
   // copy of the packet (a per-send SCM_TS_OPT_ID, Linux 6.13+), rather than
-  // with the packet as it left. May turn false at the first send, when an
-  // older kernel refuses the per-send ID.
+  // with the packet as it left. Turns false for good when the kernel turns
+  // out not to take the ID: it refuses the first send, or (IPv6 datagram
+  // sockets before 5.19) sends it and stamps with a count of its own.
   virtual bool stamps_by_id() const { return false; }
   // "datagram" or "raw", for logs.
   virtual std::string mode() const = 0;
@@ -107,13 +111,19 @@ class IcmpSocket {
 // the error is PermissionDenied and explains both fixes; other failures
 // (e.g. no IPv6 in this kernel) have other codes.
 //
-// TX stamps are asked for by ID where the kernel takes one per send
-// (`stamp_id_cmsg_type`, SCM_TS_OPT_ID; tests pass a type no kernel knows to
-// see what an older kernel does: the first send is refused with EINVAL, and
-// the socket falls back to stamps that carry the packet).
-inline constexpr int kScmTsOptId = 81;  // <asm-generic/socket.h>, Linux 6.13
+// TX stamps are asked for by ID where the kernel takes one with each send.
+absl::StatusOr<std::unique_ptr<IcmpSocket>> OpenIcmpSocket(bool ipv6,
+                                                           Clock& clock);
+
+// The control message that carries a send's stamp ID. Tests change it to
+// play the kernels that do not take it: one refuses a control message it
+// does not know (EINVAL), one ignores a level it does not handle.
+struct StampIdControl {
+  int level = SOL_SOCKET;
+  int type = 81;  // SCM_TS_OPT_ID (<asm-generic/socket.h>, Linux 6.13)
+};
 absl::StatusOr<std::unique_ptr<IcmpSocket>> OpenIcmpSocket(
-    bool ipv6, Clock& clock, int stamp_id_cmsg_type = kScmTsOptId);
+    bool ipv6, Clock& clock, StampIdControl stamp_id_control);
 
 }  // namespace latency
 

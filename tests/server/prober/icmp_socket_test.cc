@@ -5,6 +5,7 @@
 // root); a machine that allows neither fails, as the server would.
 #include "server/prober/icmp_socket.h"
 
+#include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <sys/utsname.h>
@@ -81,7 +82,7 @@ TEST_F(IcmpSocketTest, ABatchGoesOutInOneCallAndComesBackWhole) {
                          i, 56, &messages[i]);
     // IDs far apart: the kernel must carry each one, not count sends.
     batch.push_back(IcmpOutgoing{loopback, messages[i],
-                                 static_cast<uint32_t>(i * 25'000'000 + 7),
+                                 static_cast<uint32_t>(i * 14'000'000 + 7),
                                  absl::OkStatus()});
   }
   socket_->SendBatch(absl::MakeSpan(batch));
@@ -107,9 +108,9 @@ TEST_F(IcmpSocketTest, ABatchGoesOutInOneCallAndComesBackWhole) {
       if (socket_->stamps_by_id()) {
         // The stamp alone, named by its send's ID.
         ASSERT_TRUE(stamp.stamp_id.has_value());
-        EXPECT_EQ(*stamp.stamp_id % 25'000'000, 7u);
+        EXPECT_EQ(*stamp.stamp_id % 14'000'000, 7u);
         EXPECT_EQ(stamp.data, "");
-        stamped.insert(static_cast<uint16_t>(*stamp.stamp_id / 25'000'000));
+        stamped.insert(static_cast<uint16_t>(*stamp.stamp_id / 14'000'000));
       } else {
         EXPECT_FALSE(stamp.stamp_id.has_value());
         std::optional<LoopedEcho> echo = ParseLoopedEcho(stamp.data, false);
@@ -121,65 +122,145 @@ TEST_F(IcmpSocketTest, ABatchGoesOutInOneCallAndComesBackWhole) {
   }
 }
 
-// Linux 6.13 takes a TX stamp's ID with each send (SCM_TS_OPT_ID): stamps
-// then come back without the packet for the prober to parse.
-TEST_F(IcmpSocketTest, StampsByIdWhereTheKernelTakesThem) {
-  ASSERT_TRUE(socket_->kernel_timestamps());
-  std::string message;
-  BuildEchoRequestInto(false, socket_->id(), 3, kNonce, 1, 56, &message);
-  ASSERT_TRUE(socket_->Send(*IpAddress::Parse("127.0.0.1"), message).ok());
+// Linux 6.13 takes a TX stamp's ID with each send (SCM_TS_OPT_ID), on
+// IPv4 and IPv6 sockets: stamps then come back named by it, without the
+// packet for the prober to parse. (Older kernels may have it backported;
+// they are held to nothing here.)
+TEST(IcmpSocketIdTest, StampsByIdWhereTheKernelTakesThem) {
   utsname name;
   ASSERT_EQ(uname(&name), 0);
   int major = 0, minor = 0;
   ASSERT_EQ(sscanf(name.release, "%d.%d", &major, &minor), 2);
-  EXPECT_EQ(socket_->stamps_by_id(), major > 6 || (major == 6 && minor >= 13))
-      << name.release;
-}
-
-// A kernel before 6.13 refuses the per-send ID (EINVAL, as it refuses any
-// control message it does not know, which is how this test plays one):
-// the batch still goes out whole, and its stamps carry the packets.
-TEST(IcmpSocketFallbackTest, AKernelWithoutPerSendIdsGetsStampsWithPackets) {
-  constexpr int kUnknownControlMessage = 0x7fff;
-  absl::StatusOr<std::unique_ptr<IcmpSocket>> opened = OpenIcmpSocket(
-      /*ipv6=*/false, RealClockInstance(), kUnknownControlMessage);
-  ASSERT_TRUE(opened.ok()) << opened.status();
-  IcmpSocket& socket = **opened;
-  ASSERT_TRUE(socket.kernel_timestamps());
-  IpAddress loopback = *IpAddress::Parse("127.0.0.1");
-  std::vector<std::string> messages(3);
-  std::vector<IcmpOutgoing> batch;
-  for (size_t i = 0; i < messages.size(); ++i) {
-    BuildEchoRequestInto(false, socket.id(), static_cast<uint16_t>(100 + i),
-                         kNonce, i, 56, &messages[i]);
-    batch.push_back(IcmpOutgoing{loopback, messages[i],
-                                 static_cast<uint32_t>(i), absl::OkStatus()});
-  }
-  socket.SendBatch(absl::MakeSpan(batch));
-  for (const IcmpOutgoing& out : batch)
-    EXPECT_TRUE(out.result.ok()) << out.result;
-  EXPECT_FALSE(socket.stamps_by_id());
-
-  std::set<uint16_t> stamped;
-  std::vector<IcmpReceived> items(8);
-  int64_t deadline = RealClockInstance().MonotonicNanos() + 5'000'000'000;
-  while (stamped.size() < messages.size() &&
-         RealClockInstance().MonotonicNanos() < deadline) {
-    IcmpReceiveResult read =
-        socket.Receive(/*error_queue=*/true, absl::MakeSpan(items));
-    for (size_t i = 0; i < read.items; ++i) {
-      EXPECT_FALSE(items[i].stamp_id.has_value());
-      std::optional<LoopedEcho> echo = ParseLoopedEcho(items[i].data, false);
-      ASSERT_TRUE(echo.has_value());
-      stamped.insert(echo->sequence);
-    }
-    if (read.items == 0) {
+  const bool takes_ids = major > 6 || (major == 6 && minor >= 13);
+  for (bool ipv6 : {false, true}) {
+    SCOPED_TRACE(ipv6 ? "IPv6" : "IPv4");
+    absl::StatusOr<std::unique_ptr<IcmpSocket>> opened =
+        OpenIcmpSocket(ipv6, RealClockInstance());
+    ASSERT_TRUE(opened.ok()) << opened.status();
+    IcmpSocket& socket = **opened;
+    std::string message;
+    BuildEchoRequestInto(ipv6, socket.id(), 3, kNonce, 1, 56, &message);
+    IcmpOutgoing out{*IpAddress::Parse(ipv6 ? "::1" : "127.0.0.1"), message,
+                     0x7654'3210, absl::OkStatus()};
+    socket.SendBatch(absl::MakeSpan(&out, 1));
+    ASSERT_TRUE(out.result.ok()) << out.result;
+    std::vector<IcmpReceived> items(4);
+    IcmpReceiveResult read;
+    for (int tries = 0; tries < 500 && read.items == 0; ++tries) {
       pollfd p{socket.fd(), POLLERR, 0};
       poll(&p, 1, 10);
+      read = socket.Receive(/*error_queue=*/true, absl::MakeSpan(items));
+    }
+    ASSERT_EQ(read.items, 1u);
+    ASSERT_EQ(items[0].kind, IcmpReceived::Kind::kTxTimestamp);
+    if (takes_ids) {
+      EXPECT_TRUE(socket.stamps_by_id()) << name.release;
+    }
+    if (socket.stamps_by_id()) {
+      EXPECT_THAT(items[0].stamp_id, ::testing::Optional(0x7654'3210u));
+      EXPECT_EQ(items[0].data, "");
+    } else {
+      EXPECT_TRUE(ParseLoopedEcho(items[0].data, ipv6).has_value());
     }
   }
-  EXPECT_EQ(stamped, (std::set<uint16_t>{100, 101, 102}));
 }
+
+// Kernels that do not take the per-send ID, played for real: one refuses
+// a control message it does not know (EINVAL: before 6.13), one ignores a
+// level it does not handle, as IPv6 datagram sockets before 5.19 ignore
+// every control message, and stamps by its own count of sends. Either way
+// the probes still go out, and from the next batch on (the first at once
+// when refused) the stamps carry their packets.
+struct OlderKernel {
+  bool ipv6;
+  bool refuses;  // else ignores
+};
+
+class IcmpSocketOlderKernelTest : public ::testing::TestWithParam<OlderKernel> {
+ protected:
+  void SetUp() override {
+    StampIdControl control;
+    if (GetParam().refuses) {
+      control.type = 0x7fff;  // no such SOL_SOCKET message
+    } else {
+      control.level = IPPROTO_TCP;  // not read by an ICMP socket
+    }
+    absl::StatusOr<std::unique_ptr<IcmpSocket>> opened =
+        OpenIcmpSocket(GetParam().ipv6, RealClockInstance(), control);
+    ASSERT_TRUE(opened.ok()) << opened.status();
+    socket_ = std::move(*opened);
+    ASSERT_TRUE(socket_->kernel_timestamps());
+  }
+
+  void SendThree(uint16_t first_sequence) {
+    IpAddress loopback =
+        *IpAddress::Parse(GetParam().ipv6 ? "::1" : "127.0.0.1");
+    std::vector<std::string> messages(3);
+    std::vector<IcmpOutgoing> batch;
+    for (size_t i = 0; i < messages.size(); ++i) {
+      BuildEchoRequestInto(GetParam().ipv6, socket_->id(),
+                           static_cast<uint16_t>(first_sequence + i), kNonce, i,
+                           56, &messages[i]);
+      batch.push_back(IcmpOutgoing{loopback, messages[i],
+                                   static_cast<uint32_t>(i), absl::OkStatus()});
+    }
+    socket_->SendBatch(absl::MakeSpan(batch));
+    for (const IcmpOutgoing& out : batch) {
+      EXPECT_TRUE(out.result.ok()) << out.result;
+    }
+  }
+
+  // Reads three TX stamps (5 s at most): the sequences of the packets they
+  // carry; none may carry an ID.
+  std::set<uint16_t> ReadThreeStamps() {
+    std::set<uint16_t> sequences;
+    std::vector<IcmpReceived> items(8);
+    int stamps = 0;
+    int64_t deadline = RealClockInstance().MonotonicNanos() + 5'000'000'000;
+    while (stamps < 3 && RealClockInstance().MonotonicNanos() < deadline) {
+      IcmpReceiveResult read =
+          socket_->Receive(/*error_queue=*/true, absl::MakeSpan(items));
+      for (size_t i = 0; i < read.items; ++i) {
+        EXPECT_EQ(items[i].kind, IcmpReceived::Kind::kTxTimestamp);
+        EXPECT_FALSE(items[i].stamp_id.has_value());
+        ++stamps;
+        std::optional<LoopedEcho> echo =
+            ParseLoopedEcho(items[i].data, GetParam().ipv6);
+        if (echo) sequences.insert(echo->sequence);
+      }
+      if (read.items == 0) {
+        pollfd p{socket_->fd(), POLLERR, 0};
+        poll(&p, 1, 10);
+      }
+    }
+    EXPECT_EQ(stamps, 3);
+    return sequences;
+  }
+
+  std::unique_ptr<IcmpSocket> socket_;
+};
+
+TEST_P(IcmpSocketOlderKernelTest, StampsCarryThePacketsOnceTheIdIsNotTaken) {
+  SendThree(100);
+  std::set<uint16_t> first = ReadThreeStamps();
+  EXPECT_FALSE(socket_->stamps_by_id());
+  if (GetParam().refuses) {
+    EXPECT_EQ(first, (std::set<uint16_t>{100, 101, 102}));
+  } else {
+    EXPECT_THAT(first, ::testing::IsEmpty());  // stamps alone, unnamed
+  }
+  SendThree(200);
+  EXPECT_EQ(ReadThreeStamps(), (std::set<uint16_t>{200, 201, 202}));
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    RefusesOrIgnores, IcmpSocketOlderKernelTest,
+    ::testing::Values(OlderKernel{false, true}, OlderKernel{false, false},
+                      OlderKernel{true, true}, OlderKernel{true, false}),
+    [](const ::testing::TestParamInfo<OlderKernel>& kernel) {
+      return std::string(kernel.param.ipv6 ? "Ipv6" : "Ipv4") +
+             (kernel.param.refuses ? "Refuses" : "Ignores");
+    });
 
 // A batch's packets count against the send buffer until the device has
 // sent them: with the default (about 200 KB) a few hundred probes leaving
