@@ -24,6 +24,20 @@ int64_t RetentionNs(int64_t timeout_ns) {
 // the thread is preempted between its two clock reads.
 constexpr int64_t kStampSlackNs = 100'000;
 
+// A TX stamp ID (31 bits: IcmpOutgoing::stamp_id) names a record by its
+// index and the low bits of its generation, so a late stamp for a probe
+// whose record was already given to another (its target removed) is told
+// apart. (Over 16 million records, indices would alias and such stamps be
+// dropped: hundreds of seconds of probes at 100k targets.)
+constexpr int kStampIndexBits = 24;
+constexpr uint32_t kStampIndexMask = (1u << kStampIndexBits) - 1;
+constexpr uint32_t kStampGenerationMask = 0x7f;
+
+uint32_t StampIdOf(uint32_t index, uint32_t generation) {
+  return (generation & kStampGenerationMask) << kStampIndexBits |
+         (index & kStampIndexMask);
+}
+
 uint64_t RandomNonce() {
   std::random_device random;
   return (uint64_t{random()} << 32) ^ random();
@@ -195,19 +209,22 @@ void IcmpProber::QueueProbe(int slot_index, int64_t scheduled_ns) {
 
 void IcmpProber::Flush(IcmpSocket& socket, SendBatch& batch) {
   if (batch.probes.empty()) return;
-  // Each probe's record first: its index names the probe's TX stamp.
+  // Each probe's record first: it names the probe's TX stamp.
   batch.wire.clear();
   for (size_t i = 0; i < batch.probes.size(); ++i) {
+    Outgoing& probe = batch.probes[i];
+    probe.record = NewRecord(probe.key);
     batch.wire.push_back(
-        IcmpOutgoing{batch.probes[i].key.address, batch.messages[i],
-                     NewRecord(batch.probes[i].key), absl::OkStatus()});
+        IcmpOutgoing{probe.key.address, batch.messages[i],
+                     StampIdOf(probe.record, records_[probe.record].generation),
+                     absl::OkStatus()});
   }
   int64_t sent_ns = clock_.MonotonicNanos();
   socket.SendBatch(absl::MakeSpan(batch.wire));
   for (size_t i = 0; i < batch.probes.size(); ++i) {
     const Outgoing& probe = batch.probes[i];
     const Slot& slot = slots_[probe.slot];
-    const uint32_t index = batch.wire[i].stamp_id;
+    const uint32_t index = probe.record;
     lag_.Note(sent_ns - probe.scheduled_ns, sent_ns);
     if (!batch.wire[i].result.ok()) {
       probe_of_key_.erase(probe.key);
@@ -326,14 +343,16 @@ void IcmpProber::Handle(IcmpSocket& socket, const IcmpReceived& item) {
 
 void IcmpProber::HandleTxStamp(IcmpSocket& socket, const IcmpReceived& item) {
   if (!item.kernel_realtime_ns || !item.kernel_monotonic_ns) return;
-  // The probe's record index (its stamp ID), or the packet itself names
-  // the probe: never a count of sends, which a failed send would shift.
+  // The probe's record (its stamp ID), or the packet itself names the
+  // probe: never a count of sends, which a failed send would shift.
   ProbeRecord* pending = nullptr;
   if (item.stamp_id) {
-    if (*item.stamp_id < records_.size() &&
-        records_[*item.stamp_id].state == ProbeRecord::State::kPending &&
-        records_[*item.stamp_id].key.address.is_v6() == socket.ipv6()) {
-      pending = &records_[*item.stamp_id];
+    uint32_t index = *item.stamp_id & kStampIndexMask;
+    if (index < records_.size() &&
+        StampIdOf(index, records_[index].generation) == *item.stamp_id &&
+        records_[index].state == ProbeRecord::State::kPending &&
+        records_[index].key.address.is_v6() == socket.ipv6()) {
+      pending = &records_[index];
     }
   } else {
     std::optional<LoopedEcho> echo = ParseLoopedEcho(item.data, socket.ipv6());

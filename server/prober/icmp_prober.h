@@ -170,6 +170,7 @@ class IcmpProber {
     uint64_t token = 0;
     int64_t scheduled_ns = 0;
     Key key;
+    uint32_t record = 0;  // index into records_, once Flush made it
   };
   struct SendBatch {
     std::vector<Outgoing> probes;

@@ -255,16 +255,46 @@ TEST_P(IcmpProberStampModeTest, RejectedSendDoesNotShiftKernelStamps) {
   EXPECT_EQ(samples[2].timestamp_source, TimestampSource::kKernel);
 }
 
+// A removed target's open probe ends unreported, and its record may be
+// given to the very next probe; a stamp for the removed probe, read after
+// that, must not become the new probe's send time (sent within the stamps'
+// 100 us slack of each other, only the record's generation tells them
+// apart in ID mode, and only the key in packet mode).
+TEST_P(IcmpProberStampModeTest, AStampOfARemovedTargetsProbeIsNotTheNextOnes) {
+  AddTarget(0, "192.0.2.1", /*interval_ns=*/100 * kUs);
+  AddTarget(1, "192.0.2.2", /*interval_ns=*/100 * kUs);
+  prober_->PlanSchedule(clock_.MonotonicNanos());
+  Step();  // target 0's probe
+  ASSERT_THAT(v4_->sent, SizeIs(1));
+  int64_t removed_sent_at = clock_.MonotonicNanos();
+  prober_->RemoveTarget(0);
+  clock_.Advance(absl::Microseconds(50));
+  Step();  // target 1's probe, in the record target 0's probe had
+  ASSERT_THAT(v4_->sent, SizeIs(2));
+  ASSERT_EQ(v4_->sent[1].to.ToString(), "192.0.2.2");
+  int64_t sent_at = clock_.MonotonicNanos();
+  v4_->inbox.push_back(TxStampFor(*v4_, 0, removed_sent_at + 2 * kUs));
+  v4_->inbox.push_back(TxStampFor(*v4_, 1, sent_at + 5 * kUs));
+  clock_.Advance(absl::Microseconds(30));
+  v4_->inbox.push_back(ReplyTo(*v4_, 1, sent_at + 25 * kUs));
+  prober_->DrainSocket(*v4_);
+
+  auto samples = sink_.samples();
+  ASSERT_THAT(samples, SizeIs(1));
+  EXPECT_EQ(samples[0].target_index, 1);
+  EXPECT_THAT(samples[0].rtt_ns, Optional(20 * kUs));
+  EXPECT_EQ(samples[0].timestamp_source, TimestampSource::kKernel);
+}
+
 // Sockets whose kernel takes a TX stamp ID with each send.
 class IcmpProberStampsByIdTest : public IcmpProberTest {
  protected:
   IcmpProberStampsByIdTest() { v4_->by_id = v6_->by_id = true; }
 };
 
-// A stamp whose ID names no pending probe (an ended one, one never given,
-// one of the other socket's family) or whose time is before its probe was
-// sent changes nothing: the reply then has only its receive stamp from the
-// kernel.
+// A stamp whose ID names no pending probe (one never given, one of the
+// other socket's family) or whose time is before its probe was sent changes
+// nothing: the reply then has only its receive stamp from the kernel.
 TEST_F(IcmpProberStampsByIdTest, StampsThatNameNoPendingProbeAreIgnored) {
   AddTarget(0, "192.0.2.1", /*interval_ns=*/100 * kMs);
   prober_->PlanSchedule(clock_.MonotonicNanos());
@@ -281,7 +311,6 @@ TEST_F(IcmpProberStampsByIdTest, StampsThatNameNoPendingProbeAreIgnored) {
   ASSERT_THAT(v4_->sent, SizeIs(2));
   ASSERT_NE(v4_->sent[1].stamp_id, v4_->sent[0].stamp_id);
   int64_t sent_at = clock_.MonotonicNanos();
-  v4_->inbox.push_back(TxStampFor(*v4_, 0, sent_at + 5 * kUs));  // ended
   IcmpReceived unknown = TxStampFor(*v4_, 1, sent_at + 5 * kUs);
   unknown.stamp_id = 1'000'000;
   v4_->inbox.push_back(unknown);
