@@ -3,6 +3,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <random>
 
 #include "absl/strings/str_cat.h"
@@ -135,8 +136,7 @@ void IcmpProber::ApplyChanges(int64_t now_ns) {
     ProbeRecord& probe = records_[i];
     if (probe.state == ProbeRecord::State::kPending &&
         slots_[probe.slot].removed) {
-      probe_of_key_.erase(probe.key);
-      FreeRecord(i);
+      ForgetRecord(i);
     }
   }
 }
@@ -224,24 +224,23 @@ void IcmpProber::Flush(IcmpSocket& socket, SendBatch& batch) {
   for (size_t i = 0; i < batch.probes.size(); ++i) {
     const Outgoing& probe = batch.probes[i];
     const Slot& slot = slots_[probe.slot];
-    const uint32_t index = probe.record;
     lag_.Note(sent_ns - probe.scheduled_ns, sent_ns);
     if (!batch.wire[i].result.ok()) {
-      probe_of_key_.erase(probe.key);
-      FreeRecord(index);
+      ForgetRecord(probe.record);
       EmitSendFailed(slot.target.target_index, probe.sequence,
                      probe.scheduled_ns, sent_ns,
                      std::string(batch.wire[i].result.message()));
       continue;
     }
-    ProbeRecord& record = records_[index];
+    ProbeRecord& record = records_[probe.record];
     record.slot = probe.slot;
     record.sequence = probe.sequence;
     record.token = probe.token;
     record.scheduled_ns = probe.scheduled_ns;
     record.sent_ns = sent_ns;
     record.deadline_ns = sent_ns + slot.target.timeout_ns;
-    deadlines_.Push(record.deadline_ns, RecordRef{index, record.generation});
+    deadlines_.Push(record.deadline_ns,
+                    RecordRef{probe.record, record.generation});
   }
   batch.probes.clear();
 }
@@ -268,15 +267,24 @@ uint32_t IcmpProber::NewRecord(const Key& key) {
   record.generation = generation;
   record.state = ProbeRecord::State::kPending;
   record.key = key;
-  ++pending_probes_;
   return index;
 }
 
 void IcmpProber::FreeRecord(uint32_t index) {
-  ProbeRecord& record = records_[index];
-  if (record.state == ProbeRecord::State::kPending) --pending_probes_;
-  record.state = ProbeRecord::State::kFree;
+  records_[index].state = ProbeRecord::State::kFree;
   free_records_.push_back(index);
+}
+
+void IcmpProber::ForgetRecord(uint32_t index) {
+  probe_of_key_.erase(records_[index].key);
+  FreeRecord(index);
+}
+
+size_t IcmpProber::pending_count() const {
+  return std::count_if(records_.begin(), records_.end(),
+                       [](const ProbeRecord& record) {
+                         return record.state == ProbeRecord::State::kPending;
+                       });
 }
 
 IcmpProber::ProbeRecord* IcmpProber::FindPending(const Key& key) {
@@ -489,7 +497,6 @@ void IcmpProber::Complete(ProbeRecord& probe, SampleResult result,
   // Remembered until its forget time, for late and duplicate replies.
   probe.state = ProbeRecord::State::kEnded;
   probe.answered = result == SampleResult::kOk;
-  --pending_probes_;
   forget_order_.Push(
       completed_ns + RetentionNs(slots_[probe.slot].target.timeout_ns),
       RecordRef{static_cast<uint32_t>(&probe - records_.data()),
@@ -526,8 +533,7 @@ void IcmpProber::ExpireTimeouts(int64_t now_ns) {
         probe.state != ProbeRecord::State::kEnded) {
       continue;  // dropped already
     }
-    probe_of_key_.erase(probe.key);
-    FreeRecord(ref.index);
+    ForgetRecord(ref.index);
   }
 }
 

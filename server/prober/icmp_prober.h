@@ -112,7 +112,8 @@ class IcmpProber {
   // How long the loop waits at least between wakes (it then sends and reads
   // in batches); 0 while a late read would change RTTs.
   int64_t MinWakeGapNs(int64_t now_ns) const;
-  size_t pending_count() const { return pending_probes_; }
+  // Probes sent and not yet ended (counted: for tests).
+  size_t pending_count() const;
 
  private:
   struct Key {
@@ -199,7 +200,10 @@ class IcmpProber {
   // A record (its index) for a probe about to be sent under `key`; one
   // still there under that key (its sequence wrapped) is dropped.
   uint32_t NewRecord(const Key& key);
+  // FreeRecord leaves the key map to the caller; ForgetRecord also drops
+  // the record's key.
   void FreeRecord(uint32_t index);
+  void ForgetRecord(uint32_t index);
   void RunLoop();
   void Emit(const Sample& sample);
 
@@ -218,7 +222,6 @@ class IcmpProber {
   std::vector<ProbeRecord> records_;
   std::vector<uint32_t> free_records_;
   absl::flat_hash_map<Key, uint32_t> probe_of_key_;  // pending and ended
-  size_t pending_probes_ = 0;
   // Probe deadlines and when ended probes are forgotten, in time order
   // (lazy deletion: a reference whose record moved on is skipped).
   TimedQueue<RecordRef> deadlines_;
